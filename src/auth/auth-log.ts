@@ -1,0 +1,42 @@
+/**
+ * The one log line per authentication. The message keeps saslauthd's shape
+ * ("auth failure: [user=..] [service=..] [realm=..] [mech=..] [reason=..]")
+ * so existing fail2ban filters and habits carry over; the same facts are also
+ * JSON fields for machines. Passwords are never part of an event.
+ */
+import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors.js';
+
+export type AuthResult = 'success' | 'failure' | 'temporary-failure';
+
+export interface AuthEvent {
+  readonly result: AuthResult;
+  readonly user: string;
+  readonly service: string;
+  readonly realm: string;
+  readonly mech: string;
+  readonly remote?: string;
+  readonly code?: ErrorCode;
+  readonly reason?: string;
+  readonly scheme?: string;
+  readonly durationMs: number;
+}
+
+const PREFIX: Record<AuthResult, string> = {
+  success: 'auth success',
+  failure: 'auth failure',
+  'temporary-failure': 'auth temporary failure',
+};
+
+export function formatAuthMessage(event: AuthEvent): string {
+  const remote = event.remote === undefined ? '' : ` [remote=${event.remote}]`;
+  const reason = event.result === 'success' ? '' : ` [reason=${event.reason ?? 'unknown'}]`;
+  return `${PREFIX[event.result]}: [user=${event.user}] [service=${event.service}] [realm=${event.realm}]${remote} [mech=${event.mech}]${reason}`;
+}
+
+export function logAuthEvent(logger: Logger, event: AuthEvent): void {
+  const fields = { event: 'auth', ...event };
+  const message = formatAuthMessage(event);
+  if (event.result === 'temporary-failure') logger.error(fields, message);
+  else logger.info(fields, message);
+}

@@ -1,0 +1,101 @@
+/**
+ * One request's way through the daemon: names -> lookup key -> backend ->
+ * verifier -> reply, with exactly one log line at the end. The mapping of
+ * outcomes to replies is the safety core:
+ *   match                      -> OK
+ *   wrong password, unknown
+ *   user, refused, bad value   -> NO (permanent, Postfix 535)
+ *   backend could not answer   -> no reply (temporary, Postfix 454)
+ */
+import type { Logger } from 'pino';
+import type { AuthRequest } from '../protocol/codec.js';
+import { NO_ANSWER, REPLY_AUTH_FAILED, REPLY_OK, type Reply } from '../protocol/replies.js';
+import type { Backend, LookupResult } from '../backends/backend.js';
+import { resolveLoginKey, type RealmPolicy } from '../realm/login-key.js';
+import { decodeName, escapeForLog } from '../realm/text.js';
+import { burnDummyVerification, verifyPassword, type DefaultScheme } from '../crypt/verifier.js';
+import { describeError, ErrorCodes } from '../errors.js';
+import { logAuthEvent, type AuthEvent } from './auth-log.js';
+
+export interface AuthenticatorOptions {
+  readonly backend: Backend;
+  readonly realm: RealmPolicy;
+  /** How to read stored values that carry neither a {SCHEME} prefix nor a $id$. */
+  readonly defaultScheme: DefaultScheme;
+  readonly logger: Logger;
+}
+
+type Facts = Omit<AuthEvent, 'result' | 'durationMs' | 'code' | 'reason' | 'scheme'>;
+
+export class Authenticator {
+  readonly #options: AuthenticatorOptions;
+
+  constructor(options: AuthenticatorOptions) {
+    this.#options = options;
+  }
+
+  async authenticate(request: AuthRequest, signal: AbortSignal): Promise<Reply> {
+    const started = performance.now();
+    const { backend, logger } = this.#options;
+    const service = decodeName(request.service);
+    const remote = request.clientAddress === undefined ? undefined : printable(request.clientAddress);
+    const facts: Facts = {
+      user: printable(request.login),
+      service: service.ok ? service.text : escapeForLog(request.service),
+      realm: printable(request.realm),
+      mech: backend.mechanism,
+      ...(remote === undefined ? {} : { remote }),
+    };
+    const finish = (reply: Reply, event: Omit<AuthEvent, keyof Facts | 'durationMs'>, extra: Partial<Facts> = {}): Reply => {
+      logAuthEvent(logger, { ...facts, ...extra, ...event, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
+      return reply;
+    };
+
+    const resolved = resolveLoginKey(request.login, request.realm, this.#options.realm);
+    if (!resolved.ok) {
+      return finish(REPLY_AUTH_FAILED, {
+        result: 'failure',
+        code: ErrorCodes.INVALID_LOGIN,
+        reason: `invalid ${resolved.field}: ${resolved.problem}`,
+      });
+    }
+    const { user, realm } = resolved.key;
+    if (!service.ok) {
+      return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.INVALID_SERVICE, reason: `invalid service: ${service.problem}` }, { user, realm });
+    }
+
+    let found: LookupResult;
+    try {
+      found = await backend.lookup({ user, realm, service: service.text }, signal);
+    } catch (error) {
+      const { message } = describeError(error);
+      found = { status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: message };
+    }
+
+    const password = request.password.reveal();
+    switch (found.status) {
+      case 'unavailable':
+        return finish(NO_ANSWER, { result: 'temporary-failure', code: found.code, reason: `backend unavailable: ${found.reason}` }, { user, realm });
+      case 'unknown':
+        burnDummyVerification(password);
+        return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.UNKNOWN_USER, reason: 'unknown user' }, { user, realm });
+      case 'refused':
+        burnDummyVerification(password);
+        return finish(REPLY_AUTH_FAILED, { result: 'failure', code: found.code, reason: found.reason }, { user, realm });
+      case 'found': {
+        const verdict = verifyPassword(password, found.storedHash, this.#options.defaultScheme);
+        if (verdict.status === 'match') return finish(REPLY_OK, { result: 'success', scheme: verdict.scheme }, { user, realm });
+        if (verdict.status === 'mismatch') {
+          return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme: verdict.scheme }, { user, realm });
+        }
+        return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.UNSUPPORTED_SCHEME, reason: verdict.reason, scheme: verdict.scheme }, { user, realm });
+      }
+    }
+  }
+}
+
+/** Names as they arrived, made safe to print even when they are not valid text. */
+function printable(bytes: Buffer): string {
+  const decoded = decodeName(bytes);
+  return decoded.ok ? decoded.text : escapeForLog(bytes);
+}

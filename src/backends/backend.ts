@@ -1,0 +1,29 @@
+/**
+ * What every backend does: look a user up and say what it found. Backends
+ * never judge passwords (the verifier does) and never throw for an ordinary
+ * outcome; "could not look" is its own result, so that an outage is never
+ * mistaken for a wrong password.
+ */
+import type { ErrorCode } from '../errors.js';
+
+export interface LookupQuery {
+  /** The login after realm handling: what saslauthd -r would pass to PAM. */
+  readonly user: string;
+  readonly realm: string;
+  readonly service: string;
+}
+
+export type LookupResult =
+  | { readonly status: 'found'; readonly storedHash: string }
+  | { readonly status: 'unknown' }
+  /** The user exists but must not log in (ambiguous entry, empty password, ...): a definite no. */
+  | { readonly status: 'refused'; readonly code: ErrorCode; readonly reason: string }
+  /** The backend could not answer: the client is told to retry later. */
+  | { readonly status: 'unavailable'; readonly code: ErrorCode; readonly reason: string };
+
+export interface Backend {
+  /** The mechanism name saslauthd would log ([mech=...]). */
+  readonly mechanism: string;
+  lookup(query: LookupQuery, signal: AbortSignal): Promise<LookupResult>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * saslauthd-mysql [saslauthd options]    run the daemon (foreground)
+ * saslauthd-mysql test -u U -p P ...     testsaslauthd-compatible probe
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { printVersion, serve } from './serve.js';
+import { runProbe } from './probe.js';
+import type { DaemonFlags } from '../config/daemon-config.js';
+import { ENV_PREFIX } from '../config/daemon-config.js';
+import { VERSION } from './version.js';
+
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
+}
+
+const program = new Command('saslauthd-mysql')
+  .description('A saslauthd-compatible authentication daemon for MySQL mailbox tables.')
+  .showHelpAfterError('(run with --help for usage)');
+
+program
+  .command('serve', { isDefault: true })
+  .description('run the daemon in the foreground (the default command)')
+  .option('-a, --mech <mech>', 'authentication mechanism: passwd-file')
+  .option('-m, --run-dir <dir>', 'directory of the socket, which is DIR/mux (default /run/saslauthd)')
+  .option('-r, --realm-join', 'look users up as login@realm when the realm is not empty (saslauthd -r)')
+  .option('-d, --debug', 'debug logging, human-readable')
+  .option('-O, --mech-option <option>', 'mechanism option; for passwd-file, the file path')
+  .option('-n, --workers <n>', 'accepted for saslauthd compatibility; one process serves all requests')
+  .option('-l, --no-accept-lock', 'accepted for saslauthd compatibility; there is no accept lock')
+  .option('-v, --version', 'print the version and mechanisms, then exit')
+  .option('--passwd-file <path>', 'passwd-file to read users from (same as -O with -a passwd-file)')
+  .option('--default-realm <realm>', 'realm for logins that arrive with none and contain no "@"')
+  .option('--lowercase', 'lower-case login and realm before the lookup')
+  .option('--default-scheme <scheme>', 'scheme of stored values without {SCHEME} or $id$: crypt or plain (default crypt)')
+  .option('--socket-mode <mode>', 'octal mode of the socket (default 0666; guard access with the directory)')
+  .option('--socket-group <group>', 'group owning the socket, e.g. sasl')
+  .option('--read-timeout <ms>', 'drop a connection whose request is not complete within this time (default 5000)')
+  .option('--answer-timeout <ms>', 'close without a reply (temporary failure) if no answer within this time (default 10000)')
+  .option('--max-connections <n>', 'open connections at most; more are refused (default 512)')
+  .option('--shutdown-grace <ms>', 'on SIGTERM, time for in-flight requests to finish (default 5000)')
+  .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default info, debug with -d)')
+  .addHelpText('after', `\nEvery long option can also be set as an environment variable, e.g. --run-dir as ${ENV_PREFIX}RUN_DIR.`)
+  .action(async (options: DaemonFlags & { version?: boolean; acceptLock?: boolean }) => {
+    if (options.version) {
+      printVersion();
+      return;
+    }
+    // commander turns "--no-accept-lock" into acceptLock=false.
+    await serve({ ...options, noAcceptLock: options.acceptLock === false });
+  });
+
+program
+  .command('test')
+  .description('ask a running daemon, exactly like Cyrus testsaslauthd')
+  .requiredOption('-u <user>', 'user name')
+  .requiredOption('-p <password>', 'password (visible in the process list, as with testsaslauthd)')
+  .option('-r <realm>', 'realm', '')
+  .option('-s <service>', 'service name', 'imap')
+  .option('-f <socket>', 'socket path, including /mux', '/run/saslauthd/mux')
+  .option('-R <repeat>', 'repeat the request this many times', wholeNumber, 1)
+  .option('--show-reply', "also print the daemon's reply text")
+  .addOption(new Option('--client-address <addr;port>', 'send the fifth field (cyrus-sasl 2.2 clients do)'))
+  .option('--timeout <ms>', 'give up waiting for a reply after this long', wholeNumber, 10_000)
+  .action(async (options: { u: string; p: string; r: string; s: string; f: string; R: number; showReply?: boolean; clientAddress?: string; timeout: number }) => {
+    process.exitCode = await runProbe(
+      {
+        socketPath: options.f,
+        user: options.u,
+        password: options.p,
+        realm: options.r,
+        service: options.s,
+        repeat: options.R,
+        showReply: Boolean(options.showReply),
+        timeoutMs: options.timeout,
+        ...(options.clientAddress === undefined ? {} : { clientAddress: options.clientAddress }),
+      },
+      process.stdout,
+      process.stderr,
+    );
+  });
+
+program.version(VERSION, '-V, --package-version', 'print the package version');
+
+await program.parseAsync(process.argv);

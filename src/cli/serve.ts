@@ -1,0 +1,69 @@
+/**
+ * The daemon command: resolve configuration, start, and stay in the
+ * foreground until SIGTERM or SIGINT, like saslauthd -d (systemd and
+ * containers want a foreground process).
+ */
+import { resolveDaemonConfig, MECHANISMS, type DaemonFlags } from '../config/daemon-config.js';
+import { createLogger } from '../log/logger.js';
+import { startDaemon } from '../daemon.js';
+import { ConfigError, DaemonError, describeError, ErrorCodes } from '../errors.js';
+import { VERSION } from './version.js';
+
+/** saslauthd exits 2 when another instance is running; scripts may rely on it. */
+export const EXIT_ALREADY_RUNNING = 2;
+export const EXIT_FAILURE = 1;
+
+export function printVersion(): void {
+  // saslauthd -v prints its version and mechanisms and exits 0.
+  process.stderr.write(`saslauthd-mysql ${VERSION}\nauthentication mechanisms: ${MECHANISMS.join(' ')}\n`);
+}
+
+export async function serve(flags: DaemonFlags): Promise<void> {
+  let config;
+  try {
+    config = resolveDaemonConfig(flags);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`saslauthd-mysql: configuration error: ${error.message}\n`);
+      process.exitCode = EXIT_FAILURE;
+      return;
+    }
+    throw error;
+  }
+
+  const logger = createLogger(config.log);
+  // A bug must not leave a half-working daemon behind: log without request data and exit.
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ code: ErrorCodes.INTERNAL, error: describeError(error) }, 'uncaught exception; exiting');
+    process.exit(70);
+  });
+  // saslauthd ignores SIGHUP; without a handler Node would die of it.
+  process.on('SIGHUP', () => logger.info('SIGHUP received; ignored'));
+
+  let daemon;
+  try {
+    daemon = await startDaemon(config, logger);
+  } catch (error) {
+    const code = error instanceof DaemonError ? error.code : ErrorCodes.INTERNAL;
+    logger.fatal({ code, error: describeError(error) }, 'cannot start');
+    process.stderr.write(`saslauthd-mysql: cannot start: ${describeError(error).message}\n`);
+    process.exitCode = code === ErrorCodes.SOCKET_IN_USE ? EXIT_ALREADY_RUNNING : EXIT_FAILURE;
+    return;
+  }
+
+  const shutdown = (signal: NodeJS.Signals) => {
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+    daemon.close().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ error: describeError(error) }, 'error while shutting down');
+        process.exit(EXIT_FAILURE);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}

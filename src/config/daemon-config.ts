@@ -1,0 +1,164 @@
+/**
+ * The daemon's configuration, resolved once at start-up: a command-line flag
+ * wins, then an environment variable (SASLAUTHD_MYSQL_*), then the default.
+ * The result is validated and frozen; a bad value stops start-up with a
+ * message naming the flag or variable it came from.
+ */
+import path from 'node:path';
+import type { Level } from 'pino';
+import { ConfigError } from '../errors.js';
+import type { RealmPolicy } from '../realm/login-key.js';
+import { DEFAULT_SCHEMES, type DefaultScheme } from '../crypt/verifier.js';
+import type { ConnectionTimeouts } from '../protocol/connection.js';
+import { LOG_LEVELS } from '../log/logger.js';
+import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
+import { resolveGroupId } from './group.js';
+
+export const MECHANISMS = ['passwd-file'] as const;
+export type Mechanism = (typeof MECHANISMS)[number];
+
+export const ENV_PREFIX = 'SASLAUTHD_MYSQL_';
+export const SOCKET_NAME = 'mux';
+
+export const DEFAULTS = Object.freeze({
+  runDir: '/run/saslauthd',
+  /** saslauthd makes its socket 0777 and relies on the directory; 0666 is the same for a socket. */
+  socketMode: 0o666,
+  readTimeoutMs: 5_000,
+  answerTimeoutMs: 10_000,
+  maxConnections: 512,
+  shutdownGraceMs: 5_000,
+  defaultScheme: 'crypt' satisfies Lowercase<DefaultScheme>,
+});
+
+/** The options as the command line delivers them (strings, or true for bare flags). */
+export interface DaemonFlags {
+  readonly mech?: string;
+  readonly runDir?: string;
+  readonly realmJoin?: boolean;
+  readonly debug?: boolean;
+  readonly workers?: string;
+  readonly noAcceptLock?: boolean;
+  readonly mechOption?: string;
+  readonly passwdFile?: string;
+  readonly defaultRealm?: string;
+  readonly lowercase?: boolean;
+  readonly defaultScheme?: string;
+  readonly socketMode?: string;
+  readonly socketGroup?: string;
+  readonly readTimeout?: string;
+  readonly answerTimeout?: string;
+  readonly maxConnections?: string;
+  readonly shutdownGrace?: string;
+  readonly logLevel?: string;
+}
+
+export interface DaemonConfig {
+  readonly mech: Mechanism;
+  readonly runDir: string;
+  readonly socketPath: string;
+  readonly passwdFile: string;
+  readonly realm: RealmPolicy;
+  readonly defaultScheme: DefaultScheme;
+  readonly socket: { readonly mode: number; readonly gid?: number };
+  readonly timeouts: ConnectionTimeouts;
+  readonly maxConnections: number;
+  readonly shutdownGraceMs: number;
+  readonly log: { readonly level: Level; readonly pretty: boolean };
+  /** saslauthd flags we accept so existing command lines keep working, and what they were. */
+  readonly compatibility: { readonly workers?: number; readonly noAcceptLock: boolean };
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** A value with the name of the flag or variable it came from, for error messages. */
+interface Sourced<T> {
+  readonly key: string;
+  readonly value: T;
+}
+
+function pick(flag: string, flagValue: string | undefined, envName: string, env: Env): Sourced<string> | undefined {
+  if (flagValue !== undefined) return { key: flag, value: flagValue };
+  const fromEnv = env[ENV_PREFIX + envName];
+  if (fromEnv !== undefined && fromEnv !== '') return { key: ENV_PREFIX + envName, value: fromEnv };
+  return undefined;
+}
+
+function pickBoolean(flag: string, flagValue: boolean | undefined, envName: string, env: Env): boolean {
+  if (flagValue) return true;
+  const fromEnv = pick(flag, undefined, envName, env);
+  return fromEnv ? parseBoolean(fromEnv.key, fromEnv.value) : false;
+}
+
+function pickInteger(flag: string, flagValue: string | undefined, envName: string, env: Env, fallback: number, min: number, max: number): number {
+  const found = pick(flag, flagValue, envName, env);
+  return found ? parseInteger(found.key, found.value, min, max) : fallback;
+}
+
+export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, cwd: string = process.cwd()): DaemonConfig {
+  const mechSource = pick('-a', flags.mech, 'MECH', env);
+  if (!mechSource) throw new ConfigError('-a', `no mechanism given; choose one of: ${MECHANISMS.join(', ')}`);
+  const mech = parseChoice(mechSource.key, mechSource.value, MECHANISMS);
+
+  const runDir = path.resolve(cwd, pick('-m', flags.runDir, 'RUN_DIR', env)?.value ?? DEFAULTS.runDir);
+
+  const passwdSource = pick('--passwd-file', flags.passwdFile ?? flags.mechOption, 'PASSWD_FILE', env);
+  if (mech === 'passwd-file' && !passwdSource) {
+    throw new ConfigError('--passwd-file', 'required with -a passwd-file (or give the path with -O)');
+  }
+
+  const debug = pickBoolean('-d', flags.debug, 'DEBUG', env);
+  const levelSource = pick('--log-level', flags.logLevel, 'LOG_LEVEL', env);
+  const level = levelSource ? parseChoice(levelSource.key, levelSource.value, LOG_LEVELS) : debug ? 'debug' : 'info';
+
+  const defaultRealm = pick('--default-realm', flags.defaultRealm, 'DEFAULT_REALM', env);
+  if (defaultRealm && /[\u0000-\u001f\u007f@]/u.test(defaultRealm.value)) {
+    throw new ConfigError(defaultRealm.key, 'must not contain "@" or control characters');
+  }
+
+  const schemeSource = pick('--default-scheme', flags.defaultScheme, 'DEFAULT_SCHEME', env);
+  const schemeChoices = DEFAULT_SCHEMES.map((scheme) => scheme.toLowerCase() as Lowercase<DefaultScheme>);
+  const defaultScheme = (schemeSource ? parseChoice(schemeSource.key, schemeSource.value, schemeChoices) : DEFAULTS.defaultScheme).toUpperCase() as DefaultScheme;
+
+  const modeSource = pick('--socket-mode', flags.socketMode, 'SOCKET_MODE', env);
+  const groupSource = pick('--socket-group', flags.socketGroup, 'SOCKET_GROUP', env);
+  const workersSource = pick('-n', flags.workers, 'WORKERS', env);
+  const readTimeoutMs = pickInteger('--read-timeout', flags.readTimeout, 'READ_TIMEOUT', env, DEFAULTS.readTimeoutMs, 50, 600_000);
+
+  const config: DaemonConfig = {
+    mech,
+    runDir,
+    socketPath: path.join(runDir, SOCKET_NAME),
+    passwdFile: passwdSource ? path.resolve(cwd, passwdSource.value) : '',
+    realm: {
+      joinRealm: pickBoolean('-r', flags.realmJoin, 'REALM_JOIN', env),
+      ...(defaultRealm ? { defaultRealm: defaultRealm.value } : {}),
+      lowercase: pickBoolean('--lowercase', flags.lowercase, 'LOWERCASE', env),
+    },
+    defaultScheme,
+    socket: {
+      mode: modeSource ? parseFileMode(modeSource.key, modeSource.value) : DEFAULTS.socketMode,
+      ...(groupSource ? { gid: resolveGroupId(groupSource.key, groupSource.value) } : {}),
+    },
+    timeouts: {
+      readTimeoutMs,
+      answerTimeoutMs: pickInteger('--answer-timeout', flags.answerTimeout, 'ANSWER_TIMEOUT', env, DEFAULTS.answerTimeoutMs, 50, 600_000),
+      replyTimeoutMs: readTimeoutMs,
+    },
+    maxConnections: pickInteger('--max-connections', flags.maxConnections, 'MAX_CONNECTIONS', env, DEFAULTS.maxConnections, 1, 100_000),
+    shutdownGraceMs: pickInteger('--shutdown-grace', flags.shutdownGrace, 'SHUTDOWN_GRACE', env, DEFAULTS.shutdownGraceMs, 0, 600_000),
+    log: { level, pretty: debug },
+    compatibility: {
+      ...(workersSource ? { workers: parseInteger(workersSource.key, workersSource.value, 0, 10_000) } : {}),
+      noAcceptLock: Boolean(flags.noAcceptLock),
+    },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === 'object') deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}

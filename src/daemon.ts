@@ -1,0 +1,74 @@
+/**
+ * Assembles the daemon from its parts and owns their order of start and stop:
+ * backend first (a broken configuration fails before the socket exists),
+ * then the socket; on the way out, the socket first, then the backend.
+ */
+import type { Logger } from 'pino';
+import type { DaemonConfig } from './config/daemon-config.js';
+import { Authenticator } from './auth/authenticator.js';
+import { PasswdFileBackend } from './backends/passwd-file.js';
+import type { Backend } from './backends/backend.js';
+import { MuxServer } from './protocol/server.js';
+import { claimSocketPath, finishSocket, releaseSocket } from './protocol/socket-file.js';
+
+export interface RunningDaemon {
+  readonly socketPath: string;
+  /** Stop accepting, finish in-flight requests within the grace period, remove the socket. */
+  close(): Promise<void>;
+}
+
+function createBackend(config: DaemonConfig, logger: Logger): Backend & { watch?: () => void } {
+  switch (config.mech) {
+    case 'passwd-file':
+      return new PasswdFileBackend(config.passwdFile, logger.child({ component: 'passwd-file' }));
+  }
+}
+
+export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
+  const backend = createBackend(config, logger);
+  const authenticator = new Authenticator({ backend, realm: config.realm, defaultScheme: config.defaultScheme, logger });
+  const server = new MuxServer({
+    handler: (request, signal) => authenticator.authenticate(request, signal),
+    timeouts: config.timeouts,
+    maxConnections: config.maxConnections,
+    logger: logger.child({ component: 'server' }),
+  });
+
+  try {
+    if ((await claimSocketPath(config.socketPath)) === 'replaced-stale') {
+      logger.warn({ socket: config.socketPath }, 'removed a stale socket left by an earlier run');
+    }
+    await server.listen(config.socketPath);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  const identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
+  backend.watch?.();
+
+  logger.info(
+    {
+      socket: config.socketPath,
+      mech: config.mech,
+      realmJoin: config.realm.joinRealm,
+      mode: `0${config.socket.mode.toString(8)}`,
+    },
+    'listening',
+  );
+  if (config.compatibility.workers !== undefined || config.compatibility.noAcceptLock) {
+    logger.debug({ ...config.compatibility }, 'saslauthd -n/-l accepted for compatibility; one process serves all requests concurrently');
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    socketPath: config.socketPath,
+    close() {
+      closing ??= (async () => {
+        await server.close(config.shutdownGraceMs);
+        releaseSocket(identity);
+        await backend.close();
+      })();
+      return closing;
+    },
+  };
+}

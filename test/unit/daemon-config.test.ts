@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { resolveDaemonConfig, type DaemonFlags } from '../../src/config/daemon-config.js';
+import { ConfigError, ErrorCodes } from '../../src/errors.js';
+
+const base: DaemonFlags = { mech: 'passwd-file', passwdFile: 'demo/passwd' };
+
+function configError(flags: DaemonFlags, env: Record<string, string> = {}): ConfigError {
+  try {
+    resolveDaemonConfig(flags, env, '/srv');
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a configuration error');
+}
+
+describe('resolveDaemonConfig', () => {
+  it('has sane defaults', () => {
+    const config = resolveDaemonConfig(base, {}, '/srv');
+    expect(config).toMatchObject({
+      mech: 'passwd-file',
+      runDir: '/run/saslauthd',
+      socketPath: '/run/saslauthd/mux',
+      passwdFile: '/srv/demo/passwd',
+      realm: { joinRealm: false, lowercase: false },
+      defaultScheme: 'CRYPT',
+      socket: { mode: 0o666 },
+      maxConnections: 512,
+      log: { level: 'info', pretty: false },
+    });
+    expect(config.timeouts.readTimeoutMs).toBeGreaterThan(0);
+  });
+
+  it('takes a flag over the environment, and the environment over the default', () => {
+    const env = { SASLAUTHD_MYSQL_RUN_DIR: '/env/run', SASLAUTHD_MYSQL_READ_TIMEOUT: '750', SASLAUTHD_MYSQL_REALM_JOIN: 'yes' };
+    const fromEnv = resolveDaemonConfig(base, env, '/srv');
+    expect(fromEnv.socketPath).toBe('/env/run/mux');
+    expect(fromEnv.timeouts.readTimeoutMs).toBe(750);
+    expect(fromEnv.realm.joinRealm).toBe(true);
+    const fromFlag = resolveDaemonConfig({ ...base, runDir: 'rel/run', readTimeout: '900' }, env, '/srv');
+    expect(fromFlag.socketPath).toBe('/srv/rel/run/mux');
+    expect(fromFlag.timeouts.readTimeoutMs).toBe(900);
+  });
+
+  it('treats only 0, N, false and no as false in the environment', () => {
+    for (const value of ['0', 'N', 'false', 'No']) {
+      expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOWERCASE: value }).realm.lowercase).toBe(false);
+    }
+    expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOWERCASE: 'on' }).realm.lowercase).toBe(true);
+  });
+
+  it('uses -O as the passwd-file path', () => {
+    expect(resolveDaemonConfig({ mech: 'passwd-file', mechOption: '/etc/x' }, {}).passwdFile).toBe('/etc/x');
+  });
+
+  it('-d means human-readable debug logs unless a level is given', () => {
+    expect(resolveDaemonConfig({ ...base, debug: true }, {}).log).toEqual({ level: 'debug', pretty: true });
+    expect(resolveDaemonConfig({ ...base, debug: true, logLevel: 'warn' }, {}).log).toEqual({ level: 'warn', pretty: true });
+  });
+
+  it('returns a frozen configuration', () => {
+    const config = resolveDaemonConfig(base, {});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.timeouts)).toBe(true);
+  });
+
+  it.each([
+    ['no mechanism', { passwdFile: 'x' }, {}, '-a'],
+    ['an unknown mechanism', { mech: 'ldap', passwdFile: 'x' }, {}, '-a'],
+    ['an unknown mechanism from the environment', { passwdFile: 'x' }, { SASLAUTHD_MYSQL_MECH: 'ldap' }, 'SASLAUTHD_MYSQL_MECH'],
+    ['passwd-file without a file', { mech: 'passwd-file' }, {}, '--passwd-file'],
+    ['a non-numeric timeout', { ...base, readTimeout: 'soon' }, {}, '--read-timeout'],
+    ['a timeout out of range', { ...base, answerTimeout: '0' }, {}, '--answer-timeout'],
+    ['a bad timeout from the environment', base, { SASLAUTHD_MYSQL_READ_TIMEOUT: '-5' }, 'SASLAUTHD_MYSQL_READ_TIMEOUT'],
+    ['a non-octal socket mode', { ...base, socketMode: '0999' }, {}, '--socket-mode'],
+    ['an unknown socket group', { ...base, socketGroup: 'no-such-group-here' }, {}, '--socket-group'],
+    ['a bad log level', { ...base, logLevel: 'loud' }, {}, '--log-level'],
+    ['a default realm with @', { ...base, defaultRealm: 'a@b' }, {}, '--default-realm'],
+    ['an unknown default scheme', { ...base, defaultScheme: 'rot13' }, {}, '--default-scheme'],
+    ['a bad -n', { ...base, workers: 'many' }, {}, '-n'],
+  ])('refuses %s, naming the key', (_name, flags, env, key) => {
+    const error = configError(flags as DaemonFlags, env as Record<string, string>);
+    expect(error.code).toBe(ErrorCodes.CONFIG);
+    expect(error.key).toBe(key);
+    expect(error.message.startsWith(`${key}:`)).toBe(true);
+  });
+});

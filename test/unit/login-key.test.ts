@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { resolveLoginKey, type RealmPolicy } from '../../src/realm/login-key.js';
+
+const b = (text: string) => Buffer.from(text, 'utf8');
+const plain: RealmPolicy = { joinRealm: false, lowercase: false };
+const join: RealmPolicy = { joinRealm: true, lowercase: false };
+
+function key(login: string | Buffer, realm: string | Buffer, policy: RealmPolicy) {
+  const result = resolveLoginKey(typeof login === 'string' ? b(login) : login, typeof realm === 'string' ? b(realm) : realm, policy);
+  return result.ok ? result.key : result;
+}
+
+describe('saslauthd -r joining', () => {
+  it('joins login@realm when the realm is not empty, and keeps the realm', () => {
+    expect(key('md5', 'example.org', join)).toEqual({ user: 'md5@example.org', realm: 'example.org' });
+  });
+
+  it('leaves the login alone when the realm is empty', () => {
+    expect(key('bare', '', join)).toEqual({ user: 'bare', realm: '' });
+  });
+
+  it('joins what libsasl2 split at the last @ back together', () => {
+    expect(key('a@b', 'example.org', join)).toEqual({ user: 'a@b@example.org', realm: 'example.org' });
+  });
+
+  it('without -r, looks up the login as sent and still passes the realm', () => {
+    expect(key('md5', 'example.org', plain)).toEqual({ user: 'md5', realm: 'example.org' });
+  });
+});
+
+describe('default realm', () => {
+  const policy: RealmPolicy = { joinRealm: true, lowercase: false, defaultRealm: 'example.org' };
+
+  it('fills in an empty realm', () => {
+    expect(key('bare', '', policy)).toEqual({ user: 'bare@example.org', realm: 'example.org' });
+  });
+
+  it('does not touch a realm the client sent', () => {
+    expect(key('alice', 'other.net', policy)).toEqual({ user: 'alice@other.net', realm: 'other.net' });
+  });
+
+  it('does not touch a login that already names its domain', () => {
+    expect(key('alice@other.net', '', policy)).toEqual({ user: 'alice@other.net', realm: '' });
+  });
+});
+
+describe('lower-casing', () => {
+  it('lower-cases login and realm when asked', () => {
+    expect(key('Alice', 'Example.ORG', { ...join, lowercase: true })).toEqual({ user: 'alice@example.org', realm: 'example.org' });
+  });
+
+  it('keeps case by default', () => {
+    expect(key('Alice', 'Example.ORG', join)).toEqual({ user: 'Alice@Example.ORG', realm: 'Example.ORG' });
+  });
+});
+
+describe('names that are refused', () => {
+  it.each([
+    ['NUL', 'ali\u0000ce'],
+    ['newline (log injection)', 'alice\nauth success: [user=root]'],
+    ['carriage return', 'alice\r'],
+    ['tab', 'al\tice'],
+    ['DEL', 'alice\u007f'],
+    ['a C1 control', 'alice\u0085'],
+  ])('refuses a login with %s', (_name, login) => {
+    expect(key(login, 'example.org', join)).toMatchObject({ ok: false, field: 'login', problem: 'control-character' });
+  });
+
+  it('refuses a realm with control characters', () => {
+    expect(key('alice', 'example.org\n', join)).toMatchObject({ ok: false, field: 'realm', problem: 'control-character' });
+  });
+
+  it('refuses bytes that are not UTF-8, and shows them escaped', () => {
+    const result = key(Buffer.from([0x61, 0xff, 0x0a]), '', join);
+    expect(result).toMatchObject({ ok: false, field: 'login', problem: 'invalid-utf8', escaped: 'a\\xff\\x0a' });
+  });
+
+  it('accepts non-ASCII names', () => {
+    expect(key('jörg', 'bücher.example', join)).toEqual({ user: 'jörg@bücher.example', realm: 'bücher.example' });
+  });
+});

@@ -3,42 +3,62 @@
  * file changes. A reload that fails keeps the last good contents, so a
  * half-written or deleted file never locks everybody out.
  */
-import { readFileSync, statSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, stat, type Stats } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Backend, LookupQuery, LookupResult } from './backend.js';
 import { parsePasswdFile, type PasswdFileEntries } from './passwd-file-format.js';
 import { DaemonError, ErrorCodes } from '../errors.js';
 
-/** How often the file is checked for changes. Polling survives editors that replace the file. */
+/** How often the file is checked for changes. Polling the path survives editors that replace the file. */
 const WATCH_INTERVAL_MS = 1000;
 
 const FILE_ERRORS: Readonly<Record<string, string>> = {
   ENOENT: 'no such file (ENOENT)',
   EACCES: 'permission denied (EACCES)',
   EISDIR: 'is a directory (EISDIR)',
+  ENOTREG: 'not a regular file',
 };
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** What tells one version of the file from another. */
+type FileIdentity = string;
+
+function identityOf(stats: Stats): FileIdentity {
+  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
+}
+
+function fileError(path: string, error: unknown): DaemonError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason = code === undefined ? (error as Error).message : (FILE_ERRORS[code] ?? code);
+  return new DaemonError(ErrorCodes.PASSWD_FILE, `cannot read passwd-file ${path}: ${reason}`);
+}
 
 export class PasswdFileBackend implements Backend {
   readonly mechanism = 'passwd-file';
   readonly #path: string;
   readonly #log: Logger;
   #entries: PasswdFileEntries;
-  #listener: ((current: Stats, previous: Stats) => void) | undefined;
+  /** The version of the file #entries came from. */
+  #loaded: FileIdentity;
+  /** The version (or error) last reported as broken, so a broken file is reported once, not every second. */
+  #lastProblem: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
 
   /** Reads the file now; a missing, unreadable or non-UTF-8 file is a start-up error. */
   constructor(path: string, log: Logger) {
     this.#path = path;
     this.#log = log;
-    this.#entries = this.#load();
+    const { entries, identity } = this.#load();
+    this.#entries = entries;
+    this.#loaded = identity;
   }
 
   /** Start re-reading the file when it changes. */
   watch(): void {
-    if (this.#listener) return;
-    this.#listener = (current, previous) => this.#onChange(current, previous);
-    watchFile(this.#path, { interval: WATCH_INTERVAL_MS, persistent: false }, this.#listener);
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.#check(), WATCH_INTERVAL_MS);
+    this.#timer.unref();
   }
 
   async lookup(query: LookupQuery): Promise<LookupResult> {
@@ -55,34 +75,54 @@ export class PasswdFileBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    if (this.#listener) unwatchFile(this.#path, this.#listener);
-    this.#listener = undefined;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
-  #onChange(current: Stats, previous: Stats): void {
-    if (current.nlink === 0 && current.mtimeMs === 0) {
-      this.#log.error({ code: ErrorCodes.PASSWD_FILE, path: this.#path }, 'passwd-file disappeared; keeping the last contents read');
-      return;
-    }
-    if (current.mtimeMs === previous.mtimeMs && current.size === previous.size && current.ino === previous.ino) return;
-    try {
-      this.#entries = this.#load();
-      this.#log.info({ path: this.#path, users: this.#entries.passwords.size }, 'passwd-file reloaded');
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.#log.error({ code: ErrorCodes.PASSWD_FILE, path: this.#path, reason: message }, 'passwd-file reload failed; keeping the last contents read');
-    }
+  /** Compare the file on disk with the version we loaded (not with the previous poll, which could miss a change). */
+  #check(): void {
+    stat(this.#path, (error, stats) => {
+      if (!this.#timer) return;
+      if (error) {
+        this.#report(`stat:${error.code}`, fileError(this.#path, error).message);
+        return;
+      }
+      const identity = identityOf(stats);
+      if (identity === this.#loaded || identity === this.#lastProblem) return;
+      try {
+        const loaded = this.#load();
+        this.#entries = loaded.entries;
+        this.#loaded = loaded.identity;
+        this.#lastProblem = undefined;
+        this.#log.info({ path: this.#path, users: loaded.entries.passwords.size }, 'passwd-file reloaded');
+      } catch (reloadError) {
+        this.#report(identity, (reloadError as Error).message);
+      }
+    });
   }
 
-  #load(): PasswdFileEntries {
+  #report(problem: string, reason: string): void {
+    if (problem === this.#lastProblem) return;
+    this.#lastProblem = problem;
+    this.#log.error({ code: ErrorCodes.PASSWD_FILE, path: this.#path, reason }, 'passwd-file reload failed; keeping the last contents read');
+  }
+
+  /** Read the file and the identity of exactly the version read (fstat on the same descriptor). */
+  #load(): { entries: PasswdFileEntries; identity: FileIdentity } {
     let bytes: Buffer;
+    let identity: FileIdentity;
     try {
-      if (!statSync(this.#path).isFile()) throw new Error('not a regular file');
-      bytes = readFileSync(this.#path);
+      const fd = openSync(this.#path, 'r');
+      try {
+        const stats = fstatSync(fd);
+        if (!stats.isFile()) throw Object.assign(new Error('not a regular file'), { code: stats.isDirectory() ? 'EISDIR' : 'ENOTREG' });
+        identity = identityOf(stats);
+        bytes = readFileSync(fd);
+      } finally {
+        closeSync(fd);
+      }
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const reason = code === undefined ? (error as Error).message : (FILE_ERRORS[code] ?? code);
-      throw new DaemonError(ErrorCodes.PASSWD_FILE, `cannot read passwd-file ${this.#path}: ${reason}`);
+      throw fileError(this.#path, error);
     }
     let text: string;
     try {
@@ -94,6 +134,6 @@ export class PasswdFileBackend implements Backend {
     for (const { line, problem } of parsed.problems) {
       this.#log.warn({ code: ErrorCodes.PASSWD_FILE, path: this.#path, line }, `passwd-file line ${line}: ${problem}`);
     }
-    return parsed.entries;
+    return { entries: parsed.entries, identity };
   }
 }

@@ -39,8 +39,15 @@ export function exchange(socketPath: string, chunks: Buffer[] | Buffer, options:
       reject(new Error(`server did not close the connection within ${options.timeoutMs ?? 5000} ms`));
     }, options.timeoutMs ?? 5000);
     socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('error', () => {
-      // A reset after the reply is how a UNIX socket reports unread request bytes; the reply is what counts.
+    // The server has finished with us (reply or not): finish our side too.
+    socket.on('end', () => socket.destroy());
+    let connected = false;
+    socket.on('error', (error) => {
+      // After connecting, a reset is how a UNIX socket reports unread request bytes; the reply is what counts.
+      if (!connected) {
+        clearTimeout(timer);
+        reject(error);
+      }
     });
     socket.on('close', () => {
       clearTimeout(timer);
@@ -48,6 +55,7 @@ export function exchange(socketPath: string, chunks: Buffer[] | Buffer, options:
       resolve({ reply: parseReply(all), received: all, closedAfterMs: Date.now() - started });
     });
     socket.once('connect', async () => {
+      connected = true;
       for (const chunk of list) {
         if (socket.destroyed) return;
         socket.write(chunk);

@@ -1,0 +1,45 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+import { resolveDaemonConfig, type DaemonFlags } from '../../src/config/daemon-config.js';
+import { startDaemon, type RunningDaemon } from '../../src/daemon.js';
+import { logSink, type LogSink } from './log-sink.js';
+import { tempDir } from './temp.js';
+
+/** `openssl passwd -1 -salt demosalt demo`: the demo account's md5crypt hash. */
+export const DEMO_HASH = '$1$demosalt$K1vsTLMwLUBLOT9dwH/Pn0';
+
+const running: RunningDaemon[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((daemon) => daemon.close()));
+});
+
+export interface TestDaemon {
+  readonly daemon: RunningDaemon;
+  readonly socketPath: string;
+  readonly passwdFile: string;
+  readonly dir: string;
+  readonly sink: LogSink;
+}
+
+/** An in-process daemon on a passwd-file with the given lines, in its own temp dir. */
+export async function startTestDaemon(lines: string[], flags: Partial<DaemonFlags> = {}): Promise<TestDaemon> {
+  const dir = tempDir();
+  const passwdFile = path.join(dir, 'passwd');
+  writeFileSync(passwdFile, `${lines.join('\n')}\n`);
+  const config = resolveDaemonConfig({ mech: 'passwd-file', passwdFile, runDir: path.join(dir, 'run'), ...flags }, {});
+  const sink = logSink('trace');
+  const daemon = await startDaemon(config, sink.logger);
+  running.push(daemon);
+  return { daemon, socketPath: config.socketPath, passwdFile, dir, sink };
+}
+
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 8000, stepMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}

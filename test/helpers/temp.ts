@@ -15,3 +15,9 @@ export function tempDir(): string {
 afterEach(() => {
   while (made.length > 0) rmSync(made.pop()!, { recursive: true, force: true });
 });
+
+/** A directory that outlives single tests (for a daemon shared by a describe block); the caller removes it. */
+export function suiteTempDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sm-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}

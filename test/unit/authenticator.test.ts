@@ -60,11 +60,6 @@ describe('Authenticator', () => {
 
   it('asks the backend for the -r joined name', async () => {
     let asked = '';
-    await run(
-      scripted(async function (this: unknown) {
-        return { status: 'unknown' };
-      }),
-    );
     const backend: Backend = {
       mechanism: 'scripted',
       lookup: async (query) => {

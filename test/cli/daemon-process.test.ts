@@ -1,0 +1,147 @@
+/**
+ * The built daemon as a real process: flags, exit codes, signals, and what
+ * it writes to its output.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { requestFrame } from '../helpers/index.js';
+import { exchange } from '../helpers/mux-client.js';
+import { PROJECT_ROOT, runCli, spawnDaemon } from '../helpers/cli.js';
+import { DEMO_HASH } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/temp.js';
+
+function passwdFile(lines: string[]): string {
+  const file = path.join(tempDir(), 'passwd');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+const users = () => passwdFile([`demo@example.org:${DEMO_HASH}`]);
+const ask = (socketPath: string, password: string) =>
+  exchange(socketPath, requestFrame({ login: 'demo', password, service: 'smtp', realm: 'example.org' })).then((r) => r.reply);
+
+describe('command line', () => {
+  it('-v prints the version and mechanisms and exits 0, like saslauthd -v', async () => {
+    const result = await runCli(['-v']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/^saslauthd-mysql \d+\.\d+\.\d+\nauthentication mechanisms: passwd-file\n$/);
+  });
+
+  it.each([
+    ['an unknown flag', ['-q'], "unknown option '-q'"],
+    ['a missing mechanism', ['-m', '/tmp/x'], '-a: no mechanism given'],
+    ['an unknown mechanism', ['-a', 'ldap', '-m', '/tmp/x'], '-a: must be one of'],
+    ['passwd-file without a file', ['-a', 'passwd-file', '-m', '/tmp/x'], '--passwd-file: required'],
+    ['a bad number', ['-a', 'passwd-file', '-O', 'demo/passwd', '--max-connections', 'lots'], '--max-connections: expected a whole number'],
+    ['a flag missing its value', ['-a'], "option '-a, --mech <mech>' argument missing"],
+  ])('exits non-zero on %s, naming the problem', async (_name, args, message) => {
+    const result = await runCli(args);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(message);
+  });
+
+  it('exits 1 with a clear message when the passwd-file is missing, before creating a socket', async () => {
+    const runDir = path.join(tempDir(), 'run');
+    const result = await runCli(['-a', 'passwd-file', '-O', '/nonexistent/passwd', '-m', runDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('cannot read passwd-file /nonexistent/passwd: no such file');
+    expect(existsSync(path.join(runDir, 'mux'))).toBe(false);
+  });
+
+  it('exits 2 when another daemon already answers on the socket, as saslauthd does', async () => {
+    const runDir = path.join(tempDir(), 'run');
+    const first = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir]);
+    const second = await runCli(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain('another daemon is already answering');
+    expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
+    await first.stop();
+  });
+
+  it('accepts saslauthd flags -n and -l, and combined short flags', async () => {
+    const runDir = path.join(tempDir(), 'run');
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-rl', '-n', '5', `-m${runDir}`]);
+    expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
+    await daemon.stop();
+  });
+});
+
+describe('signals', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal}: exits 0 and removes the socket`, async () => {
+      const runDir = path.join(tempDir(), 'run');
+      const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir]);
+      expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
+      expect(await daemon.stop(signal)).toEqual({ code: 0, signal: null });
+      expect(existsSync(path.join(runDir, 'mux'))).toBe(false);
+      expect(daemon.records().some((r) => r.msg === 'stopped')).toBe(true);
+    });
+  }
+
+  it('SIGTERM lets a request that is already arriving finish within the grace period', async () => {
+    const runDir = path.join(tempDir(), 'run');
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir, '--shutdown-grace', '3000']);
+    const frame = requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' });
+    const pending = exchange(path.join(runDir, 'mux'), [frame.subarray(0, 5), frame.subarray(5)], { gapMs: 500 });
+    await new Promise((r) => setTimeout(r, 150));
+    const exit = daemon.stop('SIGTERM');
+    expect((await pending).reply).toBe('OK');
+    expect(await exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('ignores SIGHUP and keeps answering', async () => {
+    const runDir = path.join(tempDir(), 'run');
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir]);
+    daemon.child.kill('SIGHUP');
+    await daemon.waitForOutput('SIGHUP received');
+    expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
+    expect(daemon.child.exitCode).toBeNull();
+    await daemon.stop();
+  });
+});
+
+describe('output', () => {
+  it('never prints a password, even with -d at trace level', async () => {
+    const runDir = path.join(tempDir(), 'run');
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-d', '--log-level', 'trace', '-m', runDir]);
+    const socketPath = path.join(runDir, 'mux');
+    await ask(socketPath, 'demo');
+    await ask(socketPath, 'Secret-Marker-Right-Wrong-91');
+    await exchange(socketPath, requestFrame({ login: '', password: 'Secret-Marker-Empty-Login-92' }));
+    await exchange(socketPath, requestFrame({ login: 'x\u0007', password: 'Secret-Marker-Bad-Login-93' }));
+    await daemon.stop();
+    const output = daemon.output();
+    expect(output).toContain('auth failure');
+    expect(output).not.toMatch(/Secret-Marker/);
+    expect(output).not.toContain(DEMO_HASH);
+  });
+
+  it('logs JSON lines with a saslauthd-shaped message by default', async () => {
+    const runDir = path.join(tempDir(), 'run');
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir]);
+    await ask(path.join(runDir, 'mux'), 'wrong');
+    await daemon.stop();
+    const failure = daemon.records().find((r) => r.event === 'auth');
+    expect(failure).toMatchObject({
+      msg: 'auth failure: [user=demo@example.org] [service=smtp] [realm=example.org] [mech=passwd-file] [reason=wrong password]',
+      result: 'failure',
+      code: 'ERR_WRONG_PASSWORD',
+    });
+  });
+});
+
+describe("the README's demo command", () => {
+  it('runs the demo passwd-file with the flags of "npm start", and the demo account logs in', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+    const [, entry, ...flags] = pkg.scripts.start.split(/\s+/);
+    expect(entry).toBe('dist/cli/main.js');
+    // Same flags, but the socket in a temp dir so a developer's own demo daemon is left alone.
+    const runDir = path.join(tempDir(), 'run');
+    const daemon = await spawnDaemon([...flags, '-m', runDir]);
+    const socketPath = path.join(runDir, 'mux');
+    expect(await ask(socketPath, 'demo')).toBe('OK');
+    expect(await ask(socketPath, 'not-demo')).toBe('NO authentication failed');
+    await daemon.stop();
+  });
+});

@@ -25,6 +25,7 @@ export class MuxServer {
   #onDrained: (() => void) | undefined;
   #droppedSinceLog = 0;
   #lastDropLog = 0;
+  #dropLogTimer: NodeJS.Timeout | undefined;
 
   constructor(options: MuxServerOptions) {
     this.#options = options;
@@ -87,15 +88,20 @@ export class MuxServer {
     });
   }
 
+  /** Count refused connections and report them at most once per interval, never losing a count. */
   #noteDrop(): void {
     this.#droppedSinceLog += 1;
-    const now = Date.now();
-    if (now - this.#lastDropLog < DROP_LOG_INTERVAL_MS) return;
-    this.#options.logger.warn(
-      { dropped: this.#droppedSinceLog, maxConnections: this.#options.maxConnections },
-      'connection limit reached; refusing connections (clients see a temporary failure)',
-    );
-    this.#droppedSinceLog = 0;
-    this.#lastDropLog = now;
+    if (this.#dropLogTimer) return;
+    const wait = Math.max(0, this.#lastDropLog + DROP_LOG_INTERVAL_MS - Date.now());
+    this.#dropLogTimer = setTimeout(() => {
+      this.#dropLogTimer = undefined;
+      this.#lastDropLog = Date.now();
+      this.#options.logger.warn(
+        { dropped: this.#droppedSinceLog, maxConnections: this.#options.maxConnections },
+        'connection limit reached; refusing connections (clients see a temporary failure)',
+      );
+      this.#droppedSinceLog = 0;
+    }, wait);
+    this.#dropLogTimer.unref();
   }
 }

@@ -248,7 +248,7 @@ describe('connection cap', () => {
     const refused = await exchange(socketPath, requestFrame({ password: 'right' }));
     expect(refused.received.length).toBe(0);
     expect(refused.closedAfterMs).toBeLessThan(1000);
-    expect(sink.records().some((r) => String(r.msg).includes('connection limit'))).toBe(true);
+    await waitFor(() => sink.records().some((r) => String(r.msg).includes('connection limit') && r.dropped === 1));
     for (const socket of silent) socket.destroy();
     await waitFor(() => server.connectionCount === 0);
     expect((await exchange(socketPath, requestFrame({ password: 'right' }))).reply).toBe('OK');

@@ -72,3 +72,19 @@ export function describeError(error: unknown): { code?: string; message: string 
   }
   return { message: String(error) };
 }
+
+/** strerror()'s wording for the system errors an administrator meets here. */
+const SYSTEM_ERROR_TEXT: Readonly<Record<string, string>> = {
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  EISDIR: 'Is a directory',
+  ENOTDIR: 'Not a directory',
+  ECONNREFUSED: 'Connection refused',
+  ECONNRESET: 'Connection reset by peer',
+  ENOTSOCK: 'Socket operation on non-socket',
+};
+
+/** The familiar text for an errno code, or the code itself when we have no text for it. */
+export function systemErrorText(code: string | undefined): string | undefined {
+  return code === undefined ? undefined : (SYSTEM_ERROR_TEXT[code] ?? code);
+}

@@ -7,17 +7,10 @@ import { closeSync, fstatSync, openSync, readFileSync, stat, type Stats } from '
 import type { Logger } from 'pino';
 import type { Backend, LookupQuery, LookupResult } from './backend.js';
 import { parsePasswdFile, type PasswdFileEntries } from './passwd-file-format.js';
-import { DaemonError, ErrorCodes } from '../errors.js';
+import { DaemonError, ErrorCodes, systemErrorText } from '../errors.js';
 
 /** How often the file is checked for changes. Polling the path survives editors that replace the file. */
 const WATCH_INTERVAL_MS = 1000;
-
-const FILE_ERRORS: Readonly<Record<string, string>> = {
-  ENOENT: 'no such file (ENOENT)',
-  EACCES: 'permission denied (EACCES)',
-  EISDIR: 'is a directory (EISDIR)',
-  ENOTREG: 'not a regular file',
-};
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -30,7 +23,7 @@ function identityOf(stats: Stats): FileIdentity {
 
 function fileError(path: string, error: unknown): DaemonError {
   const code = (error as NodeJS.ErrnoException).code;
-  const reason = code === undefined ? (error as Error).message : (FILE_ERRORS[code] ?? code);
+  const reason = code === 'ENOTREG' ? 'not a regular file' : (systemErrorText(code) ?? (error as Error).message);
   return new DaemonError(ErrorCodes.PASSWD_FILE, `cannot read passwd-file ${path}: ${reason}`);
 }
 

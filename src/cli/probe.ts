@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import { encodeRequest, MAX_COUNTED_STRING, ReplyDecoder } from '../protocol/codec.js';
+import { systemErrorText } from '../errors.js';
 
 export interface ProbeOptions {
   readonly socketPath: string;
@@ -26,16 +27,6 @@ type Outcome = { kind: 'reply'; text: Buffer } | { kind: 'error'; message: strin
 
 /** testsaslauthd reads replies into a 1024-byte buffer. */
 const MAX_REPLY_BYTES = 1024;
-
-/** perror()'s wording for the errors a probe meets, so messages read like testsaslauthd's. */
-const ERRNO_TEXT: Readonly<Record<string, string>> = {
-  ENOENT: 'No such file or directory',
-  ECONNREFUSED: 'Connection refused',
-  EACCES: 'Permission denied',
-  ENOTSOCK: 'Socket operation on non-socket',
-  ENOTDIR: 'Not a directory',
-  ECONNRESET: 'Connection reset by peer',
-};
 
 function ask(options: ProbeOptions): Promise<Outcome> {
   return new Promise((resolve) => {
@@ -70,7 +61,7 @@ function ask(options: ProbeOptions): Promise<Outcome> {
     // testsaslauthd's wording: no length prefix at all, or a prefix without its bytes.
     socket.once('end', () => settle({ kind: 'error', message: decoder.bufferedBytes >= 2 ? 'read failed' : 'size read failed' }));
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      const text = ERRNO_TEXT[error.code ?? ''] ?? error.code ?? error.message;
+      const text = systemErrorText(error.code) ?? error.message;
       settle({ kind: 'error', message: connected ? `read failed: ${text}` : `connect() : ${text}` });
     });
   });

@@ -45,7 +45,7 @@ describe('command line', () => {
     const runDir = path.join(tempDir(), 'run');
     const result = await runCli(['-a', 'passwd-file', '-O', '/nonexistent/passwd', '-m', runDir]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('cannot read passwd-file /nonexistent/passwd: no such file');
+    expect(result.stderr).toContain('cannot read passwd-file /nonexistent/passwd: No such file or directory');
     expect(existsSync(path.join(runDir, 'mux'))).toBe(false);
   });
 

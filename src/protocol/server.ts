@@ -40,12 +40,12 @@ export class MuxServer {
     return this.#connections.size;
   }
 
-  /** Listen on a path (the caller has made sure it is free) or on an inherited listening handle. */
-  listen(target: string | { fd: number }): Promise<void> {
+  /** Listen on a path the caller has made sure is free. */
+  listen(socketPath: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       this.#server.once('error', onError);
-      this.#server.listen(typeof target === 'string' ? { path: target } : target, () => {
+      this.#server.listen({ path: socketPath }, () => {
         this.#server.off('error', onError);
         this.#server.on('error', (error) => this.#options.logger.error({ error: describeError(error) }, 'listener error'));
         resolve();

@@ -3,8 +3,8 @@
  * same algorithm with another magic string. PostfixAdmin's old default, and
  * the hash of the classic pam_mysql crypt=1 set-up.
  */
-import { createHash } from 'node:crypto';
 import { encode24 } from './crypt-base64.js';
+import { Md5Scratch, md5Into } from './md5-block.js';
 
 export type Md5CryptMagic = '$1$' | '$apr1$';
 
@@ -12,41 +12,52 @@ export type Md5CryptMagic = '$1$' | '$apr1$';
 const MAX_SALT_LENGTH = 8;
 const ROUNDS = 1000;
 
-function md5(...parts: Buffer[]): Buffer {
-  const hash = createHash('md5');
-  for (const part of parts) hash.update(part);
-  return hash.digest();
-}
+/** Room for the longest MD5 input: the set-up's 2 x 256-byte password + "$apr1$" + salt + bit pattern. */
+const SCRATCH = new Md5Scratch(2 * 256 + 6 + 8 + 9);
+const DIGEST = new Uint8Array(16);
 
 /** The full crypt string for `password` with `salt`, e.g. "$1$saltsalt$hash". */
 export function md5crypt(password: Buffer, salt: string, magic: Md5CryptMagic = '$1$'): string {
   const saltText = salt.slice(0, MAX_SALT_LENGTH);
   const saltBytes = Buffer.from(saltText, 'latin1');
-  const magicBytes = Buffer.from(magic, 'latin1');
+  const bytes = SCRATCH.bytes;
+  if (password.length * 2 + magic.length + saltBytes.length + 9 > SCRATCH.capacity) {
+    throw new RangeError('password too long for md5crypt');
+  }
 
-  const alternate = md5(password, saltBytes, password);
-  const context = createHash('md5').update(password).update(magicBytes).update(saltBytes);
+  // alternate = MD5(password + salt + password)
+  let length = 0;
+  bytes.set(password, length); length += password.length;
+  bytes.set(saltBytes, length); length += saltBytes.length;
+  bytes.set(password, length); length += password.length;
+  md5Into(SCRATCH, length, DIGEST);
+  const alternate = Uint8Array.from(DIGEST);
+
+  // initial = MD5(password + magic + salt + alternate repeated to the password's length + a bit pattern)
+  length = 0;
+  bytes.set(password, length); length += password.length;
+  for (let i = 0; i < magic.length; i += 1) bytes[length++] = magic.charCodeAt(i);
+  bytes.set(saltBytes, length); length += saltBytes.length;
   for (let remaining = password.length; remaining > 0; remaining -= 16) {
-    context.update(alternate.subarray(0, Math.min(16, remaining)));
+    const take = Math.min(16, remaining);
+    bytes.set(alternate.subarray(0, take), length); length += take;
   }
-  const zero = Buffer.from([0]);
-  const first = password.subarray(0, 1);
-  for (let bits = password.length; bits > 0; bits >>>= 1) {
-    context.update(bits & 1 ? zero : first);
-  }
-  let digest = context.digest();
+  for (let bits = password.length; bits > 0; bits >>>= 1) bytes[length++] = bits & 1 ? 0 : password[0]!;
+  md5Into(SCRATCH, length, DIGEST);
 
   // 1000 rounds that mix password, salt and digest in a fixed pattern, to slow guessing down.
   for (let round = 0; round < ROUNDS; round += 1) {
-    const hash = createHash('md5');
-    hash.update(round & 1 ? password : digest);
-    if (round % 3) hash.update(saltBytes);
-    if (round % 7) hash.update(password);
-    hash.update(round & 1 ? digest : password);
-    digest = hash.digest();
+    length = 0;
+    if (round & 1) { bytes.set(password, length); length += password.length; }
+    else { bytes.set(DIGEST, length); length += 16; }
+    if (round % 3) { bytes.set(saltBytes, length); length += saltBytes.length; }
+    if (round % 7) { bytes.set(password, length); length += password.length; }
+    if (round & 1) { bytes.set(DIGEST, length); length += 16; }
+    else { bytes.set(password, length); length += password.length; }
+    md5Into(SCRATCH, length, DIGEST);
   }
 
-  const d = digest;
+  const d = DIGEST;
   const encoded =
     encode24((d[0]! << 16) | (d[6]! << 8) | d[12]!, 4) +
     encode24((d[1]! << 16) | (d[7]! << 8) | d[13]!, 4) +
@@ -54,6 +65,7 @@ export function md5crypt(password: Buffer, salt: string, magic: Md5CryptMagic = 
     encode24((d[3]! << 16) | (d[9]! << 8) | d[15]!, 4) +
     encode24((d[4]! << 16) | (d[10]! << 8) | d[5]!, 4) +
     encode24(d[11]!, 2);
+  bytes.fill(0);
   return `${magic}${saltText}$${encoded}`;
 }
 

@@ -9,6 +9,8 @@ import { Authenticator } from './auth/authenticator.js';
 import { PasswdFileBackend } from './backends/passwd-file.js';
 import type { Backend } from './backends/backend.js';
 import { MuxServer } from './protocol/server.js';
+import { PasswordVerifier } from './crypt/verifier.js';
+import { VerifyPool } from './crypt/verify-pool.js';
 import { claimSocketPath, finishSocket, releaseSocket } from './protocol/socket-file.js';
 
 export interface RunningDaemon {
@@ -26,7 +28,9 @@ function createBackend(config: DaemonConfig, logger: Logger): Backend & { watch?
 
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
   const backend = createBackend(config, logger);
-  const authenticator = new Authenticator({ backend, realm: config.realm, defaultScheme: config.defaultScheme, logger });
+  const pool = new VerifyPool(config.verify);
+  const verifier = new PasswordVerifier({ defaultScheme: config.defaultScheme, pool });
+  const authenticator = new Authenticator({ backend, realm: config.realm, verifier, logger });
   const server = new MuxServer({
     handler: (request, signal) => authenticator.authenticate(request, signal),
     timeouts: config.timeouts,
@@ -40,7 +44,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     }
     await server.listen(config.socketPath);
   } catch (error) {
-    await backend.close();
+    await Promise.all([backend.close(), pool.close()]);
     throw error;
   }
   const identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
@@ -66,7 +70,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       closing ??= (async () => {
         await server.close(config.shutdownGraceMs);
         releaseSocket(identity);
-        await backend.close();
+        await Promise.all([backend.close(), pool.close()]);
       })();
       return closing;
     },

@@ -21,6 +21,7 @@ export const ErrorCodes = {
   // Temporary: we could not decide; the client must be told to retry later.
   BACKEND_UNAVAILABLE: 'ERR_BACKEND_UNAVAILABLE',
   AUTH_TIMEOUT: 'ERR_AUTH_TIMEOUT',
+  VERIFY_OVERLOADED: 'ERR_VERIFY_OVERLOADED',
   INTERNAL: 'ERR_INTERNAL',
   // Start-up and configuration.
   CONFIG: 'ERR_CONFIG',

@@ -13,15 +13,14 @@ import { NO_ANSWER, REPLY_AUTH_FAILED, REPLY_OK, type Reply } from '../protocol/
 import type { Backend, LookupResult } from '../backends/backend.js';
 import { resolveLoginKey, type RealmPolicy } from '../realm/login-key.js';
 import { decodeName, escapeForLog } from '../realm/text.js';
-import { burnDummyVerification, verifyPassword, type DefaultScheme } from '../crypt/verifier.js';
+import type { PasswordVerifier } from '../crypt/verifier.js';
 import { describeError, ErrorCodes } from '../errors.js';
 import { logAuthEvent, type AuthEvent } from './auth-log.js';
 
 export interface AuthenticatorOptions {
   readonly backend: Backend;
   readonly realm: RealmPolicy;
-  /** How to read stored values that carry neither a {SCHEME} prefix nor a $id$. */
-  readonly defaultScheme: DefaultScheme;
+  readonly verifier: PasswordVerifier;
   readonly logger: Logger;
 }
 
@@ -77,13 +76,16 @@ export class Authenticator {
       case 'unavailable':
         return finish(NO_ANSWER, { result: 'temporary-failure', code: found.code, reason: `backend unavailable: ${found.reason}` }, { user, realm });
       case 'unknown':
-        burnDummyVerification(password);
+        await this.#options.verifier.verifyDummy(password, signal);
         return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.UNKNOWN_USER, reason: 'unknown user' }, { user, realm });
       case 'refused':
-        burnDummyVerification(password);
+        await this.#options.verifier.verifyDummy(password, signal);
         return finish(REPLY_AUTH_FAILED, { result: 'failure', code: found.code, reason: found.reason }, { user, realm });
       case 'found': {
-        const verdict = verifyPassword(password, found.storedHash, this.#options.defaultScheme);
+        const verdict = await this.#options.verifier.verify(password, found.storedHash, signal);
+        if (verdict.status === 'overloaded') {
+          return finish(NO_ANSWER, { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: 'verification queue full', scheme: verdict.scheme }, { user, realm });
+        }
         if (verdict.status === 'match') return finish(REPLY_OK, { result: 'success', scheme: verdict.scheme }, { user, realm });
         if (verdict.status === 'mismatch') {
           return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme: verdict.scheme }, { user, realm });

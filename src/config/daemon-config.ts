@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { Level } from 'pino';
 import { ConfigError } from '../errors.js';
 import type { RealmPolicy } from '../realm/login-key.js';
-import { DEFAULT_SCHEMES, type DefaultScheme } from '../crypt/verifier.js';
+import { DEFAULT_SCHEMES, parseDefaultScheme, type DefaultScheme } from '../crypt/default-scheme.js';
+import { availableParallelism } from 'node:os';
 import type { ConnectionTimeouts } from '../protocol/connection.js';
 import { LOG_LEVELS } from '../log/logger.js';
 import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
@@ -28,7 +29,9 @@ export const DEFAULTS = Object.freeze({
   answerTimeoutMs: 10_000,
   maxConnections: 512,
   shutdownGraceMs: 5_000,
-  defaultScheme: 'crypt' satisfies Lowercase<DefaultScheme>,
+  defaultScheme: 'crypt' as DefaultScheme,
+  /** Waiting expensive verifications (bcrypt, argon2, sha-crypt) at most; more are temporary failures. */
+  verifyQueue: 256,
 });
 
 /** The options as the command line delivers them (strings, or true for bare flags). */
@@ -51,6 +54,8 @@ export interface DaemonFlags {
   readonly maxConnections?: string;
   readonly shutdownGrace?: string;
   readonly logLevel?: string;
+  readonly verifyThreads?: string;
+  readonly verifyQueue?: string;
 }
 
 export interface DaemonConfig {
@@ -60,6 +65,8 @@ export interface DaemonConfig {
   readonly passwdFile: string;
   readonly realm: RealmPolicy;
   readonly defaultScheme: DefaultScheme;
+  /** The worker pool for expensive hash schemes. */
+  readonly verify: { readonly threads: number; readonly maxQueue: number };
   readonly socket: { readonly mode: number; readonly gid?: number };
   readonly timeouts: ConnectionTimeouts;
   readonly maxConnections: number;
@@ -117,8 +124,12 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   }
 
   const schemeSource = pick('--default-scheme', flags.defaultScheme, 'DEFAULT_SCHEME', env);
-  const schemeChoices = DEFAULT_SCHEMES.map((scheme) => scheme.toLowerCase() as Lowercase<DefaultScheme>);
-  const defaultScheme = (schemeSource ? parseChoice(schemeSource.key, schemeSource.value, schemeChoices) : DEFAULTS.defaultScheme).toUpperCase() as DefaultScheme;
+  let defaultScheme = DEFAULTS.defaultScheme;
+  if (schemeSource) {
+    const parsed = parseDefaultScheme(schemeSource.value);
+    if (!parsed) throw new ConfigError(schemeSource.key, `must be a pam_mysql crypt= number 0-9 or one of ${DEFAULT_SCHEMES.join(', ')}, got "${schemeSource.value}"`);
+    defaultScheme = parsed;
+  }
 
   const modeSource = pick('--socket-mode', flags.socketMode, 'SOCKET_MODE', env);
   const groupSource = pick('--socket-group', flags.socketGroup, 'SOCKET_GROUP', env);
@@ -136,6 +147,10 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
       lowercase: pickBoolean('--lowercase', flags.lowercase, 'LOWERCASE', env),
     },
     defaultScheme,
+    verify: {
+      threads: pickInteger('--verify-threads', flags.verifyThreads, 'VERIFY_THREADS', env, availableParallelism(), 1, 256),
+      maxQueue: pickInteger('--verify-queue', flags.verifyQueue, 'VERIFY_QUEUE', env, DEFAULTS.verifyQueue, 1, 100_000),
+    },
     socket: {
       mode: modeSource ? parseFileMode(modeSource.key, modeSource.value) : DEFAULTS.socketMode,
       ...(groupSource ? { gid: resolveGroupId(groupSource.key, groupSource.value) } : {}),

@@ -2,73 +2,179 @@
  * The scheme dispatcher: decides which algorithm a stored value uses and
  * whether a password matches it. Order, as Dovecot and PostfixAdmin expect:
  * an explicit {SCHEME} prefix, then the $id$ of a crypt string, then the
- * configured default scheme.
+ * configured default scheme. Cheap schemes run inline; expensive ones in the
+ * worker pool.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constantTimeEqual } from './constant-time.js';
-import { md5crypt, parseMd5Crypt } from './md5crypt.js';
+import type { DefaultScheme } from './default-scheme.js';
+import { checkDigest, checkJoomla15, checkMysql41, checkSaltedDigest, decode, guessEncoding, type DigestAlgorithm, type Encoding } from './schemes/digests.js';
+import { desCrypt, isDesCrypt } from './schemes/des-crypt.js';
+import type { ExpensiveScheme } from './schemes/expensive.js';
+import { md5crypt, parseMd5Crypt } from './schemes/md5crypt.js';
+import { parsePhpass, phpass } from './schemes/phpass.js';
+import { parseShaCrypt } from './schemes/sha-crypt.js';
+import type { PoolOutcome, VerifyPool } from './verify-pool.js';
 
 export type Verdict =
   | { readonly status: 'match'; readonly scheme: string }
   | { readonly status: 'mismatch'; readonly scheme: string }
   /** The stored value is in a scheme we cannot verify, or is damaged: a failed login, never a crash. */
-  | { readonly status: 'unsupported'; readonly scheme: string; readonly reason: string };
+  | { readonly status: 'unsupported'; readonly scheme: string; readonly reason: string }
+  /** The pool's queue is full: we could not decide now (a temporary failure). */
+  | { readonly status: 'overloaded'; readonly scheme: string };
 
-/** Checks one password against one stored value of a scheme it knows. */
-type SchemeCheck = (password: Buffer, value: string) => Verdict;
+/** How to check one stored value. */
+type Plan =
+  | { readonly kind: 'inline'; readonly scheme: string; readonly check: () => boolean | undefined }
+  | { readonly kind: 'pool'; readonly scheme: string; readonly task: ExpensiveScheme; readonly stored: string }
+  | { readonly kind: 'unsupported'; readonly scheme: string; readonly reason: string };
 
-/** The crypt(3) family, recognised by the stored value's $id$. */
-function verifyCryptString(password: Buffer, value: string): Verdict {
+const damaged = (scheme: string): Plan => ({ kind: 'unsupported', scheme, reason: `stored {${scheme}} value is malformed` });
+
+/** A crypt(3) string, by its $id$ (or its shape, for DES). Undefined when it is none we know. */
+function planCryptString(value: string, password: Buffer): Plan | undefined {
   const md5 = parseMd5Crypt(value);
   if (md5) {
-    const scheme = md5.magic === '$1$' ? 'MD5-CRYPT' : 'APR1';
-    const matches = constantTimeEqual(Buffer.from(md5crypt(password, md5.salt, md5.magic)), Buffer.from(value));
-    return { status: matches ? 'match' : 'mismatch', scheme };
+    return { kind: 'inline', scheme: md5.magic === '$1$' ? 'MD5-CRYPT' : 'APR1', check: () => constantTimeEqual(Buffer.from(md5crypt(password, md5.salt, md5.magic)), Buffer.from(value)) };
   }
-  const id = /^\$([^$]*)\$/.exec(value)?.[1];
-  return {
-    status: 'unsupported',
-    scheme: id === undefined ? 'CRYPT' : `$${id}$`,
-    reason: id === undefined ? 'not a crypt string this daemon can verify' : `crypt scheme $${id}$ is not supported (or the value is malformed)`,
-  };
+  if (parseShaCrypt(value)) return { kind: 'pool', scheme: value[1] === '5' ? 'SHA256-CRYPT' : 'SHA512-CRYPT', task: 'sha-crypt', stored: value };
+  if (/^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/.test(value)) return { kind: 'pool', scheme: 'BLF-CRYPT', task: 'bcrypt', stored: value };
+  const argon = /^\$argon2(id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/.exec(value);
+  if (argon) return { kind: 'pool', scheme: `ARGON2${argon[1]!.toUpperCase()}`, task: 'argon2', stored: value };
+  const php = parsePhpass(value);
+  if (php) return { kind: 'pool', scheme: php.algorithm === 'sha512' ? 'DRUPAL7' : 'PHPASS', task: 'phpass', stored: value };
+  if (isDesCrypt(value)) return { kind: 'inline', scheme: 'DES-CRYPT', check: () => constantTimeEqual(Buffer.from(desCrypt(password, value)), Buffer.from(value)) };
+  return undefined;
 }
 
-function verifyPlain(password: Buffer, value: string): Verdict {
-  return { status: constantTimeEqual(password, Buffer.from(value, 'utf8')) ? 'match' : 'mismatch', scheme: 'PLAIN' };
+function digestPlan(scheme: string, algorithm: DigestAlgorithm, salted: boolean, value: string, encoding: Encoding | undefined, password: Buffer): Plan {
+  const decoded = decode(value, encoding ?? (salted ? 'base64' : guessEncoding(value, algorithm)));
+  if (!decoded) return damaged(scheme);
+  return { kind: 'inline', scheme, check: () => (salted ? checkSaltedDigest : checkDigest)(algorithm, password, decoded) };
 }
 
-/** Dovecot {SCHEME} names, matched case-insensitively. */
-const PREFIXED_SCHEMES: ReadonlyMap<string, SchemeCheck> = new Map([
-  ['PLAIN', verifyPlain],
-  ['CLEARTEXT', verifyPlain],
-  ['CRYPT', verifyCryptString],
-  ['MD5-CRYPT', verifyCryptString],
-]);
+const plain = (password: Buffer, value: string): Plan => ({ kind: 'inline', scheme: 'PLAIN', check: () => constantTimeEqual(password, Buffer.from(value, 'utf8')) });
 
-export const DEFAULT_SCHEMES = ['CRYPT', 'PLAIN'] as const;
-export type DefaultScheme = (typeof DEFAULT_SCHEMES)[number];
+const UNSALTED: Readonly<Record<string, DigestAlgorithm>> = { SHA: 'sha1', SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512', 'PLAIN-MD5': 'md5', 'LDAP-MD5': 'md5', MD5RAW: 'md5' };
+const SALTED: Readonly<Record<string, DigestAlgorithm>> = { SSHA: 'sha1', SSHA256: 'sha256', SSHA512: 'sha512', SMD5: 'md5' };
+const CRYPT_PREFIXES = new Set(['CRYPT', 'DES-CRYPT', 'MD5-CRYPT', 'SHA256-CRYPT', 'SHA512-CRYPT', 'BLF-CRYPT', 'ARGON2I', 'ARGON2ID']);
+
+/** A {NAME} or {NAME.HEX}/{NAME.B64} prefixed value (name already upper-cased). */
+function planPrefixed(name: string, value: string, password: Buffer): Plan {
+  const suffix = /\.(HEX|B64)$/.exec(name);
+  const base = suffix ? name.slice(0, -4) : name;
+  const encoding: Encoding | undefined = suffix ? (suffix[1] === 'HEX' ? 'hex' : 'base64') : undefined;
+
+  if (base === 'PLAIN' || base === 'CLEARTEXT' || base === 'CLEAR') return plain(password, value);
+  if (UNSALTED[base]) return digestPlan(name, UNSALTED[base]!, false, value, encoding ?? (base === 'MD5RAW' ? 'hex' : undefined), password);
+  if (SALTED[base]) return digestPlan(name, SALTED[base]!, true, value, encoding, password);
+  // {MD5} is md5crypt to Dovecot and a base64 MD5 digest to Courier authlib; the value tells which.
+  if (base === 'MD5') return value.startsWith('$1$') ? (planCryptString(value, password) ?? damaged(name)) : digestPlan(name, 'md5', false, value, encoding, password);
+  if (CRYPT_PREFIXES.has(base)) {
+    // PostfixAdmin's {SHA512-CRYPT.B64}: the crypt string itself, base64-encoded.
+    const cryptString = encoding === 'base64' ? decode(value, 'base64')?.toString('latin1') : value;
+    if (cryptString === undefined) return damaged(name);
+    return planCryptString(cryptString, password) ?? damaged(name);
+  }
+  return { kind: 'unsupported', scheme: name, reason: `password scheme {${name}} is not supported` };
+}
+
+/** Values with neither prefix nor a known $id$: read them as the configured default scheme says. */
+function planDefault(scheme: DefaultScheme, value: string, password: Buffer): Plan {
+  const hex = (algorithm: DigestAlgorithm): Plan => digestPlan(`${algorithm.toUpperCase()}-HEX`, algorithm, false, value, 'hex', password);
+  switch (scheme) {
+    case 'plain':
+      return plain(password, value);
+    case 'crypt':
+      return {
+        kind: 'unsupported',
+        scheme: 'CRYPT',
+        reason: value.startsWith('$') ? `crypt scheme ${/^\$[^$]*\$/.exec(value)?.[0] ?? '$'} is not supported (or the value is malformed)` : 'not a crypt(3) string',
+      };
+    case 'mysql':
+      return { kind: 'inline', scheme: 'MYSQL41', check: () => checkMysql41(password, value) };
+    case 'md5':
+    case 'sha1':
+    case 'sha256':
+    case 'sha512':
+      return hex(scheme);
+    case 'joomla15':
+      return { kind: 'inline', scheme: 'JOOMLA15', check: () => checkJoomla15(password, value) };
+    case 'ssha':
+      return digestPlan('SSHA', 'sha1', true, value, 'base64', password);
+    case 'drupal7':
+      // Drupal 7 hashes carry their own $S$/$P$/$H$ id, so a value that gets here is not one.
+      return { kind: 'unsupported', scheme: 'DRUPAL7', reason: 'not a Drupal 7 ($S$, $P$, $H$) hash' };
+  }
+}
 
 const PREFIX = /^\{([A-Za-z0-9._-]+)\}/;
 
-export function verifyPassword(password: Buffer, stored: string, defaultScheme: DefaultScheme): Verdict {
+function plan(password: Buffer, stored: string, defaultScheme: DefaultScheme): Plan {
   const prefix = PREFIX.exec(stored);
-  if (prefix) {
-    const name = prefix[1]!.toUpperCase();
-    const check = PREFIXED_SCHEMES.get(name);
-    if (!check) return { status: 'unsupported', scheme: name, reason: `password scheme {${name}} is not supported` };
-    return check(password, stored.slice(prefix[0].length));
-  }
-  if (stored.startsWith('$')) return verifyCryptString(password, stored);
-  return PREFIXED_SCHEMES.get(defaultScheme)!(password, stored);
+  if (prefix) return planPrefixed(prefix[1]!.toUpperCase(), stored.slice(prefix[0].length), password);
+  return (stored.startsWith('$') || defaultScheme === 'crypt' ? planCryptString(stored, password) : undefined) ?? planDefault(defaultScheme, stored, password);
 }
 
-/**
- * A throwaway md5crypt hash of random bytes. Unknown users are checked
- * against it so that a miss costs as much time as a wrong password and the
- * answer's timing does not reveal which mailboxes exist.
- */
-const DUMMY_HASH = md5crypt(randomBytes(16), randomBytes(6).toString('base64').replace(/[+=]/g, '.'));
+export interface PasswordVerifierOptions {
+  readonly defaultScheme: DefaultScheme;
+  readonly pool: VerifyPool;
+}
 
-export function burnDummyVerification(password: Buffer): void {
-  verifyCryptString(password, DUMMY_HASH);
+export class PasswordVerifier {
+  readonly #options: PasswordVerifierOptions;
+  readonly #dummy: string;
+
+  constructor(options: PasswordVerifierOptions) {
+    this.#options = options;
+    this.#dummy = dummyFor(options.defaultScheme);
+  }
+
+  async verify(password: Buffer, stored: string, signal?: AbortSignal): Promise<Verdict> {
+    const chosen = plan(password, stored, this.#options.defaultScheme);
+    if (chosen.kind === 'unsupported') return { status: 'unsupported', scheme: chosen.scheme, reason: chosen.reason };
+    let outcome: boolean | undefined | PoolOutcome;
+    if (chosen.kind === 'inline') outcome = chosen.check();
+    else outcome = await this.#options.pool.run(chosen.task, password, chosen.stored, signal);
+    if (outcome === undefined) return { status: 'unsupported', scheme: chosen.scheme, reason: `stored ${chosen.scheme} value is malformed` };
+    if (outcome === 'overloaded' || outcome === 'aborted') return { status: 'overloaded', scheme: chosen.scheme };
+    return { status: outcome ? 'match' : 'mismatch', scheme: chosen.scheme };
+  }
+
+  /**
+   * Spend the time a real check would, against a throwaway hash of the
+   * default scheme, so that an unknown user answers no faster than a known one.
+   */
+  async verifyDummy(password: Buffer, signal?: AbortSignal): Promise<void> {
+    await this.verify(password, this.#dummy, signal);
+  }
+}
+
+/** A stored value of the default scheme for a random password nobody knows. */
+function dummyFor(scheme: DefaultScheme): string {
+  const secret = randomBytes(18);
+  const salt = randomBytes(6).toString('base64').replace(/[+=]/g, '.');
+  const hexOf = (algorithm: DigestAlgorithm) => createHash(algorithm).update(secret).digest('hex');
+  switch (scheme) {
+    case 'crypt':
+      return md5crypt(secret, salt);
+    case 'plain':
+      return secret.toString('base64');
+    case 'mysql':
+      return `*${createHash('sha1').update(createHash('sha1').update(secret).digest()).digest('hex').toUpperCase()}`;
+    case 'md5':
+    case 'sha1':
+    case 'sha256':
+    case 'sha512':
+      return hexOf(scheme);
+    case 'joomla15':
+      return `${hexOf('md5')}:${salt}`;
+    case 'ssha':
+      return Buffer.concat([createHash('sha1').update(secret).digest(), randomBytes(8)]).toString('base64');
+    case 'drupal7': {
+      const parsed = parsePhpass(`$S$D${salt}${'.'.repeat(43)}`)!;
+      return phpass(secret, parsed);
+    }
+  }
 }

@@ -3,7 +3,7 @@
  * stands in for the outages and refusals a passwd-file cannot produce; the
  * MySQL backend's own tests drive the same paths against a real server.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import type { Backend, LookupResult } from '../../src/backends/backend.js';
 import { RequestDecoder, type AuthRequest } from '../../src/protocol/codec.js';
@@ -11,6 +11,12 @@ import { ErrorCodes } from '../../src/errors.js';
 import { requestFrame } from '../helpers/index.js';
 import { logSink } from '../helpers/log-sink.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
+import { PasswordVerifier } from '../../src/crypt/verifier.js';
+import { VerifyPool } from '../../src/crypt/verify-pool.js';
+
+const pool = new VerifyPool({ threads: 1, maxQueue: 10 });
+afterAll(() => pool.close());
+const verifier = new PasswordVerifier({ defaultScheme: 'crypt', pool });
 
 function scripted(answer: () => Promise<LookupResult>): Backend {
   return { mechanism: 'scripted', lookup: answer, close: async () => undefined };
@@ -24,7 +30,7 @@ function request(password = 'demo'): AuthRequest {
 
 async function run(backend: Backend, password?: string) {
   const sink = logSink();
-  const authenticator = new Authenticator({ backend, realm: { joinRealm: true, lowercase: false }, defaultScheme: 'CRYPT', logger: sink.logger });
+  const authenticator = new Authenticator({ backend, realm: { joinRealm: true, lowercase: false }, verifier, logger: sink.logger });
   const reply = await authenticator.authenticate(request(password), new AbortController().signal);
   return { reply, events: sink.authEvents() };
 }

@@ -23,7 +23,7 @@ describe('resolveDaemonConfig', () => {
       socketPath: '/run/saslauthd/mux',
       passwdFile: '/srv/demo/passwd',
       realm: { joinRealm: false, lowercase: false },
-      defaultScheme: 'CRYPT',
+      defaultScheme: 'crypt',
       socket: { mode: 0o666 },
       maxConnections: 512,
       log: { level: 'info', pretty: false },
@@ -47,6 +47,16 @@ describe('resolveDaemonConfig', () => {
       expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOWERCASE: value }).realm.lowercase).toBe(false);
     }
     expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOWERCASE: 'on' }).realm.lowercase).toBe(true);
+  });
+
+  it('reads the default scheme as a pam_mysql crypt= number or name', () => {
+    expect(resolveDaemonConfig({ ...base, defaultScheme: '3' }, {}).defaultScheme).toBe('md5');
+    expect(resolveDaemonConfig({ ...base }, { SASLAUTHD_MYSQL_DEFAULT_SCHEME: 'joomla15' }).defaultScheme).toBe('joomla15');
+  });
+
+  it('sizes the verification pool', () => {
+    expect(resolveDaemonConfig({ ...base, verifyThreads: '3', verifyQueue: '10' }, {}).verify).toEqual({ threads: 3, maxQueue: 10 });
+    expect(resolveDaemonConfig(base, {}).verify.threads).toBeGreaterThanOrEqual(1);
   });
 
   it('uses -O as the passwd-file path', () => {
@@ -78,6 +88,7 @@ describe('resolveDaemonConfig', () => {
     ['a default realm with @', { ...base, defaultRealm: 'a@b' }, {}, '--default-realm'],
     ['an unknown default scheme', { ...base, defaultScheme: 'rot13' }, {}, '--default-scheme'],
     ['a bad -n', { ...base, workers: 'many' }, {}, '-n'],
+    ['zero verification threads', { ...base, verifyThreads: '0' }, {}, '--verify-threads'],
   ])('refuses %s, naming the key', (_name, flags, env, key) => {
     const error = configError(flags as DaemonFlags, env as Record<string, string>);
     expect(error.code).toBe(ErrorCodes.CONFIG);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Md5Scratch, md5Into } from '../../src/crypt/md5-block.js';
+import { Md5Scratch, md5Into } from '../../src/crypt/schemes/md5-block.js';
 
 describe('md5Into', () => {
   it('agrees with node:crypto for every input length from 0 to 599 bytes', () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { md5crypt, parseMd5Crypt } from '../../src/crypt/md5crypt.js';
+import { md5crypt, parseMd5Crypt } from '../../src/crypt/schemes/md5crypt.js';
 
 /** Made by OpenSSL and libxcrypt: see make-md5crypt-vectors.sh beside the file. */
 const vectors = readFileSync(new URL('../vectors/md5crypt.tsv', import.meta.url), 'utf8')

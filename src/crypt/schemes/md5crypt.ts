@@ -3,7 +3,7 @@
  * same algorithm with another magic string. PostfixAdmin's old default, and
  * the hash of the classic pam_mysql crypt=1 set-up.
  */
-import { encode24 } from './crypt-base64.js';
+import { encode24 } from '../crypt-base64.js';
 import { Md5Scratch, md5Into } from './md5-block.js';
 
 export type Md5CryptMagic = '$1$' | '$apr1$';

@@ -1,0 +1,20 @@
+/**
+ * Runs in a worker thread of the verification pool: one expensive
+ * verification per task. The password arrives as a copy and is wiped after.
+ */
+import { verifyExpensive, type ExpensiveScheme } from './schemes/expensive.js';
+
+export interface PoolTask {
+  readonly scheme: ExpensiveScheme;
+  readonly password: Uint8Array;
+  readonly stored: string;
+}
+
+export default async function verifyTask(task: PoolTask): Promise<boolean> {
+  const password = Buffer.from(task.password.buffer, task.password.byteOffset, task.password.byteLength);
+  try {
+    return await verifyExpensive(task.scheme, password, task.stored);
+  } finally {
+    password.fill(0);
+  }
+}

@@ -10,7 +10,7 @@ import { PasswdFileBackend } from './backends/passwd-file.js';
 import type { Backend } from './backends/backend.js';
 import { MuxServer } from './protocol/server.js';
 import { PasswordVerifier } from './crypt/verifier.js';
-import { VerifyPool } from './crypt/verify-pool.js';
+import { VerifyPools } from './crypt/verify-pool.js';
 import { claimSocketPath, finishSocket, releaseSocket } from './protocol/socket-file.js';
 
 export interface RunningDaemon {
@@ -28,8 +28,8 @@ function createBackend(config: DaemonConfig, logger: Logger): Backend & { watch?
 
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
   const backend = createBackend(config, logger);
-  const pool = new VerifyPool(config.verify);
-  const verifier = new PasswordVerifier({ defaultScheme: config.defaultScheme, pool });
+  const pools = new VerifyPools(config.verify);
+  const verifier = new PasswordVerifier({ defaultScheme: config.defaultScheme, pools });
   const authenticator = new Authenticator({ backend, realm: config.realm, verifier, logger });
   const server = new MuxServer({
     handler: (request, signal) => authenticator.authenticate(request, signal),
@@ -44,7 +44,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     }
     await server.listen(config.socketPath);
   } catch (error) {
-    await Promise.all([backend.close(), pool.close()]);
+    await Promise.all([backend.close(), pools.close()]);
     throw error;
   }
   const identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
@@ -70,7 +70,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       closing ??= (async () => {
         await server.close(config.shutdownGraceMs);
         releaseSocket(identity);
-        await Promise.all([backend.close(), pool.close()]);
+        await Promise.all([backend.close(), pools.close()]);
       })();
       return closing;
     },

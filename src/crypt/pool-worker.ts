@@ -1,11 +1,11 @@
 /**
- * Runs in a worker thread of the verification pool: one expensive
- * verification per task. The password arrives as a copy and is wiped after.
+ * Runs in a worker thread of the verification pool: one verification
+ * per task. The password arrives as a copy and is wiped after.
  */
-import { verifyExpensive, type ExpensiveScheme } from './schemes/expensive.js';
+import { verifyPooled, type PooledScheme } from './schemes/pooled.js';
 
 export interface PoolTask {
-  readonly scheme: ExpensiveScheme;
+  readonly scheme: PooledScheme;
   readonly password: Uint8Array;
   readonly stored: string;
 }
@@ -13,7 +13,7 @@ export interface PoolTask {
 export default async function verifyTask(task: PoolTask): Promise<boolean> {
   const password = Buffer.from(task.password.buffer, task.password.byteOffset, task.password.byteLength);
   try {
-    return await verifyExpensive(task.scheme, password, task.stored);
+    return await verifyPooled(task.scheme, password, task.stored);
   } finally {
     password.fill(0);
   }

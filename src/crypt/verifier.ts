@@ -9,12 +9,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constantTimeEqual } from './constant-time.js';
 import type { DefaultScheme } from './default-scheme.js';
 import { checkDigest, checkJoomla15, checkMysql41, checkSaltedDigest, decode, guessEncoding, type DigestAlgorithm, type Encoding } from './schemes/digests.js';
-import { desCrypt, isDesCrypt } from './schemes/des-crypt.js';
-import type { ExpensiveScheme } from './schemes/expensive.js';
+import { isDesCrypt } from './schemes/des-crypt.js';
+import { verifyPooled, type PooledScheme } from './schemes/pooled.js';
 import { md5crypt, parseMd5Crypt } from './schemes/md5crypt.js';
 import { parsePhpass, phpass } from './schemes/phpass.js';
 import { parseShaCrypt } from './schemes/sha-crypt.js';
-import type { PoolOutcome, VerifyPool } from './verify-pool.js';
+import type { Lane, PoolOutcome, VerifyPools } from './verify-pool.js';
 
 export type Verdict =
   | { readonly status: 'match'; readonly scheme: string }
@@ -27,24 +27,22 @@ export type Verdict =
 /** How to check one stored value. */
 type Plan =
   | { readonly kind: 'inline'; readonly scheme: string; readonly check: () => boolean | undefined }
-  | { readonly kind: 'pool'; readonly scheme: string; readonly task: ExpensiveScheme; readonly stored: string }
+  | { readonly kind: 'pool'; readonly scheme: string; readonly lane: Lane; readonly task: PooledScheme; readonly stored: string }
   | { readonly kind: 'unsupported'; readonly scheme: string; readonly reason: string };
 
 const damaged = (scheme: string): Plan => ({ kind: 'unsupported', scheme, reason: `stored {${scheme}} value is malformed` });
 
 /** A crypt(3) string, by its $id$ (or its shape, for DES). Undefined when it is none we know. */
-function planCryptString(value: string, password: Buffer): Plan | undefined {
+function planCryptString(value: string): Plan | undefined {
   const md5 = parseMd5Crypt(value);
-  if (md5) {
-    return { kind: 'inline', scheme: md5.magic === '$1$' ? 'MD5-CRYPT' : 'APR1', check: () => constantTimeEqual(Buffer.from(md5crypt(password, md5.salt, md5.magic)), Buffer.from(value)) };
-  }
-  if (parseShaCrypt(value)) return { kind: 'pool', scheme: value[1] === '5' ? 'SHA256-CRYPT' : 'SHA512-CRYPT', task: 'sha-crypt', stored: value };
-  if (/^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/.test(value)) return { kind: 'pool', scheme: 'BLF-CRYPT', task: 'bcrypt', stored: value };
+  if (md5) return { kind: 'pool', scheme: md5.magic === '$1$' ? 'MD5-CRYPT' : 'APR1', lane: 'fast', task: 'md5crypt', stored: value };
+  if (parseShaCrypt(value)) return { kind: 'pool', scheme: value[1] === '5' ? 'SHA256-CRYPT' : 'SHA512-CRYPT', lane: 'slow', task: 'sha-crypt', stored: value };
+  if (/^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/.test(value)) return { kind: 'pool', scheme: 'BLF-CRYPT', lane: 'slow', task: 'bcrypt', stored: value };
   const argon = /^\$argon2(id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/.exec(value);
-  if (argon) return { kind: 'pool', scheme: `ARGON2${argon[1]!.toUpperCase()}`, task: 'argon2', stored: value };
+  if (argon) return { kind: 'pool', scheme: `ARGON2${argon[1]!.toUpperCase()}`, lane: 'slow', task: 'argon2', stored: value };
   const php = parsePhpass(value);
-  if (php) return { kind: 'pool', scheme: php.algorithm === 'sha512' ? 'DRUPAL7' : 'PHPASS', task: 'phpass', stored: value };
-  if (isDesCrypt(value)) return { kind: 'inline', scheme: 'DES-CRYPT', check: () => constantTimeEqual(Buffer.from(desCrypt(password, value)), Buffer.from(value)) };
+  if (php) return { kind: 'pool', scheme: php.algorithm === 'sha512' ? 'DRUPAL7' : 'PHPASS', lane: 'slow', task: 'phpass', stored: value };
+  if (isDesCrypt(value)) return { kind: 'pool', scheme: 'DES-CRYPT', lane: 'fast', task: 'des', stored: value };
   return undefined;
 }
 
@@ -70,12 +68,12 @@ function planPrefixed(name: string, value: string, password: Buffer): Plan {
   if (UNSALTED[base]) return digestPlan(name, UNSALTED[base]!, false, value, encoding ?? (base === 'MD5RAW' ? 'hex' : undefined), password);
   if (SALTED[base]) return digestPlan(name, SALTED[base]!, true, value, encoding, password);
   // {MD5} is md5crypt to Dovecot and a base64 MD5 digest to Courier authlib; the value tells which.
-  if (base === 'MD5') return value.startsWith('$1$') ? (planCryptString(value, password) ?? damaged(name)) : digestPlan(name, 'md5', false, value, encoding, password);
+  if (base === 'MD5') return value.startsWith('$1$') ? (planCryptString(value) ?? damaged(name)) : digestPlan(name, 'md5', false, value, encoding, password);
   if (CRYPT_PREFIXES.has(base)) {
     // PostfixAdmin's {SHA512-CRYPT.B64}: the crypt string itself, base64-encoded.
     const cryptString = encoding === 'base64' ? decode(value, 'base64')?.toString('latin1') : value;
     if (cryptString === undefined) return damaged(name);
-    return planCryptString(cryptString, password) ?? damaged(name);
+    return planCryptString(cryptString) ?? damaged(name);
   }
   return { kind: 'unsupported', scheme: name, reason: `password scheme {${name}} is not supported` };
 }
@@ -114,12 +112,12 @@ const PREFIX = /^\{([A-Za-z0-9._-]+)\}/;
 function plan(password: Buffer, stored: string, defaultScheme: DefaultScheme): Plan {
   const prefix = PREFIX.exec(stored);
   if (prefix) return planPrefixed(prefix[1]!.toUpperCase(), stored.slice(prefix[0].length), password);
-  return (stored.startsWith('$') || defaultScheme === 'crypt' ? planCryptString(stored, password) : undefined) ?? planDefault(defaultScheme, stored, password);
+  return (stored.startsWith('$') || defaultScheme === 'crypt' ? planCryptString(stored) : undefined) ?? planDefault(defaultScheme, stored, password);
 }
 
 export interface PasswordVerifierOptions {
   readonly defaultScheme: DefaultScheme;
-  readonly pool: VerifyPool;
+  readonly pools: VerifyPools;
 }
 
 export class PasswordVerifier {
@@ -136,7 +134,7 @@ export class PasswordVerifier {
     if (chosen.kind === 'unsupported') return { status: 'unsupported', scheme: chosen.scheme, reason: chosen.reason };
     let outcome: boolean | undefined | PoolOutcome;
     if (chosen.kind === 'inline') outcome = chosen.check();
-    else outcome = await this.#options.pool.run(chosen.task, password, chosen.stored, signal);
+    else outcome = await this.#options.pools.lane(chosen.lane).run(chosen.task, password, chosen.stored, signal);
     if (outcome === undefined) return { status: 'unsupported', scheme: chosen.scheme, reason: `stored ${chosen.scheme} value is malformed` };
     if (outcome === 'overloaded' || outcome === 'aborted') return { status: 'overloaded', scheme: chosen.scheme };
     return { status: outcome ? 'match' : 'mismatch', scheme: chosen.scheme };
@@ -149,6 +147,16 @@ export class PasswordVerifier {
   async verifyDummy(password: Buffer, signal?: AbortSignal): Promise<void> {
     await this.verify(password, this.#dummy, signal);
   }
+}
+
+/**
+ * The same decision on the calling thread, pool schemes included: for the
+ * benchmark's single-thread figures and for offline checks, never for requests.
+ */
+export async function verifyOnThisThread(password: Buffer, stored: string, defaultScheme: DefaultScheme): Promise<boolean | undefined> {
+  const chosen = plan(password, stored, defaultScheme);
+  if (chosen.kind === 'unsupported') return undefined;
+  return chosen.kind === 'inline' ? chosen.check() : verifyPooled(chosen.task, password, chosen.stored);
 }
 
 /** A stored value of the default scheme for a random password nobody knows. */

@@ -1,14 +1,16 @@
 /**
- * Worker threads for the schemes that cost milliseconds (bcrypt, argon2,
- * sha-crypt, phpass), so that a burst of them never stalls the event loop
- * or the cheap logins queued behind them. The queue is bounded: past it, a
- * login is a temporary failure, not an unbounded wait.
+ * Worker threads for hash schemes too slow for the event loop. There are two
+ * lanes, each its own pool with its own bounded queue: "fast" (md5crypt,
+ * DES: hundreds of microseconds) and "slow" (bcrypt, argon2, sha-crypt,
+ * phpass: milliseconds and more), so a burst of bcrypt never queues in front
+ * of md5crypt logins. Past a queue's bound a login is a temporary failure,
+ * not an unbounded wait.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { PoolTask } from './pool-worker.js';
-import type { ExpensiveScheme } from './schemes/expensive.js';
+import type { PooledScheme } from './schemes/pooled.js';
 
 export interface VerifyPoolOptions {
   readonly threads: number;
@@ -30,6 +32,7 @@ function workerFile(): string {
   throw new Error(`verification worker not found at ${sibling} or ${built}: run "npm run build"`);
 }
 
+/** One lane's threads and queue. */
 export class VerifyPool {
   readonly #pool: Piscina<PoolTask, boolean>;
 
@@ -52,7 +55,7 @@ export class VerifyPool {
     return this.#pool.threads.length;
   }
 
-  async run(scheme: ExpensiveScheme, password: Buffer, stored: string, signal?: AbortSignal): Promise<PoolOutcome> {
+  async run(scheme: PooledScheme, password: Buffer, stored: string, signal?: AbortSignal): Promise<PoolOutcome> {
     if (this.#pool.queueSize >= this.#pool.options.maxQueue) return 'overloaded';
     // A copy goes to the worker (and is wiped there); the caller wipes its own.
     const task: PoolTask = { scheme, password: new Uint8Array(password), stored };
@@ -67,5 +70,26 @@ export class VerifyPool {
 
   async close(): Promise<void> {
     await this.#pool.destroy();
+  }
+}
+
+export type Lane = 'fast' | 'slow';
+
+/** Both lanes, sized alike. */
+export class VerifyPools {
+  readonly fast: VerifyPool;
+  readonly slow: VerifyPool;
+
+  constructor(options: VerifyPoolOptions) {
+    this.fast = new VerifyPool(options);
+    this.slow = new VerifyPool(options);
+  }
+
+  lane(lane: Lane): VerifyPool {
+    return lane === 'fast' ? this.fast : this.slow;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.fast.close(), this.slow.close()]);
   }
 }

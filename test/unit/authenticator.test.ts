@@ -12,11 +12,11 @@ import { requestFrame } from '../helpers/index.js';
 import { logSink } from '../helpers/log-sink.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
 import { PasswordVerifier } from '../../src/crypt/verifier.js';
-import { VerifyPool } from '../../src/crypt/verify-pool.js';
+import { VerifyPools } from '../../src/crypt/verify-pool.js';
 
-const pool = new VerifyPool({ threads: 1, maxQueue: 10 });
+const pool = new VerifyPools({ threads: 1, maxQueue: 10 });
 afterAll(() => pool.close());
-const verifier = new PasswordVerifier({ defaultScheme: 'crypt', pool });
+const verifier = new PasswordVerifier({ defaultScheme: 'crypt', pools: pool });
 
 function scripted(answer: () => Promise<LookupResult>): Backend {
   return { mechanism: 'scripted', lookup: answer, close: async () => undefined };

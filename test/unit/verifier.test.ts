@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PasswordVerifier } from '../../src/crypt/verifier.js';
-import { VerifyPool } from '../../src/crypt/verify-pool.js';
+import { VerifyPools } from '../../src/crypt/verify-pool.js';
 import { parseDefaultScheme, type DefaultScheme } from '../../src/crypt/default-scheme.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
 
@@ -26,11 +26,11 @@ const vectors: Vector[] = readFileSync(new URL('../vectors/hashes.tsv', import.m
     return { maker, label, password: Buffer.from(passwordHex, 'hex'), defaultScheme: defaultName === '-' ? 'crypt' : parseDefaultScheme(defaultName)!, stored };
   });
 
-const pool = new VerifyPool({ threads: 2, maxQueue: 1000 });
+const pool = new VerifyPools({ threads: 2, maxQueue: 1000 });
 afterAll(() => pool.close());
 const verifiers = new Map<DefaultScheme, PasswordVerifier>();
 function verifier(defaultScheme: DefaultScheme): PasswordVerifier {
-  if (!verifiers.has(defaultScheme)) verifiers.set(defaultScheme, new PasswordVerifier({ defaultScheme, pool }));
+  if (!verifiers.has(defaultScheme)) verifiers.set(defaultScheme, new PasswordVerifier({ defaultScheme, pools: pool }));
   return verifiers.get(defaultScheme)!;
 }
 
@@ -128,10 +128,26 @@ describe('the worker pool', () => {
     expect(quickMs * 10).toBeLessThan(burstMs);
   });
 
-  it('answers "overloaded" (a temporary failure) past the queue bound, never "mismatch"', async () => {
-    const small = new VerifyPool({ threads: 1, maxQueue: 2 });
+  it('does not queue md5crypt logins behind a bcrypt burst: they have their own lane', async () => {
+    const lanes = new VerifyPools({ threads: 1, maxQueue: 100 });
     try {
-      const check = new PasswordVerifier({ defaultScheme: 'crypt', pool: small });
+      const check = new PasswordVerifier({ defaultScheme: 'crypt', pools: lanes });
+      // Eight bcrypt checks on one slow-lane thread: two seconds of queue.
+      const burst = Array.from({ length: 8 }, () => check.verify(Buffer.from('secret'), BCRYPT_12));
+      const started = performance.now();
+      expect((await check.verify(Buffer.from('demo'), DEMO_HASH)).status).toBe('match');
+      const md5Ms = performance.now() - started;
+      await Promise.all(burst);
+      expect(md5Ms * 5).toBeLessThan(performance.now() - started);
+    } finally {
+      await lanes.close();
+    }
+  });
+
+  it('answers "overloaded" (a temporary failure) past the queue bound, never "mismatch"', async () => {
+    const small = new VerifyPools({ threads: 1, maxQueue: 2 });
+    try {
+      const check = new PasswordVerifier({ defaultScheme: 'crypt', pools: small });
       const verdicts = await Promise.all(Array.from({ length: 8 }, () => check.verify(Buffer.from('secret'), BCRYPT_12)));
       const statuses = verdicts.map((v) => v.status);
       expect(statuses).toContain('overloaded');
@@ -143,9 +159,9 @@ describe('the worker pool', () => {
   });
 
   it('drops a queued verification whose request was abandoned', async () => {
-    const small = new VerifyPool({ threads: 1, maxQueue: 10 });
+    const small = new VerifyPools({ threads: 1, maxQueue: 10 });
     try {
-      const check = new PasswordVerifier({ defaultScheme: 'crypt', pool: small });
+      const check = new PasswordVerifier({ defaultScheme: 'crypt', pools: small });
       const busy = check.verify(Buffer.from('secret'), BCRYPT_12);
       const abort = new AbortController();
       const queued = check.verify(Buffer.from('secret'), BCRYPT_12, abort.signal);

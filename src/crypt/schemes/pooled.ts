@@ -1,20 +1,33 @@
 /**
- * The schemes that cost milliseconds: each takes the password bytes and the
- * stored value and says whether they match. Runs inside pool workers only.
+ * The schemes that cost more than a digest: each takes the password bytes
+ * and the stored value and says whether they match. Runs inside pool workers
+ * (and, for the benchmark, on its own thread).
  */
 import { isUtf8 } from 'node:buffer';
 import { verifySync as argon2Verify } from '@node-rs/argon2';
 import { argon2Verify as argon2VerifyWasm, bcryptVerify } from 'hash-wasm';
 import { constantTimeEqual } from '../constant-time.js';
+import { desCrypt } from './des-crypt.js';
+import { md5crypt, parseMd5Crypt } from './md5crypt.js';
 import { parsePhpass, phpass } from './phpass.js';
 import { parseShaCrypt, shaCrypt } from './sha-crypt.js';
 
 const BCRYPT_MAX_PASSWORD_BYTES = 72;
 
-export type ExpensiveScheme = 'sha-crypt' | 'bcrypt' | 'argon2' | 'phpass';
+/** Hundreds of microseconds: md5crypt, Apache apr1, DES. */
+export type FastScheme = 'md5crypt' | 'des';
+/** Milliseconds to tenths of a second. */
+export type SlowScheme = 'sha-crypt' | 'bcrypt' | 'argon2' | 'phpass';
+export type PooledScheme = FastScheme | SlowScheme;
 
-export async function verifyExpensive(scheme: ExpensiveScheme, password: Buffer, stored: string): Promise<boolean> {
+export async function verifyPooled(scheme: PooledScheme, password: Buffer, stored: string): Promise<boolean> {
   switch (scheme) {
+    case 'md5crypt': {
+      const parsed = parseMd5Crypt(stored);
+      return parsed !== undefined && constantTimeEqual(Buffer.from(md5crypt(password, parsed.salt, parsed.magic)), Buffer.from(stored));
+    }
+    case 'des':
+      return constantTimeEqual(Buffer.from(desCrypt(password, stored)), Buffer.from(stored));
     case 'sha-crypt': {
       const parsed = parseShaCrypt(stored);
       return parsed !== undefined && constantTimeEqual(Buffer.from(shaCrypt(password, parsed)), Buffer.from(stored));

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { run, runCli, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
+import { findTestsaslauthd, run, runCli, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { suiteTempDir, tempDir } from '../helpers/temp.js';
 
 /** Hashes made by OpenSSL, not by this project: `openssl passwd -1 -salt SALT PASSWORD`. */
@@ -20,18 +20,6 @@ const USERS = [
   'a@b@example.org:{PLAIN}two-ats',
   'bare:{PLAIN}bare-password',
 ];
-
-function findTestsaslauthd(): string {
-  for (const candidate of ['/usr/sbin/testsaslauthd', '/usr/bin/testsaslauthd']) {
-    try {
-      execFileSync(candidate, [], { stdio: 'ignore' });
-    } catch (error) {
-      // testsaslauthd without arguments prints its usage and exits 1: it is there.
-      if ((error as { status?: number }).status === 1) return candidate;
-    }
-  }
-  throw new Error('testsaslauthd not found: install the Debian package sasl2-bin (apt-get install -y sasl2-bin). The end-to-end suite must not be skipped.');
-}
 
 let testsaslauthd: string;
 let hashesMatch: string[];

@@ -2,7 +2,7 @@
  * Runs the built command-line program as a real process, the way an
  * administrator or systemd would.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
@@ -114,4 +114,17 @@ export async function spawnDaemon(args: string[], options: { forSuite?: boolean 
   };
   await daemon.waitForOutput('listening');
   return daemon;
+}
+
+/** The real Cyrus client. Missing means the run fails with what to install: the end-to-end suites never skip. */
+export function findTestsaslauthd(): string {
+  for (const candidate of ['/usr/sbin/testsaslauthd', '/usr/bin/testsaslauthd']) {
+    try {
+      execFileSync(candidate, [], { stdio: 'ignore' });
+    } catch (error) {
+      // testsaslauthd without arguments prints its usage and exits 1: it is there.
+      if ((error as { status?: number }).status === 1) return candidate;
+    }
+  }
+  throw new Error('testsaslauthd not found: install the Debian package sasl2-bin (apt-get install -y sasl2-bin). The end-to-end suite must not be skipped.');
 }

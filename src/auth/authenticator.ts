@@ -84,7 +84,7 @@ export class Authenticator {
       case 'found': {
         const verdict = await this.#options.verifier.verify(password, found.storedHash, signal);
         if (verdict.status === 'overloaded') {
-          return finish(NO_ANSWER, { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: 'verification queue full', scheme: verdict.scheme }, { user, realm });
+          return finish(NO_ANSWER, { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: `verification ${verdict.reason === 'queue full' ? 'queue full' : 'abandoned (answer deadline passed)'}`, scheme: verdict.scheme }, { user, realm });
         }
         if (verdict.status === 'match') return finish(REPLY_OK, { result: 'success', scheme: verdict.scheme }, { user, realm });
         if (verdict.status === 'mismatch') {

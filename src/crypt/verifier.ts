@@ -21,8 +21,8 @@ export type Verdict =
   | { readonly status: 'mismatch'; readonly scheme: string }
   /** The stored value is in a scheme we cannot verify, or is damaged: a failed login, never a crash. */
   | { readonly status: 'unsupported'; readonly scheme: string; readonly reason: string }
-  /** The pool's queue is full: we could not decide now (a temporary failure). */
-  | { readonly status: 'overloaded'; readonly scheme: string };
+  /** We could not decide now (a temporary failure): the pool's queue was full, or the request was abandoned while queued. */
+  | { readonly status: 'overloaded'; readonly scheme: string; readonly reason: 'queue full' | 'abandoned' };
 
 /** How to check one stored value. */
 type Plan =
@@ -136,7 +136,8 @@ export class PasswordVerifier {
     if (chosen.kind === 'inline') outcome = chosen.check();
     else outcome = await this.#options.pools.lane(chosen.lane).run(chosen.task, password, chosen.stored, signal);
     if (outcome === undefined) return { status: 'unsupported', scheme: chosen.scheme, reason: `stored ${chosen.scheme} value is malformed` };
-    if (outcome === 'overloaded' || outcome === 'aborted') return { status: 'overloaded', scheme: chosen.scheme };
+    if (outcome === 'overloaded') return { status: 'overloaded', scheme: chosen.scheme, reason: 'queue full' };
+    if (outcome === 'aborted') return { status: 'overloaded', scheme: chosen.scheme, reason: 'abandoned' };
     return { status: outcome ? 'match' : 'mismatch', scheme: chosen.scheme };
   }
 

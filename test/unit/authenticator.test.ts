@@ -64,6 +64,23 @@ describe('Authenticator', () => {
     expect(events[0]).toMatchObject({ result: 'failure', code: ErrorCodes.AMBIGUOUS_USER, reason: 'two rows' });
   });
 
+  it('turns a full verification queue into a temporary failure, never a NO', async () => {
+    // htpasswd -bnBC 12 u demo
+    const slow = scripted(async () => ({ status: 'found', storedHash: '$2y$12$eMwQZhYgwUBLOY8FkEJqS.SFD9z8P44g2XL8EVRORFj38aNCZvcsu' }));
+    const tiny = new VerifyPools({ threads: 1, maxQueue: 1 });
+    try {
+      const sink = logSink();
+      const authenticator = new Authenticator({ backend: slow, realm: { joinRealm: true, lowercase: false }, verifier: new PasswordVerifier({ defaultScheme: 'crypt', pools: tiny }), logger: sink.logger });
+      const replies = await Promise.all(Array.from({ length: 5 }, () => authenticator.authenticate(request('demo'), new AbortController().signal)));
+      expect(replies).toContainEqual({ kind: 'answer', text: 'OK' });
+      expect(replies).toContainEqual({ kind: 'no-answer' });
+      expect(replies.filter((r) => r.kind === 'answer' && r.text !== 'OK')).toEqual([]);
+      expect(sink.authEvents().some((e) => e.code === ErrorCodes.VERIFY_OVERLOADED && e.result === 'temporary-failure')).toBe(true);
+    } finally {
+      await tiny.close();
+    }
+  });
+
   it('asks the backend for the -r joined name', async () => {
     let asked = '';
     const backend: Backend = {

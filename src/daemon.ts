@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
 import { Authenticator } from './auth/authenticator.js';
 import { PasswdFileBackend } from './backends/passwd-file.js';
+import { PamBackend } from './backends/pam/pam-backend.js';
+import { MysqlBackend } from './backends/mysql/mysql-backend.js';
 import type { Backend } from './backends/backend.js';
 import { MuxServer } from './protocol/server.js';
 import { PasswordVerifier } from './crypt/verifier.js';
@@ -20,9 +22,14 @@ export interface RunningDaemon {
 }
 
 function createBackend(config: DaemonConfig, logger: Logger): Backend & { watch?: () => void } {
-  switch (config.mech) {
+  const backend = config.backend;
+  switch (backend.kind) {
     case 'passwd-file':
-      return new PasswdFileBackend(config.passwdFile, logger.child({ component: 'passwd-file' }));
+      return new PasswdFileBackend(backend.file, logger.child({ component: 'passwd-file' }));
+    case 'pam':
+      return new PamBackend({ pamDir: backend.pamDir, tuning: backend.tuning, logger: logger.child({ component: 'pam' }) });
+    case 'mysql':
+      return new MysqlBackend(backend.settings, logger.child({ component: 'mysql' }));
   }
 }
 

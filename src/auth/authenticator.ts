@@ -72,17 +72,18 @@ export class Authenticator {
     }
 
     const password = request.password.reveal();
+    const verifyOptions = found.defaultScheme === undefined ? { signal } : { signal, defaultScheme: found.defaultScheme };
     switch (found.status) {
       case 'unavailable':
         return finish(NO_ANSWER, { result: 'temporary-failure', code: found.code, reason: `backend unavailable: ${found.reason}` }, { user, realm });
       case 'unknown':
-        await this.#options.verifier.verifyDummy(password, signal);
+        await this.#options.verifier.verifyDummy(password, verifyOptions);
         return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.UNKNOWN_USER, reason: 'unknown user' }, { user, realm });
       case 'refused':
-        await this.#options.verifier.verifyDummy(password, signal);
+        await this.#options.verifier.verifyDummy(password, verifyOptions);
         return finish(REPLY_AUTH_FAILED, { result: 'failure', code: found.code, reason: found.reason }, { user, realm });
       case 'found': {
-        const verdict = await this.#options.verifier.verify(password, found.storedHash, signal);
+        const verdict = await this.#options.verifier.verify(password, found.storedHash, verifyOptions);
         if (verdict.status === 'overloaded') {
           return finish(NO_ANSWER, { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: `verification ${verdict.reason === 'queue full' ? 'queue full' : 'abandoned (answer deadline passed)'}`, scheme: verdict.scheme }, { user, realm });
         }

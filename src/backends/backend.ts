@@ -5,6 +5,7 @@
  * mistaken for a wrong password.
  */
 import type { ErrorCode } from '../errors.js';
+import type { DefaultScheme } from '../crypt/default-scheme.js';
 
 export interface LookupQuery {
   /** The login after realm handling: what saslauthd -r would pass to PAM. */
@@ -13,13 +14,19 @@ export interface LookupQuery {
   readonly service: string;
 }
 
-export type LookupResult =
+/**
+ * What the lookup found. `defaultScheme` is set by backends whose
+ * configuration says how unprefixed values are stored (pam_mysql's crypt=);
+ * otherwise the daemon's --default-scheme applies.
+ */
+export type LookupResult = (
   | { readonly status: 'found'; readonly storedHash: string }
   | { readonly status: 'unknown' }
   /** The user exists but must not log in (ambiguous entry, empty password, ...): a definite no. */
   | { readonly status: 'refused'; readonly code: ErrorCode; readonly reason: string }
   /** The backend could not answer: the client is told to retry later. */
-  | { readonly status: 'unavailable'; readonly code: ErrorCode; readonly reason: string };
+  | { readonly status: 'unavailable'; readonly code: ErrorCode; readonly reason: string }
+) & { readonly defaultScheme?: DefaultScheme };
 
 export interface Backend {
   /** The mechanism name saslauthd would log ([mech=...]). */

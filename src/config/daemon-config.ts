@@ -14,8 +14,10 @@ import type { ConnectionTimeouts } from '../protocol/connection.js';
 import { LOG_LEVELS } from '../log/logger.js';
 import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
 import { resolveGroupId } from './group.js';
+import { loadNativeSettings, loadTuning, type ConnectionTuning } from '../backends/mysql/native-config.js';
+import type { MysqlBackendSettings } from '../backends/mysql/settings.js';
 
-export const MECHANISMS = ['passwd-file'] as const;
+export const MECHANISMS = ['passwd-file', 'pam', 'mysql'] as const;
 export type Mechanism = (typeof MECHANISMS)[number];
 
 export const ENV_PREFIX = 'SASLAUTHD_MYSQL_';
@@ -23,6 +25,7 @@ export const SOCKET_NAME = 'mux';
 
 export const DEFAULTS = Object.freeze({
   runDir: '/run/saslauthd',
+  pamDir: '/etc/pam.d',
   /** saslauthd makes its socket 0777 and relies on the directory; 0666 is the same for a socket. */
   socketMode: 0o666,
   readTimeoutMs: 5_000,
@@ -54,15 +57,23 @@ export interface DaemonFlags {
   readonly maxConnections?: string;
   readonly shutdownGrace?: string;
   readonly logLevel?: string;
+  readonly pamDir?: string;
   readonly verifyThreads?: string;
   readonly verifyQueue?: string;
 }
+
+/** Where users come from, with everything the mechanism needs, validated at start-up. */
+export type BackendConfig =
+  | { readonly kind: 'passwd-file'; readonly file: string }
+  /** saslauthd -a pam: the request's service names /etc/pam.d/<service>; its pam_mysql lines say the rest. */
+  | { readonly kind: 'pam'; readonly pamDir: string; readonly tuning: ConnectionTuning }
+  | { readonly kind: 'mysql'; readonly settings: MysqlBackendSettings };
 
 export interface DaemonConfig {
   readonly mech: Mechanism;
   readonly runDir: string;
   readonly socketPath: string;
-  readonly passwdFile: string;
+  readonly backend: BackendConfig;
   readonly realm: RealmPolicy;
   readonly defaultScheme: DefaultScheme;
   /** The worker pool for expensive hash schemes. */
@@ -109,9 +120,19 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
 
   const runDir = path.resolve(cwd, pick('-m', flags.runDir, 'RUN_DIR', env)?.value ?? DEFAULTS.runDir);
 
-  const passwdSource = pick('--passwd-file', flags.passwdFile ?? flags.mechOption, 'PASSWD_FILE', env);
-  if (mech === 'passwd-file' && !passwdSource) {
-    throw new ConfigError('--passwd-file', 'required with -a passwd-file (or give the path with -O)');
+  let backend: BackendConfig;
+  if (mech === 'passwd-file') {
+    const passwdSource = pick('--passwd-file', flags.passwdFile ?? flags.mechOption, 'PASSWD_FILE', env);
+    if (!passwdSource) throw new ConfigError('--passwd-file', 'required with -a passwd-file (or give the path with -O)');
+    backend = { kind: 'passwd-file', file: path.resolve(cwd, passwdSource.value) };
+  } else {
+    // -O names the database config file: all of it for -a mysql, the tuning keys (TLS, timeouts, pool) for -a pam.
+    const configFile = pick('-O', flags.mechOption, 'DB_CONFIG', env);
+    const file = configFile ? path.resolve(cwd, configFile.value) : undefined;
+    backend =
+      mech === 'mysql'
+        ? { kind: 'mysql', settings: loadNativeSettings(file, env) }
+        : { kind: 'pam', pamDir: path.resolve(cwd, pick('--pam-dir', flags.pamDir, 'PAM_DIR', env)?.value ?? DEFAULTS.pamDir), tuning: loadTuning(file, env) };
   }
 
   const debug = pickBoolean('-d', flags.debug, 'DEBUG', env);
@@ -140,7 +161,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     mech,
     runDir,
     socketPath: path.join(runDir, SOCKET_NAME),
-    passwdFile: passwdSource ? path.resolve(cwd, passwdSource.value) : '',
+    backend,
     realm: {
       joinRealm: pickBoolean('-r', flags.realmJoin, 'REALM_JOIN', env),
       ...(defaultRealm ? { defaultRealm: defaultRealm.value } : {}),

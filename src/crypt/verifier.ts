@@ -120,17 +120,23 @@ export interface PasswordVerifierOptions {
   readonly pools: VerifyPools;
 }
 
+export interface VerifyOptions {
+  readonly signal?: AbortSignal;
+  /** Overrides the verifier's default scheme (a pam_mysql service's own crypt=). */
+  readonly defaultScheme?: DefaultScheme;
+}
+
 export class PasswordVerifier {
   readonly #options: PasswordVerifierOptions;
-  readonly #dummy: string;
+  readonly #dummies = new Map<DefaultScheme, string>();
 
   constructor(options: PasswordVerifierOptions) {
     this.#options = options;
-    this.#dummy = dummyFor(options.defaultScheme);
   }
 
-  async verify(password: Buffer, stored: string, signal?: AbortSignal): Promise<Verdict> {
-    const chosen = plan(password, stored, this.#options.defaultScheme);
+  async verify(password: Buffer, stored: string, options: VerifyOptions = {}): Promise<Verdict> {
+    const { signal } = options;
+    const chosen = plan(password, stored, options.defaultScheme ?? this.#options.defaultScheme);
     if (chosen.kind === 'unsupported') return { status: 'unsupported', scheme: chosen.scheme, reason: chosen.reason };
     let outcome: boolean | undefined | PoolOutcome;
     if (chosen.kind === 'inline') outcome = chosen.check();
@@ -145,8 +151,14 @@ export class PasswordVerifier {
    * Spend the time a real check would, against a throwaway hash of the
    * default scheme, so that an unknown user answers no faster than a known one.
    */
-  async verifyDummy(password: Buffer, signal?: AbortSignal): Promise<void> {
-    await this.verify(password, this.#dummy, signal);
+  async verifyDummy(password: Buffer, options: VerifyOptions = {}): Promise<void> {
+    const scheme = options.defaultScheme ?? this.#options.defaultScheme;
+    let dummy = this.#dummies.get(scheme);
+    if (dummy === undefined) {
+      dummy = dummyFor(scheme);
+      this.#dummies.set(scheme, dummy);
+    }
+    await this.verify(password, dummy, options);
   }
 }
 

@@ -25,7 +25,7 @@ describe('command line', () => {
   it('-v prints the version and mechanisms and exits 0, like saslauthd -v', async () => {
     const result = await runCli(['-v']);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/^saslauthd-mysql \d+\.\d+\.\d+\nauthentication mechanisms: passwd-file\n$/);
+    expect(result.stderr).toMatch(/^saslauthd-mysql \d+\.\d+\.\d+\nauthentication mechanisms: passwd-file pam mysql\n$/);
   });
 
   it.each([

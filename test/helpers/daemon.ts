@@ -23,6 +23,16 @@ export interface TestDaemon {
   readonly sink: LogSink;
 }
 
+/** An in-process daemon for any mechanism, configured by flags and an environment (SASLAUTHD_MYSQL_*). */
+export async function startConfiguredDaemon(flags: Partial<DaemonFlags>, env: Record<string, string>): Promise<Omit<TestDaemon, 'passwdFile'>> {
+  const dir = tempDir();
+  const config = resolveDaemonConfig({ runDir: path.join(dir, 'run'), ...flags }, env);
+  const sink = logSink('trace');
+  const daemon = await startDaemon(config, sink.logger);
+  running.push(daemon);
+  return { daemon, socketPath: config.socketPath, dir, sink };
+}
+
 /** An in-process daemon on a passwd-file with the given lines, in its own temp dir. */
 export async function startTestDaemon(lines: string[], flags: Partial<DaemonFlags> = {}): Promise<TestDaemon> {
   const dir = tempDir();

@@ -21,7 +21,7 @@ describe('resolveDaemonConfig', () => {
       mech: 'passwd-file',
       runDir: '/run/saslauthd',
       socketPath: '/run/saslauthd/mux',
-      passwdFile: '/srv/demo/passwd',
+      backend: { kind: 'passwd-file', file: '/srv/demo/passwd' },
       realm: { joinRealm: false, lowercase: false },
       defaultScheme: 'crypt',
       socket: { mode: 0o666 },
@@ -59,8 +59,25 @@ describe('resolveDaemonConfig', () => {
     expect(resolveDaemonConfig(base, {}).verify.threads).toBeGreaterThanOrEqual(1);
   });
 
+  it('reads -a mysql settings from the environment, a URL included', () => {
+    const config = resolveDaemonConfig({ mech: 'mysql' }, { SASLAUTHD_MYSQL_DB_URL: 'mysql://sasl:p%40ss@db1:3307/postfix', SASLAUTHD_MYSQL_DB_HOSTS: 'db1:3307,db2', SASLAUTHD_MYSQL_DB_TABLE: 'mailbox', SASLAUTHD_MYSQL_DB_WHERE: 'active = 1', SASLAUTHD_MYSQL_DB_DEFAULT_SCHEME: '1' });
+    expect(config.backend).toMatchObject({
+      kind: 'mysql',
+      settings: {
+        connection: { hosts: [{ host: 'db1', port: 3307 }, { host: 'db2', port: 3306 }], database: 'postfix', user: 'sasl', password: 'p@ss' },
+        lookup: { kind: 'columns', table: 'mailbox', userColumn: 'username', passwordColumn: 'password', where: 'active = 1' },
+        defaultScheme: 'crypt',
+      },
+    });
+  });
+
+  it('-a pam reads service files from /etc/pam.d unless told otherwise', () => {
+    expect(resolveDaemonConfig({ mech: 'pam' }, {}).backend).toMatchObject({ kind: 'pam', pamDir: '/etc/pam.d' });
+    expect(resolveDaemonConfig({ mech: 'pam', pamDir: 'pam' }, {}, '/srv').backend).toMatchObject({ kind: 'pam', pamDir: '/srv/pam' });
+  });
+
   it('uses -O as the passwd-file path', () => {
-    expect(resolveDaemonConfig({ mech: 'passwd-file', mechOption: '/etc/x' }, {}).passwdFile).toBe('/etc/x');
+    expect(resolveDaemonConfig({ mech: 'passwd-file', mechOption: '/etc/x' }, {}).backend).toEqual({ kind: 'passwd-file', file: '/etc/x' });
   });
 
   it('-d means human-readable debug logs unless a level is given', () => {
@@ -77,6 +94,12 @@ describe('resolveDaemonConfig', () => {
   it.each([
     ['no mechanism', { passwdFile: 'x' }, {}, '-a'],
     ['an unknown mechanism', { mech: 'ldap', passwdFile: 'x' }, {}, '-a'],
+    ['-a mysql without a database host', { mech: 'mysql' }, { SASLAUTHD_MYSQL_DB_DATABASE: 'postfix', SASLAUTHD_MYSQL_DB_USER: 'u', SASLAUTHD_MYSQL_DB_TABLE: 'mailbox' }, 'hosts'],
+    ['-a mysql with a bad host', { mech: 'mysql' }, { SASLAUTHD_MYSQL_DB_HOSTS: 'a:b:c', SASLAUTHD_MYSQL_DB_DATABASE: 'd', SASLAUTHD_MYSQL_DB_USER: 'u', SASLAUTHD_MYSQL_DB_TABLE: 't' }, 'SASLAUTHD_MYSQL_DB_HOSTS'],
+    ['-a mysql with neither table nor query', { mech: 'mysql' }, { SASLAUTHD_MYSQL_DB_URL: 'mysql://u:p@db/postfix' }, 'table'],
+    ['-a mysql with a bad placeholder', { mech: 'mysql' }, { SASLAUTHD_MYSQL_DB_URL: 'mysql://u:p@db/postfix', SASLAUTHD_MYSQL_DB_PASSWORD_QUERY: "SELECT password FROM mailbox WHERE username = '%x'" }, 'SASLAUTHD_MYSQL_DB_PASSWORD_QUERY'],
+    ['-a mysql with a bad timeout', { mech: 'mysql' }, { SASLAUTHD_MYSQL_DB_URL: 'mysql://u:p@db/postfix', SASLAUTHD_MYSQL_DB_TABLE: 'mailbox', SASLAUTHD_MYSQL_DB_QUERY_TIMEOUT: 'soon' }, 'SASLAUTHD_MYSQL_DB_QUERY_TIMEOUT'],
+    ['-a pam with a bad pool size', { mech: 'pam' }, { SASLAUTHD_MYSQL_DB_POOL_SIZE: '0' }, 'SASLAUTHD_MYSQL_DB_POOL_SIZE'],
     ['an unknown mechanism from the environment', { passwdFile: 'x' }, { SASLAUTHD_MYSQL_MECH: 'ldap' }, 'SASLAUTHD_MYSQL_MECH'],
     ['passwd-file without a file', { mech: 'passwd-file' }, {}, '--passwd-file'],
     ['a non-numeric timeout', { ...base, readTimeout: 'soon' }, {}, '--read-timeout'],

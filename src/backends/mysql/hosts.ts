@@ -1,0 +1,191 @@
+/**
+ * Connections to one or more MySQL hosts: a mysql2 pool per host, tried in
+ * order. A host that fails at the connection level is skipped until
+ * retryAfterMs has passed; when every host is down all are tried again, so
+ * the daemon heals by itself the moment a server returns. Every step has a
+ * deadline: a stuck server never holds a login for long.
+ */
+import mysql from 'mysql2/promise';
+import type { Logger } from 'pino';
+import type { ConnectionSettings, HostAddress } from './settings.js';
+
+/** Why a query failed: "sql" errors would fail the same on every host, the others are the host's. */
+export class QueryFailure extends Error {
+  readonly kind: 'connection' | 'timeout' | 'sql';
+  readonly host: string;
+  readonly code: string | undefined;
+
+  constructor(kind: QueryFailure['kind'], host: string, code: string | undefined, message: string) {
+    super(message);
+    this.name = 'QueryFailure';
+    this.kind = kind;
+    this.host = host;
+    this.code = code;
+  }
+}
+
+/** Server errors that say something about the host or the account on it, not about the statement. */
+const HOST_LEVEL_SQL_ERRORS = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_CON_COUNT_ERROR',
+  'ER_HOST_IS_BLOCKED',
+  'ER_HOST_NOT_PRIVILEGED',
+  'ER_SERVER_SHUTDOWN',
+  'ER_NORMAL_SHUTDOWN',
+  'ER_TOO_MANY_USER_CONNECTIONS',
+  'ER_USER_LIMIT_REACHED',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_QUERY_INTERRUPTED',
+  'ER_OPTION_PREVENTS_STATEMENT',
+]);
+
+/** Logins waiting for a connection to one host, at most; more wait no longer than they would have. */
+const QUEUE_LIMIT = 200;
+
+interface Host {
+  readonly label: string;
+  readonly pool: mysql.Pool;
+  downUntil: number;
+  down: boolean;
+}
+
+function label(address: HostAddress): string {
+  return 'socketPath' in address ? address.socketPath : `${address.host}:${address.port}`;
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number, onLate: (value: T) => void, failure: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      reject(failure());
+    }, ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        if (expired) onLate(value);
+        else resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        if (!expired) reject(error);
+      },
+    );
+  });
+}
+
+export class MysqlHosts {
+  readonly #settings: ConnectionSettings;
+  readonly #log: Logger;
+  readonly #hosts: Host[];
+
+  constructor(settings: ConnectionSettings, log: Logger) {
+    this.#settings = settings;
+    this.#log = log;
+    this.#hosts = settings.hosts.map((address) => ({
+      label: label(address),
+      downUntil: 0,
+      down: false,
+      pool: mysql.createPool({
+        ...address,
+        user: settings.user,
+        password: settings.password,
+        database: settings.database,
+        charset: 'UTF8MB4_GENERAL_CI',
+        connectionLimit: settings.poolSize,
+        maxIdle: settings.poolSize,
+        idleTimeout: 60_000,
+        waitForConnections: true,
+        queueLimit: QUEUE_LIMIT,
+        connectTimeout: settings.connectTimeoutMs,
+        enableKeepAlive: true,
+        keepAliveInitialDelay: 10_000,
+        ...(settings.tls
+          ? {
+              ssl: {
+                ...(settings.tls.ca ? { ca: settings.tls.ca } : {}),
+                ...(settings.tls.cert ? { cert: settings.tls.cert } : {}),
+                ...(settings.tls.key ? { key: settings.tls.key } : {}),
+                rejectUnauthorized: true,
+                ...(settings.tls.verifyIdentity ? {} : { checkServerIdentity: () => undefined }),
+              },
+            }
+          : {}),
+      }),
+    }));
+  }
+
+  /** Run one prepared statement; rows come back as arrays of column values. */
+  async query(sql: string, params: readonly string[]): Promise<unknown[][]> {
+    const now = Date.now();
+    const live = this.#hosts.filter((host) => host.downUntil <= now);
+    let lastFailure: QueryFailure | undefined;
+    for (const host of live.length > 0 ? live : this.#hosts) {
+      try {
+        const rows = await this.#queryHost(host, sql, params);
+        if (host.down) {
+          host.down = false;
+          this.#log.info({ host: host.label }, 'database host answers again');
+        }
+        return rows;
+      } catch (error) {
+        const failure = error instanceof QueryFailure ? error : new QueryFailure('connection', host.label, undefined, (error as Error).message);
+        if (failure.kind === 'sql') throw failure;
+        lastFailure = failure;
+        host.downUntil = Date.now() + this.#settings.retryAfterMs;
+        if (!host.down) {
+          host.down = true;
+          this.#log.warn({ host: host.label, code: failure.code, reason: failure.message, retryAfterMs: this.#settings.retryAfterMs }, 'database host failed; trying the next one');
+        }
+      }
+    }
+    throw lastFailure ?? new QueryFailure('connection', 'none', undefined, 'no database host configured');
+  }
+
+  async #queryHost(host: Host, sql: string, params: readonly string[]): Promise<unknown[][]> {
+    const { connectTimeoutMs, queryTimeoutMs } = this.#settings;
+    let connection: mysql.PoolConnection;
+    try {
+      connection = await withDeadline(
+        host.pool.getConnection(),
+        connectTimeoutMs,
+        (late) => late.release(),
+        () => new QueryFailure('timeout', host.label, 'ETIMEDOUT', `no connection within ${connectTimeoutMs} ms`),
+      );
+    } catch (error) {
+      if (error instanceof QueryFailure) throw error;
+      const code = (error as { code?: string }).code;
+      throw new QueryFailure('connection', host.label, code, (error as Error).message);
+    }
+
+    let broken = false;
+    try {
+      const [rows] = await withDeadline(
+        connection.execute({ sql, rowsAsArray: true, timeout: queryTimeoutMs }, params as string[]),
+        queryTimeoutMs + 250,
+        () => undefined,
+        () => new QueryFailure('timeout', host.label, 'PROTOCOL_SEQUENCE_TIMEOUT', `no answer within ${queryTimeoutMs} ms`),
+      );
+      return rows as unknown[][];
+    } catch (error) {
+      if (error instanceof QueryFailure) {
+        broken = true;
+        throw error;
+      }
+      const code = (error as { code?: string }).code;
+      const isStatementError = typeof code === 'string' && code.startsWith('ER_') && !HOST_LEVEL_SQL_ERRORS.has(code);
+      broken = !isStatementError;
+      if (code === 'PROTOCOL_SEQUENCE_TIMEOUT') throw new QueryFailure('timeout', host.label, code, `no answer within ${queryTimeoutMs} ms`);
+      throw new QueryFailure(isStatementError ? 'sql' : 'connection', host.label, code, (error as Error).message);
+    } finally {
+      // A connection that timed out or broke may be mid-answer: never hand it to the next login.
+      if (broken) connection.destroy();
+      else connection.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#hosts.map((host) => host.pool.end().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The SQL for one lookup, and its parameters. The user name is always a bound
+ * parameter of a prepared statement; table, column and WHERE text come from
+ * the administrator's configuration and are used as written, as pam_mysql
+ * does, so that joins and expressions keep working.
+ */
+import type { ColumnLookup, QueryLookup } from './settings.js';
+
+export interface LookupNames {
+  /** The full login after realm handling (%u). */
+  readonly user: string;
+  readonly service: string;
+}
+
+export interface PreparedLookup {
+  readonly sql: string;
+  /** Builds the parameter list for one login. */
+  readonly params: (names: LookupNames) => string[];
+  /** Whether the second column of each row is the status expression. */
+  readonly hasStatus: boolean;
+}
+
+export function prepareColumnLookup(lookup: ColumnLookup): PreparedLookup {
+  const columns = lookup.statusColumn === undefined ? lookup.passwordColumn : `${lookup.passwordColumn}, ${lookup.statusColumn}`;
+  const where = lookup.where === undefined || lookup.where.trim() === '' ? '' : ` AND (${lookup.where})`;
+  return {
+    sql: `SELECT ${columns} FROM ${lookup.table} WHERE ${lookup.userColumn} = ?${where}`,
+    params: (names) => [names.user],
+    hasStatus: lookup.statusColumn !== undefined,
+  };
+}
+
+type Placeholder = 'u' | 'n' | 'd' | 's';
+
+const VALUES: Record<Placeholder, (names: LookupNames) => string> = {
+  u: (names) => names.user,
+  n: (names) => (names.user.includes('@') ? names.user.slice(0, names.user.lastIndexOf('@')) : names.user),
+  d: (names) => (names.user.includes('@') ? names.user.slice(names.user.lastIndexOf('@') + 1) : ''),
+  s: (names) => names.service,
+};
+
+/**
+ * Dovecot-style placeholders become "?" in order. A placeholder written inside
+ * quotes ('%u', as Dovecot queries usually are) takes its quotes with it.
+ * "%%" is a literal "%". Any other "%x" is a configuration error.
+ */
+export function prepareQueryLookup(lookup: QueryLookup): PreparedLookup {
+  const text = lookup.passwordQuery;
+  const order: Placeholder[] = [];
+  let sql = '';
+  for (let i = 0; i < text.length; ) {
+    const char = text[i]!;
+    if (char !== '%') {
+      sql += char;
+      i += 1;
+      continue;
+    }
+    const letter = text[i + 1];
+    if (letter === '%') {
+      sql += '%';
+      i += 2;
+      continue;
+    }
+    if (letter === undefined || !(letter in VALUES)) {
+      throw new Error(`password_query: unknown placeholder %${letter ?? ''} (use %u, %n, %d, %s, or %% for a literal %)`);
+    }
+    order.push(letter as Placeholder);
+    const before = sql.at(-1);
+    if ((before === "'" || before === '"') && text[i + 2] === before) {
+      sql = `${sql.slice(0, -1)}?`;
+      i += 3;
+    } else {
+      sql += '?';
+      i += 2;
+    }
+  }
+  if (!/^\s*select\b/i.test(sql)) throw new Error('password_query: must be a SELECT statement');
+  return { sql, params: (names) => order.map((letter) => VALUES[letter](names)), hasStatus: false };
+}

@@ -1,0 +1,59 @@
+/**
+ * What the MySQL backend needs, however it was configured (pam_mysql options
+ * from /etc/pam.d, or the native config file and environment).
+ */
+import type { DefaultScheme } from '../../crypt/default-scheme.js';
+
+export type HostAddress = { readonly host: string; readonly port: number } | { readonly socketPath: string };
+
+export interface TlsSettings {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  /** Check that the server's certificate names the host we connected to. */
+  readonly verifyIdentity: boolean;
+}
+
+export interface ConnectionSettings {
+  /** Tried in order; a host that fails is skipped until retryAfterMs has passed. */
+  readonly hosts: readonly HostAddress[];
+  readonly database: string;
+  readonly user: string;
+  readonly password: string;
+  readonly tls?: TlsSettings;
+  readonly connectTimeoutMs: number;
+  readonly queryTimeoutMs: number;
+  /** Connections per host at most. */
+  readonly poolSize: number;
+  readonly retryAfterMs: number;
+}
+
+/** pam_mysql's way: a table, two columns and an optional raw WHERE fragment. */
+export interface ColumnLookup {
+  readonly kind: 'columns';
+  readonly table: string;
+  readonly userColumn: string;
+  readonly passwordColumn: string;
+  /** Raw SQL appended as AND (...), e.g. PostfixAdmin's "active=1". Configuration, never user input. */
+  readonly where?: string;
+  /** pam_mysql's statcolumn: an SQL expression; bit 1 = account expired, bit 2 = password expired. */
+  readonly statusColumn?: string;
+}
+
+/** Dovecot's way: a full query whose %u, %n, %d, %s become bound parameters. */
+export interface QueryLookup {
+  readonly kind: 'query';
+  readonly passwordQuery: string;
+}
+
+export interface MysqlBackendSettings {
+  readonly connection: ConnectionSettings;
+  readonly lookup: ColumnLookup | QueryLookup;
+  /** When absent, the daemon's --default-scheme applies. */
+  readonly defaultScheme?: DefaultScheme;
+}
+
+/** A key that is equal for equal connection settings, so services sharing a database share a pool. */
+export function connectionKey(connection: ConnectionSettings): string {
+  return JSON.stringify(connection);
+}

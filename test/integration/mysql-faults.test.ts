@@ -1,0 +1,113 @@
+/**
+ * The database stopped, restarted and failed over while the daemon runs:
+ * an outage is a temporary failure (no reply, Postfix answers 454), never
+ * a wrong password, and the daemon heals by itself.
+ */
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestFrame } from '../helpers/index.js';
+import { exchange } from '../helpers/mux-client.js';
+import { eventually, startConfiguredDaemon } from '../helpers/daemon.js';
+import { POSTFIXADMIN_SCHEMA, ThrowawayServer } from '../helpers/mysql.js';
+import { ErrorCodes } from '../../src/errors.js';
+
+const MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1'; // "secret", libxcrypt
+const servers: ThrowawayServer[] = [];
+
+/** The same little mailbox table on a server of our own, readable by sasl/sasl-pw. */
+async function mailboxServer(): Promise<ThrowawayServer> {
+  const server = await ThrowawayServer.create();
+  servers.push(server);
+  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
+  await root.query('CREATE DATABASE postfix');
+  await root.query('USE postfix');
+  for (const statement of POSTFIXADMIN_SCHEMA) await root.query(statement);
+  await root.query("INSERT INTO mailbox (username, password, domain) VALUES ('md5@example.org', ?, 'example.org')", [MD5CRYPT]);
+  await root.query("CREATE USER 'sasl'@'%' IDENTIFIED BY 'sasl-pw'");
+  await root.query("GRANT SELECT ON postfix.* TO 'sasl'@'%'");
+  await root.end();
+  return server;
+}
+
+function env(hosts: string): Record<string, string> {
+  return {
+    SASLAUTHD_MYSQL_DB_HOSTS: hosts,
+    SASLAUTHD_MYSQL_DB_DATABASE: 'postfix',
+    SASLAUTHD_MYSQL_DB_USER: 'sasl',
+    SASLAUTHD_MYSQL_DB_PASSWORD: 'sasl-pw',
+    SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
+    SASLAUTHD_MYSQL_DB_CONNECT_TIMEOUT: '1000',
+    SASLAUTHD_MYSQL_DB_QUERY_TIMEOUT: '1000',
+    SASLAUTHD_MYSQL_DB_RETRY_AFTER: '500',
+  };
+}
+
+const login = (socketPath: string, password = 'secret') => exchange(socketPath, requestFrame({ login: 'md5', password, service: 'smtp', realm: 'example.org' }), { timeoutMs: 8000 });
+
+let primary: ThrowawayServer;
+let replica: ThrowawayServer;
+
+beforeAll(async () => {
+  [primary, replica] = await Promise.all([mailboxServer(), mailboxServer()]);
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.destroy()));
+});
+
+describe('database outages', () => {
+  it('answers nothing (temporary failure) while the database is down, and OK again once it is back, without a restart', async () => {
+    const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env(`127.0.0.1:${primary.port}`));
+    expect((await login(socketPath)).reply).toBe('OK');
+
+    await primary.stop();
+    for (const password of ['secret', 'wrong']) {
+      const during = await login(socketPath, password);
+      // Neither OK nor NO: a right password must not be refused, a wrong one must not pass.
+      expect(during.received.length).toBe(0);
+    }
+    const outage = sink.authEvents().filter((event) => event.result === 'temporary-failure');
+    expect(outage.length).toBe(2);
+    expect(outage[0]).toMatchObject({ code: ErrorCodes.BACKEND_UNAVAILABLE });
+
+    await primary.start();
+    await eventually(async () => (await login(socketPath)).reply === 'OK', 15_000, 200);
+    expect((await login(socketPath, 'wrong')).reply).toBe('NO authentication failed');
+  }, 60_000);
+
+  it('fails over to the next host, and goes back to the first when it returns', async () => {
+    const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env(`127.0.0.1:${primary.port},127.0.0.1:${replica.port}`));
+    expect((await login(socketPath)).reply).toBe('OK');
+
+    await primary.stop();
+    // Every login is still answered, by the replica.
+    for (let i = 0; i < 5; i += 1) expect((await login(socketPath)).reply).toBe('OK');
+    expect((await login(socketPath, 'wrong')).reply).toBe('NO authentication failed');
+    expect(sink.records().some((r) => r.msg === 'database host failed; trying the next one' && r.host === `127.0.0.1:${primary.port}`)).toBe(true);
+
+    await primary.start();
+    await replica.stop();
+    // Once the retry delay has passed the primary is tried again; with the replica gone, it must answer.
+    await eventually(async () => (await login(socketPath)).reply === 'OK', 15_000, 200);
+    expect(sink.records().some((r) => r.msg === 'database host answers again' && r.host === `127.0.0.1:${primary.port}`)).toBe(true);
+    await replica.start();
+  }, 60_000);
+
+  it('answers within the deadline when the database accepts connections but never answers', async () => {
+    // A listener that accepts and stays silent, like a hung server.
+    const net = await import('node:net');
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    try {
+      const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env(`127.0.0.1:${port}`));
+      const started = Date.now();
+      const result = await login(socketPath);
+      expect(result.received.length).toBe(0);
+      expect(Date.now() - started).toBeLessThan(4000);
+      expect(sink.authEvents()[0]).toMatchObject({ result: 'temporary-failure' });
+    } finally {
+      silent.close();
+    }
+  }, 30_000);
+});

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { prepareColumnLookup, prepareQueryLookup } from '../../src/backends/mysql/lookup-sql.js';
+import { interpretRows } from '../../src/backends/mysql/rows.js';
+import { ErrorCodes } from '../../src/errors.js';
+
+const names = { user: "o'brien@example.org", service: 'smtp' };
+
+describe('the lookup SQL', () => {
+  it("builds pam_mysql's query with the user as a parameter", () => {
+    const prepared = prepareColumnLookup({ kind: 'columns', table: 'mailbox', userColumn: 'username', passwordColumn: 'password', where: 'active=1' });
+    expect(prepared.sql).toBe('SELECT password FROM mailbox WHERE username = ? AND (active=1)');
+    expect(prepared.params(names)).toEqual(["o'brien@example.org"]);
+    expect(prepared.hasStatus).toBe(false);
+  });
+
+  it('selects the status expression when one is configured', () => {
+    const prepared = prepareColumnLookup({ kind: 'columns', table: 'mailbox', userColumn: 'username', passwordColumn: 'password', statusColumn: 'status' });
+    expect(prepared.sql).toBe('SELECT password, status FROM mailbox WHERE username = ?');
+    expect(prepared.hasStatus).toBe(true);
+  });
+
+  it('binds Dovecot placeholders, quoted or not, in order', () => {
+    const prepared = prepareQueryLookup({ kind: 'query', passwordQuery: "SELECT password FROM mailbox WHERE local_part = '%n' AND domain = \"%d\" AND %s <> '' AND LIKE_ME LIKE '100%%' AND username = %u" });
+    expect(prepared.sql).toBe("SELECT password FROM mailbox WHERE local_part = ? AND domain = ? AND ? <> '' AND LIKE_ME LIKE '100%' AND username = ?");
+    expect(prepared.params(names)).toEqual(["o'brien", 'example.org', 'smtp', "o'brien@example.org"]);
+    expect(prepareQueryLookup({ kind: 'query', passwordQuery: 'SELECT p FROM t WHERE u = %n AND d = %d' }).params({ user: 'bare', service: '' })).toEqual(['bare', '']);
+  });
+
+  it('refuses unknown placeholders and non-SELECT statements', () => {
+    expect(() => prepareQueryLookup({ kind: 'query', passwordQuery: 'SELECT p FROM t WHERE u = %x' })).toThrow(/unknown placeholder %x/);
+    expect(() => prepareQueryLookup({ kind: 'query', passwordQuery: 'DELETE FROM t WHERE u = %u' })).toThrow(/SELECT/);
+  });
+});
+
+describe('what the rows mean', () => {
+  it.each([
+    ['no row', [], { status: 'unknown' }],
+    ['one row', [['$1$x$y']], { status: 'found', storedHash: '$1$x$y' }],
+    ['a binary column', [[Buffer.from('{PLAIN}a')]], { status: 'found', storedHash: '{PLAIN}a' }],
+    ['two rows', [['a'], ['b']], { status: 'refused', code: ErrorCodes.AMBIGUOUS_USER }],
+    ['three rows (pam_mysql 0.8.2 took the first)', [['a'], ['b'], ['c']], { status: 'refused', code: ErrorCodes.AMBIGUOUS_USER }],
+    ['a NULL password', [[null]], { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD }],
+    ['an empty password', [['']], { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD }],
+  ])('%s', (_name, rows, expected) => {
+    expect(interpretRows(rows as unknown[][], false)).toMatchObject(expected);
+  });
+
+  it('refuses expired accounts and passwords by the status bits', () => {
+    expect(interpretRows([['x', 0]], true)).toMatchObject({ status: 'found' });
+    expect(interpretRows([['x', 1]], true)).toMatchObject({ status: 'refused', code: ErrorCodes.ACCOUNT_EXPIRED });
+    expect(interpretRows([['x', '2']], true)).toMatchObject({ status: 'refused', code: ErrorCodes.PASSWORD_EXPIRED });
+  });
+});

@@ -8,7 +8,7 @@
  * Tests that stop, restart or fail over a server always get throwaway ones.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,7 +69,7 @@ async function canConnect(options: mysql.ConnectionOptions): Promise<boolean> {
 /** A mariadbd of our own: a data directory in /tmp, a free port, root with an empty password. */
 export class ThrowawayServer {
   readonly dataDir: string;
-  readonly port: number;
+  port: number;
   #process: ChildProcess | undefined;
   #log = '';
 
@@ -89,11 +89,25 @@ export class ThrowawayServer {
       throw new Error('no MySQL server for the tests: set MYSQL_URL, start a Docker engine, or install mariadb-server (apt-get install -y mariadb-server) for a throwaway mariadbd');
     }
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sm-db-'));
-    const install = spawnSync(installer, ['--no-defaults', `--datadir=${dataDir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], { encoding: 'utf8' });
+    // Each server its own tmpdir: parallel bootstraps otherwise trip over each other's temporary tables in /tmp.
+    const tmpDir = path.join(dataDir, 'tmp');
+    mkdirSync(tmpDir);
+    const install = spawnSync(installer, ['--no-defaults', `--datadir=${path.join(dataDir, 'data')}`, `--tmpdir=${tmpDir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], {
+      encoding: 'utf8',
+      env: { ...process.env, TMPDIR: tmpDir },
+    });
     if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr || install.stdout}`);
     const server = new ThrowawayServer(dataDir, await freePort());
-    await server.start();
-    return server;
+    // The free port can be taken between choosing it and binding it: try a few.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await server.start();
+        return server;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+        server.port = await freePort();
+      }
+    }
   }
 
   async start(): Promise<void> {
@@ -102,7 +116,8 @@ export class ThrowawayServer {
       which('mariadbd')!,
       [
         '--no-defaults',
-        `--datadir=${this.dataDir}`,
+        `--datadir=${path.join(this.dataDir, 'data')}`,
+        `--tmpdir=${path.join(this.dataDir, 'tmp')}`,
         `--socket=${path.join(this.dataDir, 'mysqld.sock')}`,
         `--pid-file=${path.join(this.dataDir, 'mysqld.pid')}`,
         `--port=${this.port}`,

@@ -73,16 +73,20 @@ export class ThrowawayServer {
   #process: ChildProcess | undefined;
   #log = '';
 
-  private constructor(dataDir: string, port: number) {
+  readonly #extraArgs: readonly string[];
+
+  private constructor(dataDir: string, port: number, extraArgs: readonly string[]) {
     this.dataDir = dataDir;
     this.port = port;
+    this.#extraArgs = extraArgs;
   }
 
   static available(): boolean {
     return Boolean(which('mariadbd') && which('mariadb-install-db'));
   }
 
-  static async create(): Promise<ThrowawayServer> {
+  /** extraArgs go to mariadbd, e.g. --ssl-cert for TLS tests. */
+  static async create(extraArgs: readonly string[] = []): Promise<ThrowawayServer> {
     const daemon = which('mariadbd');
     const installer = which('mariadb-install-db');
     if (!daemon || !installer) {
@@ -97,7 +101,7 @@ export class ThrowawayServer {
       env: { ...process.env, TMPDIR: tmpDir },
     });
     if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr || install.stdout}`);
-    const server = new ThrowawayServer(dataDir, await freePort());
+    const server = new ThrowawayServer(dataDir, await freePort(), extraArgs);
     // The free port can be taken between choosing it and binding it: try a few.
     for (let attempt = 1; ; attempt += 1) {
       try {
@@ -126,6 +130,7 @@ export class ThrowawayServer {
         '--skip-log-bin',
         '--innodb-buffer-pool-size=16M',
         '--max-connections=500',
+        ...this.#extraArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

@@ -86,6 +86,13 @@ describe('pam_mysql options', () => {
     expect(parseConfigFile('# c\nusers.table = t;\nnonsense\nunknown.key = x\n')).toEqual(new Map([['table', 't']]));
   });
 
+  it('refuses TLS name checking against an IP host= (the driver cannot check it), saying what to do', () => {
+    const read = files({ '/p/smtp': 'auth required pam_mysql.so host=10.0.0.5 db=p table=t usercolumn=u passwdcolumn=p\n' });
+    const withTls = { ...tuning, tls: { verifyIdentity: true } };
+    expect(pamMysqlSettings(findPamMysqlLines('/p/smtp', read), withTls)).toMatchObject({ ok: false, reason: expect.stringContaining('TLS name checking needs host names') });
+    expect(pamMysqlSettings(findPamMysqlLines('/p/smtp', read), { ...tuning, tls: { verifyIdentity: false } })).toMatchObject({ ok: true });
+  });
+
   it('refuses a service without a usable line, saying why', () => {
     expect(pamMysqlSettings({}, tuning)).toMatchObject({ ok: false, reason: expect.stringContaining('no "auth') });
     const read = files({ '/p/x': 'auth required pam_mysql.so db=postfix table=mailbox\n' });

@@ -107,8 +107,9 @@ export class MysqlHosts {
                 ...(settings.tls.ca ? { ca: settings.tls.ca } : {}),
                 ...(settings.tls.cert ? { cert: settings.tls.cert } : {}),
                 ...(settings.tls.key ? { key: settings.tls.key } : {}),
+                // Always check the chain; mysql2 checks the name in the certificate only when verifyIdentity is set.
                 rejectUnauthorized: true,
-                ...(settings.tls.verifyIdentity ? {} : { checkServerIdentity: () => undefined }),
+                verifyIdentity: settings.tls.verifyIdentity,
               },
             }
           : {}),

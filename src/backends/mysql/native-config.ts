@@ -8,7 +8,7 @@ import { ConfigError } from '../../errors.js';
 import { parseDefaultScheme, type DefaultScheme } from '../../crypt/default-scheme.js';
 import { parseHostAddress } from './host-address.js';
 import { prepareQueryLookup } from './lookup-sql.js';
-import type { ColumnLookup, ConnectionSettings, MysqlBackendSettings, QueryLookup, TlsSettings } from './settings.js';
+import { tlsIdentityProblem, type ColumnLookup, type ConnectionSettings, type MysqlBackendSettings, type QueryLookup, type TlsSettings } from './settings.js';
 
 export const KEYS = [
   'hosts', 'database', 'user', 'password', 'password_file',
@@ -138,7 +138,10 @@ function buildConnection(get: (key: Key) => Source | undefined): ConnectionSetti
   if (!user?.value) throw new ConfigError('user', 'no database user given');
   const passwordFile = get('password_file');
   const password = passwordFile ? readFile(passwordFile.origin, passwordFile.value).replace(/\r?\n$/, '') : (get('password')?.value ?? '');
-  return { hosts, database: database.value, user: user.value, password, ...buildTuning(get) };
+  const connection: ConnectionSettings = { hosts, database: database.value, user: user.value, password, ...buildTuning(get) };
+  const tlsProblem = tlsIdentityProblem(connection);
+  if (tlsProblem) throw new ConfigError(get('tls_verify_identity')?.origin ?? get('tls_ca')?.origin ?? get('tls')?.origin ?? 'tls', tlsProblem);
+  return connection;
 }
 
 /** Keys and environment for connection tuning only (used with -a pam, where pam_mysql names the database). */

@@ -2,6 +2,7 @@
  * What the MySQL backend needs, however it was configured (pam_mysql options
  * from /etc/pam.d, or the native config file and environment).
  */
+import { isIP } from 'node:net';
 import type { DefaultScheme } from '../../crypt/default-scheme.js';
 
 export type HostAddress = { readonly host: string; readonly port: number } | { readonly socketPath: string };
@@ -51,6 +52,20 @@ export interface MysqlBackendSettings {
   readonly lookup: ColumnLookup | QueryLookup;
   /** When absent, the daemon's --default-scheme applies. */
   readonly defaultScheme?: DefaultScheme;
+}
+
+/**
+ * Why these TLS settings cannot protect this host list, or undefined. mysql2
+ * checks a certificate's name only for host names (for an IP address it
+ * checks "localhost"), and it authenticates before anyone could check
+ * afterwards: so checking the name of an IP-addressed host is refused
+ * rather than done badly.
+ */
+export function tlsIdentityProblem(connection: ConnectionSettings): string | undefined {
+  if (!connection.tls?.verifyIdentity) return undefined;
+  const ip = connection.hosts.find((address) => 'host' in address && isIP(address.host));
+  if (!ip || !('host' in ip)) return undefined;
+  return `TLS name checking needs host names, not IP addresses (${ip.host}): use the name in the server's certificate, or set tls_verify_identity = no to check the certificate chain only`;
 }
 
 /** A key that is equal for equal connection settings, so services sharing a database share a pool. */

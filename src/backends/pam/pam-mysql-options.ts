@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseDefaultScheme, type DefaultScheme } from '../../crypt/default-scheme.js';
 import { parseHostAddress } from '../mysql/host-address.js';
 import type { ConnectionTuning } from '../mysql/native-config.js';
-import type { HostAddress, MysqlBackendSettings } from '../mysql/settings.js';
+import { tlsIdentityProblem, type HostAddress, type MysqlBackendSettings } from '../mysql/settings.js';
 import type { PamMysqlLines } from './pam-file.js';
 
 /** config_file keys, as pam_mysql names them, and the PAM option each one sets. */
@@ -151,12 +151,15 @@ export function pamMysqlSettings(lines: PamMysqlLines, tuning: ConnectionTuning,
   // pam_mysql's default status expression is "0": nothing to check.
   const checkStatus = statusColumn !== undefined && statusColumn.trim() !== '' && statusColumn.trim() !== '0';
 
+  const connection = { hosts: [host], database: options.get('db')!, user: options.get('user') ?? '', password: options.get('passwd') ?? '', ...tuning };
+  const tlsProblem = tlsIdentityProblem(connection);
+  if (tlsProblem) return { ok: false, reason: `${tlsProblem} (pam_mysql host= at ${lines.auth.origin})`, files };
   return {
     ok: true,
     files,
     warnings,
     settings: {
-      connection: { hosts: [host], database: options.get('db')!, user: options.get('user') ?? '', password: options.get('passwd') ?? '', ...tuning },
+      connection,
       lookup: {
         kind: 'columns',
         table: options.get('table')!,

@@ -13,6 +13,9 @@ import { VERSION } from './version.js';
 export const EXIT_ALREADY_RUNNING = 2;
 export const EXIT_FAILURE = 1;
 
+/** After a clean shutdown, how long to wait for the process to end on its own. */
+const EXIT_BACKSTOP_MS = 3000;
+
 export function printVersion(): void {
   // saslauthd -v prints its version and mechanisms and exits 0.
   process.stderr.write(`saslauthd-mysql ${VERSION}\nauthentication mechanisms: ${MECHANISMS.join(' ')}\n`);
@@ -56,7 +59,11 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     daemon.close().then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        // Let Node exit by itself once every worker thread has finished: exiting while one
+        // is still tearing down can abort the process. The timer only catches a stray handle.
+        process.exitCode = 0;
+        process.removeAllListeners('SIGHUP');
+        setTimeout(() => process.exit(0), EXIT_BACKSTOP_MS).unref();
       },
       (error: unknown) => {
         logger.error({ error: describeError(error) }, 'error while shutting down');

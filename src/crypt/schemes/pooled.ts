@@ -4,8 +4,6 @@
  * (and, for the benchmark, on its own thread).
  */
 import { isUtf8 } from 'node:buffer';
-import { verifySync as argon2Verify } from '@node-rs/argon2';
-import { argon2Verify as argon2VerifyWasm, bcryptVerify } from 'hash-wasm';
 import { constantTimeEqual } from '../constant-time.js';
 import { desCrypt } from './des-crypt.js';
 import { md5crypt, parseMd5Crypt } from './md5crypt.js';
@@ -36,12 +34,18 @@ export async function verifyPooled(scheme: PooledScheme, password: Buffer, store
       const parsed = parsePhpass(stored);
       return parsed !== undefined && constantTimeEqual(Buffer.from(phpass(password, parsed)), Buffer.from(stored));
     }
-    case 'bcrypt':
+    case 'bcrypt': {
+      // Loaded on first use: a worker that never sees bcrypt or Argon2 never loads WebAssembly or native code.
+      const { bcryptVerify } = await import('hash-wasm');
       // hash-wasm takes raw bytes (bcryptjs only takes strings, and re-encodes them).
       // bcrypt uses at most 72 password bytes; every implementation ignores the rest.
       return bcryptVerify({ password: password.subarray(0, BCRYPT_MAX_PASSWORD_BYTES), hash: stored });
-    case 'argon2':
+    }
+    case 'argon2': {
       // The native binding is 3x faster but refuses bytes that are not UTF-8; hash-wasm takes any bytes.
-      return isUtf8(password) ? argon2Verify(stored, password) : argon2VerifyWasm({ password, hash: stored });
+      if (isUtf8(password)) return (await import('@node-rs/argon2')).verifySync(stored, password);
+      const { argon2Verify } = await import('hash-wasm');
+      return argon2Verify({ password, hash: stored });
+    }
   }
 }

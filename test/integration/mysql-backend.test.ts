@@ -133,6 +133,25 @@ describe('-a mysql -r on a PostfixAdmin table', () => {
     expect(sink.authEvents()[0]).toMatchObject({ result: 'temporary-failure', code: ErrorCodes.BACKEND_QUERY });
   });
 
+  it('verifies every self-describing format from the vectors file, stored in MySQL', async () => {
+    const { readFileSync } = await import('node:fs');
+    const rows = readFileSync(new URL('../vectors/hashes.tsv', import.meta.url), 'utf8').trim().split('\n').slice(1).map((line) => line.split('\t'));
+    const usable = rows.filter(([, , , defaultScheme]) => defaultScheme === '-');
+    await db.sql('CREATE TABLE vectors (username VARCHAR(64) PRIMARY KEY, password VARCHAR(512) NOT NULL) DEFAULT CHARSET=utf8mb4');
+    for (const [index, row] of usable.entries()) await db.sql('INSERT INTO vectors VALUES (?, ?)', [`v${index}@example.org`, row[4]]);
+    const { socketPath } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env({ SASLAUTHD_MYSQL_DB_TABLE: 'vectors', SASLAUTHD_MYSQL_DB_WHERE: '' }));
+    for (const [index, [maker, label, passwordHex]] of usable.entries()) {
+      const password = Buffer.from(passwordHex!, 'hex');
+      const wrong = Buffer.from(password);
+      wrong[0] = wrong[0]! ^ 0x01;
+      const right = await exchange(socketPath, requestFrame({ login: `v${index}`, password, realm: 'example.org' }));
+      expect(right.reply, `${maker} ${label}`).toBe('OK');
+      const refused = await exchange(socketPath, requestFrame({ login: `v${index}`, password: wrong, realm: 'example.org' }));
+      expect(refused.reply, `${maker} ${label}`).toBe('NO authentication failed');
+    }
+    expect(usable.length).toBeGreaterThan(100);
+  }, 60_000);
+
   it('never logs the database password', async () => {
     const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true, logLevel: 'trace' }, env());
     await ask(socketPath, 'md5', 'secret');

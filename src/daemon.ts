@@ -13,10 +13,15 @@ import type { Backend } from './backends/backend.js';
 import { MuxServer } from './protocol/server.js';
 import { PasswordVerifier } from './crypt/verifier.js';
 import { VerifyPools } from './crypt/verify-pool.js';
+import { PasswordDigester } from './cache/password-digest.js';
+import { VerifiedPasswordCache } from './cache/verified-cache.js';
+import { CredentialCache } from './cache/credential-cache.js';
 import { claimSocketPath, finishSocket, releaseSocket } from './protocol/socket-file.js';
 
 export interface RunningDaemon {
   readonly socketPath: string;
+  /** Forget every cached password (SIGHUP). */
+  flushCaches(): void;
   /** Stop accepting, finish in-flight requests within the grace period, remove the socket. */
   close(): Promise<void>;
 }
@@ -37,7 +42,18 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const backend = createBackend(config, logger);
   const pools = new VerifyPools(config.verify);
   const verifier = new PasswordVerifier({ defaultScheme: config.defaultScheme, pools });
-  const authenticator = new Authenticator({ backend, realm: config.realm, verifier, logger });
+  const digester = new PasswordDigester();
+  const verifiedCache = config.caches.verifiedEntries > 0 ? new VerifiedPasswordCache(config.caches.verifiedEntries, digester) : undefined;
+  const credential = config.caches.credential;
+  const credentialCache = credential ? new CredentialCache(credential.entries, credential.ttlMs, digester) : undefined;
+  const authenticator = new Authenticator({
+    backend,
+    realm: config.realm,
+    verifier,
+    logger,
+    ...(verifiedCache ? { verifiedCache } : {}),
+    ...(credentialCache ? { credentialCache } : {}),
+  });
   const server = new MuxServer({
     handler: (request, signal) => authenticator.authenticate(request, signal),
     timeouts: config.timeouts,
@@ -73,6 +89,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   let closing: Promise<void> | undefined;
   return {
     socketPath: config.socketPath,
+    flushCaches() {
+      verifiedCache?.clear();
+      credentialCache?.clear();
+    },
     close() {
       closing ??= (async () => {
         await server.close(config.shutdownGraceMs);

@@ -19,6 +19,8 @@ export interface AuthEvent {
   readonly code?: ErrorCode;
   readonly reason?: string;
   readonly scheme?: string;
+  /** Which cache answered, if one did. */
+  readonly cache?: 'verified' | 'credential';
   readonly durationMs: number;
 }
 

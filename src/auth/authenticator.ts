@@ -14,6 +14,8 @@ import type { Backend, LookupResult } from '../backends/backend.js';
 import { resolveLoginKey, type RealmPolicy } from '../realm/login-key.js';
 import { decodeName, escapeForLog } from '../realm/text.js';
 import type { PasswordVerifier } from '../crypt/verifier.js';
+import type { VerifiedPasswordCache } from '../cache/verified-cache.js';
+import type { CredentialCache } from '../cache/credential-cache.js';
 import { describeError, ErrorCodes } from '../errors.js';
 import { logAuthEvent, type AuthEvent } from './auth-log.js';
 
@@ -22,9 +24,13 @@ export interface AuthenticatorOptions {
   readonly realm: RealmPolicy;
   readonly verifier: PasswordVerifier;
   readonly logger: Logger;
+  /** Skips the hash when the stored value is unchanged and the password verified against it before. */
+  readonly verifiedCache?: VerifiedPasswordCache;
+  /** saslauthd -c: skips the lookup for recent successes. */
+  readonly credentialCache?: CredentialCache;
 }
 
-type Facts = Omit<AuthEvent, 'result' | 'durationMs' | 'code' | 'reason' | 'scheme'>;
+type Facts = Omit<AuthEvent, 'result' | 'durationMs' | 'code' | 'reason' | 'scheme' | 'cache'>;
 
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
@@ -63,6 +69,11 @@ export class Authenticator {
       return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.INVALID_SERVICE, reason: `invalid service: ${service.problem}` }, { user, realm });
     }
 
+    const { verifiedCache, credentialCache } = this.#options;
+    if (credentialCache?.hit(user, realm, service.text, request.password.reveal())) {
+      return finish(REPLY_OK, { result: 'success', cache: 'credential' }, { user, realm });
+    }
+
     let found: LookupResult;
     try {
       found = await backend.lookup({ user, realm, service: service.text }, signal);
@@ -83,11 +94,17 @@ export class Authenticator {
         await this.#options.verifier.verifyDummy(password, verifyOptions);
         return finish(REPLY_AUTH_FAILED, { result: 'failure', code: found.code, reason: found.reason }, { user, realm });
       case 'found': {
+        const cachedScheme = verifiedCache?.lookup(user, found.storedHash, found.defaultScheme, password);
+        if (cachedScheme !== undefined) return finish(REPLY_OK, { result: 'success', scheme: cachedScheme, cache: 'verified' }, { user, realm });
         const verdict = await this.#options.verifier.verify(password, found.storedHash, verifyOptions);
         if (verdict.status === 'overloaded') {
           return finish(NO_ANSWER, { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: `verification ${verdict.reason === 'queue full' ? 'queue full' : 'abandoned (answer deadline passed)'}`, scheme: verdict.scheme }, { user, realm });
         }
-        if (verdict.status === 'match') return finish(REPLY_OK, { result: 'success', scheme: verdict.scheme }, { user, realm });
+        if (verdict.status === 'match') {
+          verifiedCache?.remember(user, found.storedHash, found.defaultScheme, password, verdict.scheme);
+          credentialCache?.remember(user, realm, service.text, password);
+          return finish(REPLY_OK, { result: 'success', scheme: verdict.scheme }, { user, realm });
+        }
         if (verdict.status === 'mismatch') {
           return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme: verdict.scheme }, { user, realm });
         }

@@ -40,8 +40,6 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     logger.fatal({ code: ErrorCodes.INTERNAL, error: describeError(error) }, 'uncaught exception; exiting');
     process.exit(70);
   });
-  // saslauthd ignores SIGHUP; without a handler Node would die of it.
-  process.on('SIGHUP', () => logger.info('SIGHUP received; ignored'));
 
   let daemon;
   try {
@@ -53,6 +51,12 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     process.exitCode = code === ErrorCodes.SOCKET_IN_USE ? EXIT_ALREADY_RUNNING : EXIT_FAILURE;
     return;
   }
+
+  // SIGHUP flushes the caches (saslauthd ignores it; without a handler Node would die of it).
+  process.on('SIGHUP', () => {
+    daemon.flushCaches();
+    logger.info('SIGHUP received: caches flushed');
+  });
 
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');

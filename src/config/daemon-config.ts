@@ -35,6 +35,10 @@ export const DEFAULTS = Object.freeze({
   defaultScheme: 'crypt' as DefaultScheme,
   /** Waiting expensive verifications (bcrypt, argon2, sha-crypt) at most; more are temporary failures. */
   verifyQueue: 256,
+  verifiedCacheEntries: 10_000,
+  /** saslauthd's default for -t: eight hours. */
+  cacheTtlSeconds: 28_800,
+  cacheEntries: 10_000,
 });
 
 /** The options as the command line delivers them (strings, or true for bare flags). */
@@ -58,6 +62,10 @@ export interface DaemonFlags {
   readonly shutdownGrace?: string;
   readonly logLevel?: string;
   readonly pamDir?: string;
+  readonly cache?: boolean;
+  readonly cacheTtl?: string;
+  readonly cacheSize?: string;
+  readonly verifyCache?: string;
   readonly verifyThreads?: string;
   readonly verifyQueue?: string;
 }
@@ -76,6 +84,12 @@ export interface DaemonConfig {
   readonly backend: BackendConfig;
   readonly realm: RealmPolicy;
   readonly defaultScheme: DefaultScheme;
+  readonly caches: {
+    /** Entries of the never-stale verified-password cache; 0 turns it off. */
+    readonly verifiedEntries: number;
+    /** saslauthd -c: skip the lookup for recent successes; undefined when off. */
+    readonly credential?: { readonly ttlMs: number; readonly entries: number };
+  };
   /** The worker pool for expensive hash schemes. */
   readonly verify: { readonly threads: number; readonly maxQueue: number };
   readonly socket: { readonly mode: number; readonly gid?: number };
@@ -168,6 +182,17 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
       lowercase: pickBoolean('--lowercase', flags.lowercase, 'LOWERCASE', env),
     },
     defaultScheme,
+    caches: {
+      verifiedEntries: pickInteger('--verify-cache', flags.verifyCache, 'VERIFY_CACHE', env, DEFAULTS.verifiedCacheEntries, 0, 10_000_000),
+      ...(pickBoolean('-c', flags.cache, 'CACHE', env)
+        ? {
+            credential: {
+              ttlMs: pickInteger('-t', flags.cacheTtl, 'CACHE_TTL', env, DEFAULTS.cacheTtlSeconds, 1, 31_536_000) * 1000,
+              entries: pickInteger('--cache-size', flags.cacheSize, 'CACHE_SIZE', env, DEFAULTS.cacheEntries, 1, 10_000_000),
+            },
+          }
+        : {}),
+    },
     verify: {
       threads: pickInteger('--verify-threads', flags.verifyThreads, 'VERIFY_THREADS', env, availableParallelism(), 1, 256),
       maxQueue: pickInteger('--verify-queue', flags.verifyQueue, 'VERIFY_QUEUE', env, DEFAULTS.verifyQueue, 1, 100_000),

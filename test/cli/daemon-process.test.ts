@@ -90,11 +90,11 @@ describe('signals', () => {
     expect(await exit).toEqual({ code: 0, signal: null });
   });
 
-  it('ignores SIGHUP and keeps answering', async () => {
+  it('flushes the caches on SIGHUP and keeps answering', async () => {
     const runDir = path.join(tempDir(), 'run');
     const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir]);
     daemon.child.kill('SIGHUP');
-    await daemon.waitForOutput('SIGHUP received');
+    await daemon.waitForOutput('SIGHUP received: caches flushed');
     expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
     expect(daemon.child.exitCode).toBeNull();
     await daemon.stop();

@@ -1,0 +1,47 @@
+/**
+ * The cache that is never stale. Per user it remembers the stored hash and a
+ * keyed digest of the last password that verified against it. Every login
+ * still reads the row (cheap on a pooled, prepared connection); only the
+ * expensive hash is skipped, and only when the row is unchanged and the
+ * digest matches. A password change, a deactivation or a deleted mailbox
+ * takes effect at the very next login, because they change or remove the row.
+ */
+import type { DefaultScheme } from '../crypt/default-scheme.js';
+import { Lru } from './lru.js';
+import type { PasswordDigester } from './password-digest.js';
+
+interface Entry {
+  readonly stored: string;
+  readonly defaultScheme: DefaultScheme | undefined;
+  readonly digest: Buffer;
+  readonly scheme: string;
+}
+
+export class VerifiedPasswordCache {
+  readonly #entries: Lru<Entry>;
+  readonly #digester: PasswordDigester;
+
+  constructor(maxEntries: number, digester: PasswordDigester) {
+    this.#entries = new Lru(maxEntries);
+    this.#digester = digester;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The scheme of the stored value when this password verified against exactly this value before. */
+  lookup(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: Buffer): string | undefined {
+    const entry = this.#entries.get(user);
+    if (!entry || entry.stored !== stored || entry.defaultScheme !== defaultScheme) return undefined;
+    return this.#digester.matches(password, entry.digest) ? entry.scheme : undefined;
+  }
+
+  remember(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: Buffer, scheme: string): void {
+    this.#entries.set(user, { stored, defaultScheme, digest: this.#digester.digest(password), scheme });
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}

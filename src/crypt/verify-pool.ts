@@ -16,6 +16,8 @@ export interface VerifyPoolOptions {
   readonly threads: number;
   /** Verifications waiting for a thread, at most. */
   readonly maxQueue: number;
+  /** Threads kept even when idle: 0 starts them on first use (most tables never need the slow lane). */
+  readonly minThreads?: number;
 }
 
 export type PoolOutcome = boolean | 'overloaded' | 'aborted';
@@ -39,11 +41,13 @@ export class VerifyPool {
   constructor(options: VerifyPoolOptions) {
     this.#pool = new Piscina({
       filename: workerFile(),
-      minThreads: 1,
+      minThreads: Math.min(options.minThreads ?? 1, options.threads),
       maxThreads: options.threads,
       maxQueue: options.maxQueue,
       // Threads beyond the first are let go after a quiet minute.
       idleTimeout: 60_000,
+      // Hash work allocates little: a small young generation keeps each thread's memory down.
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
   }
 
@@ -82,7 +86,7 @@ export class VerifyPools {
 
   constructor(options: VerifyPoolOptions) {
     this.fast = new VerifyPool(options);
-    this.slow = new VerifyPool(options);
+    this.slow = new VerifyPool({ ...options, minThreads: 0 });
   }
 
   lane(lane: Lane): VerifyPool {

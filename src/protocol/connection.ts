@@ -126,8 +126,9 @@ export class MuxConnection {
   }
 
   #onClose(): void {
+    // Only work still in progress needs telling; aborting costs a DOMException, so skip it otherwise.
+    if (this.#phase === 'answering') this.#abort.abort();
     this.#phase = 'closed';
-    this.#abort.abort();
     if (this.#timer) clearTimeout(this.#timer);
   }
 

@@ -1,0 +1,197 @@
+/**
+ * npm run bench: the daemon against the chain it replaces, in one run, on
+ * one throwaway MariaDB with 2,000 md5crypt mailboxes (PostfixAdmin schema),
+ * the same PAM line and the same closed-loop load (20% wrong passwords).
+ *   1. every login a cache miss: saslauthd -a pam -r -n 16 vs ours with no cache, 16 clients
+ *   2. 100 hot users, repeat logins: saslauthd ... -c vs ours with its default (never stale) cache, 32 clients
+ *   3. peak memory of ours at 64 clients
+ * The reference needs root (saslauthd -a pam reads only /etc/pam.d), sasl2-bin and libpam-mysql;
+ * without them the run says so and measures ours alone. Any wrong answer fails the run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import mysql from 'mysql2/promise';
+import { md5crypt } from '../crypt/schemes/md5crypt.js';
+import { runLoad, type BenchUser, type LoadResult } from './load-generator.js';
+import { ThrowawayServer } from './throwaway-mariadb.js';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    users: { type: 'string', default: '2000' },
+    wrong: { type: 'string', default: '0.2' },
+    hot: { type: 'string', default: '100' },
+  },
+});
+const DURATION_MS = Number(args.duration) * 1000;
+const USERS = Number(args.users);
+const WRONG = Number(args.wrong);
+const HOT = Number(args.hot);
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const PAM_MYSQL = ['/lib/x86_64-linux-gnu/security/pam_mysql.so', '/usr/lib/x86_64-linux-gnu/security/pam_mysql.so', '/lib/security/pam_mysql.so'];
+
+interface Daemon {
+  readonly child: ChildProcess;
+  readonly socketPath: string;
+  /** Peak resident memory of the daemon and its child processes, MB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+function vmHwmKb(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        return readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function waitForSocket(socketPath: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(socketPath)) {
+    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode} before creating ${socketPath}`);
+    if (Date.now() > deadline) throw new Error(`no socket at ${socketPath}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+}
+
+async function startDaemon(command: string, argv: string[], socketPath: string): Promise<Daemon> {
+  // Its own process group, so that saslauthd's workers stop with it.
+  const child = spawn(command, argv, { stdio: 'ignore', detached: true });
+  await waitForSocket(socketPath, child);
+  return {
+    child,
+    socketPath,
+    peakRssMb: () => [child.pid!, ...childrenOf(child.pid!)].reduce((sum, pid) => sum + vmHwmKb(pid), 0) / 1024,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        process.kill(-child.pid!, 'SIGTERM');
+      }),
+  };
+}
+
+async function seed(server: ThrowawayServer): Promise<BenchUser[]> {
+  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
+  await root.query('CREATE DATABASE postfix');
+  await root.query('USE postfix');
+  await root.query(`CREATE TABLE mailbox (username VARCHAR(255) NOT NULL PRIMARY KEY, password VARCHAR(255) NOT NULL, domain VARCHAR(255) NOT NULL, active TINYINT(1) NOT NULL DEFAULT 1) DEFAULT CHARSET=utf8mb4`);
+  const users: BenchUser[] = [];
+  const rows: string[][] = [];
+  for (let i = 0; i < USERS; i += 1) {
+    const user = { login: `user${i}`, password: `pw-${i}-${randomBytes(3).toString('hex')}` };
+    users.push(user);
+    rows.push([`${user.login}@example.org`, md5crypt(Buffer.from(user.password), randomBytes(6).toString('base64').replace(/[+=]/g, '.')), 'example.org']);
+  }
+  for (let i = 0; i < rows.length; i += 500) await root.query('INSERT INTO mailbox (username, password, domain) VALUES ?', [rows.slice(i, i + 500)]);
+  await root.query("CREATE USER 'sasl'@'%' IDENTIFIED BY 'sasl-pw'");
+  await root.query("GRANT SELECT ON postfix.* TO 'sasl'@'%'");
+  await root.end();
+  return users;
+}
+
+function referenceMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root (saslauthd -a pam reads only /etc/pam.d)';
+  if (!existsSync('/usr/sbin/saslauthd')) return 'saslauthd missing (apt-get install sasl2-bin)';
+  if (!PAM_MYSQL.some((file) => existsSync(file))) return 'pam_mysql missing (apt-get install libpam-mysql)';
+  return undefined;
+}
+
+const mb = (n: number) => n.toFixed(1);
+function row(name: string, result: LoadResult, rssMb: number): string {
+  return `  ${name.padEnd(22)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${mb(rssMb).padStart(10)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${result.generatorCpuPercent.toFixed(0).padStart(8)}%`;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build"`);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'sm-bench-'));
+  const service = `sm-bench-${randomBytes(3).toString('hex')}`;
+  const referencePam = path.join('/etc/pam.d', service);
+  const missing = referenceMissing();
+  const server = await ThrowawayServer.create();
+  let failed = false;
+  try {
+    const users = await seed(server);
+    const line = `pam_mysql.so user=sasl passwd=sasl-pw host=127.0.0.1:${server.port} db=postfix table=mailbox usercolumn=username passwdcolumn=password crypt=1 md5=1 where=active=1`;
+    const pamText = `auth    required   ${line}\naccount sufficient ${line}\n`;
+    const pamDir = path.join(work, 'pam.d');
+    mkdirSync(pamDir);
+    writeFileSync(path.join(pamDir, service), pamText);
+    if (!missing) writeFileSync(referencePam, pamText);
+
+    console.log(`saslauthd-mysql load benchmark: ${os.cpus().length} cores, node ${process.version}, ${USERS} md5crypt users, ${WRONG * 100}% wrong passwords, ${DURATION_MS / 1000} s per run, one connection per request`);
+    console.log(missing ? `reference saslauthd + pam_mysql: not measured: ${missing}` : 'reference: saslauthd -a pam -r + pam_mysql (Debian), same PAM line, same database, same load');
+
+    const scenarios = [
+      { title: 'every login a cache miss', clients: 16, hot: undefined, ours: ['--verify-cache', '0'], theirs: ['-n', '16'] },
+      { title: `${HOT} hot users, repeat logins`, clients: 32, hot: HOT, ours: [], theirs: ['-n', '16', '-c'], oursCached: ['-c'] },
+      { title: 'peak memory at 64 clients', clients: 64, hot: undefined, ours: [], theirs: undefined },
+    ];
+    for (const scenario of scenarios) {
+      console.log(`\n${scenario.title}, ${scenario.clients} clients`);
+      console.log(`  ${''.padEnd(22)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'peak MB'.padStart(10)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'gen CPU'.padStart(9)}`);
+      const results: Record<string, LoadResult> = {};
+      const contenders: Array<[string, string, string[] | undefined]> = [
+        // The command as installed: its shebang carries the V8 settings it ships with.
+        ['saslauthd-mysql', CLI, ['-a', 'pam', '-r', '--pam-dir', pamDir, ...scenario.ours]],
+        ['saslauthd-mysql -c', CLI, 'oursCached' in scenario ? ['-a', 'pam', '-r', '--pam-dir', pamDir, ...scenario.oursCached] : undefined],
+        ['saslauthd + pam_mysql', '/usr/sbin/saslauthd', missing ? undefined : scenario.theirs && ['-a', 'pam', '-r', ...scenario.theirs, '-d']],
+      ];
+      for (const [name, command, argv] of contenders) {
+        if (!argv) continue;
+        const runDir = path.join(work, `${name.replace(/\W+/g, '-')}-${scenario.clients}`);
+        mkdirSync(runDir);
+        const socketPath = path.join(runDir, 'mux');
+        const daemon = await startDaemon(command, [...argv, '-m', runDir], socketPath);
+        try {
+          const load = { socketPath, clients: scenario.clients, users, realm: 'example.org', service, wrongShare: WRONG, ...(scenario.hot ? { hotSet: scenario.hot } : {}) };
+          await runLoad({ ...load, durationMs: 1000 });
+          const result = await runLoad({ ...load, durationMs: DURATION_MS });
+          results[name] = result;
+          console.log(row(name, result, daemon.peakRssMb()));
+          if (result.wrongAnswers > 0) failed = true;
+        } finally {
+          await daemon.stop();
+        }
+      }
+      const ours = results['saslauthd-mysql'];
+      const theirs = results['saslauthd + pam_mysql'];
+      if (ours && theirs) {
+        console.log(`  ratio: throughput x${(ours.perSecond / theirs.perSecond).toFixed(2)}, p99 x${(ours.p99Ms / theirs.p99Ms).toFixed(2)} (ours / theirs)`);
+      }
+      const oursCached = results['saslauthd-mysql -c'];
+      if (oursCached && theirs) {
+        console.log(`  ratio with -c on both: throughput x${(oursCached.perSecond / theirs.perSecond).toFixed(2)}, p99 x${(oursCached.p99Ms / theirs.p99Ms).toFixed(2)}`);
+      }
+    }
+    if (failed) console.log('\nFAILED: wrong answers were given (see the "wrong" column)');
+  } finally {
+    await server.destroy();
+    if (!missing) rmSync(referencePam, { force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+  process.exitCode = failed ? 1 : 0;
+}
+
+await main();

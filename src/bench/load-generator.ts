@@ -1,0 +1,115 @@
+/**
+ * A closed-loop load generator for the mux socket: each client sends one
+ * request per connection, as libsasl2 does, waits for the answer, checks
+ * it, and goes again. Wrong answers are counted (a run with any is a failed
+ * run); so is the generator's own CPU, to show it is not the bottleneck.
+ */
+import net from 'node:net';
+import { encodeRequest } from '../protocol/codec.js';
+
+export interface BenchUser {
+  readonly login: string;
+  readonly password: string;
+}
+
+export interface LoadOptions {
+  readonly socketPath: string;
+  readonly clients: number;
+  readonly durationMs: number;
+  readonly users: readonly BenchUser[];
+  readonly realm: string;
+  readonly service: string;
+  /** Share of requests sent with a wrong password, 0..1. */
+  readonly wrongShare: number;
+  /** When set, requests use only the first `hotSet` users (repeat logins). */
+  readonly hotSet?: number;
+  /** Give up on one request after this long (counted as no reply). */
+  readonly requestTimeoutMs?: number;
+}
+
+export interface LoadResult {
+  readonly requests: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** OK for a wrong password, or NO for a right one. */
+  readonly wrongAnswers: number;
+  /** Closed without an answer (temporary failure) or timed out. */
+  readonly noReply: number;
+  /** The generator's own CPU use, in percent of one core. */
+  readonly generatorCpuPercent: number;
+}
+
+type Answer = 'OK' | 'NO' | 'none';
+
+function ask(socketPath: string, frame: Buffer, timeoutMs: number): Promise<Answer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const socket = net.connect({ path: socketPath });
+    const finish = (answer: Answer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => finish('none'), timeoutMs);
+    socket.on('connect', () => socket.write(frame));
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      const all = Buffer.concat(chunks);
+      if (all.length >= 2 && all.length >= 2 + all.readUInt16BE(0)) finish(all.subarray(2, 4).toString('latin1') === 'OK' ? 'OK' : 'NO');
+    });
+    socket.on('end', () => finish('none'));
+    socket.on('error', () => finish('none'));
+  });
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const pool = options.users.slice(0, options.hotSet ?? options.users.length);
+  // Frames are built up front so the loop does as little as possible.
+  const frames = pool.map((user) => ({
+    right: encodeRequest({ login: user.login, password: user.password, service: options.service, realm: options.realm }),
+    wrong: encodeRequest({ login: user.login, password: `${user.password}-wrong`, service: options.service, realm: options.realm }),
+  }));
+  const latencies: number[] = [];
+  let wrongAnswers = 0;
+  let noReply = 0;
+  const timeoutMs = options.requestTimeoutMs ?? 10_000;
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const deadline = started + options.durationMs;
+
+  await Promise.all(
+    Array.from({ length: options.clients }, async () => {
+      while (performance.now() < deadline) {
+        const pick = frames[Math.floor(Math.random() * frames.length)]!;
+        const wrong = Math.random() < options.wrongShare;
+        const t = performance.now();
+        const answer = await ask(options.socketPath, wrong ? pick.wrong : pick.right, timeoutMs);
+        latencies.push(performance.now() - t);
+        if (answer === 'none') noReply += 1;
+        else if ((answer === 'OK') === wrong) wrongAnswers += 1;
+      }
+    }),
+  );
+
+  const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    requests: latencies.length,
+    perSecond: (latencies.length * 1000) / elapsedMs,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    wrongAnswers,
+    noReply,
+    generatorCpuPercent: ((cpu.user + cpu.system) / 1000 / elapsedMs) * 100,
+  };
+}

@@ -4,8 +4,8 @@
  * it, and goes again. Wrong answers are counted (a run with any is a failed
  * run); so is the generator's own CPU, to show it is not the bottleneck.
  */
-import net from 'node:net';
 import { encodeRequest } from '../protocol/codec.js';
+import { askDaemon } from '../protocol/client.js';
 
 export interface BenchUser {
   readonly login: string;
@@ -42,28 +42,10 @@ export interface LoadResult {
 
 type Answer = 'OK' | 'NO' | 'none';
 
-function ask(socketPath: string, frame: Buffer, timeoutMs: number): Promise<Answer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let settled = false;
-    const socket = net.connect({ path: socketPath });
-    const finish = (answer: Answer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => finish('none'), timeoutMs);
-    socket.on('connect', () => socket.write(frame));
-    socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      const all = Buffer.concat(chunks);
-      if (all.length >= 2 && all.length >= 2 + all.readUInt16BE(0)) finish(all.subarray(2, 4).toString('latin1') === 'OK' ? 'OK' : 'NO');
-    });
-    socket.on('end', () => finish('none'));
-    socket.on('error', () => finish('none'));
-  });
+async function ask(socketPath: string, frame: Buffer, timeoutMs: number): Promise<Answer> {
+  const outcome = await askDaemon(socketPath, frame, timeoutMs);
+  if (outcome.kind !== 'reply' || outcome.text.length < 2) return 'none';
+  return outcome.text.subarray(0, 2).toString('latin1') === 'OK' ? 'OK' : 'NO';
 }
 
 function percentile(sorted: Float64Array, p: number): number {

@@ -5,8 +5,8 @@
  *   NO  -> '0: NO "authentication failed"', exit 255
  *   error (no socket, no reply, short reply) -> '0: ' then a message on stderr, exit 255
  */
-import net from 'node:net';
-import { encodeRequest, MAX_COUNTED_STRING, ReplyDecoder } from '../protocol/codec.js';
+import { encodeRequest, MAX_COUNTED_STRING } from '../protocol/codec.js';
+import { askDaemon } from '../protocol/client.js';
 import { systemErrorText } from '../errors.js';
 
 export interface ProbeOptions {
@@ -23,48 +23,35 @@ export interface ProbeOptions {
   readonly timeoutMs: number;
 }
 
-type Outcome = { kind: 'reply'; text: Buffer } | { kind: 'error'; message: string };
-
 /** testsaslauthd reads replies into a 1024-byte buffer. */
 const MAX_REPLY_BYTES = 1024;
 
-function ask(options: ProbeOptions): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const decoder = new ReplyDecoder();
-    let connected = false;
-    let settled = false;
-    const socket = net.connect({ path: options.socketPath });
-    const settle = (outcome: Outcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(outcome);
-    };
-    const timer = setTimeout(() => settle({ kind: 'error', message: `no reply within ${options.timeoutMs} ms` }), options.timeoutMs);
+type Outcome = { kind: 'reply'; text: Buffer } | { kind: 'error'; message: string };
 
-    socket.once('connect', () => {
-      connected = true;
-      const request = encodeRequest({
-        login: options.user,
-        password: options.password,
-        service: options.service,
-        realm: options.realm,
-        ...(options.clientAddress === undefined ? {} : { clientAddress: options.clientAddress }),
-      }, MAX_COUNTED_STRING);
-      socket.write(request);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      const result = decoder.push(chunk);
-      if (result.status === 'complete') settle({ kind: 'reply', text: result.reply.subarray(0, MAX_REPLY_BYTES) });
-    });
-    // testsaslauthd's wording: no length prefix at all, or a prefix without its bytes.
-    socket.once('end', () => settle({ kind: 'error', message: decoder.bufferedBytes >= 2 ? 'read failed' : 'size read failed' }));
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      const text = systemErrorText(error.code) ?? error.message;
-      settle({ kind: 'error', message: connected ? `read failed: ${text}` : `connect() : ${text}` });
-    });
-  });
+/** One exchange, with failures worded as testsaslauthd words them. */
+async function ask(options: ProbeOptions): Promise<Outcome> {
+  const frame = encodeRequest(
+    {
+      login: options.user,
+      password: options.password,
+      service: options.service,
+      realm: options.realm,
+      ...(options.clientAddress === undefined ? {} : { clientAddress: options.clientAddress }),
+    },
+    MAX_COUNTED_STRING,
+  );
+  const outcome = await askDaemon(options.socketPath, frame, options.timeoutMs);
+  if (outcome.kind === 'reply') return { kind: 'reply', text: outcome.text.subarray(0, MAX_REPLY_BYTES) };
+  const text = systemErrorText(outcome.code);
+  switch (outcome.stage) {
+    case 'connect':
+      return { kind: 'error', message: `connect() : ${text ?? 'failed'}` };
+    case 'timeout':
+      return { kind: 'error', message: `no reply within ${options.timeoutMs} ms` };
+    case 'closed':
+      // testsaslauthd's wording: no length prefix at all, or a prefix without its bytes.
+      return { kind: 'error', message: outcome.replyBytes >= 2 ? 'read failed' : 'size read failed' };
+  }
 }
 
 export async function runProbe(options: ProbeOptions, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): Promise<number> {

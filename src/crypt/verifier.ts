@@ -128,13 +128,22 @@ export interface VerifyOptions {
 
 export class PasswordVerifier {
   readonly #options: PasswordVerifierOptions;
+  /** Generated throwaway hashes, used until a real stored value has been seen. */
   readonly #dummies = new Map<DefaultScheme, string>();
+  /** The last real stored value verified, per default scheme: the table's own scheme and cost. */
+  readonly #recent = new Map<DefaultScheme, string>();
 
   constructor(options: PasswordVerifierOptions) {
     this.#options = options;
   }
 
   async verify(password: Buffer, stored: string, options: VerifyOptions = {}): Promise<Verdict> {
+    const verdict = await this.#check(password, stored, options);
+    if (verdict.status !== 'unsupported') this.#recent.set(options.defaultScheme ?? this.#options.defaultScheme, stored);
+    return verdict;
+  }
+
+  async #check(password: Buffer, stored: string, options: VerifyOptions): Promise<Verdict> {
     const { signal } = options;
     const chosen = plan(password, stored, options.defaultScheme ?? this.#options.defaultScheme);
     if (chosen.kind === 'unsupported') return { status: 'unsupported', scheme: chosen.scheme, reason: chosen.reason };
@@ -149,17 +158,20 @@ export class PasswordVerifier {
   }
 
   /**
-   * Spend the time a real check would, against a throwaway hash of the
-   * default scheme, so that an unknown user answers no faster than a known one.
+   * Spend the time a real check would, so that an unknown user answers no
+   * faster than a known one. The check runs against the last real stored
+   * value seen (so a bcrypt table costs bcrypt time, at the table's own cost
+   * factor), or a throwaway hash of the default scheme until there is one.
+   * The result is thrown away.
    */
   async verifyDummy(password: Buffer, options: VerifyOptions = {}): Promise<void> {
     const scheme = options.defaultScheme ?? this.#options.defaultScheme;
-    let dummy = this.#dummies.get(scheme);
+    let dummy = this.#recent.get(scheme) ?? this.#dummies.get(scheme);
     if (dummy === undefined) {
       dummy = dummyFor(scheme);
       this.#dummies.set(scheme, dummy);
     }
-    await this.verify(password, dummy, options);
+    await this.#check(password, dummy, options);
   }
 }
 

@@ -1,0 +1,50 @@
+/**
+ * An unknown mailbox must cost as much time as a known one, whatever scheme
+ * the table uses, so the answer's timing does not reveal which mailboxes exist.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestFrame } from '../helpers/index.js';
+import { exchange } from '../helpers/mux-client.js';
+import { startConfiguredDaemon } from '../helpers/daemon.js';
+import { POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+
+// htpasswd -bnBC 12 u secret: about a quarter of a second per check.
+const BCRYPT_12 = '$2y$12$YcI8aVthhItc4jD/VXCwfe0/hfcrKTenW8i1AJ4g8zqy0m60T4iaG';
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await testDatabase();
+  for (const statement of POSTFIXADMIN_SCHEMA) await db.sql(statement);
+  await db.sql("INSERT INTO mailbox (username, password, domain) VALUES ('alice@example.org', ?, 'example.org')", [BCRYPT_12]);
+}, 60_000);
+
+afterAll(async () => {
+  await db?.close();
+});
+
+async function timed(socketPath: string, login: string): Promise<number> {
+  const started = performance.now();
+  const result = await exchange(socketPath, requestFrame({ login, password: 'wrong', realm: 'example.org' }), { timeoutMs: 10_000 });
+  expect(result.reply).toBe('NO authentication failed');
+  return performance.now() - started;
+}
+
+describe('timing of unknown users', () => {
+  it('in a bcrypt table, an unknown user takes as long as a known one with a wrong password', async () => {
+    const { socketPath } = await startConfiguredDaemon(
+      { mech: 'mysql', realmJoin: true },
+      {
+        SASLAUTHD_MYSQL_DB_HOSTS: `${db.host}:${db.port}`,
+        SASLAUTHD_MYSQL_DB_DATABASE: db.database,
+        SASLAUTHD_MYSQL_DB_USER: db.user,
+        SASLAUTHD_MYSQL_DB_PASSWORD: db.password,
+        SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
+      },
+    );
+    const known = await timed(socketPath, 'alice');
+    const unknown = await timed(socketPath, 'nobody');
+    // bcrypt cost 12 takes a quarter of a second; a cheap dummy would answer in about a millisecond.
+    expect(known).toBeGreaterThan(100);
+    expect(unknown).toBeGreaterThan(known / 2);
+  });
+});

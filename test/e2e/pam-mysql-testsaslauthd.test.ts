@@ -3,13 +3,13 @@
  * saslauthd's own flags (-a pam -r -m DIR), a PAM service file with the
  * classic pam_mysql line, a real MariaDB, and the real testsaslauthd.
  */
-import mysql from 'mysql2/promise';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTestsaslauthd, run, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { eventually } from '../helpers/daemon.js';
-import { POSTFIXADMIN_SCHEMA, ThrowawayServer } from '../helpers/mysql.js';
+import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
+import { vector } from '../helpers/frames.js';
 import { suiteTempDir } from '../helpers/temp.js';
 
 let server: ThrowawayServer;
@@ -21,15 +21,9 @@ let cleanup: () => void;
 beforeAll(async () => {
   testsaslauthd = findTestsaslauthd();
   server = await ThrowawayServer.create();
-  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
-  await root.query('CREATE DATABASE postfix');
-  await root.query('USE postfix');
-  for (const statement of POSTFIXADMIN_SCHEMA) await root.query(statement);
   // md5crypt, as the 2006 guide's PostfixAdmin stored it ("secret", libxcrypt), and an inactive mailbox.
-  await root.query("INSERT INTO mailbox (username, password, domain, active) VALUES ('alice@example.org', '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1', 'example.org', 1), ('gone@example.org', '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1', 'example.org', 0)");
-  await root.query("CREATE USER 'database'@'%' IDENTIFIED BY 'password'");
-  await root.query("GRANT SELECT ON postfix.* TO 'database'@'%'");
-  await root.end();
+  const md5 = vector('libxcrypt', '$1$ md5crypt', 'secret');
+  await seedMailboxServer(server, [{ username: 'alice@example.org', password: md5 }, { username: 'gone@example.org', password: md5, active: 0 }], { user: 'database', password: 'password' });
 
   const { dir, remove } = suiteTempDir();
   cleanup = remove;

@@ -12,10 +12,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTestsaslauthd, run, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
-import { POSTFIXADMIN_SCHEMA, ThrowawayServer } from '../helpers/mysql.js';
+import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { suiteTempDir } from '../helpers/temp.js';
 import { vector } from '../helpers/frames.js';
 
@@ -63,16 +62,7 @@ beforeAll(async () => {
   requireReferenceChain();
   testsaslauthd = findTestsaslauthd();
   server = await ThrowawayServer.create();
-  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
-  await root.query('CREATE DATABASE postfix');
-  await root.query('USE postfix');
-  for (const statement of POSTFIXADMIN_SCHEMA) await root.query(statement);
-  for (const [username, password, active] of MAILBOXES) {
-    await root.query("INSERT INTO mailbox (username, password, domain, active) VALUES (?, ?, 'example.org', ?)", [username, password, active]);
-  }
-  await root.query("CREATE USER 'database'@'%' IDENTIFIED BY 'password'");
-  await root.query("GRANT SELECT ON postfix.* TO 'database'@'%'");
-  await root.end();
+  await seedMailboxServer(server, MAILBOXES.map(([username, password, active]) => ({ username, password, active })), { user: 'database', password: 'password' });
 
   // DESIGN.md's line, with PostfixAdmin's active flag, pointed at our server.
   const line = `pam_mysql.so user=database passwd=password host=127.0.0.1:${server.port} db=postfix table=mailbox usercolumn=username passwdcolumn=password crypt=1 md5=1 where=active=1`;

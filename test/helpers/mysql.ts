@@ -104,3 +104,40 @@ export const POSTFIXADMIN_SCHEMA = [
      status INT NOT NULL DEFAULT 0
    ) DEFAULT CHARSET=utf8mb4`,
 ];
+
+export interface MailboxRow {
+  readonly username: string;
+  readonly password: string | null;
+  readonly active?: number;
+  readonly status?: number;
+}
+
+/**
+ * On a throwaway server: database "postfix" with PostfixAdmin's tables and
+ * these mailboxes, readable by `user`/`password` (and by nobody else).
+ */
+export async function seedMailboxServer(server: ThrowawayServer, rows: readonly MailboxRow[], account: { user: string; password: string; requireSsl?: boolean }): Promise<void> {
+  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
+  await root.query('CREATE DATABASE postfix');
+  await root.query('USE postfix');
+  for (const statement of POSTFIXADMIN_SCHEMA) await root.query(statement);
+  for (const row of rows) {
+    await root.query("INSERT INTO mailbox (username, password, domain, active, status) VALUES (?, ?, 'example.org', ?, ?)", [row.username, row.password, row.active ?? 1, row.status ?? 0]);
+  }
+  await root.query(`CREATE USER ?@'%' IDENTIFIED BY ?${account.requireSsl ? ' REQUIRE SSL' : ''}`, [account.user, account.password]);
+  await root.query(`GRANT SELECT ON postfix.* TO ?@'%'`, [account.user]);
+  await root.end();
+}
+
+/** The SASLAUTHD_MYSQL_DB_* variables for -a mysql against a test database's mailbox table. */
+export function mailboxEnv(db: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    SASLAUTHD_MYSQL_DB_HOSTS: `${db.host}:${db.port}`,
+    SASLAUTHD_MYSQL_DB_DATABASE: db.database,
+    SASLAUTHD_MYSQL_DB_USER: db.user,
+    SASLAUTHD_MYSQL_DB_PASSWORD: db.password,
+    SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
+    SASLAUTHD_MYSQL_DB_WHERE: 'active = 1',
+    ...extra,
+  };
+}

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
-import { POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { mailboxEnv, POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 import { vector } from '../helpers/frames.js';
 
 const OLD = vector('libxcrypt', '$1$ md5crypt', 'secret');
@@ -29,14 +29,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-const env = () => ({
-  SASLAUTHD_MYSQL_DB_HOSTS: `${db.host}:${db.port}`,
-  SASLAUTHD_MYSQL_DB_DATABASE: db.database,
-  SASLAUTHD_MYSQL_DB_USER: db.user,
-  SASLAUTHD_MYSQL_DB_PASSWORD: db.password,
-  SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
-  SASLAUTHD_MYSQL_DB_WHERE: 'active = 1',
-});
+const env = () => mailboxEnv(db);
 
 const ask = async (socketPath: string, password: string) => (await exchange(socketPath, requestFrame({ login: 'alice', password, realm: 'example.org' }))).reply;
 

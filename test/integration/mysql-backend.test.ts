@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
-import { POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { mailboxEnv, POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 import { ErrorCodes } from '../../src/errors.js';
 
 // Stored values made by independent implementations (see test/vectors/make-hash-vectors.sh).
@@ -49,17 +49,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-function env(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    SASLAUTHD_MYSQL_DB_HOSTS: `${db.host}:${db.port}`,
-    SASLAUTHD_MYSQL_DB_DATABASE: db.database,
-    SASLAUTHD_MYSQL_DB_USER: db.user,
-    SASLAUTHD_MYSQL_DB_PASSWORD: db.password,
-    SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
-    SASLAUTHD_MYSQL_DB_WHERE: 'active = 1',
-    ...extra,
-  };
-}
+const env = (extra: Record<string, string> = {}) => mailboxEnv(db, extra);
 
 async function ask(socketPath: string, login: string, password: string, realm = 'example.org') {
   return (await exchange(socketPath, requestFrame({ login, password, service: 'smtp', realm }))).reply;

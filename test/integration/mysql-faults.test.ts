@@ -3,12 +3,11 @@
  * an outage is a temporary failure (no reply, Postfix answers 454), never
  * a wrong password, and the daemon heals by itself.
  */
-import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { eventually, startConfiguredDaemon } from '../helpers/daemon.js';
-import { POSTFIXADMIN_SCHEMA, ThrowawayServer } from '../helpers/mysql.js';
+import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { ErrorCodes } from '../../src/errors.js';
 
 const MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1'; // "secret", libxcrypt
@@ -18,14 +17,7 @@ const servers: ThrowawayServer[] = [];
 async function mailboxServer(): Promise<ThrowawayServer> {
   const server = await ThrowawayServer.create();
   servers.push(server);
-  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
-  await root.query('CREATE DATABASE postfix');
-  await root.query('USE postfix');
-  for (const statement of POSTFIXADMIN_SCHEMA) await root.query(statement);
-  await root.query("INSERT INTO mailbox (username, password, domain) VALUES ('md5@example.org', ?, 'example.org')", [MD5CRYPT]);
-  await root.query("CREATE USER 'sasl'@'%' IDENTIFIED BY 'sasl-pw'");
-  await root.query("GRANT SELECT ON postfix.* TO 'sasl'@'%'");
-  await root.end();
+  await seedMailboxServer(server, [{ username: 'md5@example.org', password: MD5CRYPT }], { user: 'sasl', password: 'sasl-pw' });
   return server;
 }
 

@@ -6,12 +6,15 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
-import { POSTFIXADMIN_SCHEMA, ThrowawayServer } from '../helpers/mysql.js';
+import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
+
+const MAILBOXES = [{ username: 'plain@example.org', password: '{PLAIN}secret' }];
+/** An account that may connect only over TLS. */
+const ACCOUNT = { user: 'tls', password: 'tls-pw', requireSsl: true };
 import { suiteTempDir } from '../helpers/temp.js';
 
 let server: ThrowawayServer;
@@ -34,14 +37,7 @@ beforeAll(async () => {
   makeCertificates(certs, 'good', 'DNS:localhost');
   makeCertificates(certs, 'other', 'DNS:localhost');
   server = await ThrowawayServer.create([`--ssl-ca=${path.join(certs, 'good-ca.pem')}`, `--ssl-cert=${path.join(certs, 'good-server.pem')}`, `--ssl-key=${path.join(certs, 'good-server-key.pem')}`]);
-  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
-  await root.query('CREATE DATABASE postfix');
-  await root.query('USE postfix');
-  for (const statement of POSTFIXADMIN_SCHEMA) await root.query(statement);
-  await root.query("INSERT INTO mailbox (username, password, domain) VALUES ('plain@example.org', '{PLAIN}secret', 'example.org')");
-  await root.query("CREATE USER 'tls'@'%' IDENTIFIED BY 'tls-pw' REQUIRE SSL");
-  await root.query("GRANT SELECT ON postfix.* TO 'tls'@'%'");
-  await root.end();
+  await seedMailboxServer(server, MAILBOXES, ACCOUNT);
 }, 60_000);
 
 afterAll(async () => {
@@ -91,14 +87,7 @@ describe('TLS to the database', () => {
     execFileSync('openssl', ['x509', '-req', '-in', 'good-server.csr', '-CA', 'good-ca.pem', '-CAkey', 'good-ca-key.pem', '-CAcreateserial', '-days', '2', '-extfile', 'elsewhere-ext.cnf', '-out', 'elsewhere-server.pem'], { cwd: certs, stdio: 'ignore' });
     const elsewhere = await ThrowawayServer.create([`--ssl-ca=${path.join(certs, 'good-ca.pem')}`, `--ssl-cert=${path.join(certs, 'elsewhere-server.pem')}`, `--ssl-key=${path.join(certs, 'good-server-key.pem')}`]);
     try {
-      const root = await mysql.createConnection({ host: '127.0.0.1', port: elsewhere.port, user: 'root' });
-      await root.query('CREATE DATABASE postfix');
-      await root.query('USE postfix');
-      for (const statement of POSTFIXADMIN_SCHEMA) await root.query(statement);
-      await root.query("INSERT INTO mailbox (username, password, domain) VALUES ('plain@example.org', '{PLAIN}secret', 'example.org')");
-      await root.query("CREATE USER 'tls'@'%' IDENTIFIED BY 'tls-pw' REQUIRE SSL");
-      await root.query("GRANT SELECT ON postfix.* TO 'tls'@'%'");
-      await root.end();
+      await seedMailboxServer(elsewhere, MAILBOXES, ACCOUNT);
       const there = { SASLAUTHD_MYSQL_DB_HOSTS: `localhost:${elsewhere.port}`, SASLAUTHD_MYSQL_DB_TLS_CA: path.join(certs, 'good-ca.pem') };
       const strict = await login(there);
       expect(strict.reply).toBeUndefined();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
-import { POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { mailboxEnv, POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 
 // htpasswd -bnBC 12 u secret: about a quarter of a second per check.
 const BCRYPT_12 = '$2y$12$YcI8aVthhItc4jD/VXCwfe0/hfcrKTenW8i1AJ4g8zqy0m60T4iaG';
@@ -33,13 +33,7 @@ describe('timing of unknown users', () => {
   it('in a bcrypt table, an unknown user takes as long as a known one with a wrong password', async () => {
     const { socketPath } = await startConfiguredDaemon(
       { mech: 'mysql', realmJoin: true },
-      {
-        SASLAUTHD_MYSQL_DB_HOSTS: `${db.host}:${db.port}`,
-        SASLAUTHD_MYSQL_DB_DATABASE: db.database,
-        SASLAUTHD_MYSQL_DB_USER: db.user,
-        SASLAUTHD_MYSQL_DB_PASSWORD: db.password,
-        SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
-      },
+      mailboxEnv(db, { SASLAUTHD_MYSQL_DB_WHERE: '' }),
     );
     const known = await timed(socketPath, 'alice');
     const unknown = await timed(socketPath, 'nobody');

@@ -46,6 +46,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const verifiedCache = config.caches.verifiedEntries > 0 ? new VerifiedPasswordCache(config.caches.verifiedEntries, digester) : undefined;
   const credential = config.caches.credential;
   const credentialCache = credential ? new CredentialCache(credential.entries, credential.ttlMs, digester) : undefined;
+  const outage = config.caches.outage;
+  const outageCache = outage ? new CredentialCache(outage.entries, outage.ttlMs, digester) : undefined;
   const authenticator = new Authenticator({
     backend,
     realm: config.realm,
@@ -53,6 +55,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logger,
     ...(verifiedCache ? { verifiedCache } : {}),
     ...(credentialCache ? { credentialCache } : {}),
+    ...(outageCache ? { outageCache } : {}),
   });
   const server = new MuxServer({
     handler: (request, signal) => authenticator.authenticate(request, signal),
@@ -92,6 +95,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     flushCaches() {
       verifiedCache?.clear();
       credentialCache?.clear();
+      outageCache?.clear();
     },
     close() {
       closing ??= (async () => {

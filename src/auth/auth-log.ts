@@ -20,7 +20,7 @@ export interface AuthEvent {
   readonly reason?: string;
   readonly scheme?: string;
   /** Which cache answered, if one did. */
-  readonly cache?: 'verified' | 'credential';
+  readonly cache?: 'verified' | 'credential' | 'outage';
   readonly durationMs: number;
 }
 

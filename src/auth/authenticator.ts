@@ -28,6 +28,8 @@ export interface AuthenticatorOptions {
   readonly verifiedCache?: VerifiedPasswordCache;
   /** saslauthd -c: skips the lookup for recent successes. */
   readonly credentialCache?: CredentialCache;
+  /** Recent successes answered while the backend cannot be reached (off unless configured). */
+  readonly outageCache?: CredentialCache;
 }
 
 type Facts = Omit<AuthEvent, 'result' | 'durationMs' | 'code' | 'reason' | 'scheme' | 'cache'>;
@@ -69,7 +71,7 @@ export class Authenticator {
       return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.INVALID_SERVICE, reason: `invalid service: ${service.problem}` }, { user, realm });
     }
 
-    const { verifiedCache, credentialCache } = this.#options;
+    const { verifiedCache, credentialCache, outageCache } = this.#options;
     if (credentialCache?.hit(user, realm, service.text, request.password.reveal())) {
       return finish(REPLY_OK, { result: 'success', cache: 'credential' }, { user, realm });
     }
@@ -86,6 +88,10 @@ export class Authenticator {
     const verifyOptions = found.defaultScheme === undefined ? { signal } : { signal, defaultScheme: found.defaultScheme };
     switch (found.status) {
       case 'unavailable':
+        // Only when the backend cannot answer: a real "no" from it is never overridden.
+        if (outageCache?.hit(user, realm, service.text, password)) {
+          return finish(REPLY_OK, { result: 'success', cache: 'outage', reason: `backend unavailable: ${found.reason}` }, { user, realm });
+        }
         return finish(NO_ANSWER, { result: 'temporary-failure', code: found.code, reason: `backend unavailable: ${found.reason}` }, { user, realm });
       case 'unknown':
         await this.#options.verifier.verifyDummy(password, verifyOptions);
@@ -103,6 +109,7 @@ export class Authenticator {
         if (verdict.status === 'match') {
           verifiedCache?.remember(user, found.storedHash, found.defaultScheme, password, verdict.scheme);
           credentialCache?.remember(user, realm, service.text, password);
+          outageCache?.remember(user, realm, service.text, password);
           return finish(REPLY_OK, { result: 'success', scheme: verdict.scheme }, { user, realm });
         }
         if (verdict.status === 'mismatch') {

@@ -34,6 +34,7 @@ program
   .option('-c, --cache', 'saslauthd -c: recent successes skip the database (old passwords work until -t expires)')
   .option('-t, --cache-ttl <seconds>', 'how long -c remembers a success (default 28800, saslauthd\'s)')
   .option('--cache-size <n>', 'entries the -c cache holds at most (default 10000)')
+  .option('--outage-ttl <seconds>', 'while the database is unreachable, accept a login that succeeded within this many seconds (off by default)')
   .option('--verify-cache <n>', 'users whose last verified password is remembered; never stale; 0 turns it off (default 10000)')
   .option('-n, --workers <n>', 'accepted for saslauthd compatibility; one process serves all requests')
   .option('-l, --no-accept-lock', 'accepted for saslauthd compatibility; there is no accept lock')

@@ -65,6 +65,7 @@ export interface DaemonFlags {
   readonly cache?: boolean;
   readonly cacheTtl?: string;
   readonly cacheSize?: string;
+  readonly outageTtl?: string;
   readonly verifyCache?: string;
   readonly verifyThreads?: string;
   readonly verifyQueue?: string;
@@ -89,6 +90,8 @@ export interface DaemonConfig {
     readonly verifiedEntries: number;
     /** saslauthd -c: skip the lookup for recent successes; undefined when off. */
     readonly credential?: { readonly ttlMs: number; readonly entries: number };
+    /** Answer recent successes while the backend is unreachable; undefined when off (the default). */
+    readonly outage?: { readonly ttlMs: number; readonly entries: number };
   };
   /** The worker pool for expensive hash schemes. */
   readonly verify: { readonly threads: number; readonly maxQueue: number };
@@ -188,6 +191,14 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
         ? {
             credential: {
               ttlMs: pickInteger('-t', flags.cacheTtl, 'CACHE_TTL', env, DEFAULTS.cacheTtlSeconds, 1, 31_536_000) * 1000,
+              entries: pickInteger('--cache-size', flags.cacheSize, 'CACHE_SIZE', env, DEFAULTS.cacheEntries, 1, 10_000_000),
+            },
+          }
+        : {}),
+      ...(pick('--outage-ttl', flags.outageTtl, 'OUTAGE_TTL', env)
+        ? {
+            outage: {
+              ttlMs: pickInteger('--outage-ttl', flags.outageTtl, 'OUTAGE_TTL', env, 0, 1, 86_400) * 1000,
               entries: pickInteger('--cache-size', flags.cacheSize, 'CACHE_SIZE', env, DEFAULTS.cacheEntries, 1, 10_000_000),
             },
           }

@@ -103,3 +103,34 @@ describe('database outages', () => {
     }
   }, 30_000);
 });
+
+describe('answering recent successes during an outage (--outage-ttl, off by default)', () => {
+  it('accepts a login that succeeded recently while the database is down, and nothing else', async () => {
+    const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true, outageTtl: '2' }, env(`127.0.0.1:${primary.port}`));
+    expect((await login(socketPath)).reply).toBe('OK');
+    await primary.stop();
+    try {
+      // The same password that just succeeded: answered.
+      expect((await login(socketPath)).reply).toBe('OK');
+      expect(sink.authEvents().at(-1)).toMatchObject({ result: 'success', cache: 'outage' });
+      // Any other password: still no answer (a temporary failure), never OK.
+      expect((await login(socketPath, 'wrong')).received.length).toBe(0);
+      // After the TTL, the outage is a temporary failure again.
+      await new Promise((r) => setTimeout(r, 2100));
+      expect((await login(socketPath)).received.length).toBe(0);
+    } finally {
+      await primary.start();
+    }
+  }, 40_000);
+
+  it('is off by default: during an outage nothing is answered', async () => {
+    const { socketPath } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env(`127.0.0.1:${primary.port}`));
+    expect((await login(socketPath)).reply).toBe('OK');
+    await primary.stop();
+    try {
+      expect((await login(socketPath)).received.length).toBe(0);
+    } finally {
+      await primary.start();
+    }
+  }, 40_000);
+});

@@ -1,0 +1,132 @@
+/**
+ * npm run bench:parts: what one login costs, part by part, in CPU
+ * microseconds, so that work on speed can aim at the biggest part.
+ *   socket:  the mux server with a handler that answers at once (no lookup, no hash)
+ *   mysql2:  one prepared lookup on a pooled connection (client side)
+ *   handoff: one round trip through the verification pool, less the task's own work
+ *   md5crypt: one verification on this thread
+ */
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2';
+import { MuxServer } from '../protocol/server.js';
+import { createLogger } from '../log/logger.js';
+import { md5crypt } from '../crypt/schemes/md5crypt.js';
+import { desCrypt } from '../crypt/schemes/des-crypt.js';
+import { VerifyPool } from '../crypt/verify-pool.js';
+import { runLoad } from './load-generator.js';
+import { ThrowawayServer } from './throwaway-mariadb.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? '3');
+
+/** Child mode: a mux server whose handler answers OK at once; reports its CPU on request. */
+async function serveOnly(socketPath: string): Promise<void> {
+  const server = new MuxServer({
+    handler: async () => ({ kind: 'answer', text: 'OK' }),
+    timeouts: { readTimeoutMs: 5000, answerTimeoutMs: 5000, replyTimeoutMs: 5000 },
+    maxConnections: 512,
+    logger: createLogger({ level: 'warn', pretty: false }),
+  });
+  await server.listen(socketPath);
+  process.on('message', (message) => {
+    if (message === 'cpu') process.send!(process.cpuUsage());
+    else void server.close(0).then(() => process.exit(0));
+  });
+  process.send!('ready');
+}
+
+const cpuMicros = (usage: NodeJS.CpuUsage) => usage.user + usage.system;
+
+async function socketCost(dir: string): Promise<{ perRequest: number; generatorPercent: number }> {
+  const socketPath = path.join(dir, 'mux');
+  const child = fork(SELF, ['--serve-only', socketPath]);
+  await new Promise((resolve) => child.once('message', resolve));
+  const cpu = () => new Promise<NodeJS.CpuUsage>((resolve) => {
+    child.once('message', (usage) => resolve(usage as NodeJS.CpuUsage));
+    child.send('cpu');
+  });
+  const users = Array.from({ length: 100 }, (_, i) => ({ login: `u${i}`, password: 'p' }));
+  const load = { socketPath, clients: 16, users, realm: 'example.org', service: 'smtp', wrongShare: 0 };
+  await runLoad({ ...load, durationMs: 1000 });
+  const before = await cpu();
+  const result = await runLoad({ ...load, durationMs: SECONDS * 1000 });
+  const after = await cpu();
+  child.send('stop');
+  return { perRequest: (cpuMicros(after) - cpuMicros(before)) / result.requests, generatorPercent: result.generatorCpuPercent };
+}
+
+async function mysqlCost(): Promise<number> {
+  const server = await ThrowawayServer.create();
+  const pool = mysql.createPool({ host: '127.0.0.1', port: server.port, user: 'root', connectionLimit: 1 });
+  const run = <T>(fn: (cb: (error: Error | null, result?: T) => void) => void) => new Promise<T>((resolve, reject) => fn((error, result) => (error ? reject(error) : resolve(result as T))));
+  try {
+    await run((cb) => pool.query('CREATE DATABASE bench', cb));
+    await run((cb) => pool.query('CREATE TABLE bench.mailbox (username VARCHAR(255) PRIMARY KEY, password VARCHAR(255))', cb));
+    await run((cb) => pool.query('INSERT INTO bench.mailbox VALUES ?', [Array.from({ length: 100 }, (_, i) => [`u${i}@example.org`, `$1$salt$${i}`])], cb));
+    const lookup = (i: number) => run((cb) => pool.execute({ sql: 'SELECT password FROM bench.mailbox WHERE username = ?', rowsAsArray: true }, [`u${i % 100}@example.org`], cb));
+    for (let i = 0; i < 500; i += 1) await lookup(i);
+    const before = process.cpuUsage();
+    let n = 0;
+    const deadline = performance.now() + SECONDS * 1000;
+    while (performance.now() < deadline) await lookup(n++);
+    return cpuMicros(process.cpuUsage(before)) / n;
+  } finally {
+    await new Promise<void>((resolve) => pool.end(() => resolve()));
+    await server.destroy();
+  }
+}
+
+/** CPU of one call of `task` on this thread, in microseconds. */
+function onThisThread(task: () => unknown): number {
+  for (let i = 0; i < 200; i += 1) task();
+  const before = process.cpuUsage();
+  let n = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  while (performance.now() < deadline) {
+    task();
+    n += 1;
+  }
+  return cpuMicros(process.cpuUsage(before)) / n;
+}
+
+/** The pool's own cost per task, on both threads: a round trip's CPU less the task's (cpuUsage counts every thread). */
+async function handoffCost(): Promise<number> {
+  const stored = 'abNANd1rDfiNc';
+  const taskItself = onThisThread(() => desCrypt(Buffer.from('x'), stored));
+  const pool = new VerifyPool({ threads: 1, maxQueue: 100 });
+  try {
+    for (let i = 0; i < 200; i += 1) await pool.run('des', Buffer.from('x'), stored);
+    const before = process.cpuUsage();
+    let n = 0;
+    const deadline = performance.now() + SECONDS * 1000;
+    while (performance.now() < deadline) {
+      await pool.run('des', Buffer.from('x'), stored);
+      n += 1;
+    }
+    return cpuMicros(process.cpuUsage(before)) / n - taskItself;
+  } finally {
+    await pool.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sm-parts-'));
+  try {
+    console.log(`CPU per login, part by part (node ${process.version}, ${os.cpus().length} cores, ${SECONDS} s each)`);
+    const socket = await socketCost(dir);
+    console.log(`  socket (accept, read, answer, close): ${socket.perRequest.toFixed(1)} us  (load generator: ${socket.generatorPercent.toFixed(0)}% of a core)`);
+    console.log(`  mysql2 prepared lookup, client side:  ${(await mysqlCost()).toFixed(1)} us`);
+    console.log(`  pool hand-off, both threads:          ${(await handoffCost()).toFixed(1)} us  (the task's own work subtracted)`);
+    const password = Buffer.from('correct horse');
+    console.log(`  md5crypt, one verification:           ${onThisThread(() => md5crypt(password, 'saltsalt')).toFixed(1)} us  (runs in the fast pool)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--serve-only') await serveOnly(process.argv[3]!);
+else await main();

@@ -86,7 +86,18 @@ async function startDaemon(command: string, argv: string[], socketPath: string):
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        // saslauthd -c has been seen to ignore SIGTERM with workers left as zombies: a run must still end.
+        const kill = setTimeout(() => {
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            // The group is already gone.
+          }
+        }, 5_000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
         process.kill(-child.pid!, 'SIGTERM');
       }),
   };

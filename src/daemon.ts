@@ -16,7 +16,8 @@ import { VerifyPools } from './crypt/verify-pool.js';
 import { PasswordDigester } from './cache/password-digest.js';
 import { VerifiedPasswordCache } from './cache/verified-cache.js';
 import { CredentialCache } from './cache/credential-cache.js';
-import { claimSocketPath, finishSocket, releaseSocket } from './protocol/socket-file.js';
+import { claimSocketPath, finishSocket, releaseSocket, type SocketIdentity } from './protocol/socket-file.js';
+import { takeInheritedListener, type InheritedListener } from './protocol/socket-activation.js';
 
 export interface RunningDaemon {
   readonly socketPath: string;
@@ -64,24 +65,32 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logger: logger.child({ component: 'server' }),
   });
 
+  let identity: SocketIdentity | undefined;
+  let inherited: InheritedListener | undefined;
   try {
-    if ((await claimSocketPath(config.socketPath)) === 'replaced-stale') {
-      logger.warn({ socket: config.socketPath }, 'removed a stale socket left by an earlier run');
+    inherited = takeInheritedListener();
+    if (inherited) {
+      // systemd owns the socket file, its mode and group (the .socket unit): we only accept on it.
+      await server.listen({ fd: inherited.fd });
+    } else {
+      if ((await claimSocketPath(config.socketPath)) === 'replaced-stale') {
+        logger.warn({ socket: config.socketPath }, 'removed a stale socket left by an earlier run');
+      }
+      await server.listen(config.socketPath);
+      identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
     }
-    await server.listen(config.socketPath);
   } catch (error) {
     await Promise.all([backend.close(), pools.close()]);
     throw error;
   }
-  const identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
   backend.watch?.();
 
   logger.info(
     {
-      socket: config.socketPath,
+      socket: inherited ? `fd ${inherited.fd} from systemd${inherited.name ? ` (${inherited.name})` : ''}` : config.socketPath,
       mech: config.mech,
       realmJoin: config.realm.joinRealm,
-      mode: `0${config.socket.mode.toString(8)}`,
+      ...(inherited ? {} : { mode: `0${config.socket.mode.toString(8)}` }),
     },
     'listening',
   );
@@ -100,7 +109,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     close() {
       closing ??= (async () => {
         await server.close(config.shutdownGraceMs);
-        releaseSocket(identity);
+        // An inherited socket stays: systemd keeps it, and queues logins while we restart.
+        if (identity) releaseSocket(identity);
         await Promise.all([backend.close(), pools.close()]);
       })();
       return closing;

@@ -14,7 +14,7 @@ import type { ConnectionTimeouts } from '../protocol/connection.js';
 import { LOG_LEVELS } from '../log/logger.js';
 import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
 import { resolveGroupId } from './group.js';
-import { loadNativeSettings, loadTuning, type ConnectionTuning } from '../backends/mysql/native-config.js';
+import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning, type ConnectionTuning } from '../backends/mysql/native-config.js';
 import type { MysqlBackendSettings } from '../backends/mysql/settings.js';
 
 export const MECHANISMS = ['passwd-file', 'pam', 'mysql'] as const;
@@ -22,6 +22,26 @@ export type Mechanism = (typeof MECHANISMS)[number];
 
 export const ENV_PREFIX = 'SASLAUTHD_MYSQL_';
 export const SOCKET_NAME = 'mux';
+
+/** Every SASLAUTHD_MYSQL_* variable the daemon reads (besides SASLAUTHD_MYSQL_DB_*). */
+export const ENV_NAMES = [
+  'MECH', 'RUN_DIR', 'PASSWD_FILE', 'DB_CONFIG', 'PAM_DIR', 'REALM_JOIN', 'DEFAULT_REALM', 'LOWERCASE', 'DEFAULT_SCHEME',
+  'CACHE', 'CACHE_TTL', 'CACHE_SIZE', 'VERIFY_CACHE', 'OUTAGE_TTL', 'VERIFY_THREADS', 'VERIFY_QUEUE',
+  'SOCKET_MODE', 'SOCKET_GROUP', 'READ_TIMEOUT', 'ANSWER_TIMEOUT', 'MAX_CONNECTIONS', 'SHUTDOWN_GRACE', 'WORKERS', 'DEBUG', 'LOG_LEVEL',
+] as const;
+
+/**
+ * A misspelt variable would otherwise be ignored without a word, and the daemon
+ * would run on a default the administrator meant to change.
+ */
+function refuseUnknownVariables(env: Env): void {
+  const known = new Set<string>([...ENV_NAMES.map((name) => ENV_PREFIX + name), `${DB_ENV_PREFIX}URL`, ...DB_KEYS.map((key) => DB_ENV_PREFIX + key.toUpperCase())]);
+  for (const name of Object.keys(env)) {
+    if (name.startsWith(ENV_PREFIX) && !known.has(name)) {
+      throw new ConfigError(name, `unknown variable; docs/configuration.md lists the known ones`);
+    }
+  }
+}
 
 export const DEFAULTS = Object.freeze({
   runDir: '/run/saslauthd',
@@ -131,6 +151,7 @@ function pickInteger(flag: string, flagValue: string | undefined, envName: strin
 }
 
 export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, cwd: string = process.cwd()): DaemonConfig {
+  refuseUnknownVariables(env);
   const mechSource = pick('-a', flags.mech, 'MECH', env);
   if (!mechSource) throw new ConfigError('-a', `no mechanism given; choose one of: ${MECHANISMS.join(', ')}`);
   const mech = parseChoice(mechSource.key, mechSource.value, MECHANISMS);

@@ -40,12 +40,12 @@ export class MuxServer {
     return this.#connections.size;
   }
 
-  /** Listen on a path the caller has made sure is free. */
-  listen(socketPath: string): Promise<void> {
+  /** Listen on a path the caller has made sure is free, or on a listening socket already open (systemd's fd). */
+  listen(where: string | { readonly fd: number }): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       this.#server.once('error', onError);
-      this.#server.listen({ path: socketPath }, () => {
+      this.#server.listen(typeof where === 'string' ? { path: where } : { fd: where.fd }, () => {
         this.#server.off('error', onError);
         this.#server.on('error', (error) => this.#options.logger.error({ error: describeError(error) }, 'listener error'));
         resolve();

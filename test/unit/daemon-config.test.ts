@@ -31,6 +31,15 @@ describe('resolveDaemonConfig', () => {
     expect(config.timeouts.readTimeoutMs).toBeGreaterThan(0);
   });
 
+  it('refuses a misspelt SASLAUTHD_MYSQL_ variable instead of ignoring it', () => {
+    const error = configError(base, { SASLAUTHD_MYSQL_CACHE_TIMEOUT: '300' });
+    expect(error.key).toBe('SASLAUTHD_MYSQL_CACHE_TIMEOUT');
+    expect(error.message).toMatch(/unknown variable/);
+    expect(configError(base, { SASLAUTHD_MYSQL_DB_PASSWD: 'x' }).key).toBe('SASLAUTHD_MYSQL_DB_PASSWD');
+    // Known names, including the database ones, pass; other programs' variables are none of our business.
+    expect(() => resolveDaemonConfig(base, { SASLAUTHD_MYSQL_CACHE_TTL: '300', SASLAUTHD_MYSQL_DB_PASSWORD: 'x', SASLAUTHD_MYSQL_DB_URL: 'mysql://h/db', MYSQL_PWD: 'y' }, '/srv')).not.toThrow();
+  });
+
   it('takes a flag over the environment, and the environment over the default', () => {
     const env = { SASLAUTHD_MYSQL_RUN_DIR: '/env/run', SASLAUTHD_MYSQL_READ_TIMEOUT: '750', SASLAUTHD_MYSQL_REALM_JOIN: 'yes' };
     const fromEnv = resolveDaemonConfig(base, env, '/srv');

@@ -1,0 +1,75 @@
+/**
+ * Socket activation as systemd does it, with systemd's own tool:
+ * systemd-socket-activate binds the socket, waits for the first connection,
+ * then execs the daemon with the listener as fd 3 (LISTEN_FDS, LISTEN_PID).
+ * The first login must be answered, and the socket must outlive the daemon.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { takeInheritedListener } from '../../src/protocol/socket-activation.js';
+import { CLI, PROJECT_ROOT, run } from '../helpers/cli.js';
+import { DEMO_HASH, eventually } from '../helpers/daemon.js';
+import { requestFrame } from '../helpers/index.js';
+import { exchange } from '../helpers/mux-client.js';
+import { tempDir } from '../helpers/temp.js';
+
+const ACTIVATE = '/usr/bin/systemd-socket-activate';
+
+describe('systemd socket activation', () => {
+  it('answers on the inherited socket, from the very first connection, and leaves the socket to systemd', async () => {
+    if (!existsSync(ACTIVATE)) throw new Error(`${ACTIVATE} is missing: apt-get install -y systemd`);
+    const dir = tempDir();
+    const passwd = path.join(dir, 'passwd');
+    writeFileSync(passwd, `demo@example.org:${DEMO_HASH}\n`);
+    const socketPath = path.join(dir, 'mux');
+    // -m points elsewhere on purpose: with an inherited socket, no socket file of our own is made.
+    const child = spawn(ACTIVATE, ['-l', socketPath, process.execPath, CLI, '-a', 'passwd-file', '-O', passwd, '-r', '-m', path.join(dir, 'unused')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await eventually(() => existsSync(socketPath), 10_000, 20);
+      // This connection is what makes systemd-socket-activate start the daemon; it waits in the backlog meanwhile.
+      const first = await exchange(socketPath, requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' }), { timeoutMs: 15_000 });
+      expect(first.reply, output).toBe('OK');
+      const wrong = await exchange(socketPath, requestFrame({ login: 'demo', password: 'nope', service: 'smtp', realm: 'example.org' }));
+      expect(wrong.reply).toMatch(/^NO/);
+      expect(output).toMatch(/"socket":"fd 3 from systemd"/);
+      expect(existsSync(path.join(dir, 'unused', 'mux'))).toBe(false);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, output).toBe(0);
+    // systemd keeps listening while a unit restarts: the daemon must not remove what it did not create.
+    expect(existsSync(socketPath)).toBe(true);
+  }, 30_000);
+});
+
+describe('takeInheritedListener', () => {
+  it('ignores variables meant for another process, and removes them either way', () => {
+    const env: NodeJS.ProcessEnv = { LISTEN_PID: '1', LISTEN_FDS: '1', LISTEN_FDNAMES: 'mux' };
+    expect(takeInheritedListener(env, 4242)).toBeUndefined();
+    expect(env).toEqual({});
+  });
+
+  it('without the variables there is nothing inherited', () => {
+    expect(takeInheritedListener({}, 4242)).toBeUndefined();
+  });
+
+  it('refuses more than one socket, naming the fix', () => {
+    expect(() => takeInheritedListener({ LISTEN_PID: '4242', LISTEN_FDS: '2' }, 4242)).toThrow(/exactly one \(one ListenStream=/);
+  });
+
+  it('refuses a descriptor 3 that is not a socket, and says so', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'not-a-socket');
+    writeFileSync(file, '');
+    // exec keeps the shell's pid, so LISTEN_PID=$$ names the daemon; fd 3 is a plain file.
+    const result = await run('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$1" -a passwd-file -O demo/passwd -m "$2" 3<"$3"`, process.execPath, CLI, dir, file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/LISTEN_FDS=1 but fd 3 is not a socket/);
+  });
+});

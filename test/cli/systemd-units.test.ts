@@ -33,6 +33,16 @@ describe('systemd units', () => {
     expect(result.code).toBe(0);
   }, 40_000);
 
+  it('the sysusers file creates the account, in the sasl group, on a copy of this host\'s user database', async () => {
+    const root = tempDir();
+    mkdirSync(path.join(root, 'etc'));
+    for (const file of ['passwd', 'group', 'shadow', 'gshadow']) if (existsSync(`/etc/${file}`)) copyFileSync(`/etc/${file}`, path.join(root, 'etc', file));
+    const result = await run('/usr/bin/systemd-sysusers', [`--root=${root}`, path.join(UNITS, 'saslauthd-mysql.sysusers')], { timeoutMs: 30_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(path.join(root, 'etc', 'passwd'), 'utf8')).toMatch(/^saslauthd-mysql:x:\d+:\d+:[^:]*:\/nonexistent:\/usr\/sbin\/nologin$/m);
+    expect(readFileSync(path.join(root, 'etc', 'group'), 'utf8')).toMatch(/^sasl:x:\d+:(.*,)?saslauthd-mysql(,.*)?$/m);
+  });
+
   it('start the daemon where npm install -g puts it, on saslauthd\'s socket path', () => {
     const service = unitText(SERVICE);
     expect(values(service, 'ExecStart')).toEqual(['/usr/local/bin/saslauthd-mysql -m /run/saslauthd']);

@@ -27,7 +27,7 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-function createBackend(config: DaemonConfig, logger: Logger): Backend & { watch?: () => void } {
+export function createBackend(config: DaemonConfig, logger: Logger): Backend & { watch?: () => void } {
   const backend = config.backend;
   switch (backend.kind) {
     case 'passwd-file':

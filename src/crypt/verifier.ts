@@ -185,6 +185,23 @@ export async function verifyOnThisThread(password: Buffer, stored: string, defau
   return chosen.kind === 'inline' ? chosen.check() : verifyPooled(chosen.task, password, chosen.stored);
 }
 
+/** What a stored value is, without checking any password against it (for "saslauthd-mysql check"). */
+export type StoredValueDescription =
+  | { readonly supported: true; readonly scheme: string; readonly runs: 'inline' | 'fast pool' | 'slow pool' }
+  | { readonly supported: false; readonly scheme: string; readonly reason: string };
+
+export function describeStoredValue(stored: string, defaultScheme: DefaultScheme): StoredValueDescription {
+  const chosen = plan(Buffer.alloc(0), stored, defaultScheme);
+  switch (chosen.kind) {
+    case 'unsupported':
+      return { supported: false, scheme: chosen.scheme, reason: chosen.reason };
+    case 'inline':
+      return { supported: true, scheme: chosen.scheme, runs: 'inline' };
+    case 'pool':
+      return { supported: true, scheme: chosen.scheme, runs: chosen.lane === 'fast' ? 'fast pool' : 'slow pool' };
+  }
+}
+
 /** A stored value of the default scheme for a random password nobody knows. */
 function dummyFor(scheme: DefaultScheme): string {
   const secret = randomBytes(18);

@@ -13,7 +13,7 @@ const PROBE_TIMEOUT_MS = 1000;
 
 type ProbeOutcome = 'live' | 'stale' | 'gone';
 
-function probe(socketPath: string): Promise<ProbeOutcome> {
+export function probeSocket(socketPath: string): Promise<ProbeOutcome> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ path: socketPath });
     const timer = setTimeout(() => {
@@ -53,7 +53,7 @@ export async function claimSocketPath(socketPath: string): Promise<'free' | 'rep
   if (!existing.isSocket()) {
     throw new DaemonError(ErrorCodes.SOCKET_PATH, `${socketPath} exists and is not a socket; refusing to replace it`);
   }
-  const outcome = await probe(socketPath);
+  const outcome = await probeSocket(socketPath);
   if (outcome === 'live') throw new SocketInUseError(socketPath);
   if (outcome === 'gone') return 'free';
   try {
@@ -89,4 +89,18 @@ export function releaseSocket(identity: SocketIdentity): void {
   } catch {
     // Already gone: nothing to clean.
   }
+}
+
+/** What is at a socket path now, without changing anything (for "saslauthd-mysql check"). */
+export async function socketPathState(socketPath: string): Promise<'absent' | 'not a socket' | 'live' | 'stale'> {
+  let existing;
+  try {
+    existing = lstatSync(socketPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw new DaemonError(ErrorCodes.SOCKET_PATH, `cannot inspect ${socketPath}: ${(error as NodeJS.ErrnoException).code}`);
+  }
+  if (!existing.isSocket()) return 'not a socket';
+  const outcome = await probeSocket(socketPath);
+  return outcome === 'gone' ? 'absent' : outcome;
 }

@@ -70,9 +70,9 @@ afterEach(() => {
  * Start the daemon and wait until it says it is listening. It is killed after
  * the current test, unless forSuite is set (then the caller stops it).
  */
-export async function spawnDaemon(args: string[], options: { forSuite?: boolean } = {}): Promise<DaemonProcess> {
+export async function spawnDaemon(args: string[], options: { forSuite?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<DaemonProcess> {
   assertBuilt();
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (!options.forSuite) live.push(child);
   let output = '';
   let stdout = '';

@@ -30,12 +30,17 @@ export const ENV_NAMES = [
   'SOCKET_MODE', 'SOCKET_GROUP', 'READ_TIMEOUT', 'ANSWER_TIMEOUT', 'MAX_CONNECTIONS', 'SHUTDOWN_GRACE', 'WORKERS', 'DEBUG', 'LOG_LEVEL',
 ] as const;
 
+/** Every variable name the daemon reads, the database ones included. */
+export function knownVariableNames(): ReadonlySet<string> {
+  return new Set([...ENV_NAMES.map((name) => ENV_PREFIX + name), `${DB_ENV_PREFIX}URL`, ...DB_KEYS.map((key) => DB_ENV_PREFIX + key.toUpperCase())]);
+}
+
 /**
  * A misspelt variable would otherwise be ignored without a word, and the daemon
  * would run on a default the administrator meant to change.
  */
 function refuseUnknownVariables(env: Env): void {
-  const known = new Set<string>([...ENV_NAMES.map((name) => ENV_PREFIX + name), `${DB_ENV_PREFIX}URL`, ...DB_KEYS.map((key) => DB_ENV_PREFIX + key.toUpperCase())]);
+  const known = knownVariableNames();
   for (const name of Object.keys(env)) {
     if (name.startsWith(ENV_PREFIX) && !known.has(name)) {
       throw new ConfigError(name, `unknown variable; docs/configuration.md lists the known ones`);

@@ -13,7 +13,7 @@ const PROBE_TIMEOUT_MS = 1000;
 
 type ProbeOutcome = 'live' | 'stale' | 'gone';
 
-export function probeSocket(socketPath: string): Promise<ProbeOutcome> {
+function probeSocket(socketPath: string): Promise<ProbeOutcome> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ path: socketPath });
     const timer = setTimeout(() => {
@@ -43,19 +43,12 @@ export async function claimSocketPath(socketPath: string): Promise<'free' | 'rep
   } catch (error) {
     throw new DaemonError(ErrorCodes.SOCKET_PATH, `cannot create socket directory ${dir}: ${(error as NodeJS.ErrnoException).code}`);
   }
-  let existing;
-  try {
-    existing = lstatSync(socketPath);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'free';
-    throw new DaemonError(ErrorCodes.SOCKET_PATH, `cannot inspect ${socketPath}: ${(error as NodeJS.ErrnoException).code}`);
-  }
-  if (!existing.isSocket()) {
+  const state = await socketPathState(socketPath);
+  if (state === 'absent') return 'free';
+  if (state === 'not a socket') {
     throw new DaemonError(ErrorCodes.SOCKET_PATH, `${socketPath} exists and is not a socket; refusing to replace it`);
   }
-  const outcome = await probeSocket(socketPath);
-  if (outcome === 'live') throw new SocketInUseError(socketPath);
-  if (outcome === 'gone') return 'free';
+  if (state === 'live') throw new SocketInUseError(socketPath);
   try {
     unlinkSync(socketPath);
   } catch (error) {

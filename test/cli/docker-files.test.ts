@@ -7,13 +7,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENV_NAMES, ENV_PREFIX } from '../../src/config/daemon-config.js';
-import { KEYS } from '../../src/backends/mysql/native-config.js';
+import { knownVariableNames } from '../../src/config/daemon-config.js';
 import { verifyOnThisThread } from '../../src/crypt/verifier.js';
 import { PROJECT_ROOT } from '../helpers/cli.js';
 
 const read = (name: string) => readFileSync(path.join(PROJECT_ROOT, 'docker', name), 'utf8');
-const KNOWN = new Set([...ENV_NAMES.map((name) => ENV_PREFIX + name), 'SASLAUTHD_MYSQL_DB_URL', ...KEYS.map((key) => `SASLAUTHD_MYSQL_DB_${key.toUpperCase()}`)]);
+const KNOWN = knownVariableNames();
 
 describe('docker files', () => {
   it('set only variables the daemon knows', () => {

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
 import { Authenticator } from './auth/authenticator.js';
+import { FailureThrottle } from './auth/throttle.js';
 import { PasswdFileBackend } from './backends/passwd-file.js';
 import { PamBackend } from './backends/pam/pam-backend.js';
 import { MysqlBackend } from './backends/mysql/mysql-backend.js';
@@ -49,6 +50,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const credentialCache = credential ? new CredentialCache(credential.entries, credential.ttlMs, digester) : undefined;
   const outage = config.caches.outage;
   const outageCache = outage ? new CredentialCache(outage.entries, outage.ttlMs, digester) : undefined;
+  const throttle = config.throttle.afterFailures > 0 ? new FailureThrottle(config.throttle) : undefined;
   const authenticator = new Authenticator({
     backend,
     realm: config.realm,
@@ -57,6 +59,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     ...(verifiedCache ? { verifiedCache } : {}),
     ...(credentialCache ? { credentialCache } : {}),
     ...(outageCache ? { outageCache } : {}),
+    ...(throttle ? { throttle } : {}),
   });
   const server = new MuxServer({
     handler: (request, signal) => authenticator.authenticate(request, signal),

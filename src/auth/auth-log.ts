@@ -22,6 +22,8 @@ export interface AuthEvent {
   /** Which cache answered, if one did. */
   readonly cache?: 'verified' | 'credential' | 'outage';
   readonly durationMs: number;
+  /** How long the throttle held the answer back, when it did. */
+  readonly delayMs?: number;
 }
 
 const PREFIX: Record<AuthResult, string> = {

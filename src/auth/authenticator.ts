@@ -7,6 +7,7 @@
  *   user, refused, bad value   -> NO (permanent, Postfix 535)
  *   backend could not answer   -> no reply (temporary, Postfix 454)
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AuthRequest } from '../protocol/codec.js';
 import { NO_ANSWER, REPLY_AUTH_FAILED, REPLY_OK, type Reply } from '../protocol/replies.js';
@@ -18,6 +19,7 @@ import type { VerifiedPasswordCache } from '../cache/verified-cache.js';
 import type { CredentialCache } from '../cache/credential-cache.js';
 import { describeError, ErrorCodes } from '../errors.js';
 import { logAuthEvent, type AuthEvent } from './auth-log.js';
+import { clientAddressOf, type FailureThrottle } from './throttle.js';
 
 export interface AuthenticatorOptions {
   readonly backend: Backend;
@@ -30,9 +32,19 @@ export interface AuthenticatorOptions {
   readonly credentialCache?: CredentialCache;
   /** Recent successes answered while the backend cannot be reached (off unless configured). */
   readonly outageCache?: CredentialCache;
+  /** Delays answers after repeated failures; shared across reloads so a reload cannot reset it. */
+  readonly throttle?: FailureThrottle;
 }
 
-type Facts = Omit<AuthEvent, 'result' | 'durationMs' | 'code' | 'reason' | 'scheme' | 'cache'>;
+type Facts = Omit<AuthEvent, 'result' | 'durationMs' | 'code' | 'reason' | 'scheme' | 'cache' | 'delayMs'>;
+type Outcome = Omit<AuthEvent, keyof Facts | 'durationMs' | 'delayMs'>;
+
+/** A decided answer, before it is logged and (perhaps) held back by the throttle. */
+interface Decision {
+  readonly reply: Reply;
+  readonly outcome: Outcome;
+  readonly facts: Facts;
+}
 
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
@@ -43,7 +55,44 @@ export class Authenticator {
 
   async authenticate(request: AuthRequest, signal: AbortSignal): Promise<Reply> {
     const started = performance.now();
-    const { backend, logger } = this.#options;
+    const { reply, outcome, facts } = await this.#decide(request, signal);
+    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    const delayMs = this.#throttle(facts, outcome);
+    logAuthEvent(this.#options.logger, { ...facts, ...outcome, durationMs, ...(delayMs > 0 ? { delayMs } : {}) });
+    if (delayMs > 0) {
+      try {
+        await sleep(delayMs, undefined, { signal });
+      } catch {
+        // The connection went away or its deadline passed: nobody is waiting any more.
+      }
+    }
+    return reply;
+  }
+
+  /**
+   * Count the outcome and say how long to hold the answer. Temporary failures
+   * neither count nor wait: they are our trouble, not the client's.
+   */
+  #throttle(facts: Facts, outcome: Outcome): number {
+    const throttle = this.#options.throttle;
+    if (!throttle || outcome.result === 'temporary-failure') return 0;
+    const address = facts.remote === undefined ? undefined : clientAddressOf(facts.remote);
+    const failed = outcome.result === 'failure';
+    const decision = throttle.decide(facts.user, address, failed);
+    if (failed) {
+      const counts = throttle.recordFailure(facts.user, address);
+      const after = throttle.afterFailures;
+      // One line when a name or an address crosses the threshold, for fail2ban and for people.
+      if (counts.user === after) this.#options.logger.warn({ event: 'throttle', by: 'user', user: facts.user, failures: after }, `throttling: [user=${facts.user}] [failures=${after}]`);
+      if (counts.address === after) this.#options.logger.warn({ event: 'throttle', by: 'address', remote: address, failures: after }, `throttling: [remote=${address}] [failures=${after}]`);
+    } else {
+      throttle.recordSuccess(facts.user);
+    }
+    return decision?.delayMs ?? 0;
+  }
+
+  async #decide(request: AuthRequest, signal: AbortSignal): Promise<Decision> {
+    const { backend } = this.#options;
     const service = decodeName(request.service);
     const remote = request.clientAddress === undefined ? undefined : printable(request.clientAddress);
     const facts: Facts = {
@@ -53,10 +102,7 @@ export class Authenticator {
       mech: backend.mechanism,
       ...(remote === undefined ? {} : { remote }),
     };
-    const finish = (reply: Reply, event: Omit<AuthEvent, keyof Facts | 'durationMs'>, extra: Partial<Facts> = {}): Reply => {
-      logAuthEvent(logger, { ...facts, ...extra, ...event, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
-      return reply;
-    };
+    const finish = (reply: Reply, outcome: Outcome, extra: Partial<Facts> = {}): Decision => ({ reply, outcome, facts: { ...facts, ...extra } });
 
     const resolved = resolveLoginKey(request.login, request.realm, this.#options.realm);
     if (!resolved.ok) {

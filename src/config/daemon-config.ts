@@ -16,6 +16,7 @@ import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.
 import { resolveGroupId } from './group.js';
 import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning, type ConnectionTuning } from '../backends/mysql/native-config.js';
 import type { MysqlBackendSettings } from '../backends/mysql/settings.js';
+import type { ThrottleSettings } from '../auth/throttle.js';
 
 export const MECHANISMS = ['passwd-file', 'pam', 'mysql'] as const;
 export type Mechanism = (typeof MECHANISMS)[number];
@@ -27,7 +28,8 @@ export const SOCKET_NAME = 'mux';
 export const ENV_NAMES = [
   'MECH', 'RUN_DIR', 'PASSWD_FILE', 'DB_CONFIG', 'PAM_DIR', 'REALM_JOIN', 'DEFAULT_REALM', 'LOWERCASE', 'DEFAULT_SCHEME',
   'CACHE', 'CACHE_TTL', 'CACHE_SIZE', 'VERIFY_CACHE', 'OUTAGE_TTL', 'VERIFY_THREADS', 'VERIFY_QUEUE',
-  'SOCKET_MODE', 'SOCKET_GROUP', 'READ_TIMEOUT', 'ANSWER_TIMEOUT', 'MAX_CONNECTIONS', 'SHUTDOWN_GRACE', 'WORKERS', 'DEBUG', 'LOG_LEVEL',
+  'SOCKET_MODE', 'SOCKET_GROUP', 'READ_TIMEOUT', 'ANSWER_TIMEOUT', 'MAX_CONNECTIONS', 'SHUTDOWN_GRACE',
+  'THROTTLE_AFTER', 'THROTTLE_MAX_DELAY', 'THROTTLE_WINDOW', 'WORKERS', 'DEBUG', 'LOG_LEVEL',
 ] as const;
 
 /** Every variable name the daemon reads, the database ones included. */
@@ -64,6 +66,9 @@ export const DEFAULTS = Object.freeze({
   /** saslauthd's default for -t: eight hours. */
   cacheTtlSeconds: 28_800,
   cacheEntries: 10_000,
+  throttleAfter: 5,
+  throttleMaxDelayMs: 5_000,
+  throttleWindowSeconds: 900,
 });
 
 /** The options as the command line delivers them (strings, or true for bare flags). */
@@ -94,6 +99,9 @@ export interface DaemonFlags {
   readonly verifyCache?: string;
   readonly verifyThreads?: string;
   readonly verifyQueue?: string;
+  readonly throttleAfter?: string;
+  readonly throttleMaxDelay?: string;
+  readonly throttleWindow?: string;
 }
 
 /** Where users come from, with everything the mechanism needs, validated at start-up. */
@@ -123,6 +131,8 @@ export interface DaemonConfig {
   readonly socket: { readonly mode: number; readonly gid?: number };
   readonly timeouts: ConnectionTimeouts;
   readonly maxConnections: number;
+  /** Brute-force delays (src/auth/throttle.ts); afterFailures 0 turns them off. */
+  readonly throttle: ThrottleSettings;
   readonly shutdownGraceMs: number;
   readonly log: { readonly level: Level; readonly pretty: boolean };
   /** saslauthd flags we accept so existing command lines keep working, and what they were. */
@@ -199,6 +209,8 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   const groupSource = pick('--socket-group', flags.socketGroup, 'SOCKET_GROUP', env);
   const workersSource = pick('-n', flags.workers, 'WORKERS', env);
   const readTimeoutMs = pickInteger('--read-timeout', flags.readTimeout, 'READ_TIMEOUT', env, DEFAULTS.readTimeoutMs, 50, 600_000);
+  const answerTimeoutMs = pickInteger('--answer-timeout', flags.answerTimeout, 'ANSWER_TIMEOUT', env, DEFAULTS.answerTimeoutMs, 50, 600_000);
+  const throttle = resolveThrottle(flags, env, answerTimeoutMs);
 
   const config: DaemonConfig = {
     mech,
@@ -240,10 +252,11 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     },
     timeouts: {
       readTimeoutMs,
-      answerTimeoutMs: pickInteger('--answer-timeout', flags.answerTimeout, 'ANSWER_TIMEOUT', env, DEFAULTS.answerTimeoutMs, 50, 600_000),
+      answerTimeoutMs,
       replyTimeoutMs: readTimeoutMs,
     },
     maxConnections: pickInteger('--max-connections', flags.maxConnections, 'MAX_CONNECTIONS', env, DEFAULTS.maxConnections, 1, 100_000),
+    throttle,
     shutdownGraceMs: pickInteger('--shutdown-grace', flags.shutdownGrace, 'SHUTDOWN_GRACE', env, DEFAULTS.shutdownGraceMs, 0, 600_000),
     log: { level, pretty: debug },
     compatibility: {
@@ -252,6 +265,21 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     },
   };
   return deepFreeze(config);
+}
+
+/**
+ * A delayed answer must still arrive before the answer deadline, or the
+ * throttle would turn a wrong password into a temporary failure.
+ */
+function resolveThrottle(flags: DaemonFlags, env: Env, answerTimeoutMs: number): ThrottleSettings {
+  const afterFailures = pickInteger('--throttle-after', flags.throttleAfter, 'THROTTLE_AFTER', env, DEFAULTS.throttleAfter, 0, 1_000_000);
+  const delaySource = pick('--throttle-max-delay', flags.throttleMaxDelay, 'THROTTLE_MAX_DELAY', env);
+  const maxDelayMs = delaySource ? parseInteger(delaySource.key, delaySource.value, 0, 600_000) : Math.min(DEFAULTS.throttleMaxDelayMs, Math.floor(answerTimeoutMs / 2));
+  if (afterFailures > 0 && maxDelayMs >= answerTimeoutMs) {
+    throw new ConfigError(delaySource?.key ?? '--throttle-max-delay', `must be below the answer timeout (${answerTimeoutMs} ms), or delayed answers would become temporary failures`);
+  }
+  const windowSeconds = pickInteger('--throttle-window', flags.throttleWindow, 'THROTTLE_WINDOW', env, DEFAULTS.throttleWindowSeconds, 1, 604_800);
+  return { afterFailures, maxDelayMs, windowMs: windowSeconds * 1000 };
 }
 
 function deepFreeze<T extends object>(value: T): T {

@@ -2,28 +2,39 @@
  * Assembles the daemon from its parts and owns their order of start and stop:
  * backend first (a broken configuration fails before the socket exists),
  * then the socket; on the way out, the socket first, then the backend.
+ * A reload (SIGHUP) swaps the backend and caches under a listening socket.
  */
 import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
-import { Authenticator } from './auth/authenticator.js';
 import { FailureThrottle } from './auth/throttle.js';
+import { AuthGeneration } from './auth-generation.js';
+import { DaemonError, describeError, ErrorCodes } from './errors.js';
 import { PasswdFileBackend } from './backends/passwd-file.js';
 import { PamBackend } from './backends/pam/pam-backend.js';
 import { MysqlBackend } from './backends/mysql/mysql-backend.js';
 import type { Backend } from './backends/backend.js';
 import { MuxServer } from './protocol/server.js';
-import { PasswordVerifier } from './crypt/verifier.js';
 import { VerifyPools } from './crypt/verify-pool.js';
-import { PasswordDigester } from './cache/password-digest.js';
-import { VerifiedPasswordCache } from './cache/verified-cache.js';
-import { CredentialCache } from './cache/credential-cache.js';
 import { claimSocketPath, finishSocket, releaseSocket, type SocketIdentity } from './protocol/socket-file.js';
 import { takeInheritedListener, type InheritedListener } from './protocol/socket-activation.js';
 
+export interface ReloadReport {
+  /** Requests the replaced configuration still had to answer; they finish on it. */
+  readonly inFlightOnPrevious: number;
+  /** Settings that changed but are only read at start-up. */
+  readonly restartNeeded: readonly string[];
+}
+
 export interface RunningDaemon {
   readonly socketPath: string;
-  /** Forget every cached password (SIGHUP). */
+  /** Forget every cached password. */
   flushCaches(): void;
+  /**
+   * Switch to a new configuration (SIGHUP): new backend, empty caches, requests
+   * in flight finish on the old one. Throws, changing nothing, when the new
+   * configuration cannot be used.
+   */
+  reload(config: DaemonConfig): Promise<ReloadReport>;
   /** Stop accepting, finish in-flight requests within the grace period, remove the socket. */
   close(): Promise<void>;
 }
@@ -41,28 +52,21 @@ export function createBackend(config: DaemonConfig, logger: Logger): Backend & {
 }
 
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
-  const backend = createBackend(config, logger);
   const pools = new VerifyPools(config.verify);
-  const verifier = new PasswordVerifier({ defaultScheme: config.defaultScheme, pools });
-  const digester = new PasswordDigester();
-  const verifiedCache = config.caches.verifiedEntries > 0 ? new VerifiedPasswordCache(config.caches.verifiedEntries, digester) : undefined;
-  const credential = config.caches.credential;
-  const credentialCache = credential ? new CredentialCache(credential.entries, credential.ttlMs, digester) : undefined;
-  const outage = config.caches.outage;
-  const outageCache = outage ? new CredentialCache(outage.entries, outage.ttlMs, digester) : undefined;
-  const throttle = config.throttle.afterFailures > 0 ? new FailureThrottle(config.throttle) : undefined;
-  const authenticator = new Authenticator({
-    backend,
-    realm: config.realm,
-    verifier,
-    logger,
-    ...(verifiedCache ? { verifiedCache } : {}),
-    ...(credentialCache ? { credentialCache } : {}),
-    ...(outageCache ? { outageCache } : {}),
-    ...(throttle ? { throttle } : {}),
-  });
+  let throttle = config.throttle.afterFailures > 0 ? new FailureThrottle(config.throttle) : undefined;
+  let running = config;
+  let current: AuthGeneration;
+  try {
+    current = new AuthGeneration({ config, logger, pools, throttle, createBackend });
+  } catch (error) {
+    await pools.close();
+    throw error;
+  }
+  /** Generations replaced by a reload that still have requests to answer. */
+  const retiring = new Set<Promise<void>>();
   const server = new MuxServer({
-    handler: (request, signal) => authenticator.authenticate(request, signal),
+    // Read `current` per request: after a reload, new requests go to the new generation.
+    handler: (request, signal) => current.authenticate(request, signal),
     timeouts: config.timeouts,
     maxConnections: config.maxConnections,
     logger: logger.child({ component: 'server' }),
@@ -83,10 +87,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
     }
   } catch (error) {
-    await Promise.all([backend.close(), pools.close()]);
+    await Promise.all([current.backend.close(), pools.close()]);
     throw error;
   }
-  backend.watch?.();
+  current.backend.watch?.();
 
   logger.info(
     {
@@ -105,18 +109,52 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   return {
     socketPath: config.socketPath,
     flushCaches() {
-      verifiedCache?.clear();
-      credentialCache?.clear();
-      outageCache?.clear();
+      current.flushCaches();
+    },
+    async reload(next) {
+      if (closing) throw new DaemonError(ErrorCodes.CONFIG, 'shutting down');
+      const restartNeeded = settingsNeedingRestart(running, next);
+      const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : next.throttle.afterFailures > 0 ? new FailureThrottle(next.throttle) : undefined;
+      // Building the generation builds its backend: a configuration it cannot use throws here, and nothing has changed yet.
+      const replacement = new AuthGeneration({ config: next, logger, pools, throttle: nextThrottle, createBackend });
+      const previous = current;
+      current = replacement;
+      running = next;
+      throttle = nextThrottle;
+      replacement.backend.watch?.();
+      const retired = previous.retire().catch((error: unknown) => logger.warn({ error: describeError(error) }, 'closing the replaced backend failed'));
+      retiring.add(retired);
+      void retired.finally(() => retiring.delete(retired));
+      return { inFlightOnPrevious: previous.inFlight, restartNeeded };
     },
     close() {
       closing ??= (async () => {
         await server.close(config.shutdownGraceMs);
         // An inherited socket stays: systemd keeps it, and queues logins while we restart.
         if (identity) releaseSocket(identity);
-        await Promise.all([backend.close(), pools.close()]);
+        await Promise.all([current.backend.close(), ...retiring, pools.close()]);
       })();
       return closing;
     },
   };
+}
+
+/**
+ * Parts that are built once, at start-up: a new value for them is reported
+ * and waits for a restart, while everything else takes effect at once.
+ */
+function settingsNeedingRestart(running: DaemonConfig, next: DaemonConfig): string[] {
+  const parts: Array<[string, (config: DaemonConfig) => unknown]> = [
+    ['socket path (-m)', (c) => c.socketPath],
+    ['socket mode and group', (c) => c.socket],
+    ['connection timeouts', (c) => c.timeouts],
+    ['--max-connections', (c) => c.maxConnections],
+    ['verification threads and queue', (c) => c.verify],
+    ['log level', (c) => c.log],
+  ];
+  return parts.filter(([, read]) => !sameJson(read(running), read(next))).map(([name]) => name);
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -16,6 +16,33 @@ export const EXIT_FAILURE = 1;
 /** After a clean shutdown, how long to wait for the process to end on its own. */
 const EXIT_BACKSTOP_MS = 3000;
 
+/**
+ * Runs one reload at a time; signals arriving meanwhile are folded into one
+ * more run afterwards, so the last file contents always win.
+ */
+function serializeReloads(run: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const next = async (): Promise<void> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await run();
+      } while (again);
+    })();
+    try {
+      await running;
+    } finally {
+      running = undefined;
+    }
+  };
+  return next;
+}
+
 export function printVersion(): void {
   // saslauthd -v prints its version and mechanisms and exits 0.
   process.stderr.write(`saslauthd-mysql ${VERSION}\nauthentication mechanisms: ${MECHANISMS.join(' ')}\n`);
@@ -52,11 +79,32 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     return;
   }
 
-  // SIGHUP flushes the caches (saslauthd ignores it; without a handler Node would die of it).
-  process.on('SIGHUP', () => {
-    daemon.flushCaches();
-    logger.info('SIGHUP received: caches flushed');
+  // SIGHUP: read the configuration again (saslauthd ignores it; without a handler Node would die of it).
+  const reload = serializeReloads(async () => {
+    let next;
+    try {
+      next = resolveDaemonConfig(flags);
+    } catch (error) {
+      refuseReload(error);
+      return;
+    }
+    try {
+      const report = await daemon.reload(next);
+      logger.info({ event: 'reload', ...report }, 'SIGHUP: configuration reloaded, backend replaced, caches flushed');
+      if (report.restartNeeded.length > 0) {
+        logger.warn({ event: 'reload', restartNeeded: report.restartNeeded }, `SIGHUP: changed settings that only a restart applies: ${report.restartNeeded.join(', ')}`);
+      }
+    } catch (error) {
+      refuseReload(error);
+    }
   });
+  // A refused reload still empties the caches: SIGHUP's old meaning is kept whatever the files say.
+  const refuseReload = (error: unknown) => {
+    daemon.flushCaches();
+    const code = error instanceof DaemonError ? error.code : ErrorCodes.INTERNAL;
+    logger.error({ event: 'reload', code, error: describeError(error) }, `SIGHUP: new configuration refused, keeping the running one (caches flushed): ${describeError(error).message}`);
+  };
+  process.on('SIGHUP', () => void reload());
 
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');

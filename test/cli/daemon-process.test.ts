@@ -2,7 +2,7 @@
  * The built daemon as a real process: flags, exit codes, signals, and what
  * it writes to its output.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
@@ -90,11 +90,17 @@ describe('signals', () => {
     expect(await exit).toEqual({ code: 0, signal: null });
   });
 
-  it('flushes the caches on SIGHUP and keeps answering', async () => {
+  it('reloads on SIGHUP and keeps answering; a passwd-file that became unreadable is refused and the old users kept', async () => {
     const runDir = path.join(tempDir(), 'run');
-    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir]);
+    const file = users();
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', file, '-r', '-m', runDir]);
     daemon.child.kill('SIGHUP');
-    await daemon.waitForOutput('SIGHUP received: caches flushed');
+    await daemon.waitForOutput('SIGHUP: configuration reloaded, backend replaced, caches flushed');
+    expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
+
+    rmSync(file);
+    daemon.child.kill('SIGHUP');
+    await daemon.waitForOutput('SIGHUP: new configuration refused, keeping the running one (caches flushed): cannot read passwd-file');
     expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
     expect(daemon.child.exitCode).toBeNull();
     await daemon.stop();

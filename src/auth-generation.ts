@@ -1,0 +1,85 @@
+/**
+ * One configuration's worth of request handling: a backend, its caches and
+ * the authenticator over them. SIGHUP builds a new generation and switches
+ * new requests to it; the old one keeps the requests it already started and
+ * closes its backend once the last of them has answered. So a reload never
+ * drops a login in flight, and the swap needs no lock.
+ */
+import type { Logger } from 'pino';
+import type { DaemonConfig } from './config/daemon-config.js';
+import { Authenticator } from './auth/authenticator.js';
+import type { FailureThrottle } from './auth/throttle.js';
+import { PasswordVerifier } from './crypt/verifier.js';
+import type { VerifyPools } from './crypt/verify-pool.js';
+import { PasswordDigester } from './cache/password-digest.js';
+import { VerifiedPasswordCache } from './cache/verified-cache.js';
+import { CredentialCache } from './cache/credential-cache.js';
+import type { AuthRequest } from './protocol/codec.js';
+import type { Reply } from './protocol/replies.js';
+import type { Backend } from './backends/backend.js';
+
+export interface GenerationParts {
+  readonly config: DaemonConfig;
+  readonly logger: Logger;
+  readonly pools: VerifyPools;
+  readonly throttle: FailureThrottle | undefined;
+  /** Builds (and so validates) the backend; throws on a configuration it cannot use. */
+  readonly createBackend: (config: DaemonConfig, logger: Logger) => Backend & { watch?: () => void };
+}
+
+export class AuthGeneration {
+  readonly backend: Backend & { watch?: () => void };
+  readonly #authenticator: Authenticator;
+  readonly #caches: ReadonlyArray<{ clear(): void }>;
+  #inFlight = 0;
+  #retired: (() => void) | undefined;
+
+  constructor({ config, logger, pools, throttle, createBackend }: GenerationParts) {
+    this.backend = createBackend(config, logger);
+    const digester = new PasswordDigester();
+    const verifiedCache = config.caches.verifiedEntries > 0 ? new VerifiedPasswordCache(config.caches.verifiedEntries, digester) : undefined;
+    const credential = config.caches.credential;
+    const credentialCache = credential ? new CredentialCache(credential.entries, credential.ttlMs, digester) : undefined;
+    const outage = config.caches.outage;
+    const outageCache = outage ? new CredentialCache(outage.entries, outage.ttlMs, digester) : undefined;
+    this.#caches = [verifiedCache, credentialCache, outageCache].filter((cache) => cache !== undefined);
+    this.#authenticator = new Authenticator({
+      backend: this.backend,
+      realm: config.realm,
+      verifier: new PasswordVerifier({ defaultScheme: config.defaultScheme, pools }),
+      logger,
+      ...(verifiedCache ? { verifiedCache } : {}),
+      ...(credentialCache ? { credentialCache } : {}),
+      ...(outageCache ? { outageCache } : {}),
+      ...(throttle ? { throttle } : {}),
+    });
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  async authenticate(request: AuthRequest, signal: AbortSignal): Promise<Reply> {
+    this.#inFlight += 1;
+    try {
+      return await this.#authenticator.authenticate(request, signal);
+    } finally {
+      this.#inFlight -= 1;
+      if (this.#inFlight === 0) this.#retired?.();
+    }
+  }
+
+  flushCaches(): void {
+    for (const cache of this.#caches) cache.clear();
+  }
+
+  /**
+   * No new requests come here any more: close the backend once the ones in
+   * flight have answered. Each of them ends by its answer deadline, so this does too.
+   */
+  async retire(): Promise<void> {
+    this.flushCaches();
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#retired = resolve));
+    await this.backend.close();
+  }
+}

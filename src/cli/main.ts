@@ -49,7 +49,7 @@ function daemonOptions(command: Command): Command {
     .option('--socket-group <group>', 'group owning the socket, e.g. sasl')
     .option('--read-timeout <ms>', 'drop a connection whose request is not complete within this time (default 5000)')
     .option('--answer-timeout <ms>', 'close without a reply (temporary failure) if no answer within this time (default 10000)')
-    .option('--max-connections <n>', 'open connections at most; more are refused (default 512)')
+    .option('--max-connections <n>', 'open connections at most; at the cap a newcomer replaces the oldest stalled one (default 512)')
     .option('--throttle-after <n>', 'failures of one user or client address before answers are delayed; 0 turns throttling off (default 5)')
     .option('--throttle-max-delay <ms>', 'longest delay the throttle adds to one answer; below --answer-timeout (default 5000)')
     .option('--throttle-window <seconds>', 'a user or address with no failure for this long starts over (default 900)')

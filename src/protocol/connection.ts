@@ -31,6 +31,8 @@ export class MuxConnection {
   readonly #log: Logger;
   readonly #decoder = new RequestDecoder();
   readonly #abort = new AbortController();
+  /** performance.now() at accept. */
+  readonly acceptedAt = performance.now();
   #phase: Phase = 'reading';
   #bytesReceived = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -56,6 +58,11 @@ export class MuxConnection {
   /** A connection that has received nothing carries no work, so shutdown may drop it at once. */
   get isIdle(): boolean {
     return this.#phase === 'reading' && this.#bytesReceived === 0;
+  }
+
+  /** Still waiting for (the rest of) its request: nothing of it is being worked on yet. */
+  get isReading(): boolean {
+    return this.#phase === 'reading';
   }
 
   destroy(): void {

@@ -10,30 +10,37 @@ import { MuxConnection, type ConnectionTimeouts, type RequestHandler } from './c
 export interface MuxServerOptions {
   readonly handler: RequestHandler;
   readonly timeouts: ConnectionTimeouts;
-  /** Connections beyond this are closed at once, which the client reports as a temporary failure. */
+  /**
+   * Open connections at most. At the cap a newcomer takes the place of the
+   * oldest connection still waiting for its request (a stalled or silent
+   * peer: real clients send the request in their first write); when every
+   * open connection is being answered, the newcomer is closed at once, which
+   * the client reports as a temporary failure.
+   */
   readonly maxConnections: number;
   readonly logger: Logger;
 }
 
-/** Refused connections are logged at most this often, so a flood cannot flood the log. */
-const DROP_LOG_INTERVAL_MS = 1000;
+/** A real client writes its request at once; one still silent after this long is fair game at the cap. */
+const STALLED_AFTER_MS = 100;
+
+/** Shed connections are logged at most this often, so a flood cannot flood the log. */
+const SHED_LOG_INTERVAL_MS = 1000;
 
 export class MuxServer {
   readonly #options: MuxServerOptions;
   readonly #server: net.Server;
   readonly #connections = new Set<MuxConnection>();
   #onDrained: (() => void) | undefined;
-  #droppedSinceLog = 0;
-  #lastDropLog = 0;
-  #dropLogTimer: NodeJS.Timeout | undefined;
+  #shed = { refused: 0, evicted: 0 };
+  #lastShedLog = 0;
+  #shedLogTimer: NodeJS.Timeout | undefined;
 
   constructor(options: MuxServerOptions) {
     this.#options = options;
     // allowHalfOpen: a client may shut down its write side after sending the
     // request and must still receive the reply.
     this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.#accept(socket));
-    this.#server.maxConnections = options.maxConnections;
-    this.#server.on('drop', () => this.#noteDrop());
   }
 
   get connectionCount(): number {
@@ -80,6 +87,11 @@ export class MuxServer {
   }
 
   #accept(socket: net.Socket): void {
+    if (this.#connections.size >= this.#options.maxConnections && !this.#evictStalled()) {
+      socket.destroy();
+      this.#noteShed('refused');
+      return;
+    }
     const connection = new MuxConnection(socket, this.#options.handler, this.#options.timeouts, this.#options.logger);
     this.#connections.add(connection);
     socket.once('close', () => {
@@ -88,20 +100,43 @@ export class MuxServer {
     });
   }
 
-  /** Count refused connections and report them at most once per interval, never losing a count. */
-  #noteDrop(): void {
-    this.#droppedSinceLog += 1;
-    if (this.#dropLogTimer) return;
-    const wait = Math.max(0, this.#lastDropLog + DROP_LOG_INTERVAL_MS - Date.now());
-    this.#dropLogTimer = setTimeout(() => {
-      this.#dropLogTimer = undefined;
-      this.#lastDropLog = Date.now();
+  /**
+   * Close the oldest connection that has been waiting for its request for a
+   * while, to make room. False when there is none. Connections younger than
+   * STALLED_AFTER_MS are spared, so a burst of newcomers cannot push out a
+   * real client whose request simply has not been read yet.
+   */
+  #evictStalled(): boolean {
+    const stalledSince = performance.now() - Math.min(STALLED_AFTER_MS, this.#options.timeouts.readTimeoutMs / 2);
+    // A Set iterates in insertion order: oldest first, so the first one too young ends the search.
+    for (const connection of this.#connections) {
+      if (connection.acceptedAt > stalledSince) return false;
+      if (connection.isReading) {
+        connection.destroy();
+        // Its 'close' comes later; stop counting it now so the newcomer fits.
+        this.#connections.delete(connection);
+        this.#noteShed('evicted');
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Count shed connections and report them at most once per interval, never losing a count. */
+  #noteShed(kind: 'refused' | 'evicted'): void {
+    this.#shed[kind] += 1;
+    if (this.#shedLogTimer) return;
+    const wait = Math.max(0, this.#lastShedLog + SHED_LOG_INTERVAL_MS - Date.now());
+    this.#shedLogTimer = setTimeout(() => {
+      this.#shedLogTimer = undefined;
+      this.#lastShedLog = Date.now();
+      const { refused, evicted } = this.#shed;
       this.#options.logger.warn(
-        { dropped: this.#droppedSinceLog, maxConnections: this.#options.maxConnections },
-        'connection limit reached; refusing connections (clients see a temporary failure)',
+        { refused, evicted, maxConnections: this.#options.maxConnections },
+        `connection limit reached: ${evicted} stalled connection(s) closed to make room, ${refused} new connection(s) refused (those clients see a temporary failure)`,
       );
-      this.#droppedSinceLog = 0;
+      this.#shed = { refused: 0, evicted: 0 };
     }, wait);
-    this.#dropLogTimer.unref();
+    this.#shedLogTimer.unref();
   }
 }

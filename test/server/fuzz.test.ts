@@ -8,7 +8,7 @@
  *   - every connection is closed by the daemon within the read deadline (plus answer time);
  *   - afterwards, no descriptor is left open and peak memory stayed bounded.
  */
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -19,6 +19,7 @@ import { counted, fuzzParameters, fuzzRuns, mutatedFrameArb, referenceParse, spl
 import { parseReply } from '../helpers/mux-client.js';
 import { requestFrame } from '../helpers/index.js';
 import { tempDir } from '../helpers/temp.js';
+import { openSockets, peakRssMb } from '../helpers/proc.js';
 
 const READ_TIMEOUT_MS = 300;
 /** Time to answer a complete request (a hash, a throttle delay of at most 200 ms) on a busy CI machine. */
@@ -34,16 +35,7 @@ let daemon: DaemonProcess;
 let socketPath: string;
 let baselineSockets: number;
 
-/** Sockets the daemon holds open (worker threads add pipes and event fds of their own, so count sockets only). */
-const openSockets = () =>
-  readdirSync(`/proc/${daemon.child.pid}/fd`).filter((fd) => {
-    try {
-      return readlinkSync(`/proc/${daemon.child.pid}/fd/${fd}`).startsWith('socket:');
-    } catch {
-      return false;
-    }
-  }).length;
-const peakRssMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${daemon.child.pid}/status`, 'utf8'))![1]) / 1024;
+const sockets = () => openSockets(daemon.child.pid!);
 
 beforeAll(async () => {
   const dir = tempDir();
@@ -51,7 +43,7 @@ beforeAll(async () => {
   writeFileSync(passwd, `demo@example.org:${DEMO_HASH}\nplain:{PLAIN}pw\n`);
   daemon = await spawnDaemon(['-a', 'passwd-file', '-O', passwd, '-r', '-m', dir, '--read-timeout', String(READ_TIMEOUT_MS), '--throttle-max-delay', '200'], { forSuite: true });
   socketPath = path.join(dir, 'mux');
-  baselineSockets = openSockets();
+  baselineSockets = sockets();
 });
 
 afterAll(async () => {
@@ -132,7 +124,7 @@ describe('the daemon process, fuzzed', () => {
     const right = await attack({ frame: Buffer.alloc(0), chunks: [requestFrame({ login: 'plain', password: 'pw', service: 'smtp', realm: '' })], gapMs: 0, hangUp: false });
     expect(parseReply(right.received)).toBe('OK');
     // Nothing held: every connection's socket is closed again.
-    await eventually(() => openSockets() <= baselineSockets, 5000);
-    expect(peakRssMb()).toBeLessThan(150);
+    await eventually(() => sockets() <= baselineSockets, 5000);
+    expect(peakRssMb(daemon.child.pid!)).toBeLessThan(150);
   }, 60_000 + fuzzRuns(30) * 2_000);
 });

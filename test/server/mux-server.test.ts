@@ -241,15 +241,39 @@ describe('no reply', () => {
 });
 
 describe('connection cap', () => {
-  it('refuses connections past the cap at once (temporary failure), and recovers when they go', async () => {
+  it('at the cap, a newcomer takes the place of the oldest stalled connection', async () => {
     const { server, socketPath, sink } = await startServer({ maxConnections: 2, timeouts: { readTimeoutMs: 5000 } });
-    const silent = [await openSilent(socketPath), await openSilent(socketPath)];
+    const oldest = await openSilent(socketPath);
+    await waitFor(() => server.connectionCount === 1);
+    const younger = await openSilent(socketPath);
     await waitFor(() => server.connectionCount === 2);
+    // Only a connection silent for a while is taken for stalled.
+    await new Promise((r) => setTimeout(r, 150));
+    const answered = await exchange(socketPath, requestFrame({ password: 'right' }));
+    expect(answered.reply).toBe('OK');
+    await closed(oldest);
+    expect(younger.destroyed).toBe(false);
+    await waitFor(() => sink.records().some((r) => String(r.msg).includes('connection limit') && r.evicted === 1 && r.refused === 0));
+    younger.destroy();
+  });
+
+  it('refuses a newcomer at once (temporary failure) when every open connection is being answered, and recovers', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const handler: RequestHandler = async () => {
+      await gate;
+      return REPLY_OK;
+    };
+    const { server, socketPath, sink } = await startServer({ maxConnections: 2, handler, timeouts: { readTimeoutMs: 5000, answerTimeoutMs: 5000 } });
+    const busy = [exchange(socketPath, requestFrame()), exchange(socketPath, requestFrame())];
+    await waitFor(() => server.connectionCount === 2);
+    await new Promise((r) => setTimeout(r, 50));
     const refused = await exchange(socketPath, requestFrame({ password: 'right' }));
     expect(refused.received.length).toBe(0);
     expect(refused.closedAfterMs).toBeLessThan(1000);
-    await waitFor(() => sink.records().some((r) => String(r.msg).includes('connection limit') && r.dropped === 1));
-    for (const socket of silent) socket.destroy();
+    await waitFor(() => sink.records().some((r) => String(r.msg).includes('connection limit') && r.refused === 1));
+    release();
+    expect((await Promise.all(busy)).map((r) => r.reply)).toEqual(['OK', 'OK']);
     await waitFor(() => server.connectionCount === 0);
     expect((await exchange(socketPath, requestFrame({ password: 'right' }))).reply).toBe('OK');
   });

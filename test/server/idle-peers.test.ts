@@ -1,0 +1,145 @@
+/**
+ * Slow and idle peers against the real daemon process: a thousand connections
+ * open and silent or dribbling a byte a second, peers that never read their
+ * reply, and a flood past the connection cap. Real logins must still be
+ * answered promptly, the read deadline and the cap must hold, and nothing
+ * may stay pinned afterwards.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
+import { DEMO_HASH, eventually } from '../helpers/daemon.js';
+import { requestFrame } from '../helpers/index.js';
+import { exchange } from '../helpers/mux-client.js';
+import { openFileLimit, openSockets } from '../helpers/proc.js';
+import { tempDir } from '../helpers/temp.js';
+
+const READ_TIMEOUT_MS = 3000;
+const PEERS = 1000;
+/** "Promptly": a login answered while the flood is open, on a shared 2-core machine. */
+const PROMPT_MS = 1000;
+
+async function startDaemon(extra: string[]): Promise<{ daemon: DaemonProcess; socketPath: string; sockets: () => number }> {
+  if (openFileLimit() < 2 * PEERS + 500) throw new Error(`open-file limit ${openFileLimit()} is too low for ${PEERS} peers: raise it (ulimit -n ${4 * PEERS})`);
+  const dir = tempDir();
+  const passwd = path.join(dir, 'passwd');
+  writeFileSync(passwd, `demo@example.org:${DEMO_HASH}\n`);
+  const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', passwd, '-r', '-m', dir, '--read-timeout', String(READ_TIMEOUT_MS), ...extra]);
+  return { daemon, socketPath: path.join(dir, 'mux'), sockets: () => openSockets(daemon.child.pid!) };
+}
+
+interface Peer {
+  readonly socket: net.Socket;
+  readonly openedAt: number;
+  /** When the daemon closed it. */
+  readonly closedAt: Promise<number>;
+}
+
+/** Open peers in batches (the listen backlog is finite), each silent or dribbling a byte every `dribbleMs`. */
+async function openPeers(socketPath: string, count: number, dribbleMs?: number): Promise<Peer[]> {
+  const peers: Peer[] = [];
+  for (let start = 0; start < count; start += 100) {
+    const batch = Array.from({ length: Math.min(100, count - start) }, () => new Promise<Peer>((resolve, reject) => {
+      const socket = net.connect({ path: socketPath });
+      socket.on('data', () => undefined);
+      const closedAt = new Promise<number>((done) => socket.on('close', () => done(performance.now())));
+      socket.once('error', (error) => (peers.length + start < count ? reject(error) : undefined));
+      socket.once('connect', () => {
+        socket.removeAllListeners('error');
+        socket.on('error', () => undefined);
+        if (dribbleMs) {
+          const frame = requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' });
+          let sent = 0;
+          const timer = setInterval(() => (socket.destroyed ? clearInterval(timer) : socket.write(frame.subarray(sent, ++sent))), dribbleMs);
+          socket.on('close', () => clearInterval(timer));
+        }
+        resolve({ socket, openedAt: performance.now(), closedAt });
+      });
+    }));
+    peers.push(...(await Promise.all(batch)));
+  }
+  return peers;
+}
+
+async function timedLogin(socketPath: string): Promise<{ reply: string | undefined; ms: number }> {
+  const started = performance.now();
+  const { reply } = await exchange(socketPath, requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' }));
+  return { reply, ms: performance.now() - started };
+}
+
+describe('slow and idle peers (the real process)', () => {
+  it(`with ${PEERS} connections silent or dribbling, real logins are answered promptly and every stalled peer is dropped at the deadline`, async () => {
+    const { daemon, socketPath, sockets } = await startDaemon(['--max-connections', String(PEERS + 200)]);
+    const baseline = sockets();
+    const silent = await openPeers(socketPath, PEERS - 200);
+    const dribbling = await openPeers(socketPath, 200, 1000);
+    await eventually(() => sockets() >= baseline + PEERS, 5000);
+
+    const sequential = [];
+    for (let i = 0; i < 10; i += 1) sequential.push(await timedLogin(socketPath));
+    const concurrent = await Promise.all(Array.from({ length: 20 }, () => timedLogin(socketPath)));
+    const logins = [...sequential, ...concurrent];
+    expect(logins.map((l) => l.reply)).toEqual(Array(30).fill('OK'));
+    const slowest = Math.max(...logins.map((l) => l.ms));
+    process.stderr.write(`[idle peers] ${PEERS} stalled connections open: 30 logins, slowest ${slowest.toFixed(1)} ms\n`);
+    expect(slowest).toBeLessThan(PROMPT_MS);
+
+    // The deadline is absolute: silent and dribbling peers alike are closed by it, not later.
+    const lifetimes = await Promise.all([...silent, ...dribbling].map(async (peer) => (await peer.closedAt) - peer.openedAt));
+    expect(Math.max(...lifetimes)).toBeLessThan(READ_TIMEOUT_MS + 1500);
+    expect(Math.min(...lifetimes)).toBeGreaterThan(READ_TIMEOUT_MS - 100);
+    await eventually(() => sockets() <= baseline, 3000);
+    expect(daemon.child.exitCode).toBeNull();
+    await daemon.stop();
+  }, 60_000);
+
+  it('past the cap, the daemon never holds more than the cap, and a real login still gets in', async () => {
+    const cap = 200;
+    const { daemon, socketPath, sockets } = await startDaemon(['--max-connections', String(cap)]);
+    const baseline = sockets();
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, sockets() - baseline)), 20);
+    try {
+      const flood = await openPeers(socketPath, PEERS);
+      // The daemon has taken what it will take, and those have waited long enough to count as stalled.
+      await eventually(() => peak >= cap, 3000);
+      await new Promise((r) => setTimeout(r, 150));
+      const login = await timedLogin(socketPath);
+      expect(login.reply).toBe('OK');
+      expect(login.ms).toBeLessThan(PROMPT_MS);
+      // Held connections never exceed the cap once the turn that shed the extra ones is over.
+      for (let i = 0; i < 3; i += 1) {
+        expect(sockets() - baseline).toBeLessThanOrEqual(cap);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      for (const peer of flood) peer.socket.destroy();
+    } finally {
+      clearInterval(sampler);
+    }
+    // A shed connection is accepted, then closed at once; its descriptor goes within the same event-loop turn.
+    process.stderr.write(`[idle peers] cap ${cap}, ${PEERS} peers: at most ${peak} sockets held at any sample\n`);
+    expect(peak).toBeLessThanOrEqual(cap + 32);
+    await eventually(() => daemon.output().includes('connection limit reached'), 3000);
+    await daemon.stop();
+  }, 60_000);
+
+  it('peers that send a request and never read the reply, nor close, pin nothing', async () => {
+    const { daemon, socketPath, sockets } = await startDaemon([]);
+    const baseline = sockets();
+    const frame = requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' });
+    const peers = await openPeers(socketPath, 300);
+    for (const peer of peers) {
+      peer.socket.pause();
+      peer.socket.write(frame);
+    }
+    // Each reply is left in the kernel's buffer and the daemon's side is closed, long before any deadline.
+    const started = performance.now();
+    await eventually(() => sockets() <= baseline, READ_TIMEOUT_MS);
+    process.stderr.write(`[idle peers] 300 non-reading peers released in ${(performance.now() - started).toFixed(0)} ms\n`);
+    expect((await timedLogin(socketPath)).reply).toBe('OK');
+    for (const peer of peers) peer.socket.destroy();
+    await daemon.stop();
+  }, 30_000);
+});

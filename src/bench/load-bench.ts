@@ -15,9 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import mysql from 'mysql2/promise';
-import { md5crypt } from '../crypt/schemes/md5crypt.js';
-import { runLoad, type BenchUser, type LoadResult } from './load-generator.js';
+import { runLoad, type LoadResult } from './load-generator.js';
+import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from './throwaway-mariadb.js';
 
 const { values: args } = parseArgs({
@@ -103,25 +102,6 @@ async function startDaemon(command: string, argv: string[], socketPath: string):
   };
 }
 
-async function seed(server: ThrowawayServer): Promise<BenchUser[]> {
-  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
-  await root.query('CREATE DATABASE postfix');
-  await root.query('USE postfix');
-  await root.query(`CREATE TABLE mailbox (username VARCHAR(255) NOT NULL PRIMARY KEY, password VARCHAR(255) NOT NULL, domain VARCHAR(255) NOT NULL, active TINYINT(1) NOT NULL DEFAULT 1) DEFAULT CHARSET=utf8mb4`);
-  const users: BenchUser[] = [];
-  const rows: string[][] = [];
-  for (let i = 0; i < USERS; i += 1) {
-    const user = { login: `user${i}`, password: `pw-${i}-${randomBytes(3).toString('hex')}` };
-    users.push(user);
-    rows.push([`${user.login}@example.org`, md5crypt(Buffer.from(user.password), randomBytes(6).toString('base64').replace(/[+=]/g, '.')), 'example.org']);
-  }
-  for (let i = 0; i < rows.length; i += 500) await root.query('INSERT INTO mailbox (username, password, domain) VALUES ?', [rows.slice(i, i + 500)]);
-  await root.query("CREATE USER 'sasl'@'%' IDENTIFIED BY 'sasl-pw'");
-  await root.query("GRANT SELECT ON postfix.* TO 'sasl'@'%'");
-  await root.end();
-  return users;
-}
-
 function referenceMissing(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root (saslauthd -a pam reads only /etc/pam.d)';
   if (!existsSync('/usr/sbin/saslauthd')) return 'saslauthd missing (apt-get install sasl2-bin)';
@@ -143,7 +123,9 @@ async function main(): Promise<void> {
   const server = await ThrowawayServer.create();
   let failed = false;
   try {
-    const users = await seed(server);
+    const mailboxes = makeBenchMailboxes(USERS);
+    await seedMailboxes(server, mailboxes);
+    const { users } = mailboxes;
     const line = `pam_mysql.so user=sasl passwd=sasl-pw host=127.0.0.1:${server.port} db=postfix table=mailbox usercolumn=username passwdcolumn=password crypt=1 md5=1 where=active=1`;
     const pamText = `auth    required   ${line}\naccount sufficient ${line}\n`;
     const pamDir = path.join(work, 'pam.d');

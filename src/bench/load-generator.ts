@@ -25,6 +25,19 @@ export interface LoadOptions {
   readonly hotSet?: number;
   /** Give up on one request after this long (counted as no reply). */
   readonly requestTimeoutMs?: number;
+  /** Told about every answer as it comes, e.g. to count them per phase of a fault run. */
+  readonly observe?: (sample: Sample) => void;
+}
+
+export type Answer = 'OK' | 'NO' | 'none';
+
+export interface Sample {
+  /** performance.now() when the answer came. */
+  readonly at: number;
+  /** The request carried a wrong password. */
+  readonly wrong: boolean;
+  readonly answer: Answer;
+  readonly ms: number;
 }
 
 export interface LoadResult {
@@ -39,8 +52,6 @@ export interface LoadResult {
   /** The generator's own CPU use, in percent of one core. */
   readonly generatorCpuPercent: number;
 }
-
-type Answer = 'OK' | 'NO' | 'none';
 
 async function ask(socketPath: string, frame: Buffer, timeoutMs: number): Promise<Answer> {
   const outcome = await askDaemon(socketPath, frame, timeoutMs);
@@ -75,7 +86,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         const wrong = Math.random() < options.wrongShare;
         const t = performance.now();
         const answer = await ask(options.socketPath, wrong ? pick.wrong : pick.right, timeoutMs);
-        latencies.push(performance.now() - t);
+        const now = performance.now();
+        latencies.push(now - t);
+        options.observe?.({ at: now, wrong, answer, ms: now - t });
         if (answer === 'none') noReply += 1;
         else if ((answer === 'OK') === wrong) wrongAnswers += 1;
       }

@@ -1,0 +1,33 @@
+/**
+ * npm run bench:faults: database faults under the benchmark's load
+ * (src/bench/fault-run.ts), printed as the table docs/BENCHMARKS.md records.
+ * Exits 1 when any invariant broke (an OK for a wrong password, a NO for a
+ * right one, no recovery, a dead daemon, leaked connections).
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { faultReportProblems, formatFaultReport, runFaultScenario } from './fault-run.js';
+
+const { values: args } = parseArgs({
+  options: {
+    phase: { type: 'string', default: '5' },
+    users: { type: 'string', default: '2000' },
+    clients: { type: 'string', default: '16' },
+    wrong: { type: 'string', default: '0.2' },
+    'daemon-log': { type: 'string' },
+  },
+});
+
+const options = { users: Number(args.users), clients: Number(args.clients), phaseMs: Number(args.phase) * 1000, wrongShare: Number(args.wrong) };
+console.log(
+  `saslauthd-mysql fault run: ${os.cpus().length} cores, node ${process.version}, ${options.users} md5crypt users, ${options.clients} clients, ${options.wrongShare * 100}% wrong passwords, ${args.phase} s per phase; -a mysql with a primary and a replica (connect/query timeout 1000 ms, retry_after 1000 ms)`,
+);
+const report = await runFaultScenario({ ...options, log: (line) => console.log(line), ...(args['daemon-log'] ? { daemonLogFile: args['daemon-log'] } : {}) });
+console.log(`\n${formatFaultReport(report)}`);
+const problems = faultReportProblems(report);
+if (problems.length > 0) {
+  console.log(`\nFAILED:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  process.exitCode = 1;
+} else {
+  console.log('\nall invariants held');
+}

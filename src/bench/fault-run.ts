@@ -1,0 +1,259 @@
+/**
+ * Database faults under load: the daemon (the real process, -a mysql with a
+ * primary and a replica) serves the benchmark's closed-loop load while the
+ * databases are stopped, made slow, restarted and failed over. Every answer
+ * is counted per phase:
+ *   - OK for a wrong password          must be 0
+ *   - NO for a right password          must be 0 (an outage is "no reply", a temporary failure)
+ *   - no reply                         the temporary failures the faults cause
+ *   - recovery                         ms from a fault's end to the next OK
+ * and afterwards the daemon must still run, and hold no more database
+ * connections than its pools allow (none once it has stopped).
+ *
+ * Used by `npm run bench:faults` (figures for docs/BENCHMARKS.md) and, with
+ * shorter phases, by test/integration/faults-under-load.test.ts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
+import { runLoad, type Sample } from './load-generator.js';
+import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
+import { ThrowawayServer } from './throwaway-mariadb.js';
+
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** The daemon's per-host pool size in this run; more connections than this on a host would be a leak. */
+const POOL_SIZE = 8;
+
+export interface FaultRunOptions {
+  readonly users: number;
+  readonly clients: number;
+  /** Length of each phase. */
+  readonly phaseMs: number;
+  readonly wrongShare: number;
+  /** Progress lines go here. */
+  readonly log?: (line: string) => void;
+  /** The daemon's command (dist/cli/main.js); by default the one built next to this file. */
+  readonly cli?: string;
+  /** Keep the daemon's own log in this file (otherwise it is discarded). */
+  readonly daemonLogFile?: string;
+}
+
+export interface PhaseCounts {
+  readonly name: string;
+  readonly requests: number;
+  readonly ok: number;
+  readonly no: number;
+  readonly noReply: number;
+  /** OK for a wrong password: must be 0. */
+  readonly okForWrong: number;
+  /** NO for a right password: must be 0. */
+  readonly noForRight: number;
+  /** Recovery phases only: from the end of the fault (the server back, the lock gone) to the first OK. */
+  readonly firstOkAfterMs: number | undefined;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly kind: Phase['kind'];
+}
+
+export interface FaultReport {
+  readonly phases: PhaseCounts[];
+  readonly daemonAlive: boolean;
+  /** Connections the daemon's account held on each server at the end, while still running. */
+  readonly connectionsWhileRunning: { primary: number; replica: number };
+  /** The same after the daemon stopped (must be 0). */
+  readonly connectionsAfterStop: { primary: number; replica: number };
+  readonly poolSize: number;
+}
+
+interface Phase {
+  readonly name: string;
+  /** A fault begins, a fault ends, or neither. */
+  readonly kind: 'steady' | 'fault' | 'recovery';
+  /** Done at the start of the phase. */
+  readonly enter: () => Promise<void>;
+}
+
+async function daemonConnections(server: ThrowawayServer): Promise<number> {
+  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
+  try {
+    const [rows] = await root.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'sasl'");
+    return Number((rows as Array<{ n: number | string }>)[0]!.n);
+  } finally {
+    await root.end();
+  }
+}
+
+/** Holds a WRITE lock on the mailbox table from a session of its own: every lookup there waits. */
+async function lockMailboxes(server: ThrowawayServer): Promise<() => Promise<void>> {
+  const session = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root', database: 'postfix' });
+  await session.query('LOCK TABLES mailbox WRITE');
+  return async () => {
+    await session.query('UNLOCK TABLES');
+    await session.end();
+  };
+}
+
+async function waitForSocket(socketPath: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(socketPath)) {
+    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode} before creating ${socketPath}`);
+    if (Date.now() > deadline) throw new Error(`no socket at ${socketPath}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function runFaultScenario(options: FaultRunOptions): Promise<FaultReport> {
+  const log = options.log ?? (() => undefined);
+  const cli = options.cli ?? CLI;
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build"`);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'sm-faults-'));
+  const [primary, replica] = await Promise.all([ThrowawayServer.create(), ThrowawayServer.create()]);
+  let child: ChildProcess | undefined;
+  let unlock: (() => Promise<void>) | undefined;
+  try {
+    const mailboxes = makeBenchMailboxes(options.users);
+    await Promise.all([seedMailboxes(primary, mailboxes), seedMailboxes(replica, mailboxes)]);
+    const socketPath = path.join(work, 'mux');
+    const logFd = options.daemonLogFile ? openSync(options.daemonLogFile, 'w') : undefined;
+    child = spawn(process.execPath, [cli, '-a', 'mysql', '-r', '-m', work, '--throttle-after', '0'], {
+      stdio: ['ignore', logFd ?? 'ignore', logFd ?? 'ignore'],
+      env: {
+        ...process.env,
+        SASLAUTHD_MYSQL_DB_HOSTS: `127.0.0.1:${primary.port},127.0.0.1:${replica.port}`,
+        SASLAUTHD_MYSQL_DB_DATABASE: 'postfix',
+        SASLAUTHD_MYSQL_DB_USER: 'sasl',
+        SASLAUTHD_MYSQL_DB_PASSWORD: 'sasl-pw',
+        SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
+        SASLAUTHD_MYSQL_DB_WHERE: 'active = 1',
+        SASLAUTHD_MYSQL_DB_CONNECT_TIMEOUT: '1000',
+        SASLAUTHD_MYSQL_DB_QUERY_TIMEOUT: '1000',
+        SASLAUTHD_MYSQL_DB_RETRY_AFTER: '1000',
+        SASLAUTHD_MYSQL_DB_POOL_SIZE: String(POOL_SIZE),
+      },
+    });
+    await waitForSocket(socketPath, child);
+
+    const phases: Phase[] = [
+      { name: 'steady (both servers up)', kind: 'steady', enter: async () => undefined },
+      { name: 'primary stopped: fail over', kind: 'fault', enter: () => primary.stop() },
+      { name: 'primary restarted', kind: 'recovery', enter: () => primary.start() },
+      { name: 'primary slow (table locked)', kind: 'fault', enter: async () => void (unlock = await lockMailboxes(primary)) },
+      { name: 'primary unlocked', kind: 'recovery', enter: async () => { await unlock?.(); unlock = undefined; } },
+      { name: 'both servers stopped', kind: 'fault', enter: async () => void (await Promise.all([primary.stop(), replica.stop()])) },
+      { name: 'both restarted', kind: 'recovery', enter: async () => void (await Promise.all([primary.start(), replica.start()])) },
+    ];
+
+    // Samples are filed under the phase current when they were answered.
+    // An answer belongs to the phase whose fault was being set up or in place when it came.
+    const counts = phases.map((phase) => ({ name: phase.name, kind: phase.kind, requests: 0, ok: 0, no: 0, noReply: 0, okForWrong: 0, noForRight: 0, firstOkAt: undefined as number | undefined, inPlaceAt: Infinity, latencies: [] as number[] }));
+    let current = 0;
+    const observe = (sample: Sample) => {
+      const phase = counts[current]!;
+      phase.requests += 1;
+      phase.latencies.push(sample.ms);
+      if (sample.answer === 'OK') {
+        phase.ok += 1;
+        if (sample.at >= phase.inPlaceAt) phase.firstOkAt ??= sample.at;
+        if (sample.wrong) phase.okForWrong += 1;
+      } else if (sample.answer === 'NO') {
+        phase.no += 1;
+        if (!sample.wrong) phase.noForRight += 1;
+      } else {
+        phase.noReply += 1;
+      }
+    };
+    const totalMs = phases.length * options.phaseMs;
+    const load = runLoad({ socketPath, clients: options.clients, durationMs: totalMs, users: mailboxes.users, realm: 'example.org', service: 'smtp', wrongShare: options.wrongShare, requestTimeoutMs: 15_000, observe });
+    for (let i = 0; i < phases.length; i += 1) {
+      const phaseStart = performance.now();
+      current = i;
+      await phases[i]!.enter();
+      // Recovery is timed from when the fault is over (a server start takes a while).
+      counts[i]!.inPlaceAt = performance.now();
+      log(`  ${phases[i]!.name} (in place after ${(counts[i]!.inPlaceAt - phaseStart).toFixed(0)} ms)`);
+      const rest = options.phaseMs - (performance.now() - phaseStart);
+      if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+    }
+    await load;
+
+    const daemonAlive = child.exitCode === null && child.signalCode === null;
+    // Let lookups abandoned by the faults finish on the servers before counting what is held.
+    await new Promise((r) => setTimeout(r, 1500));
+    const connectionsWhileRunning = { primary: await daemonConnections(primary), replica: await daemonConnections(replica) };
+    await stopDaemon(child);
+    await new Promise((r) => setTimeout(r, 500));
+    const connectionsAfterStop = { primary: await daemonConnections(primary), replica: await daemonConnections(replica) };
+    return {
+      phases: counts.map(({ firstOkAt, inPlaceAt, latencies, ...phase }) => ({
+        ...phase,
+        firstOkAfterMs: phase.kind === 'recovery' && firstOkAt !== undefined ? firstOkAt - inPlaceAt : undefined,
+        p99Ms: percentile99(latencies),
+        maxMs: latencies.reduce((max, ms) => Math.max(max, ms), 0),
+      })),
+      daemonAlive,
+      connectionsWhileRunning,
+      connectionsAfterStop,
+      poolSize: POOL_SIZE,
+    };
+  } finally {
+    if (child) await stopDaemon(child);
+    await unlock?.().catch(() => undefined);
+    await Promise.all([primary.destroy(), replica.destroy()]);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function percentile99(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
+}
+
+function stopDaemon(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** The report as a table, for the console and docs/BENCHMARKS.md. */
+export function formatFaultReport(report: FaultReport): string {
+  const lines = [
+    `| phase | requests | OK | NO | no reply | OK for a wrong password | NO for a right password | p99 ms | max ms | first OK after the fault ended |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+    ...report.phases.map(
+      (p) =>
+        `| ${p.name} | ${p.requests} | ${p.ok} | ${p.no} | ${p.noReply} | ${p.okForWrong} | ${p.noForRight} | ${p.p99Ms.toFixed(1)} | ${p.maxMs.toFixed(0)} | ${p.kind !== 'recovery' ? '' : p.firstOkAfterMs === undefined ? 'none' : `${p.firstOkAfterMs.toFixed(0)} ms`} |`,
+    ),
+    '',
+    `daemon still running at the end: ${report.daemonAlive ? 'yes' : 'NO'}`,
+    `database connections held by the daemon at the end: primary ${report.connectionsWhileRunning.primary}, replica ${report.connectionsWhileRunning.replica} (pool size ${report.poolSize} per host)`,
+    `after the daemon stopped: primary ${report.connectionsAfterStop.primary}, replica ${report.connectionsAfterStop.replica}`,
+  ];
+  return lines.join('\n');
+}
+
+/** Every invariant the run must keep; empty when all hold. */
+export function faultReportProblems(report: FaultReport): string[] {
+  const problems: string[] = [];
+  for (const phase of report.phases) {
+    if (phase.okForWrong > 0) problems.push(`${phase.name}: ${phase.okForWrong} OK for a wrong password`);
+    if (phase.noForRight > 0) problems.push(`${phase.name}: ${phase.noForRight} NO for a right password`);
+  }
+  for (const phase of report.phases.filter((p) => p.kind === 'recovery')) {
+    if (phase.firstOkAfterMs === undefined) problems.push(`${phase.name}: no OK after the fault ended: no recovery`);
+  }
+  if (!report.daemonAlive) problems.push('the daemon died');
+  const { primary, replica } = report.connectionsWhileRunning;
+  if (primary > report.poolSize || replica > report.poolSize) problems.push(`more connections than the pool allows: primary ${primary}, replica ${replica}`);
+  if (report.connectionsAfterStop.primary + report.connectionsAfterStop.replica > 0) problems.push('connections left open after the daemon stopped');
+  return problems;
+}

@@ -17,12 +17,14 @@ import { CredentialCache } from './cache/credential-cache.js';
 import type { AuthRequest } from './protocol/codec.js';
 import type { Reply } from './protocol/replies.js';
 import type { Backend } from './backends/backend.js';
+import type { DaemonMetrics } from './metrics/daemon-metrics.js';
 
 export interface GenerationParts {
   readonly config: DaemonConfig;
   readonly logger: Logger;
   readonly pools: VerifyPools;
   readonly throttle: FailureThrottle | undefined;
+  readonly metrics: DaemonMetrics | undefined;
   /** Builds (and so validates) the backend; throws on a configuration it cannot use. */
   readonly createBackend: (config: DaemonConfig, logger: Logger) => Backend & { watch?: () => void };
 }
@@ -34,7 +36,7 @@ export class AuthGeneration {
   #inFlight = 0;
   #retired: (() => void) | undefined;
 
-  constructor({ config, logger, pools, throttle, createBackend }: GenerationParts) {
+  constructor({ config, logger, pools, throttle, metrics, createBackend }: GenerationParts) {
     this.backend = createBackend(config, logger);
     const digester = new PasswordDigester();
     const verifiedCache = config.caches.verifiedEntries > 0 ? new VerifiedPasswordCache(config.caches.verifiedEntries, digester) : undefined;
@@ -52,6 +54,7 @@ export class AuthGeneration {
       ...(credentialCache ? { credentialCache } : {}),
       ...(outageCache ? { outageCache } : {}),
       ...(throttle ? { throttle } : {}),
+      ...(metrics ? { metrics } : {}),
     });
   }
 

@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
 import { FailureThrottle } from './auth/throttle.js';
 import { AuthGeneration } from './auth-generation.js';
+import { DaemonMetrics } from './metrics/daemon-metrics.js';
+import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 import { DaemonError, describeError, ErrorCodes } from './errors.js';
 import { PasswdFileBackend } from './backends/passwd-file.js';
 import { PamBackend } from './backends/pam/pam-backend.js';
@@ -27,6 +29,8 @@ export interface ReloadReport {
 
 export interface RunningDaemon {
   readonly socketPath: string;
+  /** The port /metrics is served on, when metrics are enabled (useful with port 0). */
+  readonly metricsPort: number | undefined;
   /** Forget every cached password. */
   flushCaches(): void;
   /**
@@ -55,16 +59,20 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const pools = new VerifyPools(config.verify);
   let throttle = config.throttle.afterFailures > 0 ? new FailureThrottle(config.throttle) : undefined;
   let running = config;
+  let server: MuxServer | undefined;
+  const metrics = config.metrics
+    ? new DaemonMetrics({ openConnections: () => server?.connectionCount ?? 0, verifyQueue: () => ({ fast: pools.fast.queueSize, slow: pools.slow.queueSize }) })
+    : undefined;
   let current: AuthGeneration;
   try {
-    current = new AuthGeneration({ config, logger, pools, throttle, createBackend });
+    current = new AuthGeneration({ config, logger, pools, throttle, metrics, createBackend });
   } catch (error) {
     await pools.close();
     throw error;
   }
   /** Generations replaced by a reload that still have requests to answer. */
   const retiring = new Set<Promise<void>>();
-  const server = new MuxServer({
+  server = new MuxServer({
     // Read `current` per request: after a reload, new requests go to the new generation.
     handler: (request, signal) => current.authenticate(request, signal),
     timeouts: config.timeouts,
@@ -74,7 +82,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
 
   let identity: SocketIdentity | undefined;
   let inherited: InheritedListener | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
+    // Before the socket: a port in use stops start-up before any login could be taken.
+    metricsServer = metrics && config.metrics ? await startMetricsServer(metrics.registry, config.metrics.host, config.metrics.port, logger) : undefined;
     inherited = takeInheritedListener();
     if (inherited) {
       // systemd owns the socket file, its mode and group (the .socket unit): we only accept on it.
@@ -87,10 +98,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
     }
   } catch (error) {
+    await metricsServer?.close();
     await Promise.all([current.backend.close(), pools.close()]);
     throw error;
   }
   current.backend.watch?.();
+  if (metricsServer) logger.info({ metrics: `http://${config.metrics!.host}:${metricsServer.port}/metrics` }, 'serving Prometheus metrics');
 
   logger.info(
     {
@@ -108,6 +121,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   let closing: Promise<void> | undefined;
   return {
     socketPath: config.socketPath,
+    metricsPort: metricsServer?.port,
     flushCaches() {
       current.flushCaches();
     },
@@ -116,7 +130,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       const restartNeeded = settingsNeedingRestart(running, next);
       const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : next.throttle.afterFailures > 0 ? new FailureThrottle(next.throttle) : undefined;
       // Building the generation builds its backend: a configuration it cannot use throws here, and nothing has changed yet.
-      const replacement = new AuthGeneration({ config: next, logger, pools, throttle: nextThrottle, createBackend });
+      const replacement = new AuthGeneration({ config: next, logger, pools, throttle: nextThrottle, metrics, createBackend });
       const previous = current;
       current = replacement;
       running = next;
@@ -129,7 +143,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     },
     close() {
       closing ??= (async () => {
-        await server.close(config.shutdownGraceMs);
+        await Promise.all([server!.close(config.shutdownGraceMs), metricsServer?.close()]);
         // An inherited socket stays: systemd keeps it, and queues logins while we restart.
         if (identity) releaseSocket(identity);
         await Promise.all([current.backend.close(), ...retiring, pools.close()]);
@@ -151,6 +165,7 @@ function settingsNeedingRestart(running: DaemonConfig, next: DaemonConfig): stri
     ['--max-connections', (c) => c.maxConnections],
     ['verification threads and queue', (c) => c.verify],
     ['log level', (c) => c.log],
+    ['metrics port and address', (c) => c.metrics],
   ];
   return parts.filter(([, read]) => !sameJson(read(running), read(next))).map(([name]) => name);
 }

@@ -34,6 +34,8 @@ export interface AuthenticatorOptions {
   readonly outageCache?: CredentialCache;
   /** Delays answers after repeated failures; shared across reloads so a reload cannot reset it. */
   readonly throttle?: FailureThrottle;
+  /** Told about every finished authentication (Prometheus metrics), when enabled. */
+  readonly metrics?: { observe(event: AuthEvent): void };
 }
 
 type Facts = Omit<AuthEvent, 'result' | 'durationMs' | 'code' | 'reason' | 'scheme' | 'cache' | 'delayMs'>;
@@ -58,7 +60,9 @@ export class Authenticator {
     const { reply, outcome, facts } = await this.#decide(request, signal);
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
     const delayMs = this.#throttle(facts, outcome);
-    logAuthEvent(this.#options.logger, { ...facts, ...outcome, durationMs, ...(delayMs > 0 ? { delayMs } : {}) });
+    const event: AuthEvent = { ...facts, ...outcome, durationMs, ...(delayMs > 0 ? { delayMs } : {}) };
+    logAuthEvent(this.#options.logger, event);
+    this.#options.metrics?.observe(event);
     if (delayMs > 0) {
       try {
         await sleep(delayMs, undefined, { signal });

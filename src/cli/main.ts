@@ -53,6 +53,8 @@ function daemonOptions(command: Command): Command {
     .option('--throttle-after <n>', 'failures of one user or client address before answers are delayed; 0 turns throttling off (default 5)')
     .option('--throttle-max-delay <ms>', 'longest delay the throttle adds to one answer; below --answer-timeout (default 5000)')
     .option('--throttle-window <seconds>', 'a user or address with no failure for this long starts over (default 900)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:PORT/metrics (off by default)')
+    .option('--metrics-address <ip>', 'address for the metrics port (default 127.0.0.1; metrics name your users\' services and results)')
     .option('--shutdown-grace <ms>', 'on SIGTERM, time for in-flight requests to finish (default 5000)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default info, debug with -d)');
 }

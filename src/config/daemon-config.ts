@@ -4,6 +4,7 @@
  * The result is validated and frozen; a bad value stops start-up with a
  * message naming the flag or variable it came from.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Level } from 'pino';
 import { ConfigError } from '../errors.js';
@@ -29,7 +30,7 @@ export const ENV_NAMES = [
   'MECH', 'RUN_DIR', 'PASSWD_FILE', 'DB_CONFIG', 'PAM_DIR', 'REALM_JOIN', 'DEFAULT_REALM', 'LOWERCASE', 'DEFAULT_SCHEME',
   'CACHE', 'CACHE_TTL', 'CACHE_SIZE', 'VERIFY_CACHE', 'OUTAGE_TTL', 'VERIFY_THREADS', 'VERIFY_QUEUE',
   'SOCKET_MODE', 'SOCKET_GROUP', 'READ_TIMEOUT', 'ANSWER_TIMEOUT', 'MAX_CONNECTIONS', 'SHUTDOWN_GRACE',
-  'THROTTLE_AFTER', 'THROTTLE_MAX_DELAY', 'THROTTLE_WINDOW', 'WORKERS', 'DEBUG', 'LOG_LEVEL',
+  'THROTTLE_AFTER', 'THROTTLE_MAX_DELAY', 'THROTTLE_WINDOW', 'METRICS_PORT', 'METRICS_ADDRESS', 'WORKERS', 'DEBUG', 'LOG_LEVEL',
 ] as const;
 
 /** Every variable name the daemon reads, the database ones included. */
@@ -102,6 +103,8 @@ export interface DaemonFlags {
   readonly throttleAfter?: string;
   readonly throttleMaxDelay?: string;
   readonly throttleWindow?: string;
+  readonly metricsPort?: string;
+  readonly metricsAddress?: string;
 }
 
 /** Where users come from, with everything the mechanism needs, validated at start-up. */
@@ -133,6 +136,8 @@ export interface DaemonConfig {
   readonly maxConnections: number;
   /** Brute-force delays (src/auth/throttle.ts); afterFailures 0 turns them off. */
   readonly throttle: ThrottleSettings;
+  /** Prometheus /metrics over HTTP; undefined when off (the default). */
+  readonly metrics?: { readonly host: string; readonly port: number };
   readonly shutdownGraceMs: number;
   readonly log: { readonly level: Level; readonly pretty: boolean };
   /** saslauthd flags we accept so existing command lines keep working, and what they were. */
@@ -257,6 +262,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     },
     maxConnections: pickInteger('--max-connections', flags.maxConnections, 'MAX_CONNECTIONS', env, DEFAULTS.maxConnections, 1, 100_000),
     throttle,
+    ...resolveMetrics(flags, env),
     shutdownGraceMs: pickInteger('--shutdown-grace', flags.shutdownGrace, 'SHUTDOWN_GRACE', env, DEFAULTS.shutdownGraceMs, 0, 600_000),
     log: { level, pretty: debug },
     compatibility: {
@@ -280,6 +286,18 @@ function resolveThrottle(flags: DaemonFlags, env: Env, answerTimeoutMs: number):
   }
   const windowSeconds = pickInteger('--throttle-window', flags.throttleWindow, 'THROTTLE_WINDOW', env, DEFAULTS.throttleWindowSeconds, 1, 604_800);
   return { afterFailures, maxDelayMs, windowMs: windowSeconds * 1000 };
+}
+
+function resolveMetrics(flags: DaemonFlags, env: Env): { metrics?: { host: string; port: number } } {
+  const portSource = pick('--metrics-port', flags.metricsPort, 'METRICS_PORT', env);
+  const addressSource = pick('--metrics-address', flags.metricsAddress, 'METRICS_ADDRESS', env);
+  if (!portSource) {
+    if (addressSource) throw new ConfigError(addressSource.key, 'has no effect without --metrics-port');
+    return {};
+  }
+  const host = addressSource?.value ?? '127.0.0.1';
+  if (isIP(host) === 0) throw new ConfigError(addressSource!.key, `expected an IP address, got "${host}"`);
+  return { metrics: { host, port: parseInteger(portSource.key, portSource.value, 0, 65_535) } };
 }
 
 function deepFreeze<T extends object>(value: T): T {

@@ -1,0 +1,73 @@
+/**
+ * Prometheus metrics (--metrics-port): off by default; when on, served on
+ * loopback with auth results, latency, cache hits, throttle delays, open
+ * connections, verification queues and event-loop delay, and bounded labels.
+ */
+import { describe, expect, it } from 'vitest';
+import { requestFrame } from '../helpers/index.js';
+import { exchange } from '../helpers/mux-client.js';
+import { DEMO_HASH, startTestDaemon } from '../helpers/daemon.js';
+import { MAX_SERVICE_LABELS } from '../../src/metrics/daemon-metrics.js';
+
+const USERS = [`demo:${DEMO_HASH}`, 'plain:{PLAIN}pw'];
+const ask = (socketPath: string, login: string, password: string, service = 'smtp') => exchange(socketPath, requestFrame({ login, password, service, realm: '' })).then((r) => r.reply);
+
+async function scrape(port: number, path = '/metrics'): Promise<{ status: number; text: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: response.status, text: await response.text() };
+}
+
+/** The value of one sample line, e.g. metric('x_total{a="b"}'). */
+function sample(text: string, selector: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${selector} `));
+  return line === undefined ? undefined : Number(line.slice(selector.length + 1));
+}
+
+describe('Prometheus metrics', () => {
+  it('are off by default', async () => {
+    const { daemon } = await startTestDaemon(USERS);
+    expect(daemon.metricsPort).toBeUndefined();
+  });
+
+  it('count results by service, mechanism, result, code and scheme, with latency, cache hits and Node figures', async () => {
+    const { daemon, socketPath } = await startTestDaemon(USERS, { metricsPort: '0', throttleAfter: '2', throttleMaxDelay: '100' });
+    const port = daemon.metricsPort!;
+    expect(await ask(socketPath, 'demo', 'demo')).toBe('OK');
+    expect(await ask(socketPath, 'demo', 'demo')).toBe('OK'); // the verified cache answers
+    expect(await ask(socketPath, 'demo', 'wrong', 'imap')).toBe('NO authentication failed');
+    for (let i = 0; i < 3; i += 1) await ask(socketPath, 'ghost', 'x');
+
+    const { status, text } = await scrape(port);
+    expect(status).toBe(200);
+    expect(sample(text, 'saslauthd_mysql_auth_total{service="smtp",mech="passwd-file",result="success",code="",scheme="MD5-CRYPT"}')).toBe(2);
+    expect(sample(text, 'saslauthd_mysql_auth_total{service="imap",mech="passwd-file",result="failure",code="ERR_WRONG_PASSWORD",scheme="MD5-CRYPT"}')).toBe(1);
+    expect(sample(text, 'saslauthd_mysql_auth_total{service="smtp",mech="passwd-file",result="failure",code="ERR_UNKNOWN_USER",scheme=""}')).toBe(3);
+    expect(sample(text, 'saslauthd_mysql_auth_duration_seconds_count{result="success"}')).toBe(2);
+    expect(sample(text, 'saslauthd_mysql_cache_hits_total{cache="verified"}')).toBe(1);
+    expect(sample(text, 'saslauthd_mysql_throttled_answers_total{service="smtp"}')).toBe(1);
+    expect(sample(text, 'saslauthd_mysql_verify_queue{lane="fast"}')).toBe(0);
+    // The scrape's own connection is not a mux connection: nothing is open.
+    expect(sample(text, 'saslauthd_mysql_open_connections')).toBe(0);
+    expect(text).toContain('saslauthd_mysql_nodejs_eventloop_lag_p99_seconds');
+    // Never a password.
+    expect(text).not.toContain('wrong');
+
+    expect((await scrape(port, '/')).status).toBe(404);
+  });
+
+  it('keep the service label bounded whatever names clients send', async () => {
+    const { daemon, socketPath } = await startTestDaemon(USERS, { metricsPort: '0', throttleAfter: '0' });
+    for (let i = 0; i < MAX_SERVICE_LABELS + 10; i += 1) await ask(socketPath, 'plain', 'pw', `svc${i}`);
+    const { text } = await scrape(daemon.metricsPort!);
+    const services = new Set([...text.matchAll(/saslauthd_mysql_auth_total\{service="([^"]*)"/g)].map((m) => m[1]));
+    expect(services.size).toBe(MAX_SERVICE_LABELS + 1);
+    expect(sample(text, 'saslauthd_mysql_auth_total{service="other",mech="passwd-file",result="success",code="",scheme="PLAIN"}')).toBe(10);
+  });
+
+  it('listen on loopback only, unless told otherwise', async () => {
+    const { daemon } = await startTestDaemon(USERS, { metricsPort: '0' });
+    const { networkInterfaces } = await import('node:os');
+    const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (external) await expect(fetch(`http://${external.address}:${daemon.metricsPort}/metrics`)).rejects.toThrow();
+  });
+});

@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
 import { FailureThrottle } from './auth/throttle.js';
 import { AuthGeneration } from './auth-generation.js';
-import { DaemonMetrics } from './metrics/daemon-metrics.js';
-import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
+import type { DaemonMetrics } from './metrics/daemon-metrics.js';
+import type { MetricsServer } from './metrics/metrics-server.js';
 import { DaemonError, describeError, ErrorCodes } from './errors.js';
 import { PasswdFileBackend } from './backends/passwd-file.js';
 import { PamBackend } from './backends/pam/pam-backend.js';
@@ -60,8 +60,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   let throttle = config.throttle.afterFailures > 0 ? new FailureThrottle(config.throttle) : undefined;
   let running = config;
   let server: MuxServer | undefined;
-  const metrics = config.metrics
-    ? new DaemonMetrics({ openConnections: () => server?.connectionCount ?? 0, verifyQueue: () => ({ fast: pools.fast.queueSize, slow: pools.slow.queueSize }) })
+  // Loaded only when asked for: prom-client and node:http cost a few MB a daemon without metrics need not carry.
+  const metricsModules = config.metrics ? await Promise.all([import('./metrics/daemon-metrics.js'), import('./metrics/metrics-server.js')]) : undefined;
+  const metrics: DaemonMetrics | undefined = metricsModules
+    ? new metricsModules[0].DaemonMetrics({ openConnections: () => server?.connectionCount ?? 0, verifyQueue: () => ({ fast: pools.fast.queueSize, slow: pools.slow.queueSize }) })
     : undefined;
   let current: AuthGeneration;
   try {
@@ -85,7 +87,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   let metricsServer: MetricsServer | undefined;
   try {
     // Before the socket: a port in use stops start-up before any login could be taken.
-    metricsServer = metrics && config.metrics ? await startMetricsServer(metrics.registry, config.metrics.host, config.metrics.port, logger) : undefined;
+    metricsServer = metrics && metricsModules && config.metrics ? await metricsModules[1].startMetricsServer(metrics.registry, config.metrics.host, config.metrics.port, logger) : undefined;
     inherited = takeInheritedListener();
     if (inherited) {
       // systemd owns the socket file, its mode and group (the .socket unit): we only accept on it.

@@ -22,6 +22,7 @@ import mysql from 'mysql2/promise';
 import { runLoad, type Sample } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from './throwaway-mariadb.js';
+import { waitForSocket } from './wait-for-socket.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 /** The daemon's per-host pool size in this run; more connections than this on a host would be a leak. */
@@ -76,7 +77,8 @@ interface Phase {
   readonly enter: () => Promise<void>;
 }
 
-async function daemonConnections(server: ThrowawayServer): Promise<number> {
+/** Connections the daemon's account (sasl) holds on a server. */
+export async function daemonConnections(server: ThrowawayServer): Promise<number> {
   const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
   try {
     const [rows] = await root.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'sasl'");
@@ -94,15 +96,6 @@ async function lockMailboxes(server: ThrowawayServer): Promise<() => Promise<voi
     await session.query('UNLOCK TABLES');
     await session.end();
   };
-}
-
-async function waitForSocket(socketPath: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!existsSync(socketPath)) {
-    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode} before creating ${socketPath}`);
-    if (Date.now() > deadline) throw new Error(`no socket at ${socketPath}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export async function runFaultScenario(options: FaultRunOptions): Promise<FaultReport> {

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { runLoad, type LoadResult } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from './throwaway-mariadb.js';
+import { waitForSocket } from './wait-for-socket.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -64,20 +65,16 @@ function childrenOf(pid: number): number[] {
     .map(Number);
 }
 
-async function waitForSocket(socketPath: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!existsSync(socketPath)) {
-    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode} before creating ${socketPath}`);
-    if (Date.now() > deadline) throw new Error(`no socket at ${socketPath}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Created is not yet accepting at full speed: give the daemon a moment before measuring. */
+async function waitUntilServing(socketPath: string, child: ChildProcess): Promise<void> {
+  await waitForSocket(socketPath, child);
   await new Promise((r) => setTimeout(r, 200));
 }
 
 async function startDaemon(command: string, argv: string[], socketPath: string): Promise<Daemon> {
   // Its own process group, so that saslauthd's workers stop with it.
   const child = spawn(command, argv, { stdio: 'ignore', detached: true });
-  await waitForSocket(socketPath, child);
+  await waitUntilServing(socketPath, child);
   return {
     child,
     socketPath,

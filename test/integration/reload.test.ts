@@ -6,7 +6,6 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnDaemon } from '../helpers/cli.js';
 import { requestFrame } from '../helpers/index.js';
@@ -14,6 +13,7 @@ import { exchange } from '../helpers/mux-client.js';
 import { eventually } from '../helpers/daemon.js';
 import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
+import { daemonConnections } from '../../src/bench/fault-run.js';
 
 // libxcrypt md5crypt of "first" and "second": each server knows a different password for the same user.
 const FIRST = '$1$aaaaaaaa$SuAxywFD.62feeJbtVZ9E1';
@@ -36,17 +36,6 @@ afterAll(async () => {
 
 function configText(server: ThrowawayServer, lookup = 'table = mailbox'): string {
   return [`hosts = 127.0.0.1:${server.port}`, 'database = postfix', 'user = sasl', 'password = sasl-pw', 'query_timeout = 5000', lookup, ''].join('\n');
-}
-
-/** Connections the daemon's account holds on a server. */
-async function daemonConnections(server: ThrowawayServer): Promise<number> {
-  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
-  try {
-    const [rows] = await root.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'sasl'");
-    return Number((rows as Array<{ n: number }>)[0]!.n);
-  } finally {
-    await root.end();
-  }
 }
 
 const login = (socketPath: string, password: string) =>

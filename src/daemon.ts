@@ -10,13 +10,15 @@ import { FailureThrottle } from './auth/throttle.js';
 import { AuthGeneration } from './auth-generation.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
 import type { MetricsServer } from './metrics/metrics-server.js';
-import { DaemonError, describeError, ErrorCodes } from './errors.js';
+import { ConfigError, DaemonError, describeError, ErrorCodes } from './errors.js';
 import { PasswdFileBackend } from './backends/passwd-file.js';
 import { PamBackend } from './backends/pam/pam-backend.js';
 import { MysqlBackend } from './backends/mysql/mysql-backend.js';
 import type { Backend } from './backends/backend.js';
 import { MuxServer } from './protocol/server.js';
 import { VerifyPools } from './crypt/verify-pool.js';
+import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
+import { offloadFor } from './crypt/native-lane.js';
 import { claimSocketPath, finishSocket, releaseSocket, type SocketIdentity } from './protocol/socket-file.js';
 import { takeInheritedListener, type InheritedListener } from './protocol/socket-activation.js';
 
@@ -55,8 +57,23 @@ export function createBackend(config: DaemonConfig, logger: Logger): Backend & {
   }
 }
 
+/** The addon for md5crypt, DES and sha-crypt, as --crypt-engine asks; 'native' insists, 'auto' says why it goes without. */
+function chooseNativeCrypt({ engine, threads }: DaemonConfig['verify'], logger: Logger): NativeCrypt | undefined {
+  if (engine === 'js') return undefined;
+  const load = loadNativeCrypt();
+  if (load.loaded) {
+    logger.debug({ addon: load.file }, 'md5crypt, DES and sha-crypt: libxcrypt through the native addon');
+    const offload = offloadFor(threads);
+    if (offload < threads - 1) logger.info({ threads, offload }, `md5crypt uses ${offload} of libuv's threads besides the event loop: set UV_THREADPOOL_SIZE=${threads} to use every core`);
+    return load.binding;
+  }
+  if (engine === 'native') throw new ConfigError('--crypt-engine', `native was asked for, but ${load.reason}`);
+  logger.warn({ reason: load.reason }, 'md5crypt, DES and sha-crypt run in JavaScript, 2 to 4 times slower than with the native addon');
+  return undefined;
+}
+
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
-  const pools = new VerifyPools(config.verify);
+  const pools = new VerifyPools(config.verify, chooseNativeCrypt(config.verify, logger));
   let throttle = config.throttle.afterFailures > 0 ? new FailureThrottle(config.throttle) : undefined;
   let running = config;
   let server: MuxServer | undefined;
@@ -112,6 +129,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       socket: inherited ? `fd ${inherited.fd} from systemd${inherited.name ? ` (${inherited.name})` : ''}` : config.socketPath,
       mech: config.mech,
       realmJoin: config.realm.joinRealm,
+      // Who computes md5crypt, DES and sha-crypt: libxcrypt (native) or JavaScript (js).
+      crypt: pools.fastEngine,
       ...(inherited ? {} : { mode: `0${config.socket.mode.toString(8)}` }),
     },
     'listening',

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { PasswordVerifier, verifyOnThisThread } from '../crypt/verifier.js';
 import { VerifyPools } from '../crypt/verify-pool.js';
+import { loadNativeCrypt } from '../crypt/native-crypt.js';
 import { md5crypt } from '../crypt/schemes/md5crypt.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '1.5');
@@ -92,7 +93,9 @@ const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1)).padStart(9);
 
 async function main(): Promise<void> {
   const threads = availableParallelism();
-  const pools = new VerifyPools({ threads, maxQueue: 10_000 });
+  // The daemon column as the daemon runs: md5crypt, DES and sha-crypt by the native addon when it is built.
+  const native = loadNativeCrypt();
+  const pools = new VerifyPools({ threads, maxQueue: 10_000 }, native.loaded ? native.binding : undefined);
   const verifier = new PasswordVerifier({ defaultScheme: 'crypt', pools });
   const python = findPython();
   const reference = python ? libxcrypt(python, CASES.flatMap((c) => (c.libxcryptSetting ? [c.libxcryptSetting] : []))) : [];
@@ -100,6 +103,7 @@ async function main(): Promise<void> {
 
   console.log(`saslauthd-mysql crypt benchmark: node ${process.version}, ${threads} cores, ${SECONDS}s per measurement`);
   console.log(python ? `libxcrypt measured through ${python}'s crypt module, same run, same stored strings` : 'libxcrypt: no python3 with a crypt module found; reference column empty');
+  console.log(native.loaded ? 'daemon column: md5crypt, DES and sha-crypt by libxcrypt through the native addon, the rest as below' : `daemon column: md5crypt, DES and sha-crypt in JavaScript (${native.reason})`);
   console.log('');
   console.log(`${'scheme'.padEnd(32)}${'ours 1 thr'.padStart(11)}${'libxcrypt'.padStart(11)}${'ratio'.padStart(8)}${'daemon'.padStart(11)}   (verifications per second)`);
   console.log(`(ours 1 thr: the algorithm on one thread; daemon: through the verifier and its ${threads}-thread pools, ${threads * 4} at a time)`);

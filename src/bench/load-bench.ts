@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadNativeCrypt } from '../crypt/native-crypt.js';
 import { runLoad, type LoadResult } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from './throwaway-mariadb.js';
@@ -132,6 +133,8 @@ async function main(): Promise<void> {
 
     console.log(`saslauthd-mysql load benchmark: ${os.cpus().length} cores, node ${process.version}, ${USERS} md5crypt users, ${WRONG * 100}% wrong passwords, ${DURATION_MS / 1000} s per run, one connection per request`);
     console.log(missing ? `reference saslauthd + pam_mysql: not measured: ${missing}` : 'reference: saslauthd -a pam -r + pam_mysql (Debian), same PAM line, same database, same load');
+    const native = loadNativeCrypt();
+    console.log(native.loaded ? 'saslauthd-mysql: md5crypt by libxcrypt through the native addon' : `saslauthd-mysql: md5crypt in JavaScript: ${native.reason}`);
 
     const scenarios = [
       { title: 'every login a cache miss', clients: 16, hot: undefined, ours: ['--verify-cache', '0'], theirs: ['-n', '16'] },

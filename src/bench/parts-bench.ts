@@ -5,6 +5,9 @@
  *   mysql2:  one prepared lookup on a pooled connection (client side)
  *   handoff: one round trip through the verification pool, less the task's own work
  *   md5crypt: one verification on this thread
+ *   latency floor: p50/p99 at 16 clients of a server that spends a fixed
+ *     time per request on one thread and nothing else, under the same load
+ *     generator: what latency the machine and generator allow at all
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,16 +20,20 @@ import { createLogger } from '../log/logger.js';
 import { md5crypt } from '../crypt/schemes/md5crypt.js';
 import { desCrypt } from '../crypt/schemes/des-crypt.js';
 import { VerifyPool } from '../crypt/verify-pool.js';
-import { runLoad } from './load-generator.js';
+import { runLoad, type LoadResult } from './load-generator.js';
 import { ThrowawayServer } from './throwaway-mariadb.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '3');
 
-/** Child mode: a mux server whose handler answers OK at once; reports its CPU on request. */
-async function serveOnly(socketPath: string): Promise<void> {
+/** Child mode: a mux server whose handler answers OK after `busyMicros` of work (none by default); reports its CPU on request. */
+async function serveOnly(socketPath: string, busyMicros: number): Promise<void> {
   const server = new MuxServer({
-    handler: async () => ({ kind: 'answer', text: 'OK' }),
+    handler: async () => {
+      const until = performance.now() + busyMicros / 1000;
+      while (performance.now() < until);
+      return { kind: 'answer', text: 'OK' };
+    },
     timeouts: { readTimeoutMs: 5000, answerTimeoutMs: 5000, replyTimeoutMs: 5000 },
     maxConnections: 512,
     logger: createLogger({ level: 'warn', pretty: false }),
@@ -41,9 +48,9 @@ async function serveOnly(socketPath: string): Promise<void> {
 
 const cpuMicros = (usage: NodeJS.CpuUsage) => usage.user + usage.system;
 
-async function socketCost(dir: string): Promise<{ perRequest: number; generatorPercent: number }> {
-  const socketPath = path.join(dir, 'mux');
-  const child = fork(SELF, ['--serve-only', socketPath]);
+async function socketCost(dir: string, busyMicros = 0): Promise<{ perRequest: number; generatorPercent: number; result: LoadResult }> {
+  const socketPath = path.join(dir, `mux-${busyMicros}`);
+  const child = fork(SELF, ['--serve-only', socketPath, String(busyMicros)]);
   await new Promise((resolve) => child.once('message', resolve));
   const cpu = () => new Promise<NodeJS.CpuUsage>((resolve) => {
     child.once('message', (usage) => resolve(usage as NodeJS.CpuUsage));
@@ -56,7 +63,7 @@ async function socketCost(dir: string): Promise<{ perRequest: number; generatorP
   const result = await runLoad({ ...load, durationMs: SECONDS * 1000 });
   const after = await cpu();
   child.send('stop');
-  return { perRequest: (cpuMicros(after) - cpuMicros(before)) / result.requests, generatorPercent: result.generatorCpuPercent };
+  return { perRequest: (cpuMicros(after) - cpuMicros(before)) / result.requests, generatorPercent: result.generatorCpuPercent, result };
 }
 
 async function mysqlCost(): Promise<number> {
@@ -122,11 +129,16 @@ async function main(): Promise<void> {
     console.log(`  mysql2 prepared lookup, client side:  ${(await mysqlCost()).toFixed(1)} us`);
     console.log(`  pool hand-off, both threads:          ${(await handoffCost()).toFixed(1)} us  (the task's own work subtracted)`);
     const password = Buffer.from('correct horse');
-    console.log(`  md5crypt, one verification:           ${onThisThread(() => md5crypt(password, 'saltsalt')).toFixed(1)} us  (runs in the fast pool)`);
+    console.log(`  md5crypt, one verification:           ${onThisThread(() => md5crypt(password, 'saltsalt')).toFixed(1)} us  (JavaScript; the native addon's libxcrypt takes about half)`);
+    console.log('latency floor: a server spending a fixed time per request on one thread, 16 clients');
+    for (const busy of [100, 200]) {
+      const { result } = await socketCost(dir, busy);
+      console.log(`  ${busy} us per request: ${result.perSecond.toFixed(0)}/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (process.argv[2] === '--serve-only') await serveOnly(process.argv[3]!);
+if (process.argv[2] === '--serve-only') await serveOnly(process.argv[3]!, Number(process.argv[4] ?? 0));
 else await main();

@@ -7,12 +7,26 @@
  */
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
-import { resolveDaemonConfig, type DaemonConfig, type DaemonFlags } from '../config/daemon-config.js';
+import { resolveDaemonConfig, type CryptEngine, type DaemonConfig, type DaemonFlags } from '../config/daemon-config.js';
 import { describeStoredValue } from '../crypt/verifier.js';
+import { loadNativeCrypt } from '../crypt/native-crypt.js';
 import { createBackend } from '../daemon.js';
 import { ConfigError, describeError } from '../errors.js';
 import { socketPathState } from '../protocol/socket-file.js';
 import { resolveLoginKey } from '../realm/login-key.js';
+
+/** Where the daemon, with this --crypt-engine, would check a value of this scheme. */
+function whereVerified(scheme: string, runs: 'inline' | 'fast pool' | 'slow pool', engine: CryptEngine): string {
+  if (runs === 'inline') return 'inline';
+  // The addon takes md5crypt ($1$) and DES, and sha-crypt inside the slow pool; Apache's $apr1$ stays in JavaScript.
+  const byAddon = scheme === 'MD5-CRYPT' || scheme === 'DES-CRYPT' ? 'by libxcrypt (native addon)' : scheme === 'SHA256-CRYPT' || scheme === 'SHA512-CRYPT' ? `in the ${runs}, by libxcrypt (native addon)` : undefined;
+  if (byAddon && engine !== 'js') {
+    const native = loadNativeCrypt();
+    if (native.loaded) return byAddon;
+    if (engine === 'native') return `by libxcrypt, but the daemon will not start: ${native.reason}`;
+  }
+  return `in the ${runs}`;
+}
 
 export interface CheckOptions {
   readonly user?: string;
@@ -93,7 +107,7 @@ export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: N
           problem(`${label}: found, but its stored value cannot be verified: ${scheme.reason}`);
           return 1;
         }
-        ok(`${label}: found in ${took}; stored value is ${scheme.scheme}, verified ${scheme.runs === 'inline' ? 'inline' : `in the ${scheme.runs}`}`);
+        ok(`${label}: found in ${took}; stored value is ${scheme.scheme}, verified ${whereVerified(scheme.scheme, scheme.runs, config.verify.engine)}`);
         return healthy ? 0 : 1;
       }
     }

@@ -20,6 +20,8 @@ import type { MysqlBackendSettings } from '../backends/mysql/settings.js';
 import type { ThrottleSettings } from '../auth/throttle.js';
 
 export const MECHANISMS = ['passwd-file', 'pam', 'mysql'] as const;
+export const CRYPT_ENGINES = ['auto', 'native', 'js'] as const;
+export type CryptEngine = (typeof CRYPT_ENGINES)[number];
 export type Mechanism = (typeof MECHANISMS)[number];
 
 export const ENV_PREFIX = 'SASLAUTHD_MYSQL_';
@@ -28,7 +30,7 @@ export const SOCKET_NAME = 'mux';
 /** Every SASLAUTHD_MYSQL_* variable the daemon reads (besides SASLAUTHD_MYSQL_DB_*). */
 export const ENV_NAMES = [
   'MECH', 'RUN_DIR', 'PASSWD_FILE', 'DB_CONFIG', 'PAM_DIR', 'REALM_JOIN', 'DEFAULT_REALM', 'LOWERCASE', 'DEFAULT_SCHEME',
-  'CACHE', 'CACHE_TTL', 'CACHE_SIZE', 'VERIFY_CACHE', 'OUTAGE_TTL', 'VERIFY_THREADS', 'VERIFY_QUEUE',
+  'CACHE', 'CACHE_TTL', 'CACHE_SIZE', 'VERIFY_CACHE', 'OUTAGE_TTL', 'VERIFY_THREADS', 'VERIFY_QUEUE', 'CRYPT_ENGINE',
   'SOCKET_MODE', 'SOCKET_GROUP', 'READ_TIMEOUT', 'ANSWER_TIMEOUT', 'MAX_CONNECTIONS', 'SHUTDOWN_GRACE',
   'THROTTLE_AFTER', 'THROTTLE_MAX_DELAY', 'THROTTLE_WINDOW', 'METRICS_PORT', 'METRICS_ADDRESS', 'WORKERS', 'DEBUG', 'LOG_LEVEL',
 ] as const;
@@ -100,6 +102,7 @@ export interface DaemonFlags {
   readonly verifyCache?: string;
   readonly verifyThreads?: string;
   readonly verifyQueue?: string;
+  readonly cryptEngine?: string;
   readonly throttleAfter?: string;
   readonly throttleMaxDelay?: string;
   readonly throttleWindow?: string;
@@ -130,7 +133,11 @@ export interface DaemonConfig {
     readonly outage?: { readonly ttlMs: number; readonly entries: number };
   };
   /** The worker pool for expensive hash schemes. */
-  readonly verify: { readonly threads: number; readonly maxQueue: number };
+  /**
+   * The worker pool for expensive hash schemes, and who computes md5crypt, DES and sha-crypt:
+   * libxcrypt through the native addon, JavaScript, or the addon when it is built (auto).
+   */
+  readonly verify: { readonly threads: number; readonly maxQueue: number; readonly engine: CryptEngine };
   readonly socket: { readonly mode: number; readonly gid?: number };
   readonly timeouts: ConnectionTimeouts;
   readonly maxConnections: number;
@@ -163,6 +170,11 @@ function pickBoolean(flag: string, flagValue: boolean | undefined, envName: stri
   if (flagValue) return true;
   const fromEnv = pick(flag, undefined, envName, env);
   return fromEnv ? parseBoolean(fromEnv.key, fromEnv.value) : false;
+}
+
+function pickChoice<T extends string>(flag: string, flagValue: string | undefined, envName: string, env: Env, choices: readonly T[], fallback: T): T {
+  const source = pick(flag, flagValue, envName, env);
+  return source ? parseChoice(source.key, source.value, choices) : fallback;
 }
 
 function pickInteger(flag: string, flagValue: string | undefined, envName: string, env: Env, fallback: number, min: number, max: number): number {
@@ -250,6 +262,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     verify: {
       threads: pickInteger('--verify-threads', flags.verifyThreads, 'VERIFY_THREADS', env, availableParallelism(), 1, 256),
       maxQueue: pickInteger('--verify-queue', flags.verifyQueue, 'VERIFY_QUEUE', env, DEFAULTS.verifyQueue, 1, 100_000),
+      engine: pickChoice('--crypt-engine', flags.cryptEngine, 'CRYPT_ENGINE', env, CRYPT_ENGINES, 'auto'),
     },
     socket: {
       mode: modeSource ? parseFileMode(modeSource.key, modeSource.value) : DEFAULTS.socketMode,

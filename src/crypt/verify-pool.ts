@@ -9,6 +9,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import type { NativeCrypt } from './native-crypt.js';
+import { NativeLane, offloadFor } from './native-lane.js';
 import type { PoolTask } from './pool-worker.js';
 import type { PooledScheme } from './schemes/pooled.js';
 
@@ -18,9 +20,19 @@ export interface VerifyPoolOptions {
   readonly maxQueue: number;
   /** Threads kept even when idle: 0 starts them on first use (most tables never need the slow lane). */
   readonly minThreads?: number;
+  /** The native addon is in use: the threads check sha-crypt with libxcrypt. */
+  readonly native?: boolean;
 }
 
 export type PoolOutcome = boolean | 'overloaded' | 'aborted';
+
+/** Where a lane's checks run: worker threads, or the native addon with threads behind it. */
+export interface VerifyLane {
+  /** Checks waiting for a thread. */
+  readonly queueSize: number;
+  run(scheme: PooledScheme, password: Buffer, stored: string, signal?: AbortSignal): Promise<PoolOutcome>;
+  close(): Promise<void>;
+}
 
 /**
  * The compiled worker. Under the test runner this module is TypeScript
@@ -35,10 +47,12 @@ function workerFile(): string {
 }
 
 /** One lane's threads and queue. */
-export class VerifyPool {
+export class VerifyPool implements VerifyLane {
   readonly #pool: Piscina<PoolTask, boolean>;
+  readonly #native: boolean;
 
   constructor(options: VerifyPoolOptions) {
+    this.#native = options.native ?? false;
     this.#pool = new Piscina({
       filename: workerFile(),
       minThreads: Math.min(options.minThreads ?? 1, options.threads),
@@ -62,7 +76,7 @@ export class VerifyPool {
   async run(scheme: PooledScheme, password: Buffer, stored: string, signal?: AbortSignal): Promise<PoolOutcome> {
     if (this.#pool.queueSize >= this.#pool.options.maxQueue) return 'overloaded';
     // A copy goes to the worker (and is wiped there); the caller wipes its own.
-    const task: PoolTask = { scheme, password: new Uint8Array(password), stored };
+    const task: PoolTask = { scheme, password: new Uint8Array(password), stored, ...(this.#native ? { native: true } : {}) };
     try {
       return await this.#pool.run(task, signal ? { signal } : {});
     } catch (error) {
@@ -79,17 +93,29 @@ export class VerifyPool {
 
 export type Lane = 'fast' | 'slow';
 
-/** Both lanes, sized alike. */
+/**
+ * Both lanes, sized alike. With the native addon, the fast lane is libxcrypt on
+ * libuv's pool and the event loop (native-lane.ts), and its worker threads
+ * start only if something needs them.
+ */
 export class VerifyPools {
-  readonly fast: VerifyPool;
+  readonly fast: VerifyLane;
   readonly slow: VerifyPool;
+  /** Who computes md5crypt and DES (and, in the slow pool's threads, sha-crypt). */
+  readonly fastEngine: 'native' | 'js';
 
-  constructor(options: VerifyPoolOptions) {
-    this.fast = new VerifyPool(options);
-    this.slow = new VerifyPool({ ...options, minThreads: 0 });
+  constructor(options: VerifyPoolOptions, native?: NativeCrypt) {
+    if (native) {
+      const fallback = new VerifyPool({ ...options, minThreads: 0 });
+      this.fast = new NativeLane(native, fallback, { offload: offloadFor(options.threads) });
+    } else {
+      this.fast = new VerifyPool(options);
+    }
+    this.fastEngine = native ? 'native' : 'js';
+    this.slow = new VerifyPool({ ...options, minThreads: 0, native: native !== undefined });
   }
 
-  lane(lane: Lane): VerifyPool {
+  lane(lane: Lane): VerifyLane {
     return lane === 'fast' ? this.fast : this.slow;
   }
 

@@ -123,6 +123,16 @@ describe('output', () => {
     expect(output).not.toContain(DEMO_HASH);
   });
 
+  it('--crypt-engine js: says so when listening, and the md5crypt demo account still logs in', async () => {
+    const runDir = path.join(tempDir(), 'run');
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir, '--crypt-engine', 'js']);
+    expect(await ask(path.join(runDir, 'mux'), 'demo')).toMatch(/^OK/);
+    expect(await ask(path.join(runDir, 'mux'), 'wrong')).toMatch(/^NO/);
+    await daemon.stop();
+    expect(daemon.records().find((r) => r.msg === 'listening')).toMatchObject({ crypt: 'js' });
+    expect(daemon.records().filter((r) => r.event === 'auth').map((r) => [r.result, r.scheme])).toEqual([['success', 'MD5-CRYPT'], ['failure', 'MD5-CRYPT']]);
+  });
+
   it('logs JSON lines with a saslauthd-shaped message by default', async () => {
     const runDir = path.join(tempDir(), 'run');
     const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir]);

@@ -50,6 +50,10 @@ describe('every self-describing format through real testsaslauthd', () => {
     expect(rows.length).toBeGreaterThan(80);
   });
 
+  it('runs md5crypt and DES on libxcrypt (the native addon), as an installed daemon would', () => {
+    expect(daemon.records().find((record) => record.msg === 'listening')).toMatchObject({ crypt: 'native' });
+  });
+
   for (const row of rows) {
     it(`${row.maker} ${row.label}: OK for the password, NO for another`, async () => {
       const [login] = row.user.split('@');

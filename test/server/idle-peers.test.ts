@@ -8,7 +8,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { DEMO_HASH, eventually } from '../helpers/daemon.js';
 import { requestFrame } from '../helpers/index.js';
@@ -37,27 +37,39 @@ interface Peer {
   readonly closedAt: Promise<number>;
 }
 
+/** How long one peer may keep finding the listen backlog full before the test gives up on it. */
+const CONNECT_DEADLINE_MS = 10_000;
+
+/** Connect one peer; a full listen backlog (EAGAIN on a UNIX socket) is retried, anything else fails the test. */
+function connectPeer(socketPath: string, dribbleMs: number | undefined, deadline: number): Promise<Peer> {
+  return new Promise<Peer>((resolve, reject) => {
+    const socket = net.connect({ path: socketPath });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EAGAIN' || performance.now() > deadline) return reject(error);
+      setTimeout(() => connectPeer(socketPath, dribbleMs, deadline).then(resolve, reject), 20);
+    });
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      socket.on('error', () => undefined);
+      socket.on('data', () => undefined);
+      const closedAt = new Promise<number>((done) => socket.on('close', () => done(performance.now())));
+      if (dribbleMs) {
+        const frame = requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' });
+        let sent = 0;
+        const timer = setInterval(() => (socket.destroyed ? clearInterval(timer) : socket.write(frame.subarray(sent, ++sent))), dribbleMs);
+        socket.on('close', () => clearInterval(timer));
+      }
+      resolve({ socket, openedAt: performance.now(), closedAt });
+    });
+  });
+}
+
 /** Open peers in batches (the listen backlog is finite), each silent or dribbling a byte every `dribbleMs`. */
 async function openPeers(socketPath: string, count: number, dribbleMs?: number): Promise<Peer[]> {
   const peers: Peer[] = [];
   for (let start = 0; start < count; start += 100) {
-    const batch = Array.from({ length: Math.min(100, count - start) }, () => new Promise<Peer>((resolve, reject) => {
-      const socket = net.connect({ path: socketPath });
-      socket.on('data', () => undefined);
-      const closedAt = new Promise<number>((done) => socket.on('close', () => done(performance.now())));
-      socket.once('error', (error) => (peers.length + start < count ? reject(error) : undefined));
-      socket.once('connect', () => {
-        socket.removeAllListeners('error');
-        socket.on('error', () => undefined);
-        if (dribbleMs) {
-          const frame = requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' });
-          let sent = 0;
-          const timer = setInterval(() => (socket.destroyed ? clearInterval(timer) : socket.write(frame.subarray(sent, ++sent))), dribbleMs);
-          socket.on('close', () => clearInterval(timer));
-        }
-        resolve({ socket, openedAt: performance.now(), closedAt });
-      });
-    }));
+    const deadline = performance.now() + CONNECT_DEADLINE_MS;
+    const batch = Array.from({ length: Math.min(100, count - start) }, () => connectPeer(socketPath, dribbleMs, deadline));
     peers.push(...(await Promise.all(batch)));
   }
   return peers;
@@ -101,6 +113,8 @@ describe('slow and idle peers (the real process)', () => {
     const baseline = sockets();
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, sockets() - baseline)), 20);
+    // Also on a timeout, when the finally below never runs: a sampler outliving its daemon would read a vanished /proc entry.
+    onTestFinished(() => clearInterval(sampler));
     try {
       const flood = await openPeers(socketPath, PEERS);
       // The daemon has taken what it will take, and those have waited long enough to count as stalled.

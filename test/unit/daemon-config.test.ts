@@ -64,8 +64,11 @@ describe('resolveDaemonConfig', () => {
   });
 
   it('sizes the verification pool', () => {
-    expect(resolveDaemonConfig({ ...base, verifyThreads: '3', verifyQueue: '10' }, {}).verify).toEqual({ threads: 3, maxQueue: 10 });
+    expect(resolveDaemonConfig({ ...base, verifyThreads: '3', verifyQueue: '10' }, {}).verify).toEqual({ threads: 3, maxQueue: 10, engine: 'auto' });
     expect(resolveDaemonConfig(base, {}).verify.threads).toBeGreaterThanOrEqual(1);
+    expect(resolveDaemonConfig({ ...base, cryptEngine: 'JS' }, {}).verify.engine).toBe('js');
+    expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_CRYPT_ENGINE: 'native' }).verify.engine).toBe('native');
+    expect(() => resolveDaemonConfig({ ...base, cryptEngine: 'wasm' }, {})).toThrow(/--crypt-engine: must be one of auto, native, js/);
   });
 
   it('reads -a mysql settings from the environment, a URL included', () => {

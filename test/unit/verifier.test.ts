@@ -8,6 +8,7 @@ import { PasswordVerifier } from '../../src/crypt/verifier.js';
 import { VerifyPools } from '../../src/crypt/verify-pool.js';
 import { parseDefaultScheme, type DefaultScheme } from '../../src/crypt/default-scheme.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
+import { requireNativeCrypt } from '../helpers/native.js';
 
 interface Vector {
   maker: string;
@@ -27,11 +28,14 @@ const vectors: Vector[] = readFileSync(new URL('../vectors/hashes.tsv', import.m
   });
 
 const pool = new VerifyPools({ threads: 2, maxQueue: 1000 });
-afterAll(() => pool.close());
-const verifiers = new Map<DefaultScheme, PasswordVerifier>();
-function verifier(defaultScheme: DefaultScheme): PasswordVerifier {
-  if (!verifiers.has(defaultScheme)) verifiers.set(defaultScheme, new PasswordVerifier({ defaultScheme, pools: pool }));
-  return verifiers.get(defaultScheme)!;
+// The same vectors through libxcrypt (the native addon) for md5crypt and DES, the rest unchanged.
+const nativePool = new VerifyPools({ threads: 2, maxQueue: 1000 }, requireNativeCrypt());
+afterAll(() => Promise.all([pool.close(), nativePool.close()]));
+const verifiers = new Map<string, PasswordVerifier>();
+function verifier(defaultScheme: DefaultScheme, engine: 'js' | 'native' = 'js'): PasswordVerifier {
+  const key = `${engine}:${defaultScheme}`;
+  if (!verifiers.has(key)) verifiers.set(key, new PasswordVerifier({ defaultScheme, pools: engine === 'js' ? pool : nativePool }));
+  return verifiers.get(key)!;
 }
 
 /** A different password that every scheme must see as different: DES reads only 8 bytes and bcrypt 72, so change the first. */
@@ -52,12 +56,14 @@ describe('vectors from independent implementations', () => {
     expect(vectors.some((v) => v.password.toString('utf8').includes('\ufffd'))).toBe(true);
   });
 
-  for (const vector of vectors) {
-    it(`${vector.maker}: ${vector.label} (${vector.password.toString('utf8')}, default ${vector.defaultScheme})`, async () => {
-      const check = verifier(vector.defaultScheme);
-      expect((await check.verify(vector.password, vector.stored)).status).toBe('match');
-      expect((await check.verify(wrong(vector.password), vector.stored)).status).toBe('mismatch');
-    });
+  for (const engine of ['js', 'native'] as const) {
+    for (const vector of vectors) {
+      it(`${engine}: ${vector.maker}: ${vector.label} (${vector.password.toString('utf8')}, default ${vector.defaultScheme})`, async () => {
+        const check = verifier(vector.defaultScheme, engine);
+        expect((await check.verify(vector.password, vector.stored)).status).toBe('match');
+        expect((await check.verify(wrong(vector.password), vector.stored)).status).toBe('mismatch');
+      });
+    }
   }
 });
 

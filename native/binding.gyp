@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "saslauthd_mysql_crypt",
+      "sources": ["src/crypt_addon.c"],
+      "libraries": ["-lcrypt"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-fstack-protector-strong"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
+    }
+  ]
+}

@@ -1,0 +1,26 @@
+/**
+ * Builds the optional native addon (libxcrypt for md5crypt and DES) as part of
+ * "npm run build". Without a C compiler, make, python3 or libcrypt-dev it says
+ * so and the daemon computes those schemes in JavaScript instead; nothing fails.
+ * node-gyp comes with npm and is on PATH inside npm scripts.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const addon = `${here}build/Release/saslauthd_mysql_crypt.node`;
+const sources = [`${here}binding.gyp`, `${here}src/crypt_addon.c`];
+
+const newest = Math.max(...sources.map((file) => statSync(file).mtimeMs));
+if (existsSync(addon) && statSync(addon).mtimeMs >= newest) process.exit(0);
+
+const result = spawnSync('node-gyp', ['rebuild', '--directory', here], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+if (result.status === 0) {
+  console.log(`native addon built: ${addon}`);
+} else {
+  // An addon built from older sources must not stay behind and be loaded.
+  rmSync(`${here}build`, { recursive: true, force: true });
+  const why = result.error ? `node-gyp could not run (${result.error.message}); run the build through npm` : result.stderr.split('\n').filter((line) => /error/i.test(line)).slice(0, 5).join('\n');
+  console.warn(`native addon NOT built: md5crypt and DES will run in JavaScript (about half the speed).\n${why}\nTo build it: apt-get install g++ make python3 libcrypt-dev, then npm run build.`);
+}

@@ -7,6 +7,8 @@
  *   3. peak memory of ours at 64 clients
  * The reference needs root (saslauthd -a pam reads only /etc/pam.d), sasl2-bin and libpam-mysql;
  * without them the run says so and measures ours alone. Any wrong answer fails the run.
+ * The load comes from native/bench/mux-load.c (blocking threads, as libsasl2 asks) when a C
+ * compiler is there, else from the Node generator; --generator c|node picks one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +18,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadNativeCrypt } from '../crypt/native-crypt.js';
-import { runLoad, type LoadResult } from './load-generator.js';
+import { buildCGenerator, runCLoad } from './c-load-generator.js';
+import { runLoad, type LoadOptions, type LoadResult } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from './throwaway-mariadb.js';
 import { waitForSocket } from './wait-for-socket.js';
@@ -27,8 +30,11 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '2000' },
     wrong: { type: 'string', default: '0.2' },
     hot: { type: 'string', default: '100' },
+    // c: native/bench/mux-load.c, threads that ask as libsasl2 does; node: load-generator.ts; auto: c when it compiles.
+    generator: { type: 'string', default: 'auto' },
   },
 });
+if (!['auto', 'c', 'node'].includes(args.generator!)) throw new Error(`--generator must be auto, c or node, not ${args.generator}`);
 const DURATION_MS = Number(args.duration) * 1000;
 const USERS = Number(args.users);
 const WRONG = Number(args.wrong);
@@ -112,6 +118,20 @@ function row(name: string, result: LoadResult, rssMb: number): string {
   return `  ${name.padEnd(22)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${mb(rssMb).padStart(10)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${result.generatorCpuPercent.toFixed(0).padStart(8)}%`;
 }
 
+interface Generator {
+  readonly description: string;
+  run(options: LoadOptions): Promise<LoadResult>;
+}
+
+function chooseGenerator(): Generator {
+  const node: Generator = { description: 'load generator: Node (src/bench/load-generator.ts), one process', run: runLoad };
+  if (args.generator === 'node') return node;
+  const build = buildCGenerator();
+  if (build.ok) return { description: `load generator: C (native/bench/mux-load.c), one blocking thread per client, asking as libsasl2 does`, run: (options) => runCLoad(build.binary, options) };
+  if (args.generator === 'c') throw new Error(`--generator c: ${build.reason}`);
+  return { ...node, description: `${node.description} (the C generator could not be built: ${build.reason})` };
+}
+
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build"`);
   const work = mkdtempSync(path.join(os.tmpdir(), 'sm-bench-'));
@@ -135,6 +155,9 @@ async function main(): Promise<void> {
     console.log(missing ? `reference saslauthd + pam_mysql: not measured: ${missing}` : 'reference: saslauthd -a pam -r + pam_mysql (Debian), same PAM line, same database, same load');
     const native = loadNativeCrypt();
     console.log(native.loaded ? 'saslauthd-mysql: md5crypt by libxcrypt through the native addon' : `saslauthd-mysql: md5crypt in JavaScript: ${native.reason}`);
+
+    const generator = chooseGenerator();
+    console.log(generator.description);
 
     const scenarios = [
       { title: 'every login a cache miss', clients: 16, hot: undefined, ours: ['--verify-cache', '0'], theirs: ['-n', '16'] },
@@ -160,8 +183,8 @@ async function main(): Promise<void> {
         const daemon = await startDaemon(command, [...argv, '-m', runDir], socketPath);
         try {
           const load = { socketPath, clients: scenario.clients, users, realm: 'example.org', service, wrongShare: WRONG, ...(scenario.hot ? { hotSet: scenario.hot } : {}) };
-          await runLoad({ ...load, durationMs: 1000 });
-          const result = await runLoad({ ...load, durationMs: DURATION_MS });
+          await generator.run({ ...load, durationMs: 1000 });
+          const result = await generator.run({ ...load, durationMs: DURATION_MS });
           results[name] = result;
           console.log(row(name, result, daemon.peakRssMb()));
           if (result.wrongAnswers > 0) failed = true;

@@ -1,0 +1,97 @@
+/**
+ * The load benchmark's C client (native/bench/mux-load.c): blocking threads
+ * that talk to the mux socket exactly as libsasl2 does. On a 2-core machine a
+ * generator in Node takes a third of a core from the daemon it measures; this
+ * one takes a few percent. Compiled on first use with the C compiler the
+ * native addon already needs; without one, the benchmark says so and uses the
+ * Node generator (load-generator.ts), which checks answers the same way.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LoadOptions, LoadResult } from './load-generator.js';
+
+const SOURCE = fileURLToPath(new URL('../../native/bench/mux-load.c', import.meta.url));
+const BINARY = fileURLToPath(new URL('../../native/build/mux-load', import.meta.url));
+
+export type CGeneratorBuild = { readonly ok: true; readonly binary: string } | { readonly ok: false; readonly reason: string };
+
+/** Compile mux-load unless an up-to-date binary is there. */
+export function buildCGenerator(): CGeneratorBuild {
+  if (!existsSync(SOURCE)) return { ok: false, reason: `${SOURCE} is missing` };
+  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= statSync(SOURCE).mtimeMs) return { ok: true, binary: BINARY };
+  mkdirSync(path.dirname(BINARY), { recursive: true });
+  const cc = process.env.CC ?? 'cc';
+  // Built under a private name and renamed: an interrupted build never leaves a fresh-looking broken binary.
+  const partial = `${BINARY}.${process.pid}`;
+  const result = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-pthread', '-o', partial, SOURCE], { encoding: 'utf8' });
+  if (result.error) return { ok: false, reason: `${cc} could not run (${result.error.message}); apt-get install gcc` };
+  if (result.status !== 0) {
+    rmSync(partial, { force: true });
+    return { ok: false, reason: `${cc} failed: ${result.stderr.trim().split('\n').slice(0, 3).join(' ')}` };
+  }
+  renameSync(partial, BINARY);
+  return { ok: true, binary: BINARY };
+}
+
+interface CGeneratorReport {
+  readonly requests: number;
+  readonly elapsedMs: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly wrongAnswers: number;
+  readonly noReply: number;
+  readonly cpuPercent: number;
+}
+
+function parseReport(stdout: string): CGeneratorReport {
+  const report = JSON.parse(stdout) as Record<string, unknown>;
+  for (const field of ['requests', 'elapsedMs', 'p50Ms', 'p99Ms', 'wrongAnswers', 'noReply', 'cpuPercent']) {
+    if (typeof report[field] !== 'number' || !Number.isFinite(report[field])) throw new Error(`mux-load printed no number for ${field}: ${stdout.slice(0, 200)}`);
+  }
+  return report as unknown as CGeneratorReport;
+}
+
+/** The same closed loop as runLoad, run by mux-load; `observe` is not available (answers stay in C). */
+export function runCLoad(binary: string, options: Omit<LoadOptions, 'observe'>): Promise<LoadResult> {
+  const argv = [
+    options.socketPath,
+    String(options.clients),
+    String(options.durationMs),
+    String(options.wrongShare),
+    String(options.hotSet ?? 0),
+    String(options.requestTimeoutMs ?? 10_000),
+    options.service,
+    options.realm,
+  ];
+  // One "login<TAB>password" line per user on mux-load's stdin.
+  const bad = options.users.find((user) => /[\t\n]/.test(user.login + user.password));
+  if (bad) return Promise.reject(new Error(`mux-load takes no tab or newline in a login or password (user ${JSON.stringify(bad.login)})`));
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code !== 0) return reject(new Error(`mux-load exited with ${code}: ${stderr.trim()}`));
+      try {
+        const report = parseReport(stdout);
+        resolve({
+          requests: report.requests,
+          perSecond: (report.requests * 1000) / report.elapsedMs,
+          p50Ms: report.p50Ms,
+          p99Ms: report.p99Ms,
+          wrongAnswers: report.wrongAnswers,
+          noReply: report.noReply,
+          generatorCpuPercent: report.cpuPercent,
+        });
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+    child.stdin.end(options.users.map((user) => `${user.login}\t${user.password}\n`).join(''));
+  });
+}

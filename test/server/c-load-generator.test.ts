@@ -1,0 +1,80 @@
+/**
+ * The benchmark's C client (native/bench/mux-load.c) against a real daemon:
+ * it must ask correctly, and it must count what it is there to count (wrong
+ * answers, no answers), or a benchmark run could pass while the daemon
+ * answers wrongly. CI has a C compiler: a build failure fails here, with the reason.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildCGenerator, runCLoad } from '../../src/bench/c-load-generator.js';
+import type { LoadOptions } from '../../src/bench/load-generator.js';
+import { DEMO_HASH, startTestDaemon } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/temp.js';
+
+function binary(): string {
+  const build = buildCGenerator();
+  if (!build.ok) throw new Error(`the C load generator did not build: ${build.reason}`);
+  return build.binary;
+}
+
+/** Wrong passwords at this rate would otherwise be held back by the failure throttle. */
+const NO_THROTTLE = { realmJoin: true, throttleAfter: '0' };
+
+const base = { clients: 4, durationMs: 400, realm: 'example.org', service: 'smtp', requestTimeoutMs: 2000 } satisfies Partial<LoadOptions>;
+
+describe('mux-load, the C load generator', () => {
+  it('asks as libsasl2 does and finds every answer right when the daemon is right', async () => {
+    const { socketPath, sink } = await startTestDaemon(['demo@example.org:' + DEMO_HASH, 'bob@example.org:{PLAIN}bob-pw'], NO_THROTTLE);
+    const result = await runCLoad(binary(), {
+      ...base,
+      socketPath,
+      users: [{ login: 'demo', password: 'demo' }, { login: 'bob', password: 'bob-pw' }],
+      wrongShare: 0.3,
+    });
+    expect(result.requests).toBeGreaterThan(50);
+    expect(result.wrongAnswers).toBe(0);
+    expect(result.noReply).toBe(0);
+    expect(result.perSecond).toBeGreaterThan(0);
+    expect(result.p99Ms).toBeGreaterThanOrEqual(result.p50Ms);
+    expect(result.generatorCpuPercent).toBeGreaterThanOrEqual(0);
+    // Both kinds were sent: the daemon saw wrong passwords as well as right ones, for both users.
+    const auths = sink.records().filter((r) => r.event === 'auth');
+    expect(new Set(auths.map((r) => `${String(r.user)} ${String(r.result)}`))).toEqual(
+      new Set(['demo@example.org success', 'demo@example.org failure', 'bob@example.org success', 'bob@example.org failure']),
+    );
+  }, 20_000);
+
+  it('counts a NO to a right password, and an OK to a wrong one, as wrong answers', async () => {
+    // The generator believes bob's password is "not-it": every "right" login gets NO, and with
+    // wrong-share 0 every request is one of those.
+    const { socketPath } = await startTestDaemon(['bob@example.org:{PLAIN}bob-pw'], NO_THROTTLE);
+    const refused = await runCLoad(binary(), { ...base, socketPath, users: [{ login: 'bob', password: 'not-it' }], wrongShare: 0 });
+    expect(refused.requests).toBeGreaterThan(0);
+    expect(refused.wrongAnswers).toBe(refused.requests);
+    // The "wrong" password is the listed one plus "-wrong": make that the real one, and every wrong login gets OK.
+    const { socketPath: other } = await startTestDaemon(['eve@example.org:{PLAIN}x-wrong'], NO_THROTTLE);
+    const accepted = await runCLoad(binary(), { ...base, socketPath: other, users: [{ login: 'eve', password: 'x' }], wrongShare: 1 });
+    expect(accepted.requests).toBeGreaterThan(0);
+    expect(accepted.wrongAnswers).toBe(accepted.requests);
+  }, 20_000);
+
+  it('counts a close without a reply as no reply, not as an answer', async () => {
+    const socketPath = path.join(tempDir(), 'mux');
+    const server = net.createServer((socket) => socket.once('data', () => socket.destroy()));
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      const result = await runCLoad(binary(), { ...base, socketPath, users: [{ login: 'demo', password: 'demo' }], wrongShare: 0.5 });
+      expect(result.requests).toBeGreaterThan(0);
+      expect(result.noReply).toBe(result.requests);
+      expect(result.wrongAnswers).toBe(0);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 20_000);
+
+  it('refuses bad arguments and users it cannot pass on', async () => {
+    await expect(runCLoad(binary(), { ...base, clients: 0, socketPath: '/nonexistent/mux', users: [{ login: 'a', password: 'b' }], wrongShare: 0 })).rejects.toThrow(/bad arguments/);
+    await expect(runCLoad(binary(), { ...base, socketPath: '/nonexistent/mux', users: [{ login: 'a\tb', password: 'b' }], wrongShare: 0 })).rejects.toThrow(/no tab or newline/);
+  });
+});

@@ -32,8 +32,11 @@ const { values: args } = parseArgs({
     hot: { type: 'string', default: '100' },
     // c: native/bench/mux-load.c, threads that ask as libsasl2 does; node: load-generator.ts; auto: c when it compiles.
     generator: { type: 'string', default: 'auto' },
+    // How both daemons reach MariaDB: tcp (host=127.0.0.1:port) or socket (host=/path/mysqld.sock, what host=localhost means).
+    db: { type: 'string', default: 'tcp' },
   },
 });
+if (!['tcp', 'socket'].includes(args.db!)) throw new Error(`--db must be tcp or socket, not ${args.db}`);
 if (!['auto', 'c', 'node'].includes(args.generator!)) throw new Error(`--generator must be auto, c or node, not ${args.generator}`);
 const DURATION_MS = Number(args.duration) * 1000;
 const USERS = Number(args.users);
@@ -144,7 +147,8 @@ async function main(): Promise<void> {
     const mailboxes = makeBenchMailboxes(USERS);
     await seedMailboxes(server, mailboxes);
     const { users } = mailboxes;
-    const line = `pam_mysql.so user=sasl passwd=sasl-pw host=127.0.0.1:${server.port} db=postfix table=mailbox usercolumn=username passwdcolumn=password crypt=1 md5=1 where=active=1`;
+    const host = args.db === 'socket' ? server.socketPath : `127.0.0.1:${server.port}`;
+    const line = `pam_mysql.so user=sasl passwd=sasl-pw host=${host} db=postfix table=mailbox usercolumn=username passwdcolumn=password crypt=1 md5=1 where=active=1`;
     const pamText = `auth    required   ${line}\naccount sufficient ${line}\n`;
     const pamDir = path.join(work, 'pam.d');
     mkdirSync(pamDir);
@@ -152,6 +156,7 @@ async function main(): Promise<void> {
     if (!missing) writeFileSync(referencePam, pamText);
 
     console.log(`saslauthd-mysql load benchmark: ${os.cpus().length} cores, node ${process.version}, ${USERS} md5crypt users, ${WRONG * 100}% wrong passwords, ${DURATION_MS / 1000} s per run, one connection per request`);
+    console.log(`database: ${args.db === 'socket' ? `UNIX socket (host=${host})` : `TCP (host=${host})`}, the same PAM line for both`);
     console.log(missing ? `reference saslauthd + pam_mysql: not measured: ${missing}` : 'reference: saslauthd -a pam -r + pam_mysql (Debian), same PAM line, same database, same load');
     const native = loadNativeCrypt();
     console.log(native.loaded ? 'saslauthd-mysql: md5crypt by libxcrypt through the native addon' : `saslauthd-mysql: md5crypt in JavaScript: ${native.reason}`);

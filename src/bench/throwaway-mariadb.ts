@@ -96,6 +96,11 @@ export class ThrowawayServer {
     }
   }
 
+  /** The server's UNIX socket, in its data directory. */
+  get socketPath(): string {
+    return path.join(this.dataDir, 'mysqld.sock');
+  }
+
   async start(): Promise<void> {
     if (this.#process) return;
     const child = spawn(
@@ -104,7 +109,7 @@ export class ThrowawayServer {
         '--no-defaults',
         `--datadir=${path.join(this.dataDir, 'data')}`,
         `--tmpdir=${path.join(this.dataDir, 'tmp')}`,
-        `--socket=${path.join(this.dataDir, 'mysqld.sock')}`,
+        `--socket=${this.socketPath}`,
         `--pid-file=${path.join(this.dataDir, 'mysqld.pid')}`,
         `--port=${this.port}`,
         '--bind-address=127.0.0.1',

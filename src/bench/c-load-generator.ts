@@ -92,6 +92,8 @@ export function runCLoad(binary: string, options: Omit<LoadOptions, 'observe'>):
         reject(error as Error);
       }
     });
+    // mux-load refuses bad arguments before reading its users: the broken pipe is then no news, its exit status and stderr are.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.users.map((user) => `${user.login}\t${user.password}\n`).join(''));
   });
 }

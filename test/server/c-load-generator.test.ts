@@ -74,7 +74,9 @@ describe('mux-load, the C load generator', () => {
   }, 20_000);
 
   it('refuses bad arguments and users it cannot pass on', async () => {
-    await expect(runCLoad(binary(), { ...base, clients: 0, socketPath: '/nonexistent/mux', users: [{ login: 'a', password: 'b' }], wrongShare: 0 })).rejects.toThrow(/bad arguments/);
+    // Many users: mux-load exits before reading them, and the write into its closed stdin must not escape as an uncaught EPIPE.
+    const many = Array.from({ length: 20_000 }, (_, i) => ({ login: `user${i}`, password: `password-${i}` }));
+    await expect(runCLoad(binary(), { ...base, clients: 0, socketPath: '/nonexistent/mux', users: many, wrongShare: 0 })).rejects.toThrow(/bad arguments/);
     await expect(runCLoad(binary(), { ...base, socketPath: '/nonexistent/mux', users: [{ login: 'a\tb', password: 'b' }], wrongShare: 0 })).rejects.toThrow(/no tab or newline/);
   });
 });

@@ -50,6 +50,7 @@ export class AuthGeneration {
       realm: config.realm,
       verifier: new PasswordVerifier({ defaultScheme: config.defaultScheme, pools }),
       logger,
+      successLevel: config.log.successes ? 'info' : 'debug',
       ...(verifiedCache ? { verifiedCache } : {}),
       ...(credentialCache ? { credentialCache } : {}),
       ...(outageCache ? { outageCache } : {}),

@@ -18,7 +18,7 @@ import type { PasswordVerifier } from '../crypt/verifier.js';
 import type { VerifiedPasswordCache } from '../cache/verified-cache.js';
 import type { CredentialCache } from '../cache/credential-cache.js';
 import { describeError, ErrorCodes } from '../errors.js';
-import { logAuthEvent, type AuthEvent } from './auth-log.js';
+import { logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
 import { clientAddressOf, type FailureThrottle } from './throttle.js';
 
 export interface AuthenticatorOptions {
@@ -26,6 +26,8 @@ export interface AuthenticatorOptions {
   readonly realm: RealmPolicy;
   readonly verifier: PasswordVerifier;
   readonly logger: Logger;
+  /** info logs every success (-V, as saslauthd -V); debug (the default) only when debugging. */
+  readonly successLevel?: SuccessLevel;
   /** Skips the hash when the stored value is unchanged and the password verified against it before. */
   readonly verifiedCache?: VerifiedPasswordCache;
   /** saslauthd -c: skips the lookup for recent successes. */
@@ -61,7 +63,7 @@ export class Authenticator {
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
     const delayMs = this.#throttle(facts, outcome);
     const event: AuthEvent = { ...facts, ...outcome, durationMs, ...(delayMs > 0 ? { delayMs } : {}) };
-    logAuthEvent(this.#options.logger, event);
+    logAuthEvent(this.#options.logger, event, this.#options.successLevel);
     this.#options.metrics?.observe(event);
     if (delayMs > 0) {
       try {

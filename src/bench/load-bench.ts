@@ -9,6 +9,8 @@
  * without them the run says so and measures ours alone. Any wrong answer fails the run.
  * The load comes from native/bench/mux-load.c (blocking threads, as libsasl2 asks) when a C
  * compiler is there, else from the Node generator; --generator c|node picks one.
+ * --rounds N (3) runs every daemon N times, alternating; the ratios are taken within each round
+ * and the median round is checked against the targets (paired-ratios.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +25,7 @@ import { runLoad, type LoadOptions, type LoadResult } from './load-generator.js'
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from './throwaway-mariadb.js';
 import { waitForSocket } from './wait-for-socket.js';
+import { describeTarget, formatRatio, pairedRatios, type Target } from './paired-ratios.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,6 +37,8 @@ const { values: args } = parseArgs({
     generator: { type: 'string', default: 'auto' },
     // How both daemons reach MariaDB: tcp (host=127.0.0.1:port) or socket (host=/path/mysqld.sock, what host=localhost means).
     db: { type: 'string', default: 'tcp' },
+    // Each round runs every daemon once; ratios are taken within a round and the median round is reported.
+    rounds: { type: 'string', default: '3' },
   },
 });
 if (!['tcp', 'socket'].includes(args.db!)) throw new Error(`--db must be tcp or socket, not ${args.db}`);
@@ -42,6 +47,8 @@ const DURATION_MS = Number(args.duration) * 1000;
 const USERS = Number(args.users);
 const WRONG = Number(args.wrong);
 const HOT = Number(args.hot);
+const ROUNDS = Number(args.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${args.rounds}`);
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const PAM_MYSQL = ['/lib/x86_64-linux-gnu/security/pam_mysql.so', '/usr/lib/x86_64-linux-gnu/security/pam_mysql.so', '/lib/security/pam_mysql.so'];
 
@@ -117,8 +124,9 @@ function referenceMissing(): string | undefined {
 }
 
 const mb = (n: number) => n.toFixed(1);
+const NAME_WIDTH = 26;
 function row(name: string, result: LoadResult, rssMb: number): string {
-  return `  ${name.padEnd(22)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${mb(rssMb).padStart(10)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${result.generatorCpuPercent.toFixed(0).padStart(8)}%`;
+  return `  ${name.padEnd(NAME_WIDTH)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${mb(rssMb).padStart(10)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${result.generatorCpuPercent.toFixed(0).padStart(8)}%`;
 }
 
 interface Generator {
@@ -165,14 +173,16 @@ async function main(): Promise<void> {
     console.log(generator.description);
 
     const scenarios = [
-      { title: 'every login a cache miss', clients: 16, hot: undefined, ours: ['--verify-cache', '0'], theirs: ['-n', '16'] },
-      { title: `${HOT} hot users, repeat logins`, clients: 32, hot: HOT, ours: [], theirs: ['-n', '16', '-c'], oursCached: ['-c'] },
-      { title: 'peak memory at 64 clients', clients: 64, hot: undefined, ours: [], theirs: undefined },
+      { title: 'every login a cache miss', clients: 16, hot: undefined, ours: ['--verify-cache', '0'], theirs: ['-n', '16'], targets: 'misses' },
+      { title: `${HOT} hot users, repeat logins`, clients: 32, hot: HOT, ours: [], theirs: ['-n', '16', '-c'], oursCached: ['-c'], targets: 'hot' },
+      { title: 'peak memory at 64 clients', clients: 64, hot: undefined, ours: [], theirs: undefined, targets: 'memory' },
     ];
+    const targets: Target[] = [];
     for (const scenario of scenarios) {
-      console.log(`\n${scenario.title}, ${scenario.clients} clients`);
-      console.log(`  ${''.padEnd(22)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'peak MB'.padStart(10)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'gen CPU'.padStart(9)}`);
-      const results: Record<string, LoadResult> = {};
+      console.log(`\n${scenario.title}, ${scenario.clients} clients${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}`);
+      console.log(`  ${''.padEnd(NAME_WIDTH)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'peak MB'.padStart(10)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'gen CPU'.padStart(9)}`);
+      const results: Record<string, LoadResult[]> = {};
+      const peaksMb: number[] = [];
       const contenders: Array<[string, string, string[] | undefined]> = [
         // The command as installed: its shebang carries the V8 settings it ships with.
         // The throttle is off: 20% wrong passwords at random would now and then delay a client, which measures the throttle, not the daemon.
@@ -180,32 +190,49 @@ async function main(): Promise<void> {
         ['saslauthd-mysql -c', CLI, 'oursCached' in scenario ? ['-a', 'pam', '-r', '--pam-dir', pamDir, '--throttle-after', '0', ...scenario.oursCached] : undefined],
         ['saslauthd + pam_mysql', '/usr/sbin/saslauthd', missing ? undefined : scenario.theirs && ['-a', 'pam', '-r', ...scenario.theirs, '-d']],
       ];
-      for (const [name, command, argv] of contenders) {
-        if (!argv) continue;
-        const runDir = path.join(work, `${name.replace(/\W+/g, '-')}-${scenario.clients}`);
-        mkdirSync(runDir);
-        const socketPath = path.join(runDir, 'mux');
-        const daemon = await startDaemon(command, [...argv, '-m', runDir], socketPath);
-        try {
-          const load = { socketPath, clients: scenario.clients, users, realm: 'example.org', service, wrongShare: WRONG, ...(scenario.hot ? { hotSet: scenario.hot } : {}) };
-          await generator.run({ ...load, durationMs: 1000 });
-          const result = await generator.run({ ...load, durationMs: DURATION_MS });
-          results[name] = result;
-          console.log(row(name, result, daemon.peakRssMb()));
-          if (result.wrongAnswers > 0) failed = true;
-        } finally {
-          await daemon.stop();
+      for (let round = 1; round <= ROUNDS; round += 1) {
+        for (const [name, command, argv] of contenders) {
+          if (!argv) continue;
+          const runDir = path.join(work, `${name.replace(/\W+/g, '-')}-${scenario.clients}-${round}`);
+          mkdirSync(runDir);
+          const socketPath = path.join(runDir, 'mux');
+          const daemon = await startDaemon(command, [...argv, '-m', runDir], socketPath);
+          try {
+            const load = { socketPath, clients: scenario.clients, users, realm: 'example.org', service, wrongShare: WRONG, ...(scenario.hot ? { hotSet: scenario.hot } : {}) };
+            await generator.run({ ...load, durationMs: 1000 });
+            const result = await generator.run({ ...load, durationMs: DURATION_MS });
+            (results[name] ??= []).push(result);
+            const peakMb = daemon.peakRssMb();
+            if (command === CLI) peaksMb.push(peakMb);
+            console.log(row(ROUNDS > 1 ? `${name} #${round}` : name, result, peakMb));
+            if (result.wrongAnswers > 0) failed = true;
+          } finally {
+            await daemon.stop();
+          }
         }
       }
       const ours = results['saslauthd-mysql'];
-      const theirs = results['saslauthd + pam_mysql'];
-      if (ours && theirs) {
-        console.log(`  ratio: throughput x${(ours.perSecond / theirs.perSecond).toFixed(2)}, p99 x${(ours.p99Ms / theirs.p99Ms).toFixed(2)} (ours / theirs)`);
-      }
       const oursCached = results['saslauthd-mysql -c'];
-      if (oursCached && theirs) {
-        console.log(`  ratio with -c on both: throughput x${(oursCached.perSecond / theirs.perSecond).toFixed(2)}, p99 x${(oursCached.p99Ms / theirs.p99Ms).toFixed(2)}`);
+      const theirs = results['saslauthd + pam_mysql'];
+      const median = ROUNDS > 1 ? ' (median round, and the range)' : '';
+      if (ours && theirs) {
+        const ratios = pairedRatios(ours, theirs);
+        console.log(`  ratio${median}: throughput ${formatRatio(ratios.throughput)}, p99 ${formatRatio(ratios.p99)} (ours / theirs)`);
+        if (scenario.targets === 'misses') {
+          targets.push({ what: 'misses, throughput ratio', value: ratios.medianThroughput, bound: 'at-least', limit: 5 });
+          targets.push({ what: 'misses, p99 ratio', value: ratios.medianP99, bound: 'at-most', limit: 0.2 });
+        }
       }
+      if (oursCached && theirs) {
+        const ratios = pairedRatios(oursCached, theirs);
+        console.log(`  ratio with -c on both${median}: throughput ${formatRatio(ratios.throughput)}, p99 ${formatRatio(ratios.p99)}`);
+        if (scenario.targets === 'hot') targets.push({ what: 'hot users, throughput ratio with -c on both', value: ratios.medianThroughput, bound: 'at-least', limit: 3 });
+      }
+      if (scenario.targets === 'memory' && peaksMb.length > 0) targets.push({ what: 'peak MB at 64 clients, highest round', value: Math.max(...peaksMb), bound: 'below', limit: 150 });
+    }
+    if (targets.length > 0) {
+      console.log('\ntargets (docs/BENCHMARKS.md)');
+      for (const target of targets) console.log(`  ${describeTarget(target)}`);
     }
     if (failed) console.log('\nFAILED: wrong answers were given (see the "wrong" column)');
   } finally {

@@ -32,6 +32,7 @@ function daemonOptions(command: Command): Command {
     .option('-m, --run-dir <dir>', 'directory of the socket, which is DIR/mux (default /run/saslauthd)')
     .option('-r, --realm-join', 'look users up as login@realm when the realm is not empty (saslauthd -r)')
     .option('-d, --debug', 'debug logging, human-readable')
+    .option('-V, --log-successes', 'log every successful login at info, as saslauthd -V does (failures are always logged)')
     .option('-O, --mech-option <option>', 'mechanism option: the passwd-file path, or the database config file (-a mysql, -a pam)')
     .option('--pam-dir <dir>', 'where -a pam finds service files (default /etc/pam.d)')
     .option('-c, --cache', 'saslauthd -c: recent successes skip the database (old passwords work until -t expires)')
@@ -145,6 +146,7 @@ program
     );
   });
 
-program.version(VERSION, '-V, --package-version', 'print the package version');
+// No short flag: -V is saslauthd's "verbose" (--log-successes), -v its version (with the mechanisms).
+program.version(VERSION, '--package-version', 'print the package version');
 
 await program.parseAsync(process.argv);

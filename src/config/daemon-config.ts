@@ -32,7 +32,7 @@ export const ENV_NAMES = [
   'MECH', 'RUN_DIR', 'PASSWD_FILE', 'DB_CONFIG', 'PAM_DIR', 'REALM_JOIN', 'DEFAULT_REALM', 'LOWERCASE', 'DEFAULT_SCHEME',
   'CACHE', 'CACHE_TTL', 'CACHE_SIZE', 'VERIFY_CACHE', 'OUTAGE_TTL', 'VERIFY_THREADS', 'VERIFY_QUEUE', 'CRYPT_ENGINE',
   'SOCKET_MODE', 'SOCKET_GROUP', 'READ_TIMEOUT', 'ANSWER_TIMEOUT', 'MAX_CONNECTIONS', 'SHUTDOWN_GRACE',
-  'THROTTLE_AFTER', 'THROTTLE_MAX_DELAY', 'THROTTLE_WINDOW', 'METRICS_PORT', 'METRICS_ADDRESS', 'WORKERS', 'DEBUG', 'LOG_LEVEL',
+  'THROTTLE_AFTER', 'THROTTLE_MAX_DELAY', 'THROTTLE_WINDOW', 'METRICS_PORT', 'METRICS_ADDRESS', 'WORKERS', 'DEBUG', 'LOG_LEVEL', 'LOG_SUCCESSES',
 ] as const;
 
 /** Every variable name the daemon reads, the database ones included. */
@@ -80,6 +80,7 @@ export interface DaemonFlags {
   readonly runDir?: string;
   readonly realmJoin?: boolean;
   readonly debug?: boolean;
+  readonly logSuccesses?: boolean;
   readonly workers?: string;
   readonly noAcceptLock?: boolean;
   readonly mechOption?: string;
@@ -146,7 +147,8 @@ export interface DaemonConfig {
   /** Prometheus /metrics over HTTP; undefined when off (the default). */
   readonly metrics?: { readonly host: string; readonly port: number };
   readonly shutdownGraceMs: number;
-  readonly log: { readonly level: Level; readonly pretty: boolean };
+  /** successes: log each success at info (-V), not only at debug. */
+  readonly log: { readonly level: Level; readonly pretty: boolean; readonly successes: boolean };
   /** saslauthd flags we accept so existing command lines keep working, and what they were. */
   readonly compatibility: { readonly workers?: number; readonly noAcceptLock: boolean };
 }
@@ -277,7 +279,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     throttle,
     ...resolveMetrics(flags, env),
     shutdownGraceMs: pickInteger('--shutdown-grace', flags.shutdownGrace, 'SHUTDOWN_GRACE', env, DEFAULTS.shutdownGraceMs, 0, 600_000),
-    log: { level, pretty: debug },
+    log: { level, pretty: debug, successes: pickBoolean('-V', flags.logSuccesses, 'LOG_SUCCESSES', env) },
     compatibility: {
       ...(workersSource ? { workers: parseInteger(workersSource.key, workersSource.value, 0, 10_000) } : {}),
       noAcceptLock: Boolean(flags.noAcceptLock),

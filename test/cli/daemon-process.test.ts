@@ -125,7 +125,7 @@ describe('output', () => {
 
   it('--crypt-engine js: says so when listening, and the md5crypt demo account still logs in', async () => {
     const runDir = path.join(tempDir(), 'run');
-    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir, '--crypt-engine', 'js']);
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-V', '-m', runDir, '--crypt-engine', 'js']);
     expect(await ask(path.join(runDir, 'mux'), 'demo')).toMatch(/^OK/);
     expect(await ask(path.join(runDir, 'mux'), 'wrong')).toMatch(/^NO/);
     await daemon.stop();
@@ -133,11 +133,13 @@ describe('output', () => {
     expect(daemon.records().filter((r) => r.event === 'auth').map((r) => [r.result, r.scheme])).toEqual([['success', 'MD5-CRYPT'], ['failure', 'MD5-CRYPT']]);
   });
 
-  it('logs JSON lines with a saslauthd-shaped message by default', async () => {
+  it('logs JSON lines with a saslauthd-shaped message by default: failures, and successes only with -V', async () => {
     const runDir = path.join(tempDir(), 'run');
     const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir]);
+    expect(await ask(path.join(runDir, 'mux'), 'demo')).toMatch(/^OK/);
     await ask(path.join(runDir, 'mux'), 'wrong');
     await daemon.stop();
+    expect(daemon.records().filter((r) => r.event === 'auth').map((r) => r.result)).toEqual(['failure']);
     const failure = daemon.records().find((r) => r.event === 'auth');
     expect(failure).toMatchObject({
       msg: 'auth failure: [user=demo@example.org] [service=smtp] [realm=example.org] [mech=passwd-file] [reason=wrong password]',

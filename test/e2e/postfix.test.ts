@@ -49,7 +49,8 @@ beforeAll(async () => {
   const line = `pam_mysql.so user=database passwd=password host=127.0.0.1:${server.port} db=postfix table=mailbox usercolumn=username passwdcolumn=password crypt=1 md5=1 where=active=1`;
   writeFileSync(path.join(pamDir, 'smtp'), `auth    required   ${line}\naccount sufficient ${line}\n`);
   const runDir = path.join(dir, 'run');
-  daemon = await spawnDaemon(['-a', 'pam', '-r', '-m', runDir, '--pam-dir', pamDir, '--shutdown-grace', '500'], { forSuite: true });
+  // -V: the tests below read success lines, which are logged only when asked for (as saslauthd -V).
+  daemon = await spawnDaemon(['-a', 'pam', '-r', '-V', '-m', runDir, '--pam-dir', pamDir, '--shutdown-grace', '500'], { forSuite: true });
 
   plainPort = await freePort();
   localDomainPort = await freePort();

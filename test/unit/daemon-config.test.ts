@@ -26,7 +26,7 @@ describe('resolveDaemonConfig', () => {
       defaultScheme: 'crypt',
       socket: { mode: 0o666 },
       maxConnections: 512,
-      log: { level: 'info', pretty: false },
+      log: { level: 'info', pretty: false, successes: false },
     });
     expect(config.timeouts.readTimeoutMs).toBeGreaterThan(0);
   });
@@ -93,8 +93,15 @@ describe('resolveDaemonConfig', () => {
   });
 
   it('-d means human-readable debug logs unless a level is given', () => {
-    expect(resolveDaemonConfig({ ...base, debug: true }, {}).log).toEqual({ level: 'debug', pretty: true });
-    expect(resolveDaemonConfig({ ...base, debug: true, logLevel: 'warn' }, {}).log).toEqual({ level: 'warn', pretty: true });
+    expect(resolveDaemonConfig({ ...base, debug: true }, {}).log).toEqual({ level: 'debug', pretty: true, successes: false });
+    expect(resolveDaemonConfig({ ...base, debug: true, logLevel: 'warn' }, {}).log).toEqual({ level: 'warn', pretty: true, successes: false });
+  });
+
+  it('-V (saslauthd verbose) logs successes, from the flag or the environment', () => {
+    expect(resolveDaemonConfig({ ...base, logSuccesses: true }, {}).log.successes).toBe(true);
+    expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOG_SUCCESSES: 'yes' }).log.successes).toBe(true);
+    expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOG_SUCCESSES: 'no' }).log.successes).toBe(false);
+    expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOG_SUCCESSES: '0' }).log.successes).toBe(false);
   });
 
   it('returns a frozen configuration', () => {

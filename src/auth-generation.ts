@@ -15,6 +15,7 @@ import { PasswordDigester } from './cache/password-digest.js';
 import { VerifiedPasswordCache } from './cache/verified-cache.js';
 import { CredentialCache } from './cache/credential-cache.js';
 import type { AuthRequest } from './protocol/codec.js';
+import type { Cancellation } from './protocol/cancellation.js';
 import type { Reply } from './protocol/replies.js';
 import type { Backend } from './backends/backend.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
@@ -63,10 +64,10 @@ export class AuthGeneration {
     return this.#inFlight;
   }
 
-  async authenticate(request: AuthRequest, signal: AbortSignal): Promise<Reply> {
+  async authenticate(request: AuthRequest, cancellation: Cancellation): Promise<Reply> {
     this.#inFlight += 1;
     try {
-      return await this.#authenticator.authenticate(request, signal);
+      return await this.#authenticator.authenticate(request, cancellation);
     } finally {
       this.#inFlight -= 1;
       if (this.#inFlight === 0) this.#retired?.();

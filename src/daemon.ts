@@ -93,7 +93,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const retiring = new Set<Promise<void>>();
   server = new MuxServer({
     // Read `current` per request: after a reload, new requests go to the new generation.
-    handler: (request, signal) => current.authenticate(request, signal),
+    handler: (request, cancellation) => current.authenticate(request, cancellation),
     timeouts: config.timeouts,
     maxConnections: config.maxConnections,
     logger: logger.child({ component: 'server' }),

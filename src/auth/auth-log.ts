@@ -47,8 +47,13 @@ export function formatAuthMessage(event: AuthEvent): string {
 /** The level of a success line: info with -V, debug otherwise. */
 export type SuccessLevel = 'info' | 'debug';
 
+/** The level an outcome is logged at. */
+export function authLogLevel(result: AuthResult, successLevel: SuccessLevel = 'debug'): 'error' | 'info' | 'debug' {
+  return result === 'temporary-failure' ? 'error' : result === 'success' ? successLevel : 'info';
+}
+
 export function logAuthEvent(logger: Logger, event: AuthEvent, successLevel: SuccessLevel = 'debug'): void {
-  const level = event.result === 'temporary-failure' ? 'error' : event.result === 'success' ? successLevel : 'info';
+  const level = authLogLevel(event.result, successLevel);
   // Checked first: building the line is most of its cost, and most success lines are not wanted.
   if (!logger.isLevelEnabled(level)) return;
   logger[level]({ event: 'auth', ...event }, formatAuthMessage(event));

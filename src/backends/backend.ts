@@ -6,6 +6,7 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { DefaultScheme } from '../crypt/default-scheme.js';
+import type { Cancellation } from '../protocol/cancellation.js';
 
 export interface LookupQuery {
   /** The login after realm handling: what saslauthd -r would pass to PAM. */
@@ -31,6 +32,7 @@ export type LookupResult = (
 export interface Backend {
   /** The mechanism name saslauthd would log ([mech=...]). */
   readonly mechanism: string;
-  lookup(query: LookupQuery, signal: AbortSignal): Promise<LookupResult>;
+  /** Ends by the backend's own timeouts; `cancellation` says when nobody waits any more (read its signal only if needed). */
+  lookup(query: LookupQuery, cancellation: Cancellation): Promise<LookupResult>;
   close(): Promise<void>;
 }

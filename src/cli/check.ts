@@ -85,7 +85,7 @@ export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: N
     }
     const label = `${probing ? 'lookup of a name no mailbox has' : `user ${key.key.user}`} (service ${options.service})`;
     const started = performance.now();
-    const result = await backend.lookup({ user: key.key.user, realm: key.key.realm, service: options.service }, AbortSignal.timeout(options.timeoutMs));
+    const result = await backend.lookup({ user: key.key.user, realm: key.key.realm, service: options.service }, { signal: AbortSignal.timeout(options.timeoutMs) });
     const took = `${(performance.now() - started).toFixed(1)} ms`;
     switch (result.status) {
       case 'unavailable':

@@ -15,6 +15,7 @@ import { md5crypt, parseMd5Crypt } from './schemes/md5crypt.js';
 import { parsePhpass, phpass } from './schemes/phpass.js';
 import { parseShaCrypt } from './schemes/sha-crypt.js';
 import type { Lane, PoolOutcome, VerifyPools } from './verify-pool.js';
+import type { Cancellation } from '../protocol/cancellation.js';
 
 export type Verdict =
   | { readonly status: 'match'; readonly scheme: string }
@@ -121,7 +122,8 @@ export interface PasswordVerifierOptions {
 }
 
 export interface VerifyOptions {
-  readonly signal?: AbortSignal;
+  /** Only a slow-lane check listens for it (its signal is made only then: cancellation.ts). */
+  readonly cancellation?: Cancellation;
   /** Overrides the verifier's default scheme (a pam_mysql service's own crypt=). */
   readonly defaultScheme?: DefaultScheme;
 }
@@ -144,13 +146,12 @@ export class PasswordVerifier {
   }
 
   async #check(password: Buffer, stored: string, options: VerifyOptions): Promise<Verdict> {
-    const { signal } = options;
     const chosen = plan(password, stored, options.defaultScheme ?? this.#options.defaultScheme);
     if (chosen.kind === 'unsupported') return { status: 'unsupported', scheme: chosen.scheme, reason: chosen.reason };
     let outcome: boolean | undefined | PoolOutcome;
     if (chosen.kind === 'inline') outcome = chosen.check();
     // A fast-lane check takes a fraction of a millisecond: not worth an abort listener per task.
-    else outcome = await this.#options.pools.lane(chosen.lane).run(chosen.task, password, chosen.stored, chosen.lane === 'slow' ? signal : undefined);
+    else outcome = await this.#options.pools.lane(chosen.lane).run(chosen.task, password, chosen.stored, chosen.lane === 'slow' ? options.cancellation?.signal : undefined);
     if (outcome === undefined) return { status: 'unsupported', scheme: chosen.scheme, reason: `stored ${chosen.scheme} value is malformed` };
     if (outcome === 'overloaded') return { status: 'overloaded', scheme: chosen.scheme, reason: 'queue full' };
     if (outcome === 'aborted') return { status: 'overloaded', scheme: chosen.scheme, reason: 'abandoned' };

@@ -9,9 +9,10 @@ import { RequestDecoder, type AuthRequest } from './codec.js';
 import { encodeReply } from './codec.js';
 import { NO_ANSWER, REPLY_FIELD_TOO_LONG, rejectEmptyCredentials, type Reply } from './replies.js';
 import { describeError, ErrorCodes } from '../errors.js';
+import { LazyCancellation, type Cancellation } from './cancellation.js';
 
-/** Decides the answer to one well-formed request. Aborted when the answer deadline passes. */
-export type RequestHandler = (request: AuthRequest, signal: AbortSignal) => Promise<Reply>;
+/** Decides the answer to one well-formed request. Cancelled when the answer deadline passes or the client goes away. */
+export type RequestHandler = (request: AuthRequest, cancellation: Cancellation) => Promise<Reply>;
 
 export interface ConnectionTimeouts {
   /** From accept until the whole request has arrived. Absolute: trickling bytes do not extend it. */
@@ -30,7 +31,7 @@ export class MuxConnection {
   readonly #timeouts: ConnectionTimeouts;
   readonly #log: Logger;
   readonly #decoder = new RequestDecoder();
-  readonly #abort = new AbortController();
+  readonly #cancellation = new LazyCancellation();
   /** performance.now() at accept. */
   readonly acceptedAt = performance.now();
   #phase: Phase = 'reading';
@@ -95,12 +96,12 @@ export class MuxConnection {
     this.#phase = 'answering';
     this.#arm(this.#timeouts.answerTimeoutMs, () => {
       this.#log.error({ code: ErrorCodes.AUTH_TIMEOUT, timeoutMs: this.#timeouts.answerTimeoutMs }, 'no answer before the deadline; closing without a reply (temporary failure)');
-      this.#abort.abort();
+      this.#cancellation.abort();
       this.#send(NO_ANSWER);
     });
     let reply: Reply;
     try {
-      reply = await this.#handler(request, this.#abort.signal);
+      reply = await this.#handler(request, this.#cancellation);
     } catch (error) {
       // A handler must not throw; if one does, the only safe answer is "try again later".
       this.#log.error({ code: ErrorCodes.INTERNAL, error: describeError(error) }, 'request handler failed; closing without a reply');
@@ -133,8 +134,8 @@ export class MuxConnection {
   }
 
   #onClose(): void {
-    // Only work still in progress needs telling; aborting costs a DOMException, so skip it otherwise.
-    if (this.#phase === 'answering') this.#abort.abort();
+    // Only work still in progress needs telling; aborting a signal costs a DOMException, so skip it otherwise.
+    if (this.#phase === 'answering') this.#cancellation.abort();
     this.#phase = 'closed';
     if (this.#timer) clearTimeout(this.#timer);
   }

@@ -46,9 +46,9 @@ async function startServer(options: { handler?: RequestHandler; timeouts?: Parti
       return request.password.reveal().toString() === 'right' ? REPLY_OK : { kind: 'answer', text: 'NO wrong' };
     });
   const server = new MuxServer({
-    handler: async (request, signal) => {
+    handler: async (request, cancellation) => {
       if (options.handler) record(request);
-      return handler(request, signal);
+      return handler(request, cancellation);
     },
     timeouts: { ...FAST, ...options.timeouts },
     maxConnections: options.maxConnections ?? 64,
@@ -212,9 +212,9 @@ describe('no reply', () => {
     let aborted = false;
     const { socketPath, sink } = await startServer({
       timeouts: { answerTimeoutMs: 300 },
-      handler: (_request, signal) =>
+      handler: (_request, cancellation) =>
         new Promise<Reply>((resolve) => {
-          signal.addEventListener('abort', () => {
+          cancellation.signal.addEventListener('abort', () => {
             aborted = true;
             setTimeout(() => resolve(REPLY_OK), 50);
           });

@@ -31,7 +31,7 @@ function request(password = 'demo'): AuthRequest {
 async function run(backend: Backend, password?: string) {
   const sink = logSink();
   const authenticator = new Authenticator({ backend, realm: { joinRealm: true, lowercase: false }, verifier, logger: sink.logger });
-  const reply = await authenticator.authenticate(request(password), new AbortController().signal);
+  const reply = await authenticator.authenticate(request(password), new AbortController());
   return { reply, events: sink.authEvents() };
 }
 
@@ -71,7 +71,7 @@ describe('Authenticator', () => {
     try {
       const sink = logSink();
       const authenticator = new Authenticator({ backend: slow, realm: { joinRealm: true, lowercase: false }, verifier: new PasswordVerifier({ defaultScheme: 'crypt', pools: tiny }), logger: sink.logger });
-      const replies = await Promise.all(Array.from({ length: 5 }, () => authenticator.authenticate(request('demo'), new AbortController().signal)));
+      const replies = await Promise.all(Array.from({ length: 5 }, () => authenticator.authenticate(request('demo'), new AbortController())));
       expect(replies).toContainEqual({ kind: 'answer', text: 'OK' });
       expect(replies).toContainEqual({ kind: 'no-answer' });
       expect(replies.filter((r) => r.kind === 'answer' && r.text !== 'OK')).toEqual([]);

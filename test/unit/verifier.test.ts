@@ -170,7 +170,7 @@ describe('the worker pool', () => {
       const check = new PasswordVerifier({ defaultScheme: 'crypt', pools: small });
       const busy = check.verify(Buffer.from('secret'), BCRYPT_12);
       const abort = new AbortController();
-      const queued = check.verify(Buffer.from('secret'), BCRYPT_12, { signal: abort.signal });
+      const queued = check.verify(Buffer.from('secret'), BCRYPT_12, { cancellation: abort });
       abort.abort();
       expect((await queued).status).toBe('overloaded');
       expect((await busy).status).toBe('match');

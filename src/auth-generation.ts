@@ -13,6 +13,7 @@ import { PasswordVerifier } from './crypt/verifier.js';
 import type { VerifyPools } from './crypt/verify-pool.js';
 import { PasswordDigester } from './cache/password-digest.js';
 import { VerifiedPasswordCache } from './cache/verified-cache.js';
+import { RejectedPasswordCache } from './cache/rejected-cache.js';
 import { CredentialCache } from './cache/credential-cache.js';
 import type { AuthRequest } from './protocol/codec.js';
 import type { Cancellation } from './protocol/cancellation.js';
@@ -40,19 +41,23 @@ export class AuthGeneration {
   constructor({ config, logger, pools, throttle, metrics, createBackend }: GenerationParts) {
     this.backend = createBackend(config, logger);
     const digester = new PasswordDigester();
-    const verifiedCache = config.caches.verifiedEntries > 0 ? new VerifiedPasswordCache(config.caches.verifiedEntries, digester) : undefined;
+    // --verify-cache sizes both never-stale caches: the passwords that matched a row and those that did not.
+    const verifiedCache = config.caches.verifiedEntries > 0 ? new VerifiedPasswordCache(config.caches.verifiedEntries) : undefined;
+    const rejectedCache = config.caches.verifiedEntries > 0 ? new RejectedPasswordCache(config.caches.verifiedEntries) : undefined;
     const credential = config.caches.credential;
     const credentialCache = credential ? new CredentialCache(credential.entries, credential.ttlMs, digester) : undefined;
     const outage = config.caches.outage;
     const outageCache = outage ? new CredentialCache(outage.entries, outage.ttlMs, digester) : undefined;
-    this.#caches = [verifiedCache, credentialCache, outageCache].filter((cache) => cache !== undefined);
+    this.#caches = [verifiedCache, rejectedCache, credentialCache, outageCache].filter((cache) => cache !== undefined);
     this.#authenticator = new Authenticator({
       backend: this.backend,
       realm: config.realm,
       verifier: new PasswordVerifier({ defaultScheme: config.defaultScheme, pools }),
       logger,
       successLevel: config.log.successes ? 'info' : 'debug',
+      digester,
       ...(verifiedCache ? { verifiedCache } : {}),
+      ...(rejectedCache ? { rejectedCache } : {}),
       ...(credentialCache ? { credentialCache } : {}),
       ...(outageCache ? { outageCache } : {}),
       ...(throttle ? { throttle } : {}),

@@ -11,8 +11,10 @@
  * right one is counted as a wrong answer); a close without a whole reply, an
  * error or a timeout counts as no reply. Prints one JSON object on stdout.
  *
- * usage: mux-load SOCKET CLIENTS DURATION_MS WRONG_SHARE HOT_SET TIMEOUT_MS SERVICE REALM < users
+ * usage: mux-load SOCKET CLIENTS DURATION_MS WRONG_SHARE HOT_SET TIMEOUT_MS SERVICE REALM [WRONG_PASSWORDS] < users
  *   users: one "login<TAB>password" per line; HOT_SET 0 means all of them.
+ *   WRONG_PASSWORDS: repeat (the default: each user's wrong password is always the same one, as
+ *   a phone with an old password sends it) or distinct (a new one every time, as a guesser does).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +36,8 @@
 #define MAX_FRAME (4 * (2 + MAX_FIELD))
 
 typedef struct {
+  char login[MAX_FIELD + 1];
+  char password[MAX_FIELD + 1];
   unsigned char right[MAX_FRAME];
   size_t right_len;
   unsigned char wrong[MAX_FRAME];
@@ -55,6 +59,8 @@ static struct sockaddr_un address;
 static frames_t *frames;
 static size_t frame_count;
 static double wrong_share;
+static int distinct_wrong;
+static const char *service_name, *realm_name;
 static double deadline;
 static struct timeval io_timeout;
 
@@ -131,12 +137,25 @@ static int ask(const unsigned char *frame, size_t len) {
 
 static void *run_client(void *arg) {
   worker_t *worker = arg;
+  unsigned char fresh[MAX_FRAME];
   uint64_t state = ((uint64_t)now_us() * 2654435761ULL) ^ ((uint64_t)(worker->index + 1) << 32) ^ 0x9E3779B97F4A7C15ULL;
   while (now_us() < deadline) {
     const frames_t *pick = &frames[next_random(&state) % frame_count];
     int wrong = (double)(next_random(&state) >> 11) / 9007199254740992.0 < wrong_share;
     double started = now_us();
-    int answer = wrong ? ask(pick->wrong, pick->wrong_len) : ask(pick->right, pick->right_len);
+    const unsigned char *frame = wrong ? pick->wrong : pick->right;
+    size_t frame_len = wrong ? pick->wrong_len : pick->right_len;
+    if (wrong && distinct_wrong) {
+      /* A password never sent before: thread index and a per-thread count make it unique. */
+      char guess[MAX_FIELD + 1];
+      snprintf(guess, sizeof guess, "%s-wrong-%d-%zu", pick->password, worker->index, worker->count);
+      if (build_frame(fresh, &frame_len, pick->login, guess, service_name, realm_name)) {
+        fprintf(stderr, "mux-load: a distinct wrong password for %s is longer than %d bytes\n", pick->login, MAX_FIELD);
+        exit(2);
+      }
+      frame = fresh;
+    }
+    int answer = ask(frame, frame_len);
     double took = now_us() - started;
     if (worker->count == worker->capacity) {
       worker->capacity = worker->capacity ? worker->capacity * 2 : 4096;
@@ -172,8 +191,8 @@ static double cpu_us(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 9) {
-    fprintf(stderr, "usage: mux-load SOCKET CLIENTS DURATION_MS WRONG_SHARE HOT_SET TIMEOUT_MS SERVICE REALM < users\n");
+  if (argc != 9 && argc != 10) {
+    fprintf(stderr, "usage: mux-load SOCKET CLIENTS DURATION_MS WRONG_SHARE HOT_SET TIMEOUT_MS SERVICE REALM [repeat|distinct] < users\n");
     return 2;
   }
   const char *socket_path = argv[1];
@@ -183,6 +202,13 @@ int main(int argc, char **argv) {
   long hot_set = atol(argv[5]);
   long timeout_ms = atol(argv[6]);
   const char *service = argv[7], *realm = argv[8];
+  service_name = service;
+  realm_name = realm;
+  if (argc == 10 && strcmp(argv[9], "distinct") == 0) distinct_wrong = 1;
+  else if (argc == 10 && strcmp(argv[9], "repeat") != 0) {
+    fprintf(stderr, "mux-load: WRONG_PASSWORDS is repeat or distinct, not %s\n", argv[9]);
+    return 2;
+  }
   if (clients < 1 || clients > 4096 || duration_ms <= 0 || timeout_ms < 1 || strlen(socket_path) >= sizeof address.sun_path) {
     fprintf(stderr, "mux-load: bad arguments\n");
     return 2;
@@ -207,6 +233,12 @@ int main(int argc, char **argv) {
     char wrong_password[MAX_FIELD + 8];
     snprintf(wrong_password, sizeof wrong_password, "%s-wrong", tab + 1);
     frames_t *f = &frames[frame_count];
+    if (strlen(line) > MAX_FIELD || strlen(tab + 1) > MAX_FIELD) {
+      fprintf(stderr, "mux-load: a user line is longer than %d bytes per field\n", MAX_FIELD);
+      return 2;
+    }
+    strcpy(f->login, line);
+    strcpy(f->password, tab + 1);
     if (build_frame(f->right, &f->right_len, line, tab + 1, service, realm) || build_frame(f->wrong, &f->wrong_len, line, wrong_password, service, realm)) {
       fprintf(stderr, "mux-load: a user line is longer than %d bytes per field\n", MAX_FIELD);
       return 2;

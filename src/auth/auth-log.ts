@@ -26,7 +26,7 @@ export interface AuthEvent {
   readonly reason?: string;
   readonly scheme?: string;
   /** Which cache answered, if one did. */
-  readonly cache?: 'verified' | 'credential' | 'outage';
+  readonly cache?: 'verified' | 'rejected' | 'credential' | 'outage';
   readonly durationMs: number;
   /** How long the throttle held the answer back, when it did. */
   readonly delayMs?: number;

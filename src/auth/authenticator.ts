@@ -15,8 +15,10 @@ import { NO_ANSWER, REPLY_AUTH_FAILED, REPLY_OK, type Reply } from '../protocol/
 import type { Backend, LookupResult } from '../backends/backend.js';
 import { resolveLoginKey, type RealmPolicy } from '../realm/login-key.js';
 import { decodeName, escapeForLog } from '../realm/text.js';
-import type { PasswordVerifier } from '../crypt/verifier.js';
+import type { PasswordVerifier, VerifyOptions } from '../crypt/verifier.js';
 import type { VerifiedPasswordCache } from '../cache/verified-cache.js';
+import type { RejectedPasswordCache } from '../cache/rejected-cache.js';
+import { PasswordDigester } from '../cache/password-digest.js';
 import type { CredentialCache } from '../cache/credential-cache.js';
 import { describeError, ErrorCodes } from '../errors.js';
 import { authLogLevel, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
@@ -31,6 +33,10 @@ export interface AuthenticatorOptions {
   readonly successLevel?: SuccessLevel;
   /** Skips the hash when the stored value is unchanged and the password verified against it before. */
   readonly verifiedCache?: VerifiedPasswordCache;
+  /** Skips the hash when the row is unchanged and this password failed against it before. */
+  readonly rejectedCache?: RejectedPasswordCache;
+  /** Keys the digests the verified and rejected caches hold (one per generation; made here if not given). */
+  readonly digester?: PasswordDigester;
   /** saslauthd -c: skips the lookup for recent successes. */
   readonly credentialCache?: CredentialCache;
   /** Recent successes answered while the backend cannot be reached (off unless configured). */
@@ -53,9 +59,11 @@ interface Decision {
 
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
+  readonly #digester: PasswordDigester;
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
+    this.#digester = options.digester ?? new PasswordDigester();
   }
 
   async authenticate(request: AuthRequest, cancellation: Cancellation): Promise<Reply> {
@@ -132,7 +140,7 @@ export class Authenticator {
       return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.INVALID_SERVICE, reason: `invalid service: ${service.problem}` });
     }
 
-    const { verifiedCache, credentialCache, outageCache } = this.#options;
+    const { verifiedCache, rejectedCache, credentialCache, outageCache } = this.#options;
     if (credentialCache?.hit(user, realm, service.text, request.password.reveal())) {
       return finish(REPLY_OK, { result: 'success', cache: 'credential' });
     }
@@ -154,31 +162,55 @@ export class Authenticator {
           return finish(REPLY_OK, { result: 'success', cache: 'outage', reason: `backend unavailable: ${found.reason}` });
         }
         return finish(NO_ANSWER, { result: 'temporary-failure', code: found.code, reason: `backend unavailable: ${found.reason}` });
-      case 'unknown':
-        await this.#options.verifier.verifyDummy(password, verifyOptions);
-        return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.UNKNOWN_USER, reason: 'unknown user' });
-      case 'refused':
-        await this.#options.verifier.verifyDummy(password, verifyOptions);
-        return finish(REPLY_AUTH_FAILED, { result: 'failure', code: found.code, reason: found.reason });
+      case 'unknown': {
+        const cache = await this.#spendDummyHash(user, password, verifyOptions);
+        return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.UNKNOWN_USER, reason: 'unknown user', ...cache });
+      }
+      case 'refused': {
+        const cache = await this.#spendDummyHash(user, password, verifyOptions);
+        return finish(REPLY_AUTH_FAILED, { result: 'failure', code: found.code, reason: found.reason, ...cache });
+      }
       case 'found': {
-        const cachedScheme = verifiedCache?.lookup(user, found.storedHash, found.defaultScheme, password);
+        const digest = verifiedCache || rejectedCache ? this.#digester.once(password) : undefined;
+        const cachedScheme = digest && verifiedCache?.lookup(user, found.storedHash, found.defaultScheme, digest);
         if (cachedScheme !== undefined) return finish(REPLY_OK, { result: 'success', scheme: cachedScheme, cache: 'verified' });
+        const against = { stored: found.storedHash, defaultScheme: found.defaultScheme };
+        const rejected = digest && rejectedCache?.lookup(user, against, digest);
+        if (rejected) {
+          return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', ...(rejected.scheme === undefined ? {} : { scheme: rejected.scheme }), cache: 'rejected' });
+        }
         const verdict = await this.#options.verifier.verify(password, found.storedHash, verifyOptions);
         if (verdict.status === 'overloaded') {
           return finish(NO_ANSWER, { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: `verification ${verdict.reason === 'queue full' ? 'queue full' : 'abandoned (answer deadline passed)'}`, scheme: verdict.scheme });
         }
         if (verdict.status === 'match') {
-          verifiedCache?.remember(user, found.storedHash, found.defaultScheme, password, verdict.scheme);
+          if (digest) verifiedCache?.remember(user, found.storedHash, found.defaultScheme, digest, verdict.scheme);
           credentialCache?.remember(user, realm, service.text, password);
           outageCache?.remember(user, realm, service.text, password);
           return finish(REPLY_OK, { result: 'success', scheme: verdict.scheme });
         }
         if (verdict.status === 'mismatch') {
+          if (digest) rejectedCache?.remember(user, against, digest, verdict.scheme);
           return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme: verdict.scheme });
         }
         return finish(REPLY_AUTH_FAILED, { result: 'failure', code: ErrorCodes.UNSUPPORTED_SCHEME, reason: verdict.reason, scheme: verdict.scheme });
       }
     }
+  }
+
+  /**
+   * A login with no usable row still spends a hash, so that it takes as long
+   * as a wrong password and timing does not tell which names exist. A repeat
+   * of a password that already failed here skips it, as a repeated wrong
+   * password for a real user does (the rejected cache), for the same reason.
+   */
+  async #spendDummyHash(user: string, password: Buffer, verifyOptions: VerifyOptions): Promise<{ cache?: 'rejected' }> {
+    const { rejectedCache, verifier } = this.#options;
+    const digest = rejectedCache ? this.#digester.once(password) : undefined;
+    if (digest && rejectedCache?.lookup(user, 'no-usable-row', digest)) return { cache: 'rejected' };
+    await verifier.verifyDummy(password, verifyOptions);
+    if (digest) rejectedCache?.remember(user, 'no-usable-row', digest, undefined);
+    return {};
   }
 }
 

@@ -64,6 +64,7 @@ export function runCLoad(binary: string, options: Omit<LoadOptions, 'observe'>):
     String(options.requestTimeoutMs ?? 10_000),
     options.service,
     options.realm,
+    options.wrongPasswords ?? 'repeat',
   ];
   // One "login<TAB>password" line per user on mux-load's stdin.
   const bad = options.users.find((user) => /[\t\n]/.test(user.login + user.password));

@@ -9,6 +9,8 @@
  * without them the run says so and measures ours alone. Any wrong answer fails the run.
  * The load comes from native/bench/mux-load.c (blocking threads, as libsasl2 asks) when a C
  * compiler is there, else from the Node generator; --generator c|node picks one.
+ * --wrong-passwords repeat|distinct: each user's wrong password is always the same one (the
+ * default, as a phone with an old password sends it), or a new one every time (a guesser).
  * --rounds N (3) runs every daemon N times, alternating; the ratios are taken within each round
  * and the median round is checked against the targets (paired-ratios.ts).
  */
@@ -21,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadNativeCrypt } from '../crypt/native-crypt.js';
 import { buildCGenerator, runCLoad } from './c-load-generator.js';
-import { runLoad, type LoadOptions, type LoadResult } from './load-generator.js';
+import { runLoad, type LoadOptions, type LoadResult, type WrongPasswords } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from './throwaway-mariadb.js';
 import { waitForSocket } from './wait-for-socket.js';
@@ -39,8 +41,13 @@ const { values: args } = parseArgs({
     db: { type: 'string', default: 'tcp' },
     // Each round runs every daemon once; ratios are taken within a round and the median round is reported.
     rounds: { type: 'string', default: '3' },
+    // repeat: each user's wrong password is always the same (a phone with an old password);
+    // distinct: a new one every time (a password guesser), which no cache can answer.
+    'wrong-passwords': { type: 'string', default: 'repeat' },
   },
 });
+const WRONG_PASSWORDS = args['wrong-passwords'] as WrongPasswords;
+if (!['repeat', 'distinct'].includes(WRONG_PASSWORDS)) throw new Error(`--wrong-passwords must be repeat or distinct, not ${WRONG_PASSWORDS}`);
 if (!['tcp', 'socket'].includes(args.db!)) throw new Error(`--db must be tcp or socket, not ${args.db}`);
 if (!['auto', 'c', 'node'].includes(args.generator!)) throw new Error(`--generator must be auto, c or node, not ${args.generator}`);
 const DURATION_MS = Number(args.duration) * 1000;
@@ -163,7 +170,7 @@ async function main(): Promise<void> {
     writeFileSync(path.join(pamDir, service), pamText);
     if (!missing) writeFileSync(referencePam, pamText);
 
-    console.log(`saslauthd-mysql load benchmark: ${os.cpus().length} cores, node ${process.version}, ${USERS} md5crypt users, ${WRONG * 100}% wrong passwords, ${DURATION_MS / 1000} s per run, one connection per request`);
+    console.log(`saslauthd-mysql load benchmark: ${os.cpus().length} cores, node ${process.version}, ${USERS} md5crypt users, ${WRONG * 100}% wrong passwords (${WRONG_PASSWORDS === 'repeat' ? "each user's always the same one" : 'a new one every time'}), ${DURATION_MS / 1000} s per run, one connection per request`);
     console.log(`database: ${args.db === 'socket' ? `UNIX socket (host=${host})` : `TCP (host=${host})`}, the same PAM line for both`);
     console.log(missing ? `reference saslauthd + pam_mysql: not measured: ${missing}` : 'reference: saslauthd -a pam -r + pam_mysql (Debian), same PAM line, same database, same load');
     const native = loadNativeCrypt();
@@ -198,7 +205,7 @@ async function main(): Promise<void> {
           const socketPath = path.join(runDir, 'mux');
           const daemon = await startDaemon(command, [...argv, '-m', runDir], socketPath);
           try {
-            const load = { socketPath, clients: scenario.clients, users, realm: 'example.org', service, wrongShare: WRONG, ...(scenario.hot ? { hotSet: scenario.hot } : {}) };
+            const load = { socketPath, clients: scenario.clients, users, realm: 'example.org', service, wrongShare: WRONG, wrongPasswords: WRONG_PASSWORDS, ...(scenario.hot ? { hotSet: scenario.hot } : {}) };
             await generator.run({ ...load, durationMs: 1000 });
             const result = await generator.run({ ...load, durationMs: DURATION_MS });
             (results[name] ??= []).push(result);

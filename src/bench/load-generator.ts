@@ -21,6 +21,11 @@ export interface LoadOptions {
   readonly service: string;
   /** Share of requests sent with a wrong password, 0..1. */
   readonly wrongShare: number;
+  /**
+   * repeat (default): each user's wrong password is always the same one, as a phone with an old
+   * password sends it; distinct: a new one every time, as a password guesser does.
+   */
+  readonly wrongPasswords?: WrongPasswords;
   /** When set, requests use only the first `hotSet` users (repeat logins). */
   readonly hotSet?: number;
   /** Give up on one request after this long (counted as no reply). */
@@ -28,6 +33,8 @@ export interface LoadOptions {
   /** Told about every answer as it comes, e.g. to count them per phase of a fault run. */
   readonly observe?: (sample: Sample) => void;
 }
+
+export type WrongPasswords = 'repeat' | 'distinct';
 
 export type Answer = 'OK' | 'NO' | 'none';
 
@@ -68,6 +75,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const pool = options.users.slice(0, options.hotSet ?? options.users.length);
   // Frames are built up front so the loop does as little as possible.
   const frames = pool.map((user) => ({
+    user,
     right: encodeRequest({ login: user.login, password: user.password, service: options.service, realm: options.realm }),
     wrong: encodeRequest({ login: user.login, password: `${user.password}-wrong`, service: options.service, realm: options.realm }),
   }));
@@ -78,6 +86,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const deadline = started + options.durationMs;
+  let guesses = 0;
+  const guess = (user: BenchUser) => encodeRequest({ login: user.login, password: `${user.password}-wrong-${(guesses += 1)}`, service: options.service, realm: options.realm });
 
   await Promise.all(
     Array.from({ length: options.clients }, async () => {
@@ -85,7 +95,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         const pick = frames[Math.floor(Math.random() * frames.length)]!;
         const wrong = Math.random() < options.wrongShare;
         const t = performance.now();
-        const answer = await ask(options.socketPath, wrong ? pick.wrong : pick.right, timeoutMs);
+        const frame = !wrong ? pick.right : options.wrongPasswords === 'distinct' ? guess(pick.user) : pick.wrong;
+        const answer = await ask(options.socketPath, frame, timeoutMs);
         const now = performance.now();
         latencies.push(now - t);
         options.observe?.({ at: now, wrong, answer, ms: now - t });

@@ -6,10 +6,10 @@
  * (-t seconds). Only successes are cached, as keyed digests, never as MD5.
  */
 import { Lru } from './lru.js';
-import type { PasswordDigester } from './password-digest.js';
+import type { Digest, PasswordDigester } from './password-digest.js';
 
 interface Entry {
-  readonly digest: Buffer;
+  readonly digest: Digest;
   readonly expiresAt: number;
 }
 

@@ -1,19 +1,64 @@
 /**
  * Keyed digests of passwords for the caches: HMAC-SHA256 under a random key
  * made when the process starts and never stored. Unlike saslauthd's plain
- * MD5, a digest is useless outside this process, and equal digests are
- * compared in constant time.
+ * MD5, a digest is useless outside this process, and digests are compared in
+ * constant time.
+ *
+ * A digest is kept as a 32-character latin1 string, not a Buffer: a cache
+ * holds one to four of them per user, and a small Buffer costs several times
+ * its 32 bytes (a typed array, an ArrayBuffer and a separate allocation), which
+ * the heap then grows against (docs/BENCHMARKS.md, peak memory).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+
+/** HMAC-SHA256 of a password, one latin1 character per byte. */
+export type Digest = string;
+
+/** Equal digests, in time that does not depend on where they differ. */
+export function sameDigest(a: Digest, b: Digest): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i += 1) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return difference === 0;
+}
 
 export class PasswordDigester {
   readonly #key = randomBytes(32);
 
-  digest(password: Buffer): Buffer {
-    return createHmac('sha256', this.#key).update(password).digest();
+  digest(password: Buffer): Digest {
+    return createHmac('sha256', this.#key).update(password).digest('binary'); // 'binary' is latin1: one character per byte
   }
 
-  matches(password: Buffer, digest: Buffer): boolean {
-    return timingSafeEqual(this.digest(password), digest);
+  matches(password: Buffer, digest: Digest): boolean {
+    return sameDigest(this.digest(password), digest);
+  }
+
+  /** One request's password, digested at most once, and only if a cache asks. */
+  once(password: Buffer): PasswordDigest {
+    return new PasswordDigest(this, password);
+  }
+}
+
+/**
+ * Two caches may look at the same password in one request (the verified
+ * cache, then the rejected one): this keeps it to one HMAC, and to none when
+ * neither cache knows the user.
+ */
+export class PasswordDigest {
+  readonly #digester: PasswordDigester;
+  readonly #password: Buffer;
+  #value: Digest | undefined;
+
+  constructor(digester: PasswordDigester, password: Buffer) {
+    this.#digester = digester;
+    this.#password = password;
+  }
+
+  get value(): Digest {
+    return (this.#value ??= this.#digester.digest(this.#password));
+  }
+
+  equals(digest: Digest): boolean {
+    return sameDigest(this.value, digest);
   }
 }

@@ -8,22 +8,20 @@
  */
 import type { DefaultScheme } from '../crypt/default-scheme.js';
 import { Lru } from './lru.js';
-import type { PasswordDigester } from './password-digest.js';
+import type { Digest, PasswordDigest } from './password-digest.js';
 
 interface Entry {
   readonly stored: string;
   readonly defaultScheme: DefaultScheme | undefined;
-  readonly digest: Buffer;
+  readonly digest: Digest;
   readonly scheme: string;
 }
 
 export class VerifiedPasswordCache {
   readonly #entries: Lru<Entry>;
-  readonly #digester: PasswordDigester;
 
-  constructor(maxEntries: number, digester: PasswordDigester) {
+  constructor(maxEntries: number) {
     this.#entries = new Lru(maxEntries);
-    this.#digester = digester;
   }
 
   get size(): number {
@@ -31,14 +29,14 @@ export class VerifiedPasswordCache {
   }
 
   /** The scheme of the stored value when this password verified against exactly this value before. */
-  lookup(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: Buffer): string | undefined {
+  lookup(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: PasswordDigest): string | undefined {
     const entry = this.#entries.get(user);
     if (!entry || entry.stored !== stored || entry.defaultScheme !== defaultScheme) return undefined;
-    return this.#digester.matches(password, entry.digest) ? entry.scheme : undefined;
+    return password.equals(entry.digest) ? entry.scheme : undefined;
   }
 
-  remember(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: Buffer, scheme: string): void {
-    this.#entries.set(user, { stored, defaultScheme, digest: this.#digester.digest(password), scheme });
+  remember(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: PasswordDigest, scheme: string): void {
+    this.#entries.set(user, { stored, defaultScheme, digest: password.value, scheme });
   }
 
   clear(): void {

@@ -39,7 +39,7 @@ function daemonOptions(command: Command): Command {
     .option('-t, --cache-ttl <seconds>', 'how long -c remembers a success (default 28800, saslauthd\'s)')
     .option('--cache-size <n>', 'entries the -c cache holds at most (default 10000)')
     .option('--outage-ttl <seconds>', 'while the database is unreachable, accept a login that succeeded within this many seconds (off by default)')
-    .option('--verify-cache <n>', 'users whose last verified password is remembered; never stale; 0 turns it off (default 10000)')
+    .option('--verify-cache <n>', 'users whose last matching and last failed passwords are remembered against their unchanged row; never stale; 0 turns it off (default 10000)')
     .option('-n, --workers <n>', 'accepted for saslauthd compatibility; one process serves all requests')
     .option('-l, --no-accept-lock', 'accepted for saslauthd compatibility; there is no accept lock')
     .option('--passwd-file <path>', 'passwd-file to read users from (same as -O with -a passwd-file)')

@@ -41,7 +41,7 @@ export class DaemonMetrics {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.#cacheHits = new Counter({ name: 'saslauthd_mysql_cache_hits_total', help: 'Answers that a cache made cheaper, by cache (verified, credential, outage).', labelNames: ['cache'], registers });
+    this.#cacheHits = new Counter({ name: 'saslauthd_mysql_cache_hits_total', help: 'Answers that a cache made cheaper, by cache (verified, rejected, credential, outage).', labelNames: ['cache'], registers });
     this.#throttled = new Counter({ name: 'saslauthd_mysql_throttled_answers_total', help: 'Answers held back by the brute-force throttle.', labelNames: ['service'], registers });
     new Gauge({
       name: 'saslauthd_mysql_open_connections',

@@ -1,7 +1,8 @@
 /**
- * Caching against a real database. The default cache is never stale: a
+ * Caching against a real database. The default caches are never stale: a
  * password change, a deactivation and a deleted mailbox each take effect at
- * the very next login. The saslauthd-style -c cache trades that for speed,
+ * the very next login, and so do the changes that turn a failure into a
+ * success (a new password, a new or reactivated mailbox). The saslauthd-style -c cache trades that for speed,
  * until its entries expire.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
 import { mailboxEnv, POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 import { vector } from '../helpers/frames.js';
+import { ErrorCodes } from '../../src/errors.js';
 
 const OLD = vector('libxcrypt', '$1$ md5crypt', 'secret');
 const NEW = vector('htpasswd', '$2y$ bcrypt', 'pässwörd');
@@ -39,8 +41,53 @@ describe('the default cache (never stale)', () => {
     expect(await ask(socketPath, 'secret')).toBe('OK');
     expect(await ask(socketPath, 'secret')).toBe('OK');
     expect(sink.authEvents().map((e) => e.cache)).toEqual([undefined, 'verified']);
-    // A wrong password is never answered from the cache.
+    // A wrong password is never answered from the verified cache.
     expect(await ask(socketPath, 'wrong')).toBe('NO authentication failed');
+    expect(sink.authEvents()[2]).toMatchObject({ result: 'failure', code: ErrorCodes.WRONG_PASSWORD, scheme: 'MD5-CRYPT' });
+    expect(sink.authEvents()[2]!.cache).toBeUndefined();
+  });
+
+  it('answers a repeated wrong password from the rejected cache, with the same line', async () => {
+    const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env());
+    expect(await ask(socketPath, 'old-password')).toBe('NO authentication failed');
+    expect(await ask(socketPath, 'old-password')).toBe('NO authentication failed');
+    expect(await ask(socketPath, 'secret')).toBe('OK');
+    const [first, repeat] = sink.authEvents();
+    expect(first).toMatchObject({ result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme: 'MD5-CRYPT' });
+    expect(repeat).toMatchObject({ result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme: 'MD5-CRYPT', cache: 'rejected' });
+    // fail2ban reads the message: a failure from the cache reads exactly like the first one.
+    expect(repeat!.msg).toBe(first!.msg);
+    expect(first!.msg).toBe('auth failure: [user=alice@example.org] [service=smtp] [realm=example.org] [mech=mysql] [reason=wrong password]');
+  });
+
+  it('a password that failed before works at the next login once it becomes the password', async () => {
+    const { socketPath } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env());
+    expect(await ask(socketPath, 'pässwörd')).toBe('NO authentication failed');
+    expect(await ask(socketPath, 'pässwörd')).toBe('NO authentication failed');
+    await db.sql("UPDATE mailbox SET password = ? WHERE username = 'alice@example.org'", [NEW]);
+    expect(await ask(socketPath, 'pässwörd')).toBe('OK');
+  });
+
+  it('a mailbox created after failed logins works at the next login', async () => {
+    const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env());
+    await db.sql("DELETE FROM mailbox WHERE username = 'alice@example.org'");
+    expect(await ask(socketPath, 'secret')).toBe('NO authentication failed');
+    expect(await ask(socketPath, 'secret')).toBe('NO authentication failed');
+    expect(sink.authEvents().map((e) => [e.code, e.cache])).toEqual([
+      [ErrorCodes.UNKNOWN_USER, undefined],
+      [ErrorCodes.UNKNOWN_USER, 'rejected'],
+    ]);
+    await db.sql("INSERT INTO mailbox (username, password, domain, active) VALUES ('alice@example.org', ?, 'example.org', 1)", [OLD]);
+    expect(await ask(socketPath, 'secret')).toBe('OK');
+  });
+
+  it('a reactivated mailbox works at the next login', async () => {
+    const { socketPath } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env());
+    await db.sql("UPDATE mailbox SET active = 0 WHERE username = 'alice@example.org'");
+    expect(await ask(socketPath, 'secret')).toBe('NO authentication failed');
+    expect(await ask(socketPath, 'secret')).toBe('NO authentication failed');
+    await db.sql("UPDATE mailbox SET active = 1 WHERE username = 'alice@example.org'");
+    expect(await ask(socketPath, 'secret')).toBe('OK');
   });
 
   it('a password change takes effect at the next login', async () => {
@@ -69,16 +116,20 @@ describe('the default cache (never stale)', () => {
   it('is flushed by SIGHUP (flushCaches)', async () => {
     const { socketPath, sink, daemon } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env());
     await ask(socketPath, 'secret');
+    await ask(socketPath, 'wrong');
     daemon.flushCaches();
     await ask(socketPath, 'secret');
-    expect(sink.authEvents().map((e) => e.cache)).toEqual([undefined, undefined]);
+    await ask(socketPath, 'wrong');
+    expect(sink.authEvents().map((e) => e.cache)).toEqual([undefined, undefined, undefined, undefined]);
   });
 
-  it('can be turned off', async () => {
+  it('can be turned off, for successes and failures alike', async () => {
     const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true, verifyCache: '0' }, env());
     await ask(socketPath, 'secret');
     await ask(socketPath, 'secret');
-    expect(sink.authEvents().map((e) => e.cache)).toEqual([undefined, undefined]);
+    await ask(socketPath, 'wrong');
+    await ask(socketPath, 'wrong');
+    expect(sink.authEvents().map((e) => e.cache)).toEqual([undefined, undefined, undefined, undefined]);
   });
 });
 

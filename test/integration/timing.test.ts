@@ -41,4 +41,21 @@ describe('timing of unknown users', () => {
     expect(known).toBeGreaterThan(100);
     expect(unknown).toBeGreaterThan(known / 2);
   });
+
+  it('a repeated guess comes back as fast for an unknown user as for a known one', async () => {
+    // The rejected cache skips the hash for a password that already failed against the same row.
+    // It remembers failures for names with no row too, or the repeat would be fast only for real users.
+    const { socketPath, sink } = await startConfiguredDaemon(
+      { mech: 'mysql', realmJoin: true },
+      mailboxEnv(db, { SASLAUTHD_MYSQL_DB_WHERE: '' }),
+    );
+    await timed(socketPath, 'alice');
+    await timed(socketPath, 'nobody');
+    const known = await timed(socketPath, 'alice');
+    const unknown = await timed(socketPath, 'nobody');
+    expect(sink.authEvents().map((e) => e.cache)).toEqual([undefined, undefined, 'rejected', 'rejected']);
+    // Both skip bcrypt's quarter second.
+    expect(known).toBeLessThan(100);
+    expect(unknown).toBeLessThan(100);
+  });
 });

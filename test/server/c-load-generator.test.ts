@@ -2,13 +2,14 @@
  * The benchmark's C client (native/bench/mux-load.c) against a real daemon:
  * it must ask correctly, and it must count what it is there to count (wrong
  * answers, no answers), or a benchmark run could pass while the daemon
- * answers wrongly. CI has a C compiler: a build failure fails here, with the reason.
+ * answers wrongly. The Node generator's choice of wrong passwords is checked
+ * beside it. CI has a C compiler: a build failure fails here, with the reason.
  */
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCGenerator, runCLoad } from '../../src/bench/c-load-generator.js';
-import type { LoadOptions } from '../../src/bench/load-generator.js';
+import { runLoad, type LoadOptions } from '../../src/bench/load-generator.js';
 import { DEMO_HASH, startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -79,4 +80,23 @@ describe('mux-load, the C load generator', () => {
     await expect(runCLoad(binary(), { ...base, clients: 0, socketPath: '/nonexistent/mux', users: many, wrongShare: 0 })).rejects.toThrow(/bad arguments/);
     await expect(runCLoad(binary(), { ...base, socketPath: '/nonexistent/mux', users: [{ login: 'a\tb', password: 'b' }], wrongShare: 0 })).rejects.toThrow(/no tab or newline/);
   });
+
+  it("repeats each user's wrong password, or sends a new one every time when asked", async () => {
+    // The daemon's rejected cache tells the two apart: only a repeat of a password that already
+    // failed against the same row is answered from it.
+    const fromCache = async (generator: 'c' | 'node', wrongPasswords: 'repeat' | 'distinct') => {
+      const { socketPath, sink } = await startTestDaemon(['bob@example.org:{PLAIN}bob-pw'], NO_THROTTLE);
+      const options = { ...base, durationMs: 300, socketPath, users: [{ login: 'bob', password: 'bob-pw' }], wrongShare: 1, wrongPasswords };
+      const result = generator === 'c' ? await runCLoad(binary(), options) : await runLoad(options);
+      expect(result.wrongAnswers).toBe(0);
+      const failures = sink.authEvents().filter((e) => e.result === 'failure');
+      expect(failures.length).toBeGreaterThan(20);
+      return failures.filter((e) => e.cache === 'rejected').length / failures.length;
+    };
+    for (const generator of ['c', 'node'] as const) {
+      // Every repeat after the first one or few (the clients start together) comes from the cache.
+      expect(await fromCache(generator, 'repeat')).toBeGreaterThan(0.8);
+      expect(await fromCache(generator, 'distinct')).toBe(0);
+    }
+  }, 20_000);
 });

@@ -44,6 +44,17 @@ describe('brute-force throttle', () => {
     expect(throttleLines).toEqual([expect.objectContaining({ by: 'user', user: 'alice', failures: 3, msg: 'throttling: [user=alice] [failures=3]' })]);
   });
 
+  it('counts and holds back a repeated wrong password answered from the rejected cache like any other', async () => {
+    const { socketPath, sink } = await startTestDaemon(USERS, FLAGS);
+    const answers = [];
+    for (let i = 0; i < 5; i += 1) answers.push(await timedAsk(socketPath, { login: 'alice', password: 'old-password' }));
+    expect(answers.map((a) => a.reply)).toEqual(Array(5).fill('NO authentication failed'));
+    const events = sink.authEvents();
+    expect(events.map((e) => e.cache)).toEqual([undefined, 'rejected', 'rejected', 'rejected', 'rejected']);
+    expect(events.map((e) => e.delayMs === undefined)).toEqual([true, true, true, false, false]);
+    answers.slice(3).forEach((answer, i) => expect(answer.ms).toBeGreaterThanOrEqual(Number(events[3 + i]!.delayMs) - 2));
+  });
+
   it("does not delay the owner's right password, and a success starts the name over", async () => {
     const { socketPath, sink } = await startTestDaemon(USERS, FLAGS);
     for (let i = 0; i < 5; i += 1) await timedAsk(socketPath, { login: 'alice', password: 'wrong' });

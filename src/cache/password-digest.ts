@@ -5,7 +5,7 @@
  * constant time.
  *
  * A digest is kept as a 32-character latin1 string, not a Buffer: a cache
- * holds one to four of them per user, and a small Buffer costs several times
+ * holds one to three of them per user, and a small Buffer costs several times
  * its 32 bytes (a typed array, an ArrayBuffer and a separate allocation), which
  * the heap then grows against (docs/BENCHMARKS.md, peak memory).
  */

@@ -12,12 +12,11 @@ import type { FailureThrottle } from './auth/throttle.js';
 import { PasswordVerifier } from './crypt/verifier.js';
 import type { VerifyPools } from './crypt/verify-pool.js';
 import { PasswordDigester } from './cache/password-digest.js';
-import { VerifiedPasswordCache } from './cache/verified-cache.js';
-import { RejectedPasswordCache } from './cache/rejected-cache.js';
+import { CachingVerifier } from './cache/caching-verifier.js';
 import { CredentialCache } from './cache/credential-cache.js';
 import type { AuthRequest } from './protocol/codec.js';
-import type { Cancellation } from './protocol/cancellation.js';
-import type { Reply } from './protocol/replies.js';
+import type { Cancellation } from './common/cancellation.js';
+import type { Outcome } from './auth/outcome.js';
 import type { Backend } from './backends/backend.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
 
@@ -42,22 +41,18 @@ export class AuthGeneration {
     this.backend = createBackend(config, logger);
     const digester = new PasswordDigester();
     // --verify-cache sizes both never-stale caches: the passwords that matched a row and those that did not.
-    const verifiedCache = config.caches.verifiedEntries > 0 ? new VerifiedPasswordCache(config.caches.verifiedEntries) : undefined;
-    const rejectedCache = config.caches.verifiedEntries > 0 ? new RejectedPasswordCache(config.caches.verifiedEntries) : undefined;
+    const passwords = new CachingVerifier(new PasswordVerifier({ defaultScheme: config.defaultScheme, pools }), config.caches.verifiedEntries, digester);
     const credential = config.caches.credential;
     const credentialCache = credential ? new CredentialCache(credential.entries, credential.ttlMs, digester) : undefined;
     const outage = config.caches.outage;
     const outageCache = outage ? new CredentialCache(outage.entries, outage.ttlMs, digester) : undefined;
-    this.#caches = [verifiedCache, rejectedCache, credentialCache, outageCache].filter((cache) => cache !== undefined);
+    this.#caches = [passwords, credentialCache, outageCache].filter((cache) => cache !== undefined);
     this.#authenticator = new Authenticator({
       backend: this.backend,
       realm: config.realm,
-      verifier: new PasswordVerifier({ defaultScheme: config.defaultScheme, pools }),
+      passwords,
       logger,
       successLevel: config.log.successes ? 'info' : 'debug',
-      digester,
-      ...(verifiedCache ? { verifiedCache } : {}),
-      ...(rejectedCache ? { rejectedCache } : {}),
       ...(credentialCache ? { credentialCache } : {}),
       ...(outageCache ? { outageCache } : {}),
       ...(throttle ? { throttle } : {}),
@@ -69,7 +64,7 @@ export class AuthGeneration {
     return this.#inFlight;
   }
 
-  async authenticate(request: AuthRequest, cancellation: Cancellation): Promise<Reply> {
+  async authenticate(request: AuthRequest, cancellation: Cancellation): Promise<Outcome> {
     this.#inFlight += 1;
     try {
       return await this.#authenticator.authenticate(request, cancellation);

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
 import { FailureThrottle } from './auth/throttle.js';
 import { AuthGeneration } from './auth-generation.js';
+import { muxReply } from './auth/mux-reply.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
 import type { MetricsServer } from './metrics/metrics-server.js';
 import { ConfigError, DaemonError, describeError, ErrorCodes } from './errors.js';
@@ -93,7 +94,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const retiring = new Set<Promise<void>>();
   server = new MuxServer({
     // Read `current` per request: after a reload, new requests go to the new generation.
-    handler: (request, cancellation) => current.authenticate(request, cancellation),
+    handler: async (request, cancellation) => muxReply(await current.authenticate(request, cancellation)),
     timeouts: config.timeouts,
     maxConnections: config.maxConnections,
     logger: logger.child({ component: 'server' }),

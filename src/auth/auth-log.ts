@@ -11,26 +11,17 @@
  * about 6% of the logins per second with 100 hot users (docs/BENCHMARKS.md).
  */
 import type { Logger } from 'pino';
-import type { ErrorCode } from '../errors.js';
+import type { AuthResult, LoginNames, Outcome } from './outcome.js';
 
-export type AuthResult = 'success' | 'failure' | 'temporary-failure';
+export type { AuthResult } from './outcome.js';
 
-export interface AuthEvent {
-  readonly result: AuthResult;
-  readonly user: string;
-  readonly service: string;
-  readonly realm: string;
-  readonly mech: string;
-  readonly remote?: string;
-  readonly code?: ErrorCode;
-  readonly reason?: string;
-  readonly scheme?: string;
-  /** Which cache answered, if one did. */
-  readonly cache?: 'verified' | 'rejected' | 'credential' | 'outage';
-  readonly durationMs: number;
-  /** How long the throttle held the answer back, when it did. */
-  readonly delayMs?: number;
-}
+/** One finished login: its names, what was decided, and how long it took. */
+export type AuthEvent = LoginNames &
+  Outcome & {
+    readonly durationMs: number;
+    /** How long the throttle held the answer back, when it did. */
+    readonly delayMs?: number;
+  };
 
 const PREFIX: Record<AuthResult, string> = {
   success: 'auth success',

@@ -6,7 +6,7 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { DefaultScheme } from '../crypt/default-scheme.js';
-import type { Cancellation } from '../protocol/cancellation.js';
+import type { Cancellation } from '../common/cancellation.js';
 
 export interface LookupQuery {
   /** The login after realm handling: what saslauthd -r would pass to PAM. */

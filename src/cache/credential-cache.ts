@@ -13,7 +13,13 @@ interface Entry {
   readonly expiresAt: number;
 }
 
-export class CredentialCache {
+/** Recent successes by login, realm and service (saslauthd -c, and the outage cache). */
+export interface RecentSuccesses {
+  hit(login: string, realm: string, service: string, password: Buffer): boolean;
+  remember(login: string, realm: string, service: string, password: Buffer): void;
+}
+
+export class CredentialCache implements RecentSuccesses {
   readonly #entries: Lru<Entry>;
   readonly #digester: PasswordDigester;
   readonly #ttlMs: number;

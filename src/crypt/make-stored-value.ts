@@ -5,9 +5,7 @@
  * Salts come from the system's CSPRNG.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { CRYPT_ALPHABET } from './crypt-base64.js';
-import { md5crypt } from './schemes/md5crypt.js';
-import { shaCrypt } from './schemes/sha-crypt.js';
+import { generateCryptString, type GenerateOptions } from './schemes/crypt-strings.js';
 
 export const HASH_SCHEMES = ['SHA512-CRYPT', 'SHA256-CRYPT', 'BLF-CRYPT', 'ARGON2ID', 'ARGON2I', 'MD5-CRYPT', 'SSHA512', 'SSHA256'] as const;
 export type HashScheme = (typeof HASH_SCHEMES)[number];
@@ -17,20 +15,9 @@ const PREFIX_REQUIRED: ReadonlySet<HashScheme> = new Set(['SSHA512', 'SSHA256'])
 /** What crypt(3) (pam_mysql crypt=1, the old chain) can read, when written without a prefix. */
 const CRYPT_READABLE: ReadonlySet<HashScheme> = new Set(['SHA512-CRYPT', 'SHA256-CRYPT', 'BLF-CRYPT', 'MD5-CRYPT']);
 
-export interface MakeOptions {
+export interface MakeOptions extends GenerateOptions {
   /** Write Dovecot's {SCHEME} prefix (PostfixAdmin's dovecot: encryption does). */
   readonly prefix?: boolean;
-  /** sha-crypt rounds (1000..999999999; default 5000, written out only when not the default). */
-  readonly rounds?: number;
-  /** bcrypt cost (4..31, default 10). */
-  readonly cost?: number;
-}
-
-const BCRYPT_MAX_PASSWORD_BYTES = 72;
-
-function cryptSalt(length: number): string {
-  const bytes = randomBytes(length);
-  return Array.from(bytes, (byte) => CRYPT_ALPHABET[byte & 63]).join('');
 }
 
 /** Whether the old chain (crypt(3) through pam_mysql crypt=1) reads this value: for the rollback advice. */
@@ -44,36 +31,10 @@ export async function makeStoredValue(scheme: HashScheme, password: Buffer, opti
 }
 
 async function bareValue(scheme: HashScheme, password: Buffer, options: MakeOptions): Promise<string> {
-  switch (scheme) {
-    case 'MD5-CRYPT':
-      return md5crypt(password, cryptSalt(8));
-    case 'SHA256-CRYPT':
-    case 'SHA512-CRYPT': {
-      const rounds = options.rounds ?? 5000;
-      if (!Number.isInteger(rounds) || rounds < 1000 || rounds > 999_999_999) throw new RangeError('rounds must be a whole number from 1000 to 999999999');
-      return shaCrypt(password, { id: scheme === 'SHA256-CRYPT' ? '5' : '6', rounds, roundsGiven: rounds !== 5000, salt: cryptSalt(16) });
-    }
-    case 'BLF-CRYPT': {
-      const cost = options.cost ?? 10;
-      if (!Number.isInteger(cost) || cost < 4 || cost > 31) throw new RangeError('cost must be a whole number from 4 to 31');
-      if (password.length > BCRYPT_MAX_PASSWORD_BYTES) throw new RangeError(`bcrypt reads only the first ${BCRYPT_MAX_PASSWORD_BYTES} bytes of a password; choose another scheme for longer ones`);
-      const { bcrypt } = await import('hash-wasm');
-      const encoded = await bcrypt({ password, salt: randomBytes(16), costFactor: cost, outputType: 'encoded' });
-      // hash-wasm writes $2a$; $2b$ is the same algorithm under the name libxcrypt and OpenBSD write today.
-      return encoded.replace(/^\$2a\$/, '$2b$');
-    }
-    case 'ARGON2ID':
-    case 'ARGON2I': {
-      const { argon2id, argon2i } = await import('hash-wasm');
-      // OWASP's minimum for Argon2id (19 MiB, 2 passes); the same parameters for Argon2i.
-      const make = scheme === 'ARGON2ID' ? argon2id : argon2i;
-      return make({ password, salt: randomBytes(16), parallelism: 1, iterations: 2, memorySize: 19_456, hashLength: 32, outputType: 'encoded' });
-    }
-    case 'SSHA512':
-    case 'SSHA256': {
-      const salt = randomBytes(16);
-      const digest = createHash(scheme === 'SSHA512' ? 'sha512' : 'sha256').update(password).update(salt).digest();
-      return Buffer.concat([digest, salt]).toString('base64');
-    }
+  if (scheme === 'SSHA512' || scheme === 'SSHA256') {
+    const salt = randomBytes(16);
+    const digest = createHash(scheme === 'SSHA512' ? 'sha512' : 'sha256').update(password).update(salt).digest();
+    return Buffer.concat([digest, salt]).toString('base64');
   }
+  return generateCryptString(scheme, password, options);
 }

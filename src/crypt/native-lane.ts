@@ -14,11 +14,9 @@
  * than any hand-off, and always runs on the event loop. Slow schemes
  * (bcrypt, sha-crypt...) never come here: they have their own lane.
  */
-import type { PooledScheme } from './schemes/pooled.js';
-import { isDesCrypt } from './schemes/des-crypt.js';
-import { parseMd5Crypt } from './schemes/md5crypt.js';
+import type { LaneOutcome, VerifyLane } from './lane.js';
 import { canCheckNatively, type NativeCrypt } from './native-crypt.js';
-import type { PoolOutcome, VerifyLane } from './verify-pool.js';
+import type { CryptTask } from './schemes/crypt-strings.js';
 
 export interface NativeLaneOptions {
   /** Checks on libuv's pool at once; 0 runs every check on the event loop. libuv's pool is shared with fs and dns. */
@@ -61,27 +59,27 @@ export class NativeLane implements VerifyLane {
     return this.#offloaded;
   }
 
-  async run(scheme: PooledScheme, password: Buffer, stored: string, signal?: AbortSignal): Promise<PoolOutcome> {
-    if (!this.#takes(scheme, password, stored)) return this.#fallback.run(scheme, password, stored, signal);
+  async run(task: CryptTask, password: Buffer, signal?: AbortSignal): Promise<LaneOutcome> {
+    if (!this.#takes(task, password)) return this.#fallback.run(task, password, signal);
     let verdict: boolean | null;
-    if (scheme === 'des' || this.#offloaded >= this.#offload) {
-      verdict = this.#binding.verifySync(password, stored);
+    if (task.kind === 'des' || this.#offloaded >= this.#offload) {
+      verdict = this.#binding.verifySync(password, task.stored);
     } else {
       this.#offloaded += 1;
       try {
-        verdict = await this.#binding.verify(password, stored);
+        verdict = await this.#binding.verify(password, task.stored);
       } finally {
         this.#offloaded -= 1;
       }
     }
-    return verdict ?? this.#fallback.run(scheme, password, stored, signal);
+    return verdict ?? this.#fallback.run(task, password, signal);
   }
 
-  #takes(scheme: PooledScheme, password: Buffer, stored: string): boolean {
-    // Only what the JavaScript parsers accept: libxcrypt is laxer about salt characters.
+  /** Tasks come parsed by the JavaScript parsers, which are stricter than libxcrypt about salt characters. */
+  #takes(task: CryptTask, password: Buffer): boolean {
     // libxcrypt has no $apr1$ (Apache's md5crypt variant).
-    if (scheme === 'md5crypt') return parseMd5Crypt(stored)?.magic === '$1$' && canCheckNatively(password, stored);
-    return scheme === 'des' && isDesCrypt(stored) && canCheckNatively(password, stored);
+    if (task.kind === 'md5crypt') return task.parsed.magic === '$1$' && canCheckNatively(password, task.stored);
+    return task.kind === 'des' && canCheckNatively(password, task.stored);
   }
 
   close(): Promise<void> {

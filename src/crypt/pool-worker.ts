@@ -2,34 +2,33 @@
  * Runs in a worker thread of the verification pool: one verification
  * per task. The password arrives as a copy and is wiped after.
  */
-import { verifyPooled, type PooledScheme } from './schemes/pooled.js';
-import { parseShaCrypt } from './schemes/sha-crypt.js';
+import { verifyCryptTask, type CryptTask } from './schemes/crypt-strings.js';
 import { canCheckNatively, loadNativeCrypt } from './native-crypt.js';
 
 export interface PoolTask {
-  readonly scheme: PooledScheme;
+  /** The stored value, parsed by the verifier before it was sent. */
+  readonly task: CryptTask;
   readonly password: Uint8Array;
-  readonly stored: string;
   /** The daemon runs with the native addon: sha-crypt goes to libxcrypt on this thread. */
   readonly native?: boolean;
 }
 
-export default async function verifyTask(task: PoolTask): Promise<boolean> {
-  const password = Buffer.from(task.password.buffer, task.password.byteOffset, task.password.byteLength);
+export default async function verifyTask({ task, password: bytes, native }: PoolTask): Promise<boolean> {
+  const password = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
-    if (task.native && task.scheme === 'sha-crypt') {
+    if (native && task.kind === 'sha-crypt') {
       // 3 to 4 times faster than the JavaScript; anything libxcrypt cannot take stays with the JavaScript.
       const verdict = verifyShaCryptNatively(password, task.stored);
       if (verdict !== null) return verdict;
     }
-    return await verifyPooled(task.scheme, password, task.stored);
+    return await verifyCryptTask(password, task);
   } finally {
     password.fill(0);
   }
 }
 
 function verifyShaCryptNatively(password: Buffer, stored: string): boolean | null {
-  if (parseShaCrypt(stored) === undefined || !canCheckNatively(password, stored)) return null;
+  if (!canCheckNatively(password, stored)) return null;
   const native = loadNativeCrypt();
   return native.loaded ? native.binding.verifySync(password, stored) : null;
 }

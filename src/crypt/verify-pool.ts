@@ -1,18 +1,15 @@
 /**
- * Worker threads for hash schemes too slow for the event loop. There are two
- * lanes, each its own pool with its own bounded queue: "fast" (md5crypt,
- * DES: hundreds of microseconds) and "slow" (bcrypt, argon2, sha-crypt,
- * phpass: milliseconds and more), so a burst of bcrypt never queues in front
- * of md5crypt logins. Past a queue's bound a login is a temporary failure,
- * not an unbounded wait.
+ * Worker threads for hash schemes too slow for the event loop: one pool per
+ * lane (lane.ts), each with its own bounded queue.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import type { Lane, LaneOutcome, VerifyLane } from './lane.js';
 import type { NativeCrypt } from './native-crypt.js';
 import { NativeLane, offloadFor } from './native-lane.js';
 import type { PoolTask } from './pool-worker.js';
-import type { PooledScheme } from './schemes/pooled.js';
+import type { CryptTask } from './schemes/crypt-strings.js';
 
 export interface VerifyPoolOptions {
   readonly threads: number;
@@ -22,16 +19,6 @@ export interface VerifyPoolOptions {
   readonly minThreads?: number;
   /** The native addon is in use: the threads check sha-crypt with libxcrypt. */
   readonly native?: boolean;
-}
-
-export type PoolOutcome = boolean | 'overloaded' | 'aborted';
-
-/** Where a lane's checks run: worker threads, or the native addon with threads behind it. */
-export interface VerifyLane {
-  /** Checks waiting for a thread. */
-  readonly queueSize: number;
-  run(scheme: PooledScheme, password: Buffer, stored: string, signal?: AbortSignal): Promise<PoolOutcome>;
-  close(): Promise<void>;
 }
 
 /**
@@ -73,12 +60,12 @@ export class VerifyPool implements VerifyLane {
     return this.#pool.threads.length;
   }
 
-  async run(scheme: PooledScheme, password: Buffer, stored: string, signal?: AbortSignal): Promise<PoolOutcome> {
+  async run(task: CryptTask, password: Buffer, signal?: AbortSignal): Promise<LaneOutcome> {
     if (this.#pool.queueSize >= this.#pool.options.maxQueue) return 'overloaded';
     // A copy goes to the worker (and is wiped there); the caller wipes its own.
-    const task: PoolTask = { scheme, password: new Uint8Array(password), stored, ...(this.#native ? { native: true } : {}) };
+    const job: PoolTask = { task, password: new Uint8Array(password), ...(this.#native ? { native: true } : {}) };
     try {
-      return await this.#pool.run(task, signal ? { signal } : {});
+      return await this.#pool.run(job, signal ? { signal } : {});
     } catch (error) {
       if (signal?.aborted) return 'aborted';
       if (/queue is at limit/i.test((error as Error).message)) return 'overloaded';
@@ -90,8 +77,6 @@ export class VerifyPool implements VerifyLane {
     await this.#pool.destroy();
   }
 }
-
-export type Lane = 'fast' | 'slow';
 
 /**
  * Both lanes, sized alike. With the native addon, the fast lane is libxcrypt on

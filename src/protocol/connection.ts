@@ -9,7 +9,7 @@ import { RequestDecoder, type AuthRequest } from './codec.js';
 import { encodeReply } from './codec.js';
 import { NO_ANSWER, REPLY_FIELD_TOO_LONG, rejectEmptyCredentials, type Reply } from './replies.js';
 import { describeError, ErrorCodes } from '../errors.js';
-import { LazyCancellation, type Cancellation } from './cancellation.js';
+import { LazyCancellation, type Cancellation } from '../common/cancellation.js';
 
 /** Decides the answer to one well-formed request. Cancelled when the answer deadline passes or the client goes away. */
 export type RequestHandler = (request: AuthRequest, cancellation: Cancellation) => Promise<Reply>;

@@ -29,9 +29,13 @@ export function resolveLoginKey(login: Buffer, realm: Buffer, policy: RealmPolic
   if (!decodedLogin.ok) return { ok: false, field: 'login', problem: decodedLogin.problem, escaped: escapeForLog(login) };
   const decodedRealm = decodeName(realm);
   if (!decodedRealm.ok) return { ok: false, field: 'realm', problem: decodedRealm.problem, escaped: escapeForLog(realm) };
+  return { ok: true, key: joinLogin(decodedLogin.text, decodedRealm.text, policy) };
+}
 
-  let name = decodedLogin.text;
-  let realmName = decodedRealm.text;
+/** The same, for a login and realm already decoded (decodeName) by the caller. */
+export function joinLogin(login: string, realm: string, policy: RealmPolicy): LoginKey {
+  let name = login;
+  let realmName = realm;
   // A login such as "alice@example.org" sent with an empty realm already names its domain.
   if (realmName === '' && policy.defaultRealm !== undefined && !name.includes('@')) {
     realmName = policy.defaultRealm;
@@ -41,5 +45,5 @@ export function resolveLoginKey(login: Buffer, realm: Buffer, policy: RealmPolic
     realmName = realmName.toLowerCase();
   }
   const user = policy.joinRealm && realmName !== '' ? `${name}@${realmName}` : name;
-  return { ok: true, key: { user, realm: realmName } };
+  return { user, realm: realmName };
 }

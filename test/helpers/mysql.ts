@@ -11,9 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { ThrowawayServer } from '../../src/bench/throwaway-mariadb.js';
+import { ThrowawayServer } from './throwaway-mariadb.js';
 
-export { ThrowawayServer, freePort } from '../../src/bench/throwaway-mariadb.js';
+export { ThrowawayServer, freePort } from './throwaway-mariadb.js';
 
 export interface TestDatabase {
   /** How this server was obtained, for the test log. */

@@ -1,12 +1,12 @@
 /**
  * Database faults under the benchmark's load, bounded for CI: the same run as
- * `npm run bench:faults` (src/bench/fault-run.ts) with short phases. A primary
+ * `npm run bench:faults` (bench/fault-run.ts) with short phases. A primary
  * stopped, restarted, locked and unlocked, then both servers stopped and
  * restarted, while 8 clients log in without pause.
  */
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
-import { faultReportProblems, formatFaultReport, runFaultScenario } from '../../src/bench/fault-run.js';
+import { faultReportProblems, formatFaultReport, runFaultScenario } from '../../bench/fault-run.js';
 
 describe('database faults under load', () => {
   it('never answers OK to a wrong password nor NO to a right one, recovers by itself, and leaks no connection', async () => {

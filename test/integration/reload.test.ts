@@ -13,7 +13,7 @@ import { exchange } from '../helpers/mux-client.js';
 import { eventually } from '../helpers/daemon.js';
 import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
-import { daemonConnections } from '../../src/bench/fault-run.js';
+import { daemonConnections } from '../../bench/fault-run.js';
 
 // libxcrypt md5crypt of "first" and "second": each server knows a different password for the same user.
 const FIRST = '$1$aaaaaaaa$SuAxywFD.62feeJbtVZ9E1';

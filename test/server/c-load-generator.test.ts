@@ -1,5 +1,5 @@
 /**
- * The benchmark's C client (native/bench/mux-load.c) against a real daemon:
+ * The benchmark's C client (bench/mux-load.c) against a real daemon:
  * it must ask correctly, and it must count what it is there to count (wrong
  * answers, no answers), or a benchmark run could pass while the daemon
  * answers wrongly. The Node generator's choice of wrong passwords is checked
@@ -8,8 +8,8 @@
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildCGenerator, runCLoad } from '../../src/bench/c-load-generator.js';
-import { runLoad, type LoadOptions } from '../../src/bench/load-generator.js';
+import { buildCGenerator, runCLoad } from '../../bench/c-load-generator.js';
+import { runLoad, type LoadOptions } from '../../bench/load-generator.js';
 import { DEMO_HASH, startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp.js';
 

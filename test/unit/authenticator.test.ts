@@ -1,25 +1,58 @@
 /**
- * The outcome -> reply table, the daemon's safety core. A scripted backend
- * stands in for the outages and refusals a passwd-file cannot produce; the
- * MySQL backend's own tests drive the same paths against a real server.
+ * The outcome -> reply table, the daemon's safety core: every lookup result
+ * crossed with every verdict, on scripted inputs (no database, no worker
+ * threads). The MySQL backend's own tests drive the same paths against a real
+ * server, and the server tests through the real process.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Authenticator } from '../../src/auth/authenticator.js';
+import { muxReply } from '../../src/auth/mux-reply.js';
 import type { Backend, LookupResult } from '../../src/backends/backend.js';
 import { RequestDecoder, type AuthRequest } from '../../src/protocol/codec.js';
-import { ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes, type ErrorCode } from '../../src/errors.js';
+import type { Verdict, Verifier } from '../../src/crypt/verifier.js';
+import { CachingVerifier } from '../../src/cache/caching-verifier.js';
+import { PasswordDigester } from '../../src/cache/password-digest.js';
 import { requestFrame } from '../helpers/index.js';
 import { logSink } from '../helpers/log-sink.js';
-import { DEMO_HASH } from '../helpers/daemon.js';
-import { PasswordVerifier } from '../../src/crypt/verifier.js';
-import { VerifyPools } from '../../src/crypt/verify-pool.js';
 
-const pool = new VerifyPools({ threads: 1, maxQueue: 10 });
-afterAll(() => pool.close());
-const verifier = new PasswordVerifier({ defaultScheme: 'crypt', pools: pool });
+const OK = { kind: 'answer', text: 'OK' };
+const NO = { kind: 'answer', text: 'NO authentication failed' };
+const NO_ANSWER = { kind: 'no-answer' };
 
-function scripted(answer: () => Promise<LookupResult>): Backend {
-  return { mechanism: 'scripted', lookup: answer, close: async () => undefined };
+type Lookup = 'found' | 'unknown' | 'refused' | 'unavailable' | 'throws';
+const LOOKUPS: Record<Lookup, () => Promise<LookupResult>> = {
+  found: async () => ({ status: 'found', storedHash: '$1$stored$value' }),
+  unknown: async () => ({ status: 'unknown' }),
+  refused: async () => ({ status: 'refused', code: ErrorCodes.AMBIGUOUS_USER, reason: 'two rows' }),
+  unavailable: async () => ({ status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: 'connection refused' }),
+  throws: async () => {
+    throw new Error('socket hang up');
+  },
+};
+
+type VerdictName = Verdict['status'];
+const VERDICTS: Record<VerdictName, Verdict> = {
+  match: { status: 'match', scheme: 'MD5-CRYPT' },
+  mismatch: { status: 'mismatch', scheme: 'MD5-CRYPT' },
+  unsupported: { status: 'unsupported', scheme: 'MD5-CRYPT', reason: 'stored MD5-CRYPT value is malformed' },
+  overloaded: { status: 'overloaded', scheme: 'MD5-CRYPT' },
+  abandoned: { status: 'abandoned', scheme: 'MD5-CRYPT' },
+};
+
+/** A verifier that answers what it is told and counts what it was asked. */
+function scriptedVerifier(verdict: Verdict) {
+  const calls = { verify: 0, dummy: 0 };
+  const verifier: Verifier = {
+    verify: async () => {
+      calls.verify += 1;
+      return verdict;
+    },
+    verifyDummy: async () => {
+      calls.dummy += 1;
+    },
+  };
+  return { verifier, calls };
 }
 
 function request(password = 'demo'): AuthRequest {
@@ -28,70 +61,88 @@ function request(password = 'demo'): AuthRequest {
   return result.request;
 }
 
-async function run(backend: Backend, password?: string) {
+function authenticator(lookup: Backend['lookup'], verifier: Verifier, cacheEntries = 0) {
   const sink = logSink();
-  const authenticator = new Authenticator({ backend, realm: { joinRealm: true, lowercase: false }, verifier, logger: sink.logger });
-  const reply = await authenticator.authenticate(request(password), new AbortController());
-  return { reply, events: sink.authEvents() };
+  const auth = new Authenticator({
+    backend: { mechanism: 'scripted', lookup },
+    realm: { joinRealm: true, lowercase: false },
+    passwords: new CachingVerifier(verifier, cacheEntries, new PasswordDigester()),
+    logger: sink.logger,
+  });
+  return { auth, sink };
 }
 
-describe('Authenticator', () => {
-  it('answers OK only when the password verifies', async () => {
-    const found = scripted(async () => ({ status: 'found', storedHash: DEMO_HASH }));
-    expect((await run(found, 'demo')).reply).toEqual({ kind: 'answer', text: 'OK' });
-    expect((await run(found, 'Demo')).reply).toEqual({ kind: 'answer', text: 'NO authentication failed' });
+/** [lookup, verdict, reply, code, hashes spent (real or dummy)] */
+const TABLE: Array<[Lookup, VerdictName | 'any', object, ErrorCode | undefined, 'verify' | 'dummy' | 'none']> = [
+  ['found', 'match', OK, undefined, 'verify'],
+  ['found', 'mismatch', NO, ErrorCodes.WRONG_PASSWORD, 'verify'],
+  ['found', 'unsupported', NO, ErrorCodes.UNSUPPORTED_SCHEME, 'verify'],
+  ['found', 'overloaded', NO_ANSWER, ErrorCodes.VERIFY_OVERLOADED, 'verify'],
+  ['found', 'abandoned', NO_ANSWER, ErrorCodes.ABANDONED, 'verify'],
+  ['unknown', 'any', NO, ErrorCodes.UNKNOWN_USER, 'dummy'],
+  ['refused', 'any', NO, ErrorCodes.AMBIGUOUS_USER, 'dummy'],
+  ['unavailable', 'any', NO_ANSWER, ErrorCodes.BACKEND_UNAVAILABLE, 'none'],
+  ['throws', 'any', NO_ANSWER, ErrorCodes.BACKEND_UNAVAILABLE, 'none'],
+];
+
+const ROWS = TABLE.flatMap(([lookup, verdict, reply, code, spent]) =>
+  (verdict === 'any' ? (Object.keys(VERDICTS) as VerdictName[]) : [verdict]).map((name) => [lookup, name, reply, code, spent] as const),
+);
+
+describe('Authenticator: lookup result x verdict -> reply and code', () => {
+  it.each(ROWS)('%s, %s -> %o %s', async (lookup, verdictName, reply, code, spent) => {
+    const { verifier, calls } = scriptedVerifier(VERDICTS[verdictName]);
+    const { auth, sink } = authenticator(LOOKUPS[lookup], verifier);
+    const outcome = await auth.authenticate(request(), new AbortController());
+    expect(muxReply(outcome)).toEqual(reply);
+    expect(outcome.code).toBe(code);
+    expect(calls).toEqual({ verify: spent === 'verify' ? 1 : 0, dummy: spent === 'dummy' ? 1 : 0 });
+    const [event, ...more] = sink.authEvents();
+    expect(more).toEqual([]);
+    // Temporary failures are errors (50); failures info (30); successes debug, so not in this sink.
+    if (outcome.result === 'temporary-failure') expect(event).toMatchObject({ level: 50, code });
+    if (outcome.result === 'failure') expect(event).toMatchObject({ level: 30, code, user: 'demo@example.org' });
   });
 
-  it('closes without a reply when the backend reports it is unavailable: never NO, never OK', async () => {
-    const { reply, events } = await run(scripted(async () => ({ status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: 'connection refused' })));
-    expect(reply).toEqual({ kind: 'no-answer' });
-    expect(events).toEqual([expect.objectContaining({ result: 'temporary-failure', code: ErrorCodes.BACKEND_UNAVAILABLE, level: 50 })]);
+  it('logs what a throwing backend said, as a temporary failure', async () => {
+    const { auth, sink } = authenticator(LOOKUPS.throws, scriptedVerifier(VERDICTS.match).verifier);
+    await auth.authenticate(request(), new AbortController());
+    expect(sink.authEvents()[0]).toMatchObject({ result: 'temporary-failure', reason: 'backend unavailable: socket hang up' });
   });
 
-  it('closes without a reply when the backend throws', async () => {
-    const { reply, events } = await run(
-      scripted(async () => {
-        throw new Error('socket hang up');
-      }),
-    );
-    expect(reply).toEqual({ kind: 'no-answer' });
-    expect(events[0]).toMatchObject({ result: 'temporary-failure', reason: 'backend unavailable: socket hang up' });
-  });
-
-  it('answers NO for a refusal, logging its code', async () => {
-    const { reply, events } = await run(scripted(async () => ({ status: 'refused', code: ErrorCodes.AMBIGUOUS_USER, reason: 'two rows' })));
-    expect(reply).toEqual({ kind: 'answer', text: 'NO authentication failed' });
-    expect(events[0]).toMatchObject({ result: 'failure', code: ErrorCodes.AMBIGUOUS_USER, reason: 'two rows' });
-  });
-
-  it('turns a full verification queue into a temporary failure, never a NO', async () => {
-    // htpasswd -bnBC 12 u demo
-    const slow = scripted(async () => ({ status: 'found', storedHash: '$2y$12$eMwQZhYgwUBLOY8FkEJqS.SFD9z8P44g2XL8EVRORFj38aNCZvcsu' }));
-    const tiny = new VerifyPools({ threads: 1, maxQueue: 1 });
-    try {
-      const sink = logSink();
-      const authenticator = new Authenticator({ backend: slow, realm: { joinRealm: true, lowercase: false }, verifier: new PasswordVerifier({ defaultScheme: 'crypt', pools: tiny }), logger: sink.logger });
-      const replies = await Promise.all(Array.from({ length: 5 }, () => authenticator.authenticate(request('demo'), new AbortController())));
-      expect(replies).toContainEqual({ kind: 'answer', text: 'OK' });
-      expect(replies).toContainEqual({ kind: 'no-answer' });
-      expect(replies.filter((r) => r.kind === 'answer' && r.text !== 'OK')).toEqual([]);
-      expect(sink.authEvents().some((e) => e.code === ErrorCodes.VERIFY_OVERLOADED && e.result === 'temporary-failure')).toBe(true);
-    } finally {
-      await tiny.close();
-    }
+  it('logs a refusal with its own code and reason', async () => {
+    const { auth, sink } = authenticator(LOOKUPS.refused, scriptedVerifier(VERDICTS.match).verifier);
+    await auth.authenticate(request(), new AbortController());
+    expect(sink.authEvents()[0]).toMatchObject({ result: 'failure', code: ErrorCodes.AMBIGUOUS_USER, reason: 'two rows' });
   });
 
   it('asks the backend for the -r joined name', async () => {
     let asked = '';
-    const backend: Backend = {
-      mechanism: 'scripted',
-      lookup: async (query) => {
-        asked = query.user;
-        return { status: 'unknown' };
-      },
-      close: async () => undefined,
-    };
-    await run(backend);
+    const { auth } = authenticator(async (query) => {
+      asked = query.user;
+      return { status: 'unknown' };
+    }, scriptedVerifier(VERDICTS.match).verifier);
+    await auth.authenticate(request(), new AbortController());
     expect(asked).toBe('demo@example.org');
+  });
+
+  it('answers a repeat from the never-stale caches with the verdict the hash gave, without hashing again', async () => {
+    for (const [name, cache] of [['match', 'verified'], ['mismatch', 'rejected']] as const) {
+      const { verifier, calls } = scriptedVerifier(VERDICTS[name]);
+      const { auth } = authenticator(LOOKUPS.found, verifier, 10);
+      const first = await auth.authenticate(request(), new AbortController());
+      const second = await auth.authenticate(request(), new AbortController());
+      expect(muxReply(second)).toEqual(muxReply(first));
+      expect(second).toMatchObject({ result: first.result, cache });
+      expect(calls.verify).toBe(1);
+    }
+  });
+
+  it('never caches a temporary failure: the next login asks the verifier again', async () => {
+    const { verifier, calls } = scriptedVerifier(VERDICTS.overloaded);
+    const { auth } = authenticator(LOOKUPS.found, verifier, 10);
+    await auth.authenticate(request(), new AbortController());
+    await auth.authenticate(request(), new AbortController());
+    expect(calls.verify).toBe(2);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LazyCancellation } from '../../src/protocol/cancellation.js';
+import { LazyCancellation } from '../../src/common/cancellation.js';
 
 describe('LazyCancellation', () => {
   it('tells a listener that asked before the cancellation', () => {

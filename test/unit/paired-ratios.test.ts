@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeTarget, formatRatio, median, pairedRatios } from '../../src/bench/paired-ratios.js';
+import { describeTarget, formatRatio, median, pairedRatios } from '../../bench/paired-ratios.js';
 
 describe('median', () => {
   it('takes the middle value, or the mean of the two middle ones, whatever the order', () => {

@@ -172,7 +172,7 @@ describe('the worker pool', () => {
       const abort = new AbortController();
       const queued = check.verify(Buffer.from('secret'), BCRYPT_12, { cancellation: abort });
       abort.abort();
-      expect((await queued).status).toBe('overloaded');
+      expect((await queued).status).toBe('abandoned');
       expect((await busy).status).toBe('match');
     } finally {
       await small.close();

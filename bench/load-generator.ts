@@ -4,8 +4,8 @@
  * it, and goes again. Wrong answers are counted (a run with any is a failed
  * run); so is the generator's own CPU, to show it is not the bottleneck.
  */
-import { encodeRequest } from '../protocol/codec.js';
-import { askDaemon } from '../protocol/client.js';
+import { encodeRequest } from '../src/protocol/codec.js';
+import { askDaemon } from '../src/protocol/client.js';
 
 export interface BenchUser {
   readonly login: string;

@@ -21,10 +21,10 @@ import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { runLoad, type Sample } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
-import { ThrowawayServer } from './throwaway-mariadb.js';
+import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 import { waitForSocket } from './wait-for-socket.js';
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 /** The daemon's per-host pool size in this run; more connections than this on a host would be a leak. */
 const POOL_SIZE = 8;
 

@@ -1,5 +1,5 @@
 /**
- * The load benchmark's C client (native/bench/mux-load.c): blocking threads
+ * The load benchmark's C client (bench/mux-load.c): blocking threads
  * that talk to the mux socket exactly as libsasl2 does. On a 2-core machine a
  * generator in Node takes a third of a core from the daemon it measures; this
  * one takes a few percent. Compiled on first use with the C compiler the
@@ -12,8 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadOptions, LoadResult } from './load-generator.js';
 
-const SOURCE = fileURLToPath(new URL('../../native/bench/mux-load.c', import.meta.url));
-const BINARY = fileURLToPath(new URL('../../native/build/mux-load', import.meta.url));
+const SOURCE = fileURLToPath(new URL('./mux-load.c', import.meta.url));
+const BINARY = fileURLToPath(new URL('../build/bench/mux-load', import.meta.url));
 
 export type CGeneratorBuild = { readonly ok: true; readonly binary: string } | { readonly ok: false; readonly reason: string };
 

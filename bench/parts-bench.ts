@@ -15,13 +15,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2';
-import { MuxServer } from '../protocol/server.js';
-import { createLogger } from '../log/logger.js';
-import { md5crypt } from '../crypt/schemes/md5crypt.js';
-import { desCrypt } from '../crypt/schemes/des-crypt.js';
-import { VerifyPool } from '../crypt/verify-pool.js';
+import { MuxServer } from '../src/protocol/server.js';
+import { createLogger } from '../src/log/logger.js';
+import { md5crypt } from '../src/crypt/schemes/md5crypt.js';
+import { desCrypt } from '../src/crypt/schemes/des-crypt.js';
+import { VerifyPool } from '../src/crypt/verify-pool.js';
 import { runLoad, type LoadResult } from './load-generator.js';
-import { ThrowawayServer } from './throwaway-mariadb.js';
+import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '3');
@@ -103,15 +103,16 @@ function onThisThread(task: () => unknown): number {
 /** The pool's own cost per task, on both threads: a round trip's CPU less the task's (cpuUsage counts every thread). */
 async function handoffCost(): Promise<number> {
   const stored = 'abNANd1rDfiNc';
+  const task = { kind: 'des', stored } as const;
   const taskItself = onThisThread(() => desCrypt(Buffer.from('x'), stored));
   const pool = new VerifyPool({ threads: 1, maxQueue: 100 });
   try {
-    for (let i = 0; i < 200; i += 1) await pool.run('des', Buffer.from('x'), stored);
+    for (let i = 0; i < 200; i += 1) await pool.run(task, Buffer.from('x'));
     const before = process.cpuUsage();
     let n = 0;
     const deadline = performance.now() + SECONDS * 1000;
     while (performance.now() < deadline) {
-      await pool.run('des', Buffer.from('x'), stored);
+      await pool.run(task, Buffer.from('x'));
       n += 1;
     }
     return cpuMicros(process.cpuUsage(before)) / n - taskItself;

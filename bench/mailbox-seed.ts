@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { md5crypt } from '../crypt/schemes/md5crypt.js';
+import { md5crypt } from '../src/crypt/schemes/md5crypt.js';
 import type { BenchUser } from './load-generator.js';
-import type { ThrowawayServer } from './throwaway-mariadb.js';
+import type { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 
 export interface BenchMailboxes {
   /** Logins (without the domain) and their passwords, for the load generator. */

@@ -7,7 +7,7 @@
  *   3. peak memory of ours at 64 clients
  * The reference needs root (saslauthd -a pam reads only /etc/pam.d), sasl2-bin and libpam-mysql;
  * without them the run says so and measures ours alone. Any wrong answer fails the run.
- * The load comes from native/bench/mux-load.c (blocking threads, as libsasl2 asks) when a C
+ * The load comes from bench/mux-load.c (blocking threads, as libsasl2 asks) when a C
  * compiler is there, else from the Node generator; --generator c|node picks one.
  * --wrong-passwords repeat|distinct: each user's wrong password is always the same one (the
  * default, as a phone with an old password sends it), or a new one every time (a guesser).
@@ -21,11 +21,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadNativeCrypt } from '../crypt/native-crypt.js';
+import { loadNativeCrypt } from '../src/crypt/native-crypt.js';
 import { buildCGenerator, runCLoad } from './c-load-generator.js';
 import { runLoad, type LoadOptions, type LoadResult, type WrongPasswords } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
-import { ThrowawayServer } from './throwaway-mariadb.js';
+import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 import { waitForSocket } from './wait-for-socket.js';
 import { describeTarget, formatRatio, pairedRatios, type Target } from './paired-ratios.js';
 
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '2000' },
     wrong: { type: 'string', default: '0.2' },
     hot: { type: 'string', default: '100' },
-    // c: native/bench/mux-load.c, threads that ask as libsasl2 does; node: load-generator.ts; auto: c when it compiles.
+    // c: bench/mux-load.c, threads that ask as libsasl2 does; node: load-generator.ts; auto: c when it compiles.
     generator: { type: 'string', default: 'auto' },
     // How both daemons reach MariaDB: tcp (host=127.0.0.1:port) or socket (host=/path/mysqld.sock, what host=localhost means).
     db: { type: 'string', default: 'tcp' },
@@ -44,6 +44,8 @@ const { values: args } = parseArgs({
     // repeat: each user's wrong password is always the same (a phone with an old password);
     // distinct: a new one every time (a password guesser), which no cache can answer.
     'wrong-passwords': { type: 'string', default: 'repeat' },
+    // Another build's dist/cli/main.js, run in every round beside this one: an A/B of two versions in one run.
+    baseline: { type: 'string' },
   },
 });
 const WRONG_PASSWORDS = args['wrong-passwords'] as WrongPasswords;
@@ -56,7 +58,9 @@ const WRONG = Number(args.wrong);
 const HOT = Number(args.hot);
 const ROUNDS = Number(args.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${args.rounds}`);
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const BASELINE = args.baseline === undefined ? undefined : path.resolve(args.baseline);
+if (BASELINE !== undefined && !existsSync(BASELINE)) throw new Error(`--baseline ${BASELINE} does not exist (give another build's dist/cli/main.js)`);
 const PAM_MYSQL = ['/lib/x86_64-linux-gnu/security/pam_mysql.so', '/usr/lib/x86_64-linux-gnu/security/pam_mysql.so', '/lib/security/pam_mysql.so'];
 
 interface Daemon {
@@ -142,10 +146,10 @@ interface Generator {
 }
 
 function chooseGenerator(): Generator {
-  const node: Generator = { description: 'load generator: Node (src/bench/load-generator.ts), one process', run: runLoad };
+  const node: Generator = { description: 'load generator: Node (bench/load-generator.ts), one process', run: runLoad };
   if (args.generator === 'node') return node;
   const build = buildCGenerator();
-  if (build.ok) return { description: `load generator: C (native/bench/mux-load.c), one blocking thread per client, asking as libsasl2 does`, run: (options) => runCLoad(build.binary, options) };
+  if (build.ok) return { description: `load generator: C (bench/mux-load.c), one blocking thread per client, asking as libsasl2 does`, run: (options) => runCLoad(build.binary, options) };
   if (args.generator === 'c') throw new Error(`--generator c: ${build.reason}`);
   return { ...node, description: `${node.description} (the C generator could not be built: ${build.reason})` };
 }
@@ -170,12 +174,13 @@ async function main(): Promise<void> {
     writeFileSync(path.join(pamDir, service), pamText);
     if (!missing) writeFileSync(referencePam, pamText);
 
-    console.log(`saslauthd-mysql load benchmark: ${os.cpus().length} cores, node ${process.version}, ${USERS} md5crypt users, ${WRONG * 100}% wrong passwords (${WRONG_PASSWORDS === 'repeat' ? "each user's always the same one" : 'a new one every time'}), ${DURATION_MS / 1000} s per run, one connection per request`);
+    console.log(`saslauthd-mysql load benchmark: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}, ${USERS} md5crypt users, ${WRONG * 100}% wrong passwords (${WRONG_PASSWORDS === 'repeat' ? "each user's always the same one" : 'a new one every time'}), ${DURATION_MS / 1000} s per run, one connection per request`);
     console.log(`database: ${args.db === 'socket' ? `UNIX socket (host=${host})` : `TCP (host=${host})`}, the same PAM line for both`);
     console.log(missing ? `reference saslauthd + pam_mysql: not measured: ${missing}` : 'reference: saslauthd -a pam -r + pam_mysql (Debian), same PAM line, same database, same load');
     const native = loadNativeCrypt();
     console.log(native.loaded ? 'saslauthd-mysql: md5crypt by libxcrypt through the native addon' : `saslauthd-mysql: md5crypt in JavaScript: ${native.reason}`);
 
+    if (BASELINE) console.log(`baseline: ${BASELINE}, run beside this build in every round with the same options`);
     const generator = chooseGenerator();
     console.log(generator.description);
 
@@ -190,11 +195,18 @@ async function main(): Promise<void> {
       console.log(`  ${''.padEnd(NAME_WIDTH)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'peak MB'.padStart(10)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'gen CPU'.padStart(9)}`);
       const results: Record<string, LoadResult[]> = {};
       const peaksMb: number[] = [];
+      const baselinePeaksMb: number[] = [];
       const contenders: Array<[string, string, string[] | undefined]> = [
         // The command as installed: its shebang carries the V8 settings it ships with.
         // The throttle is off: 20% wrong passwords at random would now and then delay a client, which measures the throttle, not the daemon.
         ['saslauthd-mysql', CLI, ['-a', 'pam', '-r', '--pam-dir', pamDir, '--throttle-after', '0', ...scenario.ours]],
         ['saslauthd-mysql -c', CLI, 'oursCached' in scenario ? ['-a', 'pam', '-r', '--pam-dir', pamDir, '--throttle-after', '0', ...scenario.oursCached] : undefined],
+        ...(BASELINE
+          ? ([
+              ['baseline', BASELINE, ['-a', 'pam', '-r', '--pam-dir', pamDir, '--throttle-after', '0', ...scenario.ours]],
+              ['baseline -c', BASELINE, 'oursCached' in scenario ? ['-a', 'pam', '-r', '--pam-dir', pamDir, '--throttle-after', '0', ...scenario.oursCached] : undefined],
+            ] satisfies Array<[string, string, string[] | undefined]>)
+          : []),
         ['saslauthd + pam_mysql', '/usr/sbin/saslauthd', missing ? undefined : scenario.theirs && ['-a', 'pam', '-r', ...scenario.theirs, '-d']],
       ];
       for (let round = 1; round <= ROUNDS; round += 1) {
@@ -211,6 +223,7 @@ async function main(): Promise<void> {
             (results[name] ??= []).push(result);
             const peakMb = daemon.peakRssMb();
             if (command === CLI) peaksMb.push(peakMb);
+            if (command === BASELINE) baselinePeaksMb.push(peakMb);
             console.log(row(ROUNDS > 1 ? `${name} #${round}` : name, result, peakMb));
             if (result.wrongAnswers > 0) failed = true;
           } finally {
@@ -235,6 +248,13 @@ async function main(): Promise<void> {
         console.log(`  ratio with -c on both${median}: throughput ${formatRatio(ratios.throughput)}, p99 ${formatRatio(ratios.p99)}`);
         if (scenario.targets === 'hot') targets.push({ what: 'hot users, throughput ratio with -c on both', value: ratios.medianThroughput, bound: 'at-least', limit: 3 });
       }
+      for (const [label, mine, before] of [['', ours, results.baseline], [' -c', oursCached, results['baseline -c']]] as const) {
+        if (!mine || !before) continue;
+        const ab = pairedRatios(mine, before);
+        console.log(`  this build / baseline${label}${median}: throughput ${formatRatio(ab.throughput)}, p99 ${formatRatio(ab.p99)}`);
+        if (theirs) console.log(`  baseline${label} / reference${median}: throughput ${formatRatio(pairedRatios(before, theirs).throughput)}, p99 ${formatRatio(pairedRatios(before, theirs).p99)}`);
+      }
+      if (scenario.targets === 'memory' && baselinePeaksMb.length > 0) console.log(`  peak MB, highest round: this build ${mb(Math.max(...peaksMb))}, baseline ${mb(Math.max(...baselinePeaksMb))}`);
       if (scenario.targets === 'memory' && peaksMb.length > 0) targets.push({ what: 'peak MB at 64 clients, highest round', value: Math.max(...peaksMb), bound: 'below', limit: 150 });
     }
     if (targets.length > 0) {

@@ -8,10 +8,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { PasswordVerifier, verifyOnThisThread } from '../crypt/verifier.js';
-import { VerifyPools } from '../crypt/verify-pool.js';
-import { loadNativeCrypt } from '../crypt/native-crypt.js';
-import { md5crypt } from '../crypt/schemes/md5crypt.js';
+import { PasswordVerifier, verifyOnThisThread } from '../src/crypt/verifier.js';
+import { VerifyPools } from '../src/crypt/verify-pool.js';
+import { loadNativeCrypt } from '../src/crypt/native-crypt.js';
+import { md5crypt } from '../src/crypt/schemes/md5crypt.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '1.5');
 const PASSWORD = 'correct horse';

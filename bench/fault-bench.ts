@@ -1,6 +1,6 @@
 /**
  * npm run bench:faults: database faults under the benchmark's load
- * (src/bench/fault-run.ts), printed as the table docs/BENCHMARKS.md records.
+ * (bench/fault-run.ts), printed as the table docs/BENCHMARKS.md records.
  * Exits 1 when any invariant broke (an OK for a wrong password, a NO for a
  * right one, no recovery, a dead daemon, leaked connections).
  */

@@ -1,0 +1,35 @@
+/**
+ * What was decided for one login, before it is counted, logged and answered.
+ * Every protocol answers from this alone (mux-reply.ts for saslauthd's socket),
+ * so the safety rule lives in one place: only `success` is ever an OK.
+ */
+import type { ErrorCode } from '../errors.js';
+
+/**
+ *   success            the password matched
+ *   failure            a definite no: wrong password, unknown user, refused name
+ *   temporary-failure  we could not decide (backend down, overloaded): retry later
+ */
+export type AuthResult = 'success' | 'failure' | 'temporary-failure';
+
+/** Which cache answered, when one did. */
+export type AnsweredFrom = 'verified' | 'rejected' | 'credential' | 'outage';
+
+export interface Outcome {
+  readonly result: AuthResult;
+  readonly code?: ErrorCode;
+  /** For the log only: never sent to the client, which must not learn why. */
+  readonly reason?: string;
+  readonly scheme?: string;
+  readonly cache?: AnsweredFrom;
+}
+
+/** The names one login is logged under: the lookup key once it is known, the bytes as received before. */
+export interface LoginNames {
+  readonly user: string;
+  readonly service: string;
+  readonly realm: string;
+  readonly mech: string;
+  /** The client's address, when the client sends one. */
+  readonly remote?: string;
+}

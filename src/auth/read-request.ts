@@ -1,0 +1,45 @@
+/**
+ * The first step of a login: the request's bytes become names. Each field is
+ * decoded once; the login and realm become the lookup key as saslauthd -r
+ * joins them, and names that cannot be a mailbox (invalid UTF-8, control
+ * characters) are refused here, before any backend sees them. Whatever
+ * happens, the names come back in a form safe to log.
+ */
+import type { AuthRequest } from '../protocol/codec.js';
+import type { LookupQuery } from '../backends/backend.js';
+import { joinLogin, type RealmPolicy } from '../realm/login-key.js';
+import { decodeName, escapeForLog, type DecodedText } from '../realm/text.js';
+import { ErrorCodes } from '../errors.js';
+import type { LoginNames, Outcome } from './outcome.js';
+
+export type ReadRequest =
+  | { readonly ok: true; readonly names: LoginNames; readonly query: LookupQuery }
+  | { readonly ok: false; readonly names: LoginNames; readonly refusal: Outcome };
+
+export function readRequest(request: AuthRequest, policy: RealmPolicy, mech: string): ReadRequest {
+  const login = decodeName(request.login);
+  const realm = decodeName(request.realm);
+  const service = decodeName(request.service);
+  const remote = request.clientAddress === undefined ? undefined : printable(decodeName(request.clientAddress), request.clientAddress);
+  const serviceName = printable(service, request.service);
+  if (!login.ok || !realm.ok) {
+    const names = named(printable(login, request.login), serviceName, printable(realm, request.realm), mech, remote);
+    const problem = !login.ok ? `invalid login: ${login.problem}` : !realm.ok ? `invalid realm: ${realm.problem}` : '';
+    return refuse(names, { result: 'failure', code: ErrorCodes.INVALID_LOGIN, reason: problem });
+  }
+  const key = joinLogin(login.text, realm.text, policy);
+  const names = named(key.user, serviceName, key.realm, mech, remote);
+  if (!service.ok) return refuse(names, { result: 'failure', code: ErrorCodes.INVALID_SERVICE, reason: `invalid service: ${service.problem}` });
+  return { ok: true, names, query: { user: key.user, realm: key.realm, service: service.text } };
+}
+
+const refuse = (names: LoginNames, refusal: Outcome): ReadRequest => ({ ok: false, names, refusal });
+
+function named(user: string, service: string, realm: string, mech: string, remote: string | undefined): LoginNames {
+  return remote === undefined ? { user, service, realm, mech } : { user, service, realm, mech, remote };
+}
+
+/** Names as they arrived, made safe to print even when they are not valid text. */
+function printable(decoded: DecodedText, bytes: Buffer): string {
+  return decoded.ok ? decoded.text : escapeForLog(bytes);
+}

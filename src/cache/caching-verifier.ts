@@ -1,0 +1,85 @@
+/**
+ * The never-stale caches as one layer around the verifier, so the login path
+ * asks one question ("does this password match this row?") and the caching is
+ * not woven into it. Both caches are keyed by the row itself (the stored value
+ * and the scheme it is read with), so a changed row matches no entry and a
+ * password change, a new mailbox or a reactivation takes effect at the next
+ * login:
+ *   - verified: the last password that matched the row skips the hash;
+ *   - rejected: the last few passwords that failed against the row (or
+ *     against no usable row at all) skip the hash too, and still fail.
+ * The answer is always the one the hash would give. Both are sized by
+ * --verify-cache; 0 makes this a plain pass-through.
+ */
+import type { DefaultScheme } from '../crypt/default-scheme.js';
+import type { Verdict, Verifier, VerifyOptions } from '../crypt/verifier.js';
+import type { PasswordDigester } from './password-digest.js';
+import { RejectedPasswordCache } from './rejected-cache.js';
+import { VerifiedPasswordCache } from './verified-cache.js';
+
+/** The row's password as the lookup found it, and how unprefixed values in it are read. */
+export interface StoredPassword {
+  readonly stored: string;
+  readonly defaultScheme: DefaultScheme | undefined;
+}
+
+/** A verdict, and which cache gave it when one did (the hash did not run). */
+export type CheckedVerdict = Verdict & { readonly cache?: 'verified' | 'rejected' };
+
+/** What the login path needs from password checking; this module's class is the daemon's. */
+export interface PasswordCheck {
+  /** Does `password` match the row? */
+  check(user: string, row: StoredPassword, password: Buffer, options: VerifyOptions): Promise<CheckedVerdict>;
+  /**
+   * There is no usable row: spend the time a check would take, so timing does
+   * not tell which names exist. Says whether the rejected cache spared it.
+   */
+  checkNoRow(user: string, password: Buffer, options: VerifyOptions): Promise<{ readonly cache?: 'rejected' }>;
+  /** Forget every remembered password (SIGHUP). */
+  clear(): void;
+}
+
+export class CachingVerifier implements PasswordCheck {
+  readonly #verifier: Verifier;
+  readonly #digester: PasswordDigester;
+  readonly #verified: VerifiedPasswordCache | undefined;
+  readonly #rejected: RejectedPasswordCache | undefined;
+
+  /** `entries` sizes each cache; 0 turns both off. */
+  constructor(verifier: Verifier, entries: number, digester: PasswordDigester) {
+    this.#verifier = verifier;
+    this.#digester = digester;
+    this.#verified = entries > 0 ? new VerifiedPasswordCache(entries) : undefined;
+    this.#rejected = entries > 0 ? new RejectedPasswordCache(entries) : undefined;
+  }
+
+  async check(user: string, row: StoredPassword, password: Buffer, options: VerifyOptions): Promise<CheckedVerdict> {
+    const verified = this.#verified;
+    const rejected = this.#rejected;
+    if (!verified || !rejected) return this.#verifier.verify(password, row.stored, options);
+    const digest = this.#digester.once(password);
+    const matchedBefore = verified.lookup(user, row.stored, row.defaultScheme, digest);
+    if (matchedBefore !== undefined) return { status: 'match', scheme: matchedBefore, cache: 'verified' };
+    const failedBefore = rejected.lookup(user, row, digest);
+    if (failedBefore) return { status: 'mismatch', scheme: failedBefore.scheme ?? 'unknown', cache: 'rejected' };
+
+    const verdict = await this.#verifier.verify(password, row.stored, options);
+    if (verdict.status === 'match') verified.remember(user, row.stored, row.defaultScheme, digest, verdict.scheme);
+    else if (verdict.status === 'mismatch') rejected.remember(user, row, digest, verdict.scheme);
+    return verdict;
+  }
+
+  async checkNoRow(user: string, password: Buffer, options: VerifyOptions): Promise<{ readonly cache?: 'rejected' }> {
+    const rejected = this.#rejected;
+    const digest = rejected ? this.#digester.once(password) : undefined;
+    if (digest && rejected?.lookup(user, 'no-usable-row', digest)) return { cache: 'rejected' };
+    await this.#verifier.verifyDummy(password, options);
+    if (digest) rejected?.remember(user, 'no-usable-row', digest, undefined);
+    return {};
+  }
+
+  clear(): void {
+    this.#verified?.clear();
+    this.#rejected?.clear();
+  }
+}

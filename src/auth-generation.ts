@@ -26,19 +26,19 @@ export interface GenerationParts {
   readonly pools: VerifyPools;
   readonly throttle: FailureThrottle | undefined;
   readonly metrics: DaemonMetrics | undefined;
-  /** Builds (and so validates) the backend; throws on a configuration it cannot use. */
-  readonly createBackend: (config: DaemonConfig, logger: Logger) => Backend & { watch?: () => void };
+  /** Built from `config` (backends/index.ts): this generation owns it and closes it when retired. */
+  readonly backend: Backend;
 }
 
 export class AuthGeneration {
-  readonly backend: Backend & { watch?: () => void };
+  readonly backend: Backend;
   readonly #authenticator: Authenticator;
   readonly #caches: ReadonlyArray<{ clear(): void }>;
   #inFlight = 0;
   #retired: (() => void) | undefined;
 
-  constructor({ config, logger, pools, throttle, metrics, createBackend }: GenerationParts) {
-    this.backend = createBackend(config, logger);
+  constructor({ config, backend, logger, pools, throttle, metrics }: GenerationParts) {
+    this.backend = backend;
     const digester = new PasswordDigester();
     // --verify-cache sizes both never-stale caches: the passwords that matched a row and those that did not.
     const passwords = new CachingVerifier(new PasswordVerifier({ defaultScheme: config.defaultScheme, pools }), config.caches.verifiedEntries, digester);

@@ -12,10 +12,7 @@ import { muxReply } from './auth/mux-reply.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
 import type { MetricsServer } from './metrics/metrics-server.js';
 import { ConfigError, DaemonError, describeError, ErrorCodes } from './errors.js';
-import { PasswdFileBackend } from './backends/passwd-file.js';
-import { PamBackend } from './backends/pam/pam-backend.js';
-import { MysqlBackend } from './backends/mysql/mysql-backend.js';
-import type { Backend } from './backends/backend.js';
+import { createBackend } from './backends/index.js';
 import { MuxServer } from './protocol/server.js';
 import { VerifyPools } from './crypt/verify-pool.js';
 import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
@@ -46,18 +43,6 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-export function createBackend(config: DaemonConfig, logger: Logger): Backend & { watch?: () => void } {
-  const backend = config.backend;
-  switch (backend.kind) {
-    case 'passwd-file':
-      return new PasswdFileBackend(backend.file, logger.child({ component: 'passwd-file' }));
-    case 'pam':
-      return new PamBackend({ pamDir: backend.pamDir, tuning: backend.tuning, logger: logger.child({ component: 'pam' }) });
-    case 'mysql':
-      return new MysqlBackend(backend.settings, logger.child({ component: 'mysql' }));
-  }
-}
-
 /** The addon for md5crypt, DES and sha-crypt, as --crypt-engine asks; 'native' insists, 'auto' says why it goes without. */
 function chooseNativeCrypt({ engine, threads }: DaemonConfig['verify'], logger: Logger): NativeCrypt | undefined {
   if (engine === 'js') return undefined;
@@ -85,7 +70,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     : undefined;
   let current: AuthGeneration;
   try {
-    current = new AuthGeneration({ config, logger, pools, throttle, metrics, createBackend });
+    current = new AuthGeneration({ config, backend: createBackend(config.backend, logger), logger, pools, throttle, metrics });
   } catch (error) {
     await pools.close();
     throw error;
@@ -122,7 +107,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     await Promise.all([current.backend.close(), pools.close()]);
     throw error;
   }
-  current.backend.watch?.();
+  current.backend.watch();
   if (metricsServer) logger.info({ metrics: `http://${config.metrics!.host}:${metricsServer.port}/metrics` }, 'serving Prometheus metrics');
 
   logger.info(
@@ -152,12 +137,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       const restartNeeded = settingsNeedingRestart(running, next);
       const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : next.throttle.afterFailures > 0 ? new FailureThrottle(next.throttle) : undefined;
       // Building the generation builds its backend: a configuration it cannot use throws here, and nothing has changed yet.
-      const replacement = new AuthGeneration({ config: next, logger, pools, throttle: nextThrottle, metrics, createBackend });
+      const replacement = new AuthGeneration({ config: next, backend: createBackend(next.backend, logger), logger, pools, throttle: nextThrottle, metrics });
       const previous = current;
       current = replacement;
       running = next;
       throttle = nextThrottle;
-      replacement.backend.watch?.();
+      replacement.backend.watch();
       const retired = previous.retire().catch((error: unknown) => logger.warn({ error: describeError(error) }, 'closing the replaced backend failed'));
       retiring.add(retired);
       void retired.finally(() => retiring.delete(retired));

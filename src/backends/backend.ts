@@ -34,5 +34,7 @@ export interface Backend {
   readonly mechanism: string;
   /** Ends by the backend's own timeouts; `cancellation` says when nobody waits any more (read its signal only if needed). */
   lookup(query: LookupQuery, cancellation: Cancellation): Promise<LookupResult>;
+  /** Start noticing changes to what the backend reads (a passwd-file); called once the daemon serves. */
+  watch(): void;
   close(): Promise<void>;
 }

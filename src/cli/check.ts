@@ -10,7 +10,7 @@ import pino from 'pino';
 import { resolveDaemonConfig, type CryptEngine, type DaemonConfig, type DaemonFlags } from '../config/daemon-config.js';
 import { describeStoredValue } from '../crypt/verifier.js';
 import { loadNativeCrypt } from '../crypt/native-crypt.js';
-import { createBackend } from '../daemon.js';
+import { createBackend } from '../backends/index.js';
 import { ConfigError, describeError } from '../errors.js';
 import { socketPathState } from '../protocol/socket-file.js';
 import { resolveLoginKey } from '../realm/login-key.js';
@@ -73,7 +73,7 @@ export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: N
 
   // Warnings a backend gives about its configuration (pam_mysql options it ignores, say) go to stderr.
   const logger = pino({ level: 'warn', base: null, redact: { paths: ['password', 'passwd', '*.password'], censor: '[redacted]' } }, pino.destination({ dest: 2, sync: true }));
-  const backend = createBackend(config, logger);
+  const backend = createBackend(config.backend, logger);
   try {
     // Without a user, a name no mailbox has: proves the database answers and the query runs.
     const probing = options.user === undefined;

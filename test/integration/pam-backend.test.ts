@@ -12,6 +12,9 @@ import { eventually, startConfiguredDaemon } from '../helpers/daemon.js';
 import { POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
 import { ErrorCodes } from '../../src/errors.js';
+import { PamBackend } from '../../src/backends/pam/pam-backend.js';
+import { loadTuning } from '../../src/backends/mysql/native-config.js';
+import { logSink } from '../helpers/log-sink.js';
 
 const MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1'; // "secret", libxcrypt
 let db: TestDatabase;
@@ -35,7 +38,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-/** DESIGN.md's classic line, pointed at the test database. */
+/** The classic pam_mysql line (docs/migration.md), pointed at the test database. */
 function pamLine(type: 'auth' | 'account', extra = 'crypt=1 md5=1 where=active=1'): string {
   return `${type} required pam_mysql.so user=${db.user} passwd=${db.password} host=${db.host}:${db.port} db=${db.database} table=mailbox usercolumn=username passwdcolumn=password ${extra}`;
 }
@@ -110,5 +113,34 @@ describe('-a pam -r with a pam_mysql service file', () => {
     writeFileSync(path.join(dir, 'smtp.new'), `${pamLine('auth', 'crypt=1')}\n`);
     renameSync(path.join(dir, 'smtp.new'), path.join(dir, 'smtp'));
     await eventually(async () => (await ask(socketPath, 'inactive', 'secret')) === 'OK', 8000, 200);
+  });
+
+  it('shares one pool between services with the same connection, and closes a pool no service uses any more', async () => {
+    const dir = pamDir({ smtp: `${pamLine('auth')}\n`, imap: `${pamLine('auth')}\n` });
+    const backend = new PamBackend({ pamDir: dir, tuning: loadTuning(undefined, {}), logger: logSink().logger });
+    const look = (service: string) => backend.lookup({ user: 'alice@example.org', realm: 'example.org', service });
+    const elsewhere = (type: 'auth') => pamLine(type).replace(`db=${db.database}`, `db=${db.database}_elsewhere`);
+    try {
+      expect((await look('smtp')).status).toBe('found');
+      expect((await look('imap')).status).toBe('found');
+      expect(backend.poolCount).toBe(1);
+      // The files are checked at most once a second: wait that out after each change.
+      writeFileSync(path.join(dir, 'imap'), `${elsewhere('auth')}\n`);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await look('imap');
+      expect(backend.poolCount).toBe(2);
+      writeFileSync(path.join(dir, 'smtp'), `${elsewhere('auth')}\n`);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await look('smtp');
+      expect(backend.poolCount).toBe(1);
+      writeFileSync(path.join(dir, 'smtp'), 'auth required pam_unix.so\n');
+      writeFileSync(path.join(dir, 'imap'), 'auth required pam_unix.so\n');
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect((await look('smtp')).status).toBe('refused');
+      expect((await look('imap')).status).toBe('refused');
+      expect(backend.poolCount).toBe(0);
+    } finally {
+      await backend.close();
+    }
   });
 });

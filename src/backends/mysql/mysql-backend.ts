@@ -5,29 +5,25 @@
 import type { Logger } from 'pino';
 import type { Backend, LookupQuery, LookupResult } from '../backend.js';
 import { MysqlHosts } from './hosts.js';
-import { prepareColumnLookup, prepareQueryLookup, type PreparedLookup } from './lookup-sql.js';
-import { runLookup } from './mysql-lookup.js';
+import { MysqlLookup } from './mysql-lookup.js';
 import type { MysqlBackendSettings } from './settings.js';
-
-export function prepareLookup(settings: MysqlBackendSettings): PreparedLookup {
-  return settings.lookup.kind === 'columns' ? prepareColumnLookup(settings.lookup) : prepareQueryLookup(settings.lookup);
-}
 
 export class MysqlBackend implements Backend {
   readonly mechanism = 'mysql';
-  readonly #settings: MysqlBackendSettings;
   readonly #hosts: MysqlHosts;
-  readonly #prepared: PreparedLookup;
+  readonly #lookup: MysqlLookup;
 
   constructor(settings: MysqlBackendSettings, log: Logger) {
-    this.#settings = settings;
-    this.#prepared = prepareLookup(settings);
     this.#hosts = new MysqlHosts(settings.connection, log);
+    this.#lookup = new MysqlLookup(settings, this.#hosts);
   }
 
   lookup(query: LookupQuery): Promise<LookupResult> {
-    return runLookup(this.#hosts, this.#prepared, query, this.#settings.defaultScheme);
+    return this.#lookup.lookup(query);
   }
+
+  /** Nothing to watch: the configuration is read again on SIGHUP. */
+  watch(): void {}
 
   close(): Promise<void> {
     return this.#hosts.close();

@@ -90,7 +90,7 @@ export function runCLoad(binary: string, options: Omit<LoadOptions, 'observe'>):
           generatorCpuPercent: report.cpuPercent,
         });
       } catch (error) {
-        reject(error as Error);
+        reject(error);
       }
     });
     // mux-load refuses bad arguments before reading its users: the broken pipe is then no news, its exit status and stderr are.

@@ -50,8 +50,8 @@ const { values: args } = parseArgs({
 });
 const WRONG_PASSWORDS = args['wrong-passwords'] as WrongPasswords;
 if (!['repeat', 'distinct'].includes(WRONG_PASSWORDS)) throw new Error(`--wrong-passwords must be repeat or distinct, not ${WRONG_PASSWORDS}`);
-if (!['tcp', 'socket'].includes(args.db!)) throw new Error(`--db must be tcp or socket, not ${args.db}`);
-if (!['auto', 'c', 'node'].includes(args.generator!)) throw new Error(`--generator must be auto, c or node, not ${args.generator}`);
+if (!['tcp', 'socket'].includes(args.db)) throw new Error(`--db must be tcp or socket, not ${args.db}`);
+if (!['auto', 'c', 'node'].includes(args.generator)) throw new Error(`--generator must be auto, c or node, not ${args.generator}`);
 const DURATION_MS = Number(args.duration) * 1000;
 const USERS = Number(args.users);
 const WRONG = Number(args.wrong);

@@ -62,6 +62,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const pools = new VerifyPools(config.verify, chooseNativeCrypt(config.verify, logger));
   let throttle = config.throttle.afterFailures > 0 ? new FailureThrottle(config.throttle) : undefined;
   let running = config;
+  // Declared before the metrics that read it, assigned once the generation exists.
+  // eslint-disable-next-line prefer-const
   let server: MuxServer | undefined;
   // Loaded only when asked for: prom-client and node:http cost a few MB a daemon without metrics need not carry.
   const metricsModules = config.metrics ? await Promise.all([import('./metrics/daemon-metrics.js'), import('./metrics/metrics-server.js')]) : undefined;
@@ -150,7 +152,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     },
     close() {
       closing ??= (async () => {
-        await Promise.all([server!.close(config.shutdownGraceMs), metricsServer?.close()]);
+        await Promise.all([server.close(config.shutdownGraceMs), metricsServer?.close()]);
         // An inherited socket stays: systemd keeps it, and queues logins while we restart.
         if (identity) releaseSocket(identity);
         await Promise.all([current.backend.close(), ...retiring, pools.close()]);

@@ -15,7 +15,7 @@ async function readPiped(input: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let length = 0;
   for await (const chunk of input) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk);
     length += bytes.length;
     if (length > MAX_PASSWORD_BYTES + 2) throw new PasswordInputError(`standard input holds more than ${MAX_PASSWORD_BYTES} bytes: not a password`);
     chunks.push(bytes);
@@ -56,7 +56,7 @@ function readHidden(input: ReadStream, prompt: string, output: NodeJS.WritableSt
 export async function readNewPassword(input: NodeJS.ReadStream = process.stdin, prompts: NodeJS.WritableStream = process.stderr): Promise<Buffer> {
   let password: Buffer;
   if (input.isTTY) {
-    const tty = input as ReadStream;
+    const tty = input;
     password = await readHidden(tty, 'Password: ', prompts);
     const again = await readHidden(tty, 'Again: ', prompts);
     const same = again.equals(password);

@@ -62,7 +62,7 @@ export const DEFAULTS = Object.freeze({
   answerTimeoutMs: 10_000,
   maxConnections: 512,
   shutdownGraceMs: 5_000,
-  defaultScheme: 'crypt' as DefaultScheme,
+  defaultScheme: 'crypt',
   /** Waiting expensive verifications (bcrypt, argon2, sha-crypt) at most; more are temporary failures. */
   verifyQueue: 256,
   verifiedCacheEntries: 10_000,
@@ -217,7 +217,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   }
 
   const schemeSource = pick('--default-scheme', flags.defaultScheme, 'DEFAULT_SCHEME', env);
-  let defaultScheme = DEFAULTS.defaultScheme;
+  let defaultScheme: DefaultScheme = DEFAULTS.defaultScheme;
   if (schemeSource) {
     const parsed = parseDefaultScheme(schemeSource.value);
     if (!parsed) throw new ConfigError(schemeSource.key, `must be a pam_mysql crypt= number 0-9 or one of ${DEFAULT_SCHEMES.join(', ')}, got "${schemeSource.value}"`);

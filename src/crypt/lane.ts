@@ -5,7 +5,7 @@
  * in front of md5crypt logins. Past a queue's bound a check is "overloaded"
  * (a temporary failure), never an unbounded wait.
  */
-import type { CryptTask } from './schemes/crypt-strings.js';
+import type { CryptTask } from './schemes/crypt-task.js';
 
 export type Lane = 'fast' | 'slow';
 

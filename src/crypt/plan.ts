@@ -46,8 +46,8 @@ function planPrefixed(name: string, value: string, password: Buffer): Plan {
   const encoding: Encoding | undefined = suffix ? (suffix[1] === 'HEX' ? 'hex' : 'base64') : undefined;
 
   if (base === 'PLAIN' || base === 'CLEARTEXT' || base === 'CLEAR') return plain(password, value);
-  if (UNSALTED[base]) return digestPlan(name, UNSALTED[base]!, false, value, encoding ?? (base === 'MD5RAW' ? 'hex' : undefined), password);
-  if (SALTED[base]) return digestPlan(name, SALTED[base]!, true, value, encoding, password);
+  if (UNSALTED[base]) return digestPlan(name, UNSALTED[base], false, value, encoding ?? (base === 'MD5RAW' ? 'hex' : undefined), password);
+  if (SALTED[base]) return digestPlan(name, SALTED[base], true, value, encoding, password);
   // {MD5} is md5crypt to Dovecot and a base64 MD5 digest to Courier authlib; the value tells which.
   if (base === 'MD5') return value.startsWith('$1$') ? (planCryptString(value) ?? damaged(name)) : digestPlan(name, 'md5', false, value, encoding, password);
   if (CRYPT_PREFIXES.has(base)) {

@@ -54,7 +54,8 @@ export function exchange(socketPath: string, chunks: Buffer[] | Buffer, options:
       const all = Buffer.concat(received);
       resolve({ reply: parseReply(all), received: all, closedAfterMs: Date.now() - started });
     });
-    socket.once('connect', async () => {
+    // The writes are paced; nothing awaits this callback, and each step checks the socket first.
+    socket.once('connect', () => void (async () => {
       connected = true;
       for (const chunk of list) {
         if (socket.destroyed) return;
@@ -62,7 +63,7 @@ export function exchange(socketPath: string, chunks: Buffer[] | Buffer, options:
         if (options.gapMs) await new Promise((r) => setTimeout(r, options.gapMs));
       }
       if (options.endAfterSend && !socket.destroyed) socket.end();
-    });
+    })());
   });
 }
 

@@ -121,7 +121,7 @@ export class ThrowawayServer {
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    child.stderr!.on('data', (chunk: Buffer) => (this.#log = (this.#log + chunk.toString()).slice(-4000)));
+    child.stderr.on('data', (chunk: Buffer) => (this.#log = (this.#log + chunk.toString()).slice(-4000)));
     this.#process = child;
     child.once('exit', () => {
       if (this.#process === child) this.#process = undefined;

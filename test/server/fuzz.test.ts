@@ -87,14 +87,15 @@ function attack({ chunks, gapMs, hangUp }: Attack): Promise<{ received: Buffer; 
       clearTimeout(guard);
       resolve({ received: Buffer.concat(received), closedAfterMs: performance.now() - started, hungUp: hangUp });
     });
-    socket.once('connect', async () => {
+    // The writes are paced; nothing awaits this callback, and each step checks the socket first.
+    socket.once('connect', () => void (async () => {
       for (const chunk of chunks) {
         if (socket.destroyed) return;
         socket.write(chunk);
         if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
       }
       if (hangUp) socket.destroy();
-    });
+    })());
   });
 }
 

@@ -46,7 +46,7 @@ function connectPeer(socketPath: string, dribbleMs: number | undefined, deadline
     const socket = net.connect({ path: socketPath });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EAGAIN' || performance.now() > deadline) return reject(error);
-      setTimeout(() => connectPeer(socketPath, dribbleMs, deadline).then(resolve, reject), 20);
+      setTimeout(() => void connectPeer(socketPath, dribbleMs, deadline).then(resolve, reject), 20);
     });
     socket.once('connect', () => {
       socket.removeAllListeners('error');

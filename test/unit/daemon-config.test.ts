@@ -132,7 +132,7 @@ describe('resolveDaemonConfig', () => {
     ['a bad -n', { ...base, workers: 'many' }, {}, '-n'],
     ['zero verification threads', { ...base, verifyThreads: '0' }, {}, '--verify-threads'],
   ])('refuses %s, naming the key', (_name, flags, env, key) => {
-    const error = configError(flags as DaemonFlags, env as Record<string, string>);
+    const error = configError(flags, env);
     expect(error.code).toBe(ErrorCodes.CONFIG);
     expect(error.key).toBe(key);
     expect(error.message.startsWith(`${key}:`)).toBe(true);

@@ -11,24 +11,16 @@ import { randomBytes } from 'node:crypto';
 import { constantTimeEqual } from '../constant-time.js';
 import { CRYPT_ALPHABET } from '../crypt-base64.js';
 import type { Lane } from '../lane.js';
+import type { CryptKind, CryptTask } from './crypt-task.js';
 import { desCrypt, isDesCrypt } from './des-crypt.js';
-import { md5crypt, parseMd5Crypt, type ParsedMd5Crypt } from './md5crypt.js';
-import { parsePhpass, phpass, type ParsedPhpass } from './phpass.js';
-import { parseShaCrypt, shaCrypt, type ParsedShaCrypt } from './sha-crypt.js';
+import { md5crypt, parseMd5Crypt } from './md5crypt.js';
+import { parsePhpass, phpass } from './phpass.js';
+import { parseShaCrypt, shaCrypt } from './sha-crypt.js';
 
 /** bcrypt reads at most this many password bytes; every implementation ignores the rest. */
 export const BCRYPT_MAX_PASSWORD_BYTES = 72;
 
-/** A stored value, parsed once, as a lane (and a pool worker, by structured clone) receives it. */
-export type CryptTask =
-  | { readonly kind: 'md5crypt'; readonly stored: string; readonly parsed: ParsedMd5Crypt }
-  | { readonly kind: 'des'; readonly stored: string }
-  | { readonly kind: 'sha-crypt'; readonly stored: string; readonly parsed: ParsedShaCrypt }
-  | { readonly kind: 'bcrypt'; readonly stored: string }
-  | { readonly kind: 'argon2'; readonly stored: string }
-  | { readonly kind: 'phpass'; readonly stored: string; readonly parsed: ParsedPhpass };
-
-export type CryptKind = CryptTask['kind'];
+export type { CryptKind, CryptTask } from './crypt-task.js';
 
 export interface Recognised {
   /** Dovecot's name for the scheme: MD5-CRYPT, SHA512-CRYPT, BLF-CRYPT, ... */
@@ -168,7 +160,7 @@ export function recogniseCryptString(value: string): Recognised | undefined {
 export async function verifyCryptTask(password: Buffer, task: CryptTask): Promise<boolean> {
   // One entry per kind, so the casts only restate what BY_KIND's type already says.
   const entry = BY_KIND[task.kind] as CryptScheme<CryptKind>;
-  return entry.verify(password, task as never);
+  return entry.verify(password, task);
 }
 
 /** The crypt schemes `saslauthd-mysql hash` writes, by Dovecot name. */

@@ -135,7 +135,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       current.flushCaches();
     },
     async reload(next) {
-      if (closing) throw new DaemonError(ErrorCodes.CONFIG, 'shutting down');
+      if (closing) throw new DaemonError(ErrorCodes.SHUTTING_DOWN, 'shutting down: the new configuration is not used');
       const restartNeeded = settingsNeedingRestart(running, next);
       const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : next.throttle.afterFailures > 0 ? new FailureThrottle(next.throttle) : undefined;
       // Building the generation builds its backend: a configuration it cannot use throws here, and nothing has changed yet.

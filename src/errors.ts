@@ -1,41 +1,57 @@
 /**
+ * How a code is answered, and who has to act:
+ *   protocol    what a peer sent is not a request; answered as saslauthd would, or not at all
+ *   credential  a definite "no" for this login (NO, Postfix 535)
+ *   temporary   we could not decide; no reply, so the client retries (Postfix 454)
+ *   start-up    the daemon does not start, or a reload is refused; the running setup is kept
+ * docs/errors.md has one row per code, and a test keeps the two in step.
+ */
+export type ErrorCategory = 'protocol' | 'credential' | 'temporary' | 'start-up';
+
+const CATALOGUE = {
+  FIELD_TOO_LONG: ['ERR_FIELD_TOO_LONG', 'protocol'],
+  NULL_LOGIN: ['ERR_NULL_LOGIN', 'protocol'],
+  NULL_PASSWORD: ['ERR_NULL_PASSWORD', 'protocol'],
+  TRUNCATED_REQUEST: ['ERR_TRUNCATED_REQUEST', 'protocol'],
+  READ_TIMEOUT: ['ERR_READ_TIMEOUT', 'protocol'],
+  UNKNOWN_USER: ['ERR_UNKNOWN_USER', 'credential'],
+  WRONG_PASSWORD: ['ERR_WRONG_PASSWORD', 'credential'],
+  INVALID_LOGIN: ['ERR_INVALID_LOGIN', 'credential'],
+  INVALID_SERVICE: ['ERR_INVALID_SERVICE', 'credential'],
+  AMBIGUOUS_USER: ['ERR_AMBIGUOUS_USER', 'credential'],
+  EMPTY_STORED_PASSWORD: ['ERR_EMPTY_STORED_PASSWORD', 'credential'],
+  UNSUPPORTED_SCHEME: ['ERR_UNSUPPORTED_SCHEME', 'credential'],
+  ACCOUNT_EXPIRED: ['ERR_ACCOUNT_EXPIRED', 'credential'],
+  PASSWORD_EXPIRED: ['ERR_PASSWORD_EXPIRED', 'credential'],
+  PAM_CONFIG: ['ERR_PAM_CONFIG', 'credential'],
+  BACKEND_UNAVAILABLE: ['ERR_BACKEND_UNAVAILABLE', 'temporary'],
+  BACKEND_QUERY: ['ERR_BACKEND_QUERY', 'temporary'],
+  AUTH_TIMEOUT: ['ERR_AUTH_TIMEOUT', 'temporary'],
+  VERIFY_OVERLOADED: ['ERR_VERIFY_OVERLOADED', 'temporary'],
+  ABANDONED: ['ERR_ABANDONED', 'temporary'],
+  INTERNAL: ['ERR_INTERNAL', 'temporary'],
+  CONFIG: ['ERR_CONFIG', 'start-up'],
+  SOCKET_IN_USE: ['ERR_SOCKET_IN_USE', 'start-up'],
+  SOCKET_PATH: ['ERR_SOCKET_PATH', 'start-up'],
+  PASSWD_FILE: ['ERR_PASSWD_FILE', 'start-up'],
+  SHUTTING_DOWN: ['ERR_SHUTTING_DOWN', 'start-up'],
+} as const satisfies Record<string, readonly [`ERR_${string}`, ErrorCategory]>;
+
+type Catalogue = typeof CATALOGUE;
+
+/**
  * One place for every error and refusal reason the daemon can produce, each
  * with a stable code. Tests and log consumers match on codes, never on the
  * human text, so the text can improve without breaking anyone.
  */
-export const ErrorCodes = {
-  // Protocol: what a peer sent could not be accepted as a request.
-  FIELD_TOO_LONG: 'ERR_FIELD_TOO_LONG',
-  NULL_LOGIN: 'ERR_NULL_LOGIN',
-  NULL_PASSWORD: 'ERR_NULL_PASSWORD',
-  TRUNCATED_REQUEST: 'ERR_TRUNCATED_REQUEST',
-  READ_TIMEOUT: 'ERR_READ_TIMEOUT',
-  // Credentials: a definite "no" for this login.
-  UNKNOWN_USER: 'ERR_UNKNOWN_USER',
-  WRONG_PASSWORD: 'ERR_WRONG_PASSWORD',
-  INVALID_LOGIN: 'ERR_INVALID_LOGIN',
-  INVALID_SERVICE: 'ERR_INVALID_SERVICE',
-  AMBIGUOUS_USER: 'ERR_AMBIGUOUS_USER',
-  EMPTY_STORED_PASSWORD: 'ERR_EMPTY_STORED_PASSWORD',
-  UNSUPPORTED_SCHEME: 'ERR_UNSUPPORTED_SCHEME',
-  ACCOUNT_EXPIRED: 'ERR_ACCOUNT_EXPIRED',
-  PASSWORD_EXPIRED: 'ERR_PASSWORD_EXPIRED',
-  PAM_CONFIG: 'ERR_PAM_CONFIG',
-  // Temporary: we could not decide; the client must be told to retry later.
-  BACKEND_UNAVAILABLE: 'ERR_BACKEND_UNAVAILABLE',
-  BACKEND_QUERY: 'ERR_BACKEND_QUERY',
-  AUTH_TIMEOUT: 'ERR_AUTH_TIMEOUT',
-  VERIFY_OVERLOADED: 'ERR_VERIFY_OVERLOADED',
-  ABANDONED: 'ERR_ABANDONED',
-  INTERNAL: 'ERR_INTERNAL',
-  // Start-up and configuration.
-  CONFIG: 'ERR_CONFIG',
-  SOCKET_IN_USE: 'ERR_SOCKET_IN_USE',
-  SOCKET_PATH: 'ERR_SOCKET_PATH',
-  PASSWD_FILE: 'ERR_PASSWD_FILE',
-} as const;
+export const ErrorCodes = Object.freeze(Object.fromEntries(Object.entries(CATALOGUE).map(([name, [code]]) => [name, code]))) as {
+  readonly [K in keyof Catalogue]: Catalogue[K][0];
+};
 
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+/** Every code with its category. */
+export const ERROR_CATEGORIES: ReadonlyMap<ErrorCode, ErrorCategory> = new Map(Object.values(CATALOGUE).map(([code, category]) => [code, category]));
+
+export type ErrorCode = Catalogue[keyof Catalogue][0];
 
 /** An error that carries a stable code. Messages must never contain secrets. */
 export class DaemonError extends Error {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../src/backends/mysql/native-config.js';
 import { ENV_NAMES, ENV_PREFIX } from '../../src/config/daemon-config.js';
+import { ERROR_CATEGORIES, type ErrorCode } from '../../src/errors.js';
 
 const reference = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
 
@@ -13,5 +14,19 @@ describe('docs/configuration.md', () => {
 
   it('lists every key of the mysql configuration file', () => {
     expect(KEYS.filter((key) => !reference.includes(`\`${key}\``))).toEqual([]);
+  });
+});
+
+describe('docs/errors.md', () => {
+  const table = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+  const documented = new Map([...table.matchAll(/^\| `(ERR_[A-Z_]+)` \| ([a-z-]+) \| (.+) \|$/gm)].map((row) => [row[1], { category: row[2], meaning: row[3]!.trim() }]));
+
+  it('has one row per error code, in the category the code has', () => {
+    expect([...ERROR_CATEGORIES].filter(([code, category]) => documented.get(code)?.category !== category)).toEqual([]);
+  });
+
+  it('documents no code the daemon does not have, and gives each a meaning', () => {
+    expect([...documented.keys()].filter((code) => !ERROR_CATEGORIES.has(code as ErrorCode))).toEqual([]);
+    expect([...documented].filter(([, row]) => row.meaning.length < 20).map(([code]) => code)).toEqual([]);
   });
 });

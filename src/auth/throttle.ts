@@ -16,7 +16,7 @@
  *     timing of a reply tells the attacker nothing. Someone sharing the
  *     attacker's address waits at most maxDelayMs.
  */
-import { Lru } from '../cache/lru.js';
+import { LRUCache } from 'lru-cache';
 
 export interface ThrottleSettings {
   /** Failures before answers are delayed; 0 turns throttling off. */
@@ -54,7 +54,7 @@ const SYSTEM_CLOCK: ThrottleClock = { now: () => Date.now(), random: () => Math.
 export class FailureThrottle {
   readonly #settings: ThrottleSettings;
   readonly #clock: ThrottleClock;
-  readonly #counts = new Lru<Count>(MAX_TRACKED_KEYS);
+  readonly #counts = new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS });
 
   constructor(settings: ThrottleSettings, clock: ThrottleClock = SYSTEM_CLOCK) {
     this.#settings = settings;

@@ -5,7 +5,7 @@
  * deactivation the old password keeps working until its entry expires
  * (-t seconds). Only successes are cached, as keyed digests, never as MD5.
  */
-import { Lru } from './lru.js';
+import { LRUCache } from 'lru-cache';
 import type { Digest, PasswordDigester } from './password-digest.js';
 
 interface Entry {
@@ -20,12 +20,12 @@ export interface RecentSuccesses {
 }
 
 export class CredentialCache implements RecentSuccesses {
-  readonly #entries: Lru<Entry>;
+  readonly #entries: LRUCache<string, Entry>;
   readonly #digester: PasswordDigester;
   readonly #ttlMs: number;
 
   constructor(maxEntries: number, ttlMs: number, digester: PasswordDigester) {
-    this.#entries = new Lru(maxEntries);
+    this.#entries = new LRUCache({ max: maxEntries });
     this.#ttlMs = ttlMs;
     this.#digester = digester;
   }

@@ -18,7 +18,7 @@
  * and a flood of made-up names must not push out the successes real users need.
  */
 import type { DefaultScheme } from '../crypt/default-scheme.js';
-import { Lru } from './lru.js';
+import { LRUCache } from 'lru-cache';
 import type { Digest, PasswordDigest } from './password-digest.js';
 
 /** What the lookup found, as far as this cache cares: a stored value, or no usable row. */
@@ -43,10 +43,10 @@ function sameAgainst(entry: Entry, against: RejectedAgainst): boolean {
 }
 
 export class RejectedPasswordCache {
-  readonly #entries: Lru<Entry>;
+  readonly #entries: LRUCache<string, Entry>;
 
   constructor(maxEntries: number) {
-    this.#entries = new Lru(maxEntries);
+    this.#entries = new LRUCache({ max: maxEntries });
   }
 
   get size(): number {

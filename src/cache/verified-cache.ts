@@ -7,7 +7,7 @@
  * takes effect at the very next login, because they change or remove the row.
  */
 import type { DefaultScheme } from '../crypt/default-scheme.js';
-import { Lru } from './lru.js';
+import { LRUCache } from 'lru-cache';
 import type { Digest, PasswordDigest } from './password-digest.js';
 
 interface Entry {
@@ -18,10 +18,10 @@ interface Entry {
 }
 
 export class VerifiedPasswordCache {
-  readonly #entries: Lru<Entry>;
+  readonly #entries: LRUCache<string, Entry>;
 
   constructor(maxEntries: number) {
-    this.#entries = new Lru(maxEntries);
+    this.#entries = new LRUCache({ max: maxEntries });
   }
 
   get size(): number {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { Lru } from '../../src/cache/lru.js';
 import { PasswordDigester, sameDigest } from '../../src/cache/password-digest.js';
 import { VerifiedPasswordCache } from '../../src/cache/verified-cache.js';
 import { PASSWORDS_PER_USER, RejectedPasswordCache } from '../../src/cache/rejected-cache.js';
@@ -8,20 +7,15 @@ import { createHash } from 'node:crypto';
 
 const pw = (text: string) => Buffer.from(text);
 
-describe('Lru', () => {
-  it('keeps at most its size, dropping the least recently used', () => {
-    const lru = new Lru<number>(2);
-    lru.set('a', 1);
-    lru.set('b', 2);
-    lru.get('a');
-    lru.set('c', 3);
-    expect([lru.get('a'), lru.get('b'), lru.get('c'), lru.size]).toEqual([1, undefined, 3, 2]);
-  });
-
-  it('holds nothing at size 0', () => {
-    const lru = new Lru<number>(0);
-    lru.set('a', 1);
-    expect(lru.size).toBe(0);
+describe('cache bounds', () => {
+  it('keeps at most its size, dropping the least recently used user', () => {
+    const digester = new PasswordDigester();
+    const cache = new VerifiedPasswordCache(2);
+    for (const user of ['a', 'b']) cache.remember(user, 'stored', 'crypt', digester.once(pw('secret')), 'MD5-CRYPT');
+    cache.lookup('a', 'stored', 'crypt', digester.once(pw('secret')));
+    cache.remember('c', 'stored', 'crypt', digester.once(pw('secret')), 'MD5-CRYPT');
+    const seen = ['a', 'b', 'c'].map((user) => cache.lookup(user, 'stored', 'crypt', digester.once(pw('secret'))));
+    expect([...seen, cache.size]).toEqual(['MD5-CRYPT', undefined, 'MD5-CRYPT', 2]);
   });
 });
 

@@ -16,8 +16,7 @@ import { runProbe } from './probe.js';
 import { runCheck } from './check.js';
 import { runHash } from './hash.js';
 import { HASH_SCHEMES } from '../crypt/make-stored-value.js';
-import type { DaemonFlags } from '../config/daemon-config.js';
-import { ENV_PREFIX } from '../config/daemon-config.js';
+import { DAEMON_OPTIONS, ENV_PREFIX, type DaemonFlags } from '../config/options.js';
 import { VERSION } from './version.js';
 
 function wholeNumber(value: string): number {
@@ -25,42 +24,10 @@ function wholeNumber(value: string): number {
   return Number(value);
 }
 
-/** The daemon's options, shared by "serve" and "check" (which checks exactly what serve would run). */
+/** The daemon's options (config/options.ts), shared by "serve" and "check" (which checks exactly what serve would run). */
 function daemonOptions(command: Command): Command {
-  return command
-    .option('-a, --mech <mech>', 'authentication mechanism: pam (reads pam_mysql lines in /etc/pam.d), mysql, or passwd-file')
-    .option('-m, --run-dir <dir>', 'directory of the socket, which is DIR/mux (default /run/saslauthd)')
-    .option('-r, --realm-join', 'look users up as login@realm when the realm is not empty (saslauthd -r)')
-    .option('-d, --debug', 'debug logging, human-readable')
-    .option('-V, --log-successes', 'log every successful login at info, as saslauthd -V does (failures are always logged)')
-    .option('-O, --mech-option <option>', 'mechanism option: the passwd-file path, or the database config file (-a mysql, -a pam)')
-    .option('--pam-dir <dir>', 'where -a pam finds service files (default /etc/pam.d)')
-    .option('-c, --cache', 'saslauthd -c: recent successes skip the database (old passwords work until -t expires)')
-    .option('-t, --cache-ttl <seconds>', 'how long -c remembers a success (default 28800, saslauthd\'s)')
-    .option('--cache-size <n>', 'entries the -c cache holds at most (default 10000)')
-    .option('--outage-ttl <seconds>', 'while the database is unreachable, accept a login that succeeded within this many seconds (off by default)')
-    .option('--verify-cache <n>', 'users whose last matching and last failed passwords are remembered against their unchanged row; never stale; 0 turns it off (default 10000)')
-    .option('-n, --workers <n>', 'accepted for saslauthd compatibility; one process serves all requests')
-    .option('-l, --no-accept-lock', 'accepted for saslauthd compatibility; there is no accept lock')
-    .option('--passwd-file <path>', 'passwd-file to read users from (same as -O with -a passwd-file)')
-    .option('--default-realm <realm>', 'realm for logins that arrive with none and contain no "@"')
-    .option('--lowercase', 'lower-case login and realm before the lookup')
-    .option('--default-scheme <scheme>', 'scheme of stored values without {SCHEME} or $id$: a pam_mysql crypt= number or name (default crypt)')
-    .option('--verify-threads <n>', 'worker threads for bcrypt, argon2, sha-crypt and phpass (default: one per core)')
-    .option('--verify-queue <n>', 'expensive verifications waiting at most; more are temporary failures (default 256)')
-    .option('--crypt-engine <engine>', 'md5crypt, DES and sha-crypt by libxcrypt (native), JavaScript (js), or native when built (auto, the default)')
-    .option('--socket-mode <mode>', 'octal mode of the socket (default 0666; guard access with the directory)')
-    .option('--socket-group <group>', 'group owning the socket, e.g. sasl')
-    .option('--read-timeout <ms>', 'drop a connection whose request is not complete within this time (default 5000)')
-    .option('--answer-timeout <ms>', 'close without a reply (temporary failure) if no answer within this time (default 10000)')
-    .option('--max-connections <n>', 'open connections at most; at the cap a newcomer replaces the oldest stalled one (default 512)')
-    .option('--throttle-after <n>', 'failures of one user or client address before answers are delayed; 0 turns throttling off (default 5)')
-    .option('--throttle-max-delay <ms>', 'longest delay the throttle adds to one answer; below --answer-timeout (default 5000)')
-    .option('--throttle-window <seconds>', 'a user or address with no failure for this long starts over (default 900)')
-    .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:PORT/metrics (off by default)')
-    .option('--metrics-address <ip>', 'address for the metrics port (default 127.0.0.1; metrics name your users\' services and results)')
-    .option('--shutdown-grace <ms>', 'on SIGTERM, time for in-flight requests to finish (default 5000)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default info, debug with -d)');
+  for (const { flags, help } of DAEMON_OPTIONS) command.option(flags, help);
+  return command;
 }
 
 const program = new Command('saslauthd-mysql')

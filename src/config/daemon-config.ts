@@ -15,6 +15,7 @@ import type { ConnectionTimeouts } from '../protocol/connection.js';
 import { LOG_LEVELS } from '../log/logger.js';
 import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
 import { resolveGroupId } from './group.js';
+import { ENV_NAMES, ENV_PREFIX, optionSource, type DaemonFlags, type OptionName } from './options.js';
 import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning, type ConnectionTuning } from '../backends/mysql/native-config.js';
 import type { MysqlBackendSettings } from '../backends/mysql/settings.js';
 import type { ThrottleSettings } from '../auth/throttle.js';
@@ -24,16 +25,9 @@ export const CRYPT_ENGINES = ['auto', 'native', 'js'] as const;
 export type CryptEngine = (typeof CRYPT_ENGINES)[number];
 export type Mechanism = (typeof MECHANISMS)[number];
 
-export const ENV_PREFIX = 'SASLAUTHD_MYSQL_';
 export const SOCKET_NAME = 'mux';
 
-/** Every SASLAUTHD_MYSQL_* variable the daemon reads (besides SASLAUTHD_MYSQL_DB_*). */
-export const ENV_NAMES = [
-  'MECH', 'RUN_DIR', 'PASSWD_FILE', 'DB_CONFIG', 'PAM_DIR', 'REALM_JOIN', 'DEFAULT_REALM', 'LOWERCASE', 'DEFAULT_SCHEME',
-  'CACHE', 'CACHE_TTL', 'CACHE_SIZE', 'VERIFY_CACHE', 'OUTAGE_TTL', 'VERIFY_THREADS', 'VERIFY_QUEUE', 'CRYPT_ENGINE',
-  'SOCKET_MODE', 'SOCKET_GROUP', 'READ_TIMEOUT', 'ANSWER_TIMEOUT', 'MAX_CONNECTIONS', 'SHUTDOWN_GRACE',
-  'THROTTLE_AFTER', 'THROTTLE_MAX_DELAY', 'THROTTLE_WINDOW', 'METRICS_PORT', 'METRICS_ADDRESS', 'WORKERS', 'DEBUG', 'LOG_LEVEL', 'LOG_SUCCESSES',
-] as const;
+export { ENV_NAMES, ENV_PREFIX, type DaemonFlags } from './options.js';
 
 /** Every variable name the daemon reads, the database ones included. */
 export function knownVariableNames(): ReadonlySet<string> {
@@ -73,43 +67,6 @@ export const DEFAULTS = Object.freeze({
   throttleMaxDelayMs: 5_000,
   throttleWindowSeconds: 900,
 });
-
-/** The options as the command line delivers them (strings, or true for bare flags). */
-export interface DaemonFlags {
-  readonly mech?: string;
-  readonly runDir?: string;
-  readonly realmJoin?: boolean;
-  readonly debug?: boolean;
-  readonly logSuccesses?: boolean;
-  readonly workers?: string;
-  readonly noAcceptLock?: boolean;
-  readonly mechOption?: string;
-  readonly passwdFile?: string;
-  readonly defaultRealm?: string;
-  readonly lowercase?: boolean;
-  readonly defaultScheme?: string;
-  readonly socketMode?: string;
-  readonly socketGroup?: string;
-  readonly readTimeout?: string;
-  readonly answerTimeout?: string;
-  readonly maxConnections?: string;
-  readonly shutdownGrace?: string;
-  readonly logLevel?: string;
-  readonly pamDir?: string;
-  readonly cache?: boolean;
-  readonly cacheTtl?: string;
-  readonly cacheSize?: string;
-  readonly outageTtl?: string;
-  readonly verifyCache?: string;
-  readonly verifyThreads?: string;
-  readonly verifyQueue?: string;
-  readonly cryptEngine?: string;
-  readonly throttleAfter?: string;
-  readonly throttleMaxDelay?: string;
-  readonly throttleWindow?: string;
-  readonly metricsPort?: string;
-  readonly metricsAddress?: string;
-}
 
 /** Where users come from, with everything the mechanism needs, validated at start-up. */
 export type BackendConfig =
@@ -161,62 +118,65 @@ interface Sourced<T> {
   readonly value: T;
 }
 
-function pick(flag: string, flagValue: string | undefined, envName: string, env: Env): Sourced<string> | undefined {
-  if (flagValue !== undefined) return { key: flag, value: flagValue };
-  const fromEnv = env[ENV_PREFIX + envName];
-  if (fromEnv !== undefined && fromEnv !== '') return { key: ENV_PREFIX + envName, value: fromEnv };
+function pick(name: OptionName, flags: DaemonFlags, env: Env): Sourced<string> | undefined {
+  const { label, variable } = optionSource(name);
+  const flagValue = flags[name];
+  if (typeof flagValue === 'string') return { key: label, value: flagValue };
+  const fromEnv = variable === undefined ? undefined : env[variable];
+  if (fromEnv !== undefined && fromEnv !== '') return { key: variable!, value: fromEnv };
   return undefined;
 }
 
-function pickBoolean(flag: string, flagValue: boolean | undefined, envName: string, env: Env): boolean {
-  if (flagValue) return true;
-  const fromEnv = pick(flag, undefined, envName, env);
+function pickBoolean(name: OptionName, flags: DaemonFlags, env: Env): boolean {
+  if (flags[name] === true) return true;
+  const fromEnv = pick(name, {}, env);
   return fromEnv ? parseBoolean(fromEnv.key, fromEnv.value) : false;
 }
 
-function pickChoice<T extends string>(flag: string, flagValue: string | undefined, envName: string, env: Env, choices: readonly T[], fallback: T): T {
-  const source = pick(flag, flagValue, envName, env);
+function pickChoice<T extends string>(name: OptionName, flags: DaemonFlags, env: Env, choices: readonly T[], fallback: T): T {
+  const source = pick(name, flags, env);
   return source ? parseChoice(source.key, source.value, choices) : fallback;
 }
 
-function pickInteger(flag: string, flagValue: string | undefined, envName: string, env: Env, fallback: number, min: number, max: number): number {
-  const found = pick(flag, flagValue, envName, env);
+function pickInteger(name: OptionName, flags: DaemonFlags, env: Env, fallback: number, min: number, max: number): number {
+  const found = pick(name, flags, env);
   return found ? parseInteger(found.key, found.value, min, max) : fallback;
 }
 
 export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, cwd: string = process.cwd()): DaemonConfig {
   refuseUnknownVariables(env);
-  const mechSource = pick('-a', flags.mech, 'MECH', env);
+  const mechSource = pick('mech', flags, env);
   if (!mechSource) throw new ConfigError('-a', `no mechanism given; choose one of: ${MECHANISMS.join(', ')}`);
   const mech = parseChoice(mechSource.key, mechSource.value, MECHANISMS);
 
-  const runDir = path.resolve(cwd, pick('-m', flags.runDir, 'RUN_DIR', env)?.value ?? DEFAULTS.runDir);
+  const runDir = path.resolve(cwd, pick('runDir', flags, env)?.value ?? DEFAULTS.runDir);
 
   let backend: BackendConfig;
   if (mech === 'passwd-file') {
-    const passwdSource = pick('--passwd-file', flags.passwdFile ?? flags.mechOption, 'PASSWD_FILE', env);
+    const passwdFile = flags.passwdFile ?? flags.mechOption;
+    const passwdSource = pick('passwdFile', passwdFile === undefined ? {} : { passwdFile }, env);
     if (!passwdSource) throw new ConfigError('--passwd-file', 'required with -a passwd-file (or give the path with -O)');
     backend = { kind: 'passwd-file', file: path.resolve(cwd, passwdSource.value) };
   } else {
     // -O names the database config file: all of it for -a mysql, the tuning keys (TLS, timeouts, pool) for -a pam.
-    const configFile = pick('-O', flags.mechOption, 'DB_CONFIG', env);
+    const configFile = pick('mechOption', flags, env);
     const file = configFile ? path.resolve(cwd, configFile.value) : undefined;
     backend =
       mech === 'mysql'
         ? { kind: 'mysql', settings: loadNativeSettings(file, env) }
-        : { kind: 'pam', pamDir: path.resolve(cwd, pick('--pam-dir', flags.pamDir, 'PAM_DIR', env)?.value ?? DEFAULTS.pamDir), tuning: loadTuning(file, env) };
+        : { kind: 'pam', pamDir: path.resolve(cwd, pick('pamDir', flags, env)?.value ?? DEFAULTS.pamDir), tuning: loadTuning(file, env) };
   }
 
-  const debug = pickBoolean('-d', flags.debug, 'DEBUG', env);
-  const levelSource = pick('--log-level', flags.logLevel, 'LOG_LEVEL', env);
+  const debug = pickBoolean('debug', flags, env);
+  const levelSource = pick('logLevel', flags, env);
   const level = levelSource ? parseChoice(levelSource.key, levelSource.value, LOG_LEVELS) : debug ? 'debug' : 'info';
 
-  const defaultRealm = pick('--default-realm', flags.defaultRealm, 'DEFAULT_REALM', env);
+  const defaultRealm = pick('defaultRealm', flags, env);
   if (defaultRealm && /[\u0000-\u001f\u007f@]/u.test(defaultRealm.value)) {
     throw new ConfigError(defaultRealm.key, 'must not contain "@" or control characters');
   }
 
-  const schemeSource = pick('--default-scheme', flags.defaultScheme, 'DEFAULT_SCHEME', env);
+  const schemeSource = pick('defaultScheme', flags, env);
   let defaultScheme: DefaultScheme = DEFAULTS.defaultScheme;
   if (schemeSource) {
     const parsed = parseDefaultScheme(schemeSource.value);
@@ -224,11 +184,11 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     defaultScheme = parsed;
   }
 
-  const modeSource = pick('--socket-mode', flags.socketMode, 'SOCKET_MODE', env);
-  const groupSource = pick('--socket-group', flags.socketGroup, 'SOCKET_GROUP', env);
-  const workersSource = pick('-n', flags.workers, 'WORKERS', env);
-  const readTimeoutMs = pickInteger('--read-timeout', flags.readTimeout, 'READ_TIMEOUT', env, DEFAULTS.readTimeoutMs, 50, 600_000);
-  const answerTimeoutMs = pickInteger('--answer-timeout', flags.answerTimeout, 'ANSWER_TIMEOUT', env, DEFAULTS.answerTimeoutMs, 50, 600_000);
+  const modeSource = pick('socketMode', flags, env);
+  const groupSource = pick('socketGroup', flags, env);
+  const workersSource = pick('workers', flags, env);
+  const readTimeoutMs = pickInteger('readTimeout', flags, env, DEFAULTS.readTimeoutMs, 50, 600_000);
+  const answerTimeoutMs = pickInteger('answerTimeout', flags, env, DEFAULTS.answerTimeoutMs, 50, 600_000);
   const throttle = resolveThrottle(flags, env, answerTimeoutMs);
 
   const config: DaemonConfig = {
@@ -237,34 +197,34 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     socketPath: path.join(runDir, SOCKET_NAME),
     backend,
     realm: {
-      joinRealm: pickBoolean('-r', flags.realmJoin, 'REALM_JOIN', env),
+      joinRealm: pickBoolean('realmJoin', flags, env),
       ...(defaultRealm ? { defaultRealm: defaultRealm.value } : {}),
-      lowercase: pickBoolean('--lowercase', flags.lowercase, 'LOWERCASE', env),
+      lowercase: pickBoolean('lowercase', flags, env),
     },
     defaultScheme,
     caches: {
-      verifiedEntries: pickInteger('--verify-cache', flags.verifyCache, 'VERIFY_CACHE', env, DEFAULTS.verifiedCacheEntries, 0, 10_000_000),
-      ...(pickBoolean('-c', flags.cache, 'CACHE', env)
+      verifiedEntries: pickInteger('verifyCache', flags, env, DEFAULTS.verifiedCacheEntries, 0, 10_000_000),
+      ...(pickBoolean('cache', flags, env)
         ? {
             credential: {
-              ttlMs: pickInteger('-t', flags.cacheTtl, 'CACHE_TTL', env, DEFAULTS.cacheTtlSeconds, 1, 31_536_000) * 1000,
-              entries: pickInteger('--cache-size', flags.cacheSize, 'CACHE_SIZE', env, DEFAULTS.cacheEntries, 1, 10_000_000),
+              ttlMs: pickInteger('cacheTtl', flags, env, DEFAULTS.cacheTtlSeconds, 1, 31_536_000) * 1000,
+              entries: pickInteger('cacheSize', flags, env, DEFAULTS.cacheEntries, 1, 10_000_000),
             },
           }
         : {}),
-      ...(pick('--outage-ttl', flags.outageTtl, 'OUTAGE_TTL', env)
+      ...(pick('outageTtl', flags, env)
         ? {
             outage: {
-              ttlMs: pickInteger('--outage-ttl', flags.outageTtl, 'OUTAGE_TTL', env, 0, 1, 86_400) * 1000,
-              entries: pickInteger('--cache-size', flags.cacheSize, 'CACHE_SIZE', env, DEFAULTS.cacheEntries, 1, 10_000_000),
+              ttlMs: pickInteger('outageTtl', flags, env, 0, 1, 86_400) * 1000,
+              entries: pickInteger('cacheSize', flags, env, DEFAULTS.cacheEntries, 1, 10_000_000),
             },
           }
         : {}),
     },
     verify: {
-      threads: pickInteger('--verify-threads', flags.verifyThreads, 'VERIFY_THREADS', env, availableParallelism(), 1, 256),
-      maxQueue: pickInteger('--verify-queue', flags.verifyQueue, 'VERIFY_QUEUE', env, DEFAULTS.verifyQueue, 1, 100_000),
-      engine: pickChoice('--crypt-engine', flags.cryptEngine, 'CRYPT_ENGINE', env, CRYPT_ENGINES, 'auto'),
+      threads: pickInteger('verifyThreads', flags, env, availableParallelism(), 1, 256),
+      maxQueue: pickInteger('verifyQueue', flags, env, DEFAULTS.verifyQueue, 1, 100_000),
+      engine: pickChoice('cryptEngine', flags, env, CRYPT_ENGINES, 'auto'),
     },
     socket: {
       mode: modeSource ? parseFileMode(modeSource.key, modeSource.value) : DEFAULTS.socketMode,
@@ -275,11 +235,11 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
       answerTimeoutMs,
       replyTimeoutMs: readTimeoutMs,
     },
-    maxConnections: pickInteger('--max-connections', flags.maxConnections, 'MAX_CONNECTIONS', env, DEFAULTS.maxConnections, 1, 100_000),
+    maxConnections: pickInteger('maxConnections', flags, env, DEFAULTS.maxConnections, 1, 100_000),
     throttle,
     ...resolveMetrics(flags, env),
-    shutdownGraceMs: pickInteger('--shutdown-grace', flags.shutdownGrace, 'SHUTDOWN_GRACE', env, DEFAULTS.shutdownGraceMs, 0, 600_000),
-    log: { level, pretty: debug, successes: pickBoolean('-V', flags.logSuccesses, 'LOG_SUCCESSES', env) },
+    shutdownGraceMs: pickInteger('shutdownGrace', flags, env, DEFAULTS.shutdownGraceMs, 0, 600_000),
+    log: { level, pretty: debug, successes: pickBoolean('logSuccesses', flags, env) },
     compatibility: {
       ...(workersSource ? { workers: parseInteger(workersSource.key, workersSource.value, 0, 10_000) } : {}),
       noAcceptLock: Boolean(flags.noAcceptLock),
@@ -293,19 +253,19 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
  * throttle would turn a wrong password into a temporary failure.
  */
 function resolveThrottle(flags: DaemonFlags, env: Env, answerTimeoutMs: number): ThrottleSettings {
-  const afterFailures = pickInteger('--throttle-after', flags.throttleAfter, 'THROTTLE_AFTER', env, DEFAULTS.throttleAfter, 0, 1_000_000);
-  const delaySource = pick('--throttle-max-delay', flags.throttleMaxDelay, 'THROTTLE_MAX_DELAY', env);
+  const afterFailures = pickInteger('throttleAfter', flags, env, DEFAULTS.throttleAfter, 0, 1_000_000);
+  const delaySource = pick('throttleMaxDelay', flags, env);
   const maxDelayMs = delaySource ? parseInteger(delaySource.key, delaySource.value, 0, 600_000) : Math.min(DEFAULTS.throttleMaxDelayMs, Math.floor(answerTimeoutMs / 2));
   if (afterFailures > 0 && maxDelayMs >= answerTimeoutMs) {
     throw new ConfigError(delaySource?.key ?? '--throttle-max-delay', `must be below the answer timeout (${answerTimeoutMs} ms), or delayed answers would become temporary failures`);
   }
-  const windowSeconds = pickInteger('--throttle-window', flags.throttleWindow, 'THROTTLE_WINDOW', env, DEFAULTS.throttleWindowSeconds, 1, 604_800);
+  const windowSeconds = pickInteger('throttleWindow', flags, env, DEFAULTS.throttleWindowSeconds, 1, 604_800);
   return { afterFailures, maxDelayMs, windowMs: windowSeconds * 1000 };
 }
 
 function resolveMetrics(flags: DaemonFlags, env: Env): { metrics?: { host: string; port: number } } {
-  const portSource = pick('--metrics-port', flags.metricsPort, 'METRICS_PORT', env);
-  const addressSource = pick('--metrics-address', flags.metricsAddress, 'METRICS_ADDRESS', env);
+  const portSource = pick('metricsPort', flags, env);
+  const addressSource = pick('metricsAddress', flags, env);
   if (!portSource) {
     if (addressSource) throw new ConfigError(addressSource.key, 'has no effect without --metrics-port');
     return {};

@@ -1,8 +1,8 @@
-/** The configuration reference must name every variable and config key the daemon reads. */
+/** The reference docs must name every option, variable, config key and error code the daemon has. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../src/backends/mysql/native-config.js';
-import { ENV_NAMES, ENV_PREFIX } from '../../src/config/daemon-config.js';
+import { DAEMON_OPTIONS, ENV_NAMES, ENV_PREFIX } from '../../src/config/options.js';
 import { ERROR_CATEGORIES, type ErrorCode } from '../../src/errors.js';
 
 const reference = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
@@ -10,6 +10,11 @@ const reference = readFileSync(new URL('../../docs/configuration.md', import.met
 describe('docs/configuration.md', () => {
   it('lists every SASLAUTHD_MYSQL_ variable', () => {
     expect(ENV_NAMES.map((name) => ENV_PREFIX + name).filter((name) => !new RegExp(`\\b${name}\\b`).test(reference))).toEqual([]);
+  });
+
+  it('lists every command-line option of the daemon', () => {
+    const longFlags = DAEMON_OPTIONS.map(({ flags }) => /--[a-z-]+/.exec(flags)![0]);
+    expect(longFlags.filter((flag) => !reference.includes(flag))).toEqual([]);
   });
 
   it('lists every key of the mysql configuration file', () => {

@@ -1,0 +1,90 @@
+/**
+ * Every daemon option, once: its flags, its environment variable and its help
+ * text. The command line (cli/main.ts), the environment names, the type of
+ * what the command line delivers (DaemonFlags) and the documentation check
+ * (test/unit/docs.test.ts) are all made from this table, so an option cannot
+ * be added to one and forgotten in another. What each value means and how it
+ * is validated is config/daemon-config.ts's job.
+ */
+
+export const ENV_PREFIX = 'SASLAUTHD_MYSQL_';
+
+interface OptionSpec {
+  /** commander's flags: "-m, --run-dir <dir>" takes a value, "-r, --realm-join" is a switch. */
+  readonly flags: string;
+  /** The variable's name after SASLAUTHD_MYSQL_; absent for options the environment cannot set. */
+  readonly env?: string;
+  readonly help: string;
+}
+
+export const DAEMON_OPTIONS = [
+  { flags: '-a, --mech <mech>', env: 'MECH', help: 'authentication mechanism: pam (reads pam_mysql lines in /etc/pam.d), mysql, or passwd-file' },
+  { flags: '-m, --run-dir <dir>', env: 'RUN_DIR', help: 'directory of the socket, which is DIR/mux (default /run/saslauthd)' },
+  { flags: '-r, --realm-join', env: 'REALM_JOIN', help: 'look users up as login@realm when the realm is not empty (saslauthd -r)' },
+  { flags: '-d, --debug', env: 'DEBUG', help: 'debug logging, human-readable' },
+  { flags: '-V, --log-successes', env: 'LOG_SUCCESSES', help: 'log every successful login at info, as saslauthd -V does (failures are always logged)' },
+  { flags: '-O, --mech-option <option>', env: 'DB_CONFIG', help: 'mechanism option: the passwd-file path, or the database config file (-a mysql, -a pam)' },
+  { flags: '--pam-dir <dir>', env: 'PAM_DIR', help: 'where -a pam finds service files (default /etc/pam.d)' },
+  { flags: '-c, --cache', env: 'CACHE', help: 'saslauthd -c: recent successes skip the database (old passwords work until -t expires)' },
+  { flags: '-t, --cache-ttl <seconds>', env: 'CACHE_TTL', help: "how long -c remembers a success (default 28800, saslauthd's)" },
+  { flags: '--cache-size <n>', env: 'CACHE_SIZE', help: 'entries the -c cache holds at most (default 10000)' },
+  { flags: '--outage-ttl <seconds>', env: 'OUTAGE_TTL', help: 'while the database is unreachable, accept a login that succeeded within this many seconds (off by default)' },
+  { flags: '--verify-cache <n>', env: 'VERIFY_CACHE', help: 'users whose last matching and last failed passwords are remembered against their unchanged row; never stale; 0 turns it off (default 10000)' },
+  { flags: '-n, --workers <n>', env: 'WORKERS', help: 'accepted for saslauthd compatibility; one process serves all requests' },
+  { flags: '-l, --no-accept-lock', help: 'accepted for saslauthd compatibility; there is no accept lock' },
+  { flags: '--passwd-file <path>', env: 'PASSWD_FILE', help: 'passwd-file to read users from (same as -O with -a passwd-file)' },
+  { flags: '--default-realm <realm>', env: 'DEFAULT_REALM', help: 'realm for logins that arrive with none and contain no "@"' },
+  { flags: '--lowercase', env: 'LOWERCASE', help: 'lower-case login and realm before the lookup' },
+  { flags: '--default-scheme <scheme>', env: 'DEFAULT_SCHEME', help: 'scheme of stored values without {SCHEME} or $id$: a pam_mysql crypt= number or name (default crypt)' },
+  { flags: '--verify-threads <n>', env: 'VERIFY_THREADS', help: 'worker threads for bcrypt, argon2, sha-crypt and phpass (default: one per core)' },
+  { flags: '--verify-queue <n>', env: 'VERIFY_QUEUE', help: 'expensive verifications waiting at most; more are temporary failures (default 256)' },
+  { flags: '--crypt-engine <engine>', env: 'CRYPT_ENGINE', help: 'md5crypt, DES and sha-crypt by libxcrypt (native), JavaScript (js), or native when built (auto, the default)' },
+  { flags: '--socket-mode <mode>', env: 'SOCKET_MODE', help: 'octal mode of the socket (default 0666; guard access with the directory)' },
+  { flags: '--socket-group <group>', env: 'SOCKET_GROUP', help: 'group owning the socket, e.g. sasl' },
+  { flags: '--read-timeout <ms>', env: 'READ_TIMEOUT', help: 'drop a connection whose request is not complete within this time (default 5000)' },
+  { flags: '--answer-timeout <ms>', env: 'ANSWER_TIMEOUT', help: 'close without a reply (temporary failure) if no answer within this time (default 10000)' },
+  { flags: '--max-connections <n>', env: 'MAX_CONNECTIONS', help: 'open connections at most; at the cap a newcomer replaces the oldest stalled one (default 512)' },
+  { flags: '--throttle-after <n>', env: 'THROTTLE_AFTER', help: 'failures of one user or client address before answers are delayed; 0 turns throttling off (default 5)' },
+  { flags: '--throttle-max-delay <ms>', env: 'THROTTLE_MAX_DELAY', help: 'longest delay the throttle adds to one answer; below --answer-timeout (default 5000)' },
+  { flags: '--throttle-window <seconds>', env: 'THROTTLE_WINDOW', help: 'a user or address with no failure for this long starts over (default 900)' },
+  { flags: '--metrics-port <port>', env: 'METRICS_PORT', help: 'serve Prometheus metrics on http://127.0.0.1:PORT/metrics (off by default)' },
+  { flags: '--metrics-address <ip>', env: 'METRICS_ADDRESS', help: "address for the metrics port (default 127.0.0.1; metrics name your users' services and results)" },
+  { flags: '--shutdown-grace <ms>', env: 'SHUTDOWN_GRACE', help: 'on SIGTERM, time for in-flight requests to finish (default 5000)' },
+  { flags: '--log-level <level>', env: 'LOG_LEVEL', help: 'fatal, error, warn, info, debug or trace (default info, debug with -d)' },
+] as const satisfies readonly OptionSpec[];
+
+type Spec = (typeof DAEMON_OPTIONS)[number];
+type LongName<F extends string> = F extends `${string}--${infer Name} <${string}>` ? Name : F extends `${string}--${infer Name}` ? Name : never;
+type Camel<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
+type ValueOf<F extends string> = F extends `${string}<${string}>` ? string : boolean;
+
+/** The options as the command line delivers them: strings, or true for switches. */
+export type DaemonFlags = { readonly [S in Spec as Camel<LongName<S['flags']>>]?: ValueOf<S['flags']> };
+export type OptionName = keyof DaemonFlags;
+
+export interface OptionSource {
+  /** How messages name it: the short flag where there is one, as saslauthd's users know them. */
+  readonly label: string;
+  readonly longFlag: string;
+  /** The full variable name, when the environment can set it. */
+  readonly variable?: string;
+}
+
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+const SOURCES: ReadonlyMap<string, OptionSource> = new Map(
+  DAEMON_OPTIONS.map((spec: OptionSpec) => {
+    const long = /--([a-z-]+)/.exec(spec.flags)![1]!;
+    const short = /^(-[A-Za-z]),/.exec(spec.flags)?.[1];
+    return [camel(long), { label: short ?? `--${long}`, longFlag: `--${long}`, ...(spec.env ? { variable: ENV_PREFIX + spec.env } : {}) }];
+  }),
+);
+
+export function optionSource(name: OptionName): OptionSource {
+  return SOURCES.get(name)!;
+}
+
+/** Every SASLAUTHD_MYSQL_* variable the daemon options read (the database ones are the mysql config's). */
+export const ENV_NAMES: readonly string[] = DAEMON_OPTIONS.flatMap((spec: OptionSpec) => (spec.env ? [spec.env] : []));

@@ -4,11 +4,19 @@
  * anything changes.
  */
 import type { Logger } from 'pino';
-import type { BackendConfig } from '../config/daemon-config.js';
 import type { Backend } from './backend.js';
 import { MysqlBackend } from './mysql/mysql-backend.js';
+import type { ConnectionTuning } from './mysql/native-config.js';
+import type { MysqlBackendSettings } from './mysql/settings.js';
 import { PamBackend } from './pam/pam-backend.js';
 import { PasswdFileBackend } from './passwd-file.js';
+
+/** Where users come from, with everything the mechanism needs, validated at start-up. */
+export type BackendConfig =
+  | { readonly kind: 'passwd-file'; readonly file: string }
+  /** saslauthd -a pam: the request's service names /etc/pam.d/<service>; its pam_mysql lines say the rest. */
+  | { readonly kind: 'pam'; readonly pamDir: string; readonly tuning: ConnectionTuning }
+  | { readonly kind: 'mysql'; readonly settings: MysqlBackendSettings };
 
 export function createBackend(backend: BackendConfig, logger: Logger): Backend {
   switch (backend.kind) {

@@ -16,8 +16,8 @@ import { LOG_LEVELS } from '../log/logger.js';
 import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
 import { resolveGroupId } from './group.js';
 import { ENV_NAMES, ENV_PREFIX, optionSource, type DaemonFlags, type OptionName } from './options.js';
-import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning, type ConnectionTuning } from '../backends/mysql/native-config.js';
-import type { MysqlBackendSettings } from '../backends/mysql/settings.js';
+import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning } from '../backends/mysql/native-config.js';
+import type { BackendConfig } from '../backends/index.js';
 import type { ThrottleSettings } from '../auth/throttle.js';
 
 export const MECHANISMS = ['passwd-file', 'pam', 'mysql'] as const;
@@ -28,6 +28,7 @@ export type Mechanism = (typeof MECHANISMS)[number];
 export const SOCKET_NAME = 'mux';
 
 export { ENV_NAMES, ENV_PREFIX, type DaemonFlags } from './options.js';
+export type { BackendConfig } from '../backends/index.js';
 
 /** Every variable name the daemon reads, the database ones included. */
 export function knownVariableNames(): ReadonlySet<string> {
@@ -67,13 +68,6 @@ export const DEFAULTS = Object.freeze({
   throttleMaxDelayMs: 5_000,
   throttleWindowSeconds: 900,
 });
-
-/** Where users come from, with everything the mechanism needs, validated at start-up. */
-export type BackendConfig =
-  | { readonly kind: 'passwd-file'; readonly file: string }
-  /** saslauthd -a pam: the request's service names /etc/pam.d/<service>; its pam_mysql lines say the rest. */
-  | { readonly kind: 'pam'; readonly pamDir: string; readonly tuning: ConnectionTuning }
-  | { readonly kind: 'mysql'; readonly settings: MysqlBackendSettings };
 
 export interface DaemonConfig {
   readonly mech: Mechanism;

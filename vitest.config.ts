@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Undoes what helpers made in each test (test/helpers/cleanup.ts).
+    setupFiles: ['test/setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // Tests spawn daemons and real clients; two workers suit a 2-core machine.

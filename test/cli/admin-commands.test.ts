@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyOnThisThread } from '../../src/crypt/verifier.js';
 import { CLI, PROJECT_ROOT, runCli, spawnDaemon, type Finished } from '../helpers/cli.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
-import { vector } from '../helpers/frames.js';
+import { vector } from '../helpers/vectors.js';
 import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
 

@@ -4,21 +4,18 @@
  * passwd-file user, and the real testsaslauthd must get OK for its password
  * and NO for a wrong one.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTestsaslauthd, run, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { suiteTempDir } from '../helpers/temp.js';
+import { hashVectors } from '../helpers/vectors.js';
 
-const rows = readFileSync(new URL('../vectors/hashes.tsv', import.meta.url), 'utf8')
-  .trim()
-  .split('\n')
-  .slice(1)
-  .map((line) => line.split('\t') as [string, string, string, string, string])
+const rows = hashVectors()
   // Values that name their scheme (no default needed) and passwords testsaslauthd can take as an argument.
-  .filter(([, , passwordHex, defaultScheme]) => defaultScheme === '-' && isUtf8(Buffer.from(passwordHex, 'hex')))
-  .map(([maker, label, passwordHex, , stored], index) => ({ user: `v${index}@example.org`, maker, label, password: Buffer.from(passwordHex, 'hex').toString('utf8'), stored }));
+  .filter(({ defaultName, password }) => defaultName === '-' && isUtf8(password))
+  .map(({ maker, label, password, stored }, index) => ({ user: `v${index}@example.org`, maker, label, password: password.toString('utf8'), stored }));
 
 let daemon: DaemonProcess;
 let testsaslauthd: string;

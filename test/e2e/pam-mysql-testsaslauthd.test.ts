@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTestsaslauthd, run, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { eventually } from '../helpers/daemon.js';
 import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
-import { vector } from '../helpers/frames.js';
+import { vector } from '../helpers/vectors.js';
 import { suiteTempDir } from '../helpers/temp.js';
 
 let server: ThrowawayServer;

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { eventually } from '../helpers/daemon.js';
-import { vector } from '../helpers/frames.js';
+import { vector } from '../helpers/vectors.js';
 import { freePort, seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { postfixSuiteProblems, startPostfix, swaksAuth, type PostfixInstance } from '../helpers/postfix.js';
 import { suiteTempDir } from '../helpers/temp.js';

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTestsaslauthd, run, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { suiteTempDir } from '../helpers/temp.js';
-import { vector } from '../helpers/frames.js';
+import { vector } from '../helpers/vectors.js';
 
 const SERVICE = `sm-ref-${randomBytes(4).toString('hex')}`;
 const PAM_FILE = path.join('/etc/pam.d', SERVICE);

@@ -5,7 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterThisTest } from './cleanup.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -60,12 +60,6 @@ export interface DaemonProcess {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-const live: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const child of live.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
 /**
  * Start the daemon and wait until it says it is listening. It is killed after
  * the current test, unless forSuite is set (then the caller stops it).
@@ -73,7 +67,7 @@ afterEach(() => {
 export async function spawnDaemon(args: string[], options: { forSuite?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<DaemonProcess> {
   assertBuilt();
   const child = spawn(process.execPath, [CLI, ...args], { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (!options.forSuite) live.push(child);
+  if (!options.forSuite) afterThisTest(() => (child.exitCode === null && child.signalCode === null ? child.kill('SIGKILL') : undefined));
   let output = '';
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => {

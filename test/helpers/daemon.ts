@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach } from 'vitest';
+import { afterThisTest } from './cleanup.js';
 import { resolveDaemonConfig, type DaemonFlags } from '../../src/config/daemon-config.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon.js';
 import { logSink, type LogSink } from './log-sink.js';
@@ -8,12 +8,6 @@ import { tempDir } from './temp.js';
 
 /** `openssl passwd -1 -salt demosalt demo`: the demo account's md5crypt hash. */
 export const DEMO_HASH = '$1$demosalt$K1vsTLMwLUBLOT9dwH/Pn0';
-
-const running: RunningDaemon[] = [];
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((daemon) => daemon.close()));
-});
 
 export interface TestDaemon {
   readonly daemon: RunningDaemon;
@@ -29,7 +23,7 @@ export async function startConfiguredDaemon(flags: Partial<DaemonFlags>, env: Re
   const config = resolveDaemonConfig({ runDir: path.join(dir, 'run'), ...flags }, env);
   const sink = logSink('trace');
   const daemon = await startDaemon(config, sink.logger);
-  running.push(daemon);
+  afterThisTest(() => daemon.close());
   return { daemon, socketPath: config.socketPath, dir, sink };
 }
 
@@ -41,7 +35,7 @@ export async function startTestDaemon(lines: string[], flags: Partial<DaemonFlag
   const config = resolveDaemonConfig({ mech: 'passwd-file', passwdFile, runDir: path.join(dir, 'run'), ...flags }, {});
   const sink = logSink('trace');
   const daemon = await startDaemon(config, sink.logger);
-  running.push(daemon);
+  afterThisTest(() => daemon.close());
   return { daemon, socketPath: config.socketPath, passwdFile, dir, sink };
 }
 

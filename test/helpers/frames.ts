@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 /**
  * Builds request frames for tests, so no test spells protocol bytes in hex.
  * (After pg-protocol's testing/buffer-list.ts.)
@@ -60,13 +59,3 @@ export function bytes(length: number, fill = 'x'): Buffer {
   return Buffer.alloc(length, fill);
 }
 
-/** A stored value from test/vectors/hashes.tsv (made by independent implementations), by maker, label and password. */
-export function vector(maker: string, label: string, password: string): string {
-  const passwordHex = Buffer.from(password, 'utf8').toString('hex');
-  const text = readFileSync(new URL('../vectors/hashes.tsv', import.meta.url), 'utf8');
-  for (const line of text.split('\n')) {
-    const [rowMaker, rowLabel, rowPassword, , stored] = line.split('\t');
-    if (rowMaker === maker && rowLabel === label && rowPassword === passwordHex && stored) return stored;
-  }
-  throw new Error(`no vector ${maker} / ${label} / ${password}`);
-}

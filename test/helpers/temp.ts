@@ -1,20 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
-
-const made: string[] = [];
+import { afterThisTest } from './cleanup.js';
 
 /** A fresh directory under /tmp, removed after the test. Short, because socket paths are limited to 108 bytes. */
 export function tempDir(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sm-'));
-  made.push(dir);
+  afterThisTest(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
-
-afterEach(() => {
-  while (made.length > 0) rmSync(made.pop()!, { recursive: true, force: true });
-});
 
 /** A directory that outlives single tests (for a daemon shared by a describe block); the caller removes it. */
 export function suiteTempDir(): { dir: string; remove: () => void } {

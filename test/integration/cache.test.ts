@@ -10,7 +10,7 @@ import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
 import { mailboxEnv, POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
-import { vector } from '../helpers/frames.js';
+import { vector } from '../helpers/vectors.js';
 import { ErrorCodes } from '../../src/errors.js';
 
 const OLD = vector('libxcrypt', '$1$ md5crypt', 'secret');

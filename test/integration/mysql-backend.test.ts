@@ -8,6 +8,7 @@ import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
 import { mailboxEnv, POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 import { ErrorCodes } from '../../src/errors.js';
+import { hashVectors, vector } from '../helpers/vectors.js';
 
 // Stored values made by independent implementations (see test/vectors/make-hash-vectors.sh).
 const MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1'; // "secret", libxcrypt
@@ -21,8 +22,7 @@ beforeAll(async () => {
   for (const statement of POSTFIXADMIN_SCHEMA) await db.sql(statement);
   await db.sql("INSERT INTO domain (domain, active) VALUES ('example.org', 1), ('closed.example', 0), ('bücher.example', 1)");
   // A fresh {SHA512-CRYPT} from doveadm is in the vectors file; take one whole line from there.
-  const { readFileSync } = await import('node:fs');
-  sha512 = readFileSync(new URL('../vectors/hashes.tsv', import.meta.url), 'utf8').split('\n').find((line) => line.includes('{SHA512-CRYPT} rounds=6000') && line.includes('\t736563726574\t'))!.split('\t')[4]!;
+  sha512 = vector('doveadm', '{SHA512-CRYPT} rounds=6000', 'secret');
   const users: Array<[string, string | null, string, number]> = [
     ['md5@example.org', MD5CRYPT, 'example.org', 1],
     ['sha@example.org', sha512, 'example.org', 1],
@@ -124,14 +124,11 @@ describe('-a mysql -r on a PostfixAdmin table', () => {
   });
 
   it('verifies every self-describing format from the vectors file, stored in MySQL', async () => {
-    const { readFileSync } = await import('node:fs');
-    const rows = readFileSync(new URL('../vectors/hashes.tsv', import.meta.url), 'utf8').trim().split('\n').slice(1).map((line) => line.split('\t'));
-    const usable = rows.filter(([, , , defaultScheme]) => defaultScheme === '-');
+    const usable = hashVectors().filter(({ defaultName }) => defaultName === '-');
     await db.sql('CREATE TABLE vectors (username VARCHAR(64) PRIMARY KEY, password VARCHAR(512) NOT NULL) DEFAULT CHARSET=utf8mb4');
-    for (const [index, row] of usable.entries()) await db.sql('INSERT INTO vectors VALUES (?, ?)', [`v${index}@example.org`, row[4]]);
+    for (const [index, row] of usable.entries()) await db.sql('INSERT INTO vectors VALUES (?, ?)', [`v${index}@example.org`, row.stored]);
     const { socketPath } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env({ SASLAUTHD_MYSQL_DB_TABLE: 'vectors', SASLAUTHD_MYSQL_DB_WHERE: '' }));
-    for (const [index, [maker, label, passwordHex]] of usable.entries()) {
-      const password = Buffer.from(passwordHex!, 'hex');
+    for (const [index, { maker, label, password }] of usable.entries()) {
       const wrong = Buffer.from(password);
       wrong[0] = wrong[0]! ^ 0x01;
       const right = await exchange(socketPath, requestFrame({ login: `v${index}`, password, realm: 'example.org' }));

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
-import { vector } from '../helpers/frames.js';
+import { vector } from '../helpers/vectors.js';
 import { FrameBuilder, requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';

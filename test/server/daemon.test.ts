@@ -3,7 +3,7 @@
  * socket: answers, log lines, secrets, reloads and socket-file safety.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveDaemonConfig } from '../../src/config/daemon-config.js';
@@ -129,6 +129,17 @@ describe('passwd-file reload', () => {
     await eventually(async () => (await ask(socketPath, { login: 'carol', password: 'new-password', realm: '' })) === 'OK');
     expect(await ask(socketPath, { login: 'carol', password: 'old-password', realm: '' })).toBe('NO authentication failed');
     expect(sink.records().some((r) => r.msg === 'passwd-file reloaded')).toBe(true);
+  });
+
+  it('picks up a password changed in place with the file keeping its size (same inode, same length)', async () => {
+    const { socketPath, passwdFile } = await startTestDaemon(['carol:{PLAIN}old-password']);
+    expect(await ask(socketPath, { login: 'carol', password: 'old-password', realm: '' })).toBe('OK');
+    const before = statSync(passwdFile);
+    // The usual password change: the same line rewritten, one password for another of the same length.
+    writeFileSync(passwdFile, readFileSync(passwdFile, 'utf8').replace('old-password', 'new-password'));
+    expect([statSync(passwdFile).ino, statSync(passwdFile).size]).toEqual([before.ino, before.size]);
+    await eventually(async () => (await ask(socketPath, { login: 'carol', password: 'new-password', realm: '' })) === 'OK');
+    expect(await ask(socketPath, { login: 'carol', password: 'old-password', realm: '' })).toBe('NO authentication failed');
   });
 
   it('keeps the last good contents when the file disappears or turns unreadable', async () => {

@@ -1,16 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { md5crypt, parseMd5Crypt } from '../../src/crypt/schemes/md5crypt.js';
+import { md5cryptVectors } from '../helpers/vectors.js';
 
 /** Made by OpenSSL and libxcrypt: see make-md5crypt-vectors.sh beside the file. */
-const vectors = readFileSync(new URL('../vectors/md5crypt.tsv', import.meta.url), 'utf8')
-  .trim()
-  .split('\n')
-  .slice(1)
-  .map((line) => {
-    const [maker, passwordHex, hash] = line.split('\t') as [string, string, string];
-    return { maker, password: Buffer.from(passwordHex, 'hex'), hash };
-  });
+const vectors = md5cryptVectors();
 
 describe('md5crypt against independent implementations', () => {
   it('has vectors from both OpenSSL and libxcrypt', () => {

@@ -89,7 +89,11 @@ function announce(kind: string, where: string): void {
   process.stderr.write(`[test database] using ${kind} at ${where}\n`);
 }
 
-/** PostfixAdmin's mailbox and domain tables, trimmed to what authentication reads. */
+/**
+ * PostfixAdmin's mailbox and domain tables, trimmed to what authentication
+ * reads. username is indexed but not unique, so a test can store a name twice
+ * (an ambiguous user must be refused).
+ */
 export const POSTFIXADMIN_SCHEMA = [
   `CREATE TABLE domain (
      domain VARCHAR(255) NOT NULL PRIMARY KEY,
@@ -101,31 +105,46 @@ export const POSTFIXADMIN_SCHEMA = [
      name VARCHAR(255) NOT NULL DEFAULT '',
      domain VARCHAR(255) NOT NULL,
      active TINYINT(1) NOT NULL DEFAULT 1,
-     status INT NOT NULL DEFAULT 0
+     status INT NOT NULL DEFAULT 0,
+     KEY (username)
    ) DEFAULT CHARSET=utf8mb4`,
 ];
 
 export interface MailboxRow {
   readonly username: string;
   readonly password: string | null;
+  /** Default: the part after the last "@", or example.org. */
+  readonly domain?: string;
   readonly active?: number;
   readonly status?: number;
 }
 
+type RunSql = (statement: string, params?: unknown[]) => Promise<unknown>;
+
+/** Add mailboxes, many to a statement (the benchmark seeds thousands). */
+export async function insertMailboxes(sql: RunSql, rows: readonly MailboxRow[]): Promise<void> {
+  const values = rows.map((row) => [row.username, row.password, row.domain ?? (row.username.includes('@') ? row.username.slice(row.username.lastIndexOf('@') + 1) : 'example.org'), row.active ?? 1, row.status ?? 0]);
+  for (let i = 0; i < values.length; i += 500) await sql('INSERT INTO mailbox (username, password, domain, active, status) VALUES ?', [values.slice(i, i + 500)]);
+}
+
+/** The shared fixture: PostfixAdmin's tables in the current database, with these mailboxes. */
+export async function createMailboxes(sql: RunSql, rows: readonly MailboxRow[] = []): Promise<void> {
+  for (const statement of POSTFIXADMIN_SCHEMA) await sql(statement);
+  await insertMailboxes(sql, rows);
+}
+
 /**
- * On a throwaway server: database "postfix" with PostfixAdmin's tables and
- * these mailboxes, readable by `user`/`password` (and by nobody else).
+ * On a throwaway server: database "postfix" with the shared fixture and these
+ * mailboxes, readable by `user`/`password` (and by nobody else).
  */
 export async function seedMailboxServer(server: ThrowawayServer, rows: readonly MailboxRow[], account: { user: string; password: string; requireSsl?: boolean }): Promise<void> {
   const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
-  await root.query('CREATE DATABASE postfix');
-  await root.query('USE postfix');
-  for (const statement of POSTFIXADMIN_SCHEMA) await root.query(statement);
-  for (const row of rows) {
-    await root.query("INSERT INTO mailbox (username, password, domain, active, status) VALUES (?, ?, 'example.org', ?, ?)", [row.username, row.password, row.active ?? 1, row.status ?? 0]);
-  }
-  await root.query(`CREATE USER ?@'%' IDENTIFIED BY ?${account.requireSsl ? ' REQUIRE SSL' : ''}`, [account.user, account.password]);
-  await root.query(`GRANT SELECT ON postfix.* TO ?@'%'`, [account.user]);
+  const sql: RunSql = (statement, params) => root.query(statement, params);
+  await sql('CREATE DATABASE postfix');
+  await sql('USE postfix');
+  await createMailboxes(sql, rows);
+  await sql(`CREATE USER ?@'%' IDENTIFIED BY ?${account.requireSsl ? ' REQUIRE SSL' : ''}`, [account.user, account.password]);
+  await sql(`GRANT SELECT ON postfix.* TO ?@'%'`, [account.user]);
   await root.end();
 }
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
-import { mailboxEnv, POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { createMailboxes, insertMailboxes, mailboxEnv, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 import { vector } from '../helpers/vectors.js';
 import { ErrorCodes } from '../../src/errors.js';
 
@@ -19,12 +19,12 @@ let db: TestDatabase;
 
 beforeAll(async () => {
   db = await testDatabase();
-  for (const statement of POSTFIXADMIN_SCHEMA) await db.sql(statement);
+  await createMailboxes(db.sql);
 }, 60_000);
 
 beforeEach(async () => {
   await db.sql('DELETE FROM mailbox');
-  await db.sql("INSERT INTO mailbox (username, password, domain, active) VALUES ('alice@example.org', ?, 'example.org', 1)", [OLD]);
+  await insertMailboxes(db.sql, [{ username: 'alice@example.org', password: OLD }]);
 });
 
 afterAll(async () => {
@@ -77,7 +77,7 @@ describe('the default cache (never stale)', () => {
       [ErrorCodes.UNKNOWN_USER, undefined],
       [ErrorCodes.UNKNOWN_USER, 'rejected'],
     ]);
-    await db.sql("INSERT INTO mailbox (username, password, domain, active) VALUES ('alice@example.org', ?, 'example.org', 1)", [OLD]);
+    await insertMailboxes(db.sql, [{ username: 'alice@example.org', password: OLD }]);
     expect(await ask(socketPath, 'secret')).toBe('OK');
   });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
-import { mailboxEnv, POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { createMailboxes, insertMailboxes, mailboxEnv, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { hashVectors, vector } from '../helpers/vectors.js';
 
@@ -19,7 +19,7 @@ let sha512: string;
 
 beforeAll(async () => {
   db = await testDatabase();
-  for (const statement of POSTFIXADMIN_SCHEMA) await db.sql(statement);
+  await createMailboxes(db.sql);
   await db.sql("INSERT INTO domain (domain, active) VALUES ('example.org', 1), ('closed.example', 0), ('bücher.example', 1)");
   // A fresh {SHA512-CRYPT} from doveadm is in the vectors file; take one whole line from there.
   sha512 = vector('doveadm', '{SHA512-CRYPT} rounds=6000', 'secret');
@@ -40,9 +40,7 @@ beforeAll(async () => {
     [LONG_USER, '{PLAIN}secret', 'example.org', 1],
     ['abc@example.org', '{PLAIN}secret', 'example.org', 1],
   ];
-  for (const [username, password, domain, active] of users) {
-    await db.sql('INSERT INTO mailbox (username, password, domain, active) VALUES (?, ?, ?, ?)', [username, password, domain, active]);
-  }
+  await insertMailboxes(db.sql, users.map(([username, password, domain, active]) => ({ username, password, domain, active })));
 }, 60_000);
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { eventually, startConfiguredDaemon } from '../helpers/daemon.js';
-import { POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { createMailboxes, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { PamBackend } from '../../src/backends/pam/pam-backend.js';
@@ -21,17 +21,13 @@ let db: TestDatabase;
 
 beforeAll(async () => {
   db = await testDatabase();
-  for (const statement of POSTFIXADMIN_SCHEMA) await db.sql(statement);
-  const rows: Array<[string, string, number, number]> = [
-    ['alice@example.org', MD5CRYPT, 1, 0],
-    ['plain@example.org', 'secret', 1, 0],
-    ['inactive@example.org', MD5CRYPT, 0, 0],
-    ['expired@example.org', MD5CRYPT, 1, 1],
-    ['mustchange@example.org', MD5CRYPT, 1, 2],
-  ];
-  for (const [username, password, active, status] of rows) {
-    await db.sql("INSERT INTO mailbox (username, password, domain, active, status) VALUES (?, ?, 'example.org', ?, ?)", [username, password, active, status]);
-  }
+  await createMailboxes(db.sql, [
+    { username: 'alice@example.org', password: MD5CRYPT },
+    { username: 'plain@example.org', password: 'secret' },
+    { username: 'inactive@example.org', password: MD5CRYPT, active: 0 },
+    { username: 'expired@example.org', password: MD5CRYPT, status: 1 },
+    { username: 'mustchange@example.org', password: MD5CRYPT, status: 2 },
+  ]);
 }, 60_000);
 
 afterAll(async () => {

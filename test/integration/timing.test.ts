@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { startConfiguredDaemon } from '../helpers/daemon.js';
-import { mailboxEnv, POSTFIXADMIN_SCHEMA, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { createMailboxes, mailboxEnv, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 
 // htpasswd -bnBC 12 u secret: about a quarter of a second per check.
 const BCRYPT_12 = '$2y$12$YcI8aVthhItc4jD/VXCwfe0/hfcrKTenW8i1AJ4g8zqy0m60T4iaG';
@@ -14,8 +14,7 @@ let db: TestDatabase;
 
 beforeAll(async () => {
   db = await testDatabase();
-  for (const statement of POSTFIXADMIN_SCHEMA) await db.sql(statement);
-  await db.sql("INSERT INTO mailbox (username, password, domain) VALUES ('alice@example.org', ?, 'example.org')", [BCRYPT_12]);
+  await createMailboxes(db.sql, [{ username: 'alice@example.org', password: BCRYPT_12 }]);
 }, 60_000);
 
 afterAll(async () => {

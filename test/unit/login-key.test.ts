@@ -10,47 +10,24 @@ function key(login: string | Buffer, realm: string | Buffer, policy: RealmPolicy
   return result.ok ? result.key : result;
 }
 
-describe('saslauthd -r joining', () => {
-  it('joins login@realm when the realm is not empty, and keeps the realm', () => {
-    expect(key('md5', 'example.org', join)).toEqual({ user: 'md5@example.org', realm: 'example.org' });
-  });
+const withDefault: RealmPolicy = { joinRealm: true, lowercase: false, defaultRealm: 'example.org' };
 
-  it('leaves the login alone when the realm is empty', () => {
-    expect(key('bare', '', join)).toEqual({ user: 'bare', realm: '' });
-  });
-
-  it('joins what libsasl2 split at the last @ back together', () => {
-    expect(key('a@b', 'example.org', join)).toEqual({ user: 'a@b@example.org', realm: 'example.org' });
-  });
-
-  it('without -r, looks up the login as sent and still passes the realm', () => {
-    expect(key('md5', 'example.org', plain)).toEqual({ user: 'md5', realm: 'example.org' });
-  });
-});
-
-describe('default realm', () => {
-  const policy: RealmPolicy = { joinRealm: true, lowercase: false, defaultRealm: 'example.org' };
-
-  it('fills in an empty realm', () => {
-    expect(key('bare', '', policy)).toEqual({ user: 'bare@example.org', realm: 'example.org' });
-  });
-
-  it('does not touch a realm the client sent', () => {
-    expect(key('alice', 'other.net', policy)).toEqual({ user: 'alice@other.net', realm: 'other.net' });
-  });
-
-  it('does not touch a login that already names its domain', () => {
-    expect(key('alice@other.net', '', policy)).toEqual({ user: 'alice@other.net', realm: '' });
-  });
-});
-
-describe('lower-casing', () => {
-  it('lower-cases login and realm when asked', () => {
-    expect(key('Alice', 'Example.ORG', { ...join, lowercase: true })).toEqual({ user: 'alice@example.org', realm: 'example.org' });
-  });
-
-  it('keeps case by default', () => {
-    expect(key('Alice', 'Example.ORG', join)).toEqual({ user: 'Alice@Example.ORG', realm: 'Example.ORG' });
+describe('login + realm -> lookup key', () => {
+  it.each<[string, string, string, RealmPolicy, { user: string; realm: string }]>([
+    // saslauthd -r joining
+    ['joins login@realm when the realm is not empty, and keeps the realm', 'md5', 'example.org', join, { user: 'md5@example.org', realm: 'example.org' }],
+    ['leaves the login alone when the realm is empty', 'bare', '', join, { user: 'bare', realm: '' }],
+    ['joins what libsasl2 split at the last @ back together', 'a@b', 'example.org', join, { user: 'a@b@example.org', realm: 'example.org' }],
+    ['without -r, looks up the login as sent and still passes the realm', 'md5', 'example.org', plain, { user: 'md5', realm: 'example.org' }],
+    // --default-realm
+    ['a default realm fills in an empty realm', 'bare', '', withDefault, { user: 'bare@example.org', realm: 'example.org' }],
+    ['a default realm does not touch a realm the client sent', 'alice', 'other.net', withDefault, { user: 'alice@other.net', realm: 'other.net' }],
+    ['a default realm does not touch a login that already names its domain', 'alice@other.net', '', withDefault, { user: 'alice@other.net', realm: '' }],
+    // --lowercase
+    ['lower-cases login and realm when asked', 'Alice', 'Example.ORG', { ...join, lowercase: true }, { user: 'alice@example.org', realm: 'example.org' }],
+    ['keeps case by default', 'Alice', 'Example.ORG', join, { user: 'Alice@Example.ORG', realm: 'Example.ORG' }],
+  ])('%s', (_, login, realm, policy, expected) => {
+    expect(key(login, realm, policy)).toEqual(expected);
   });
 });
 

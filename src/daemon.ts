@@ -54,7 +54,7 @@ function chooseNativeCrypt({ engine, threads }: DaemonConfig['verify'], logger: 
     return load.binding;
   }
   if (engine === 'native') throw new ConfigError('--crypt-engine', `native was asked for, but ${load.reason}`);
-  logger.warn({ reason: load.reason }, 'md5crypt, DES and sha-crypt run in JavaScript, 2 to 4 times slower than with the native addon');
+  logger.warn({ reason: load.reason }, 'md5crypt, DES and sha-crypt run in JavaScript, several times slower than with the native addon');
   return undefined;
 }
 

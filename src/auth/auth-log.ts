@@ -7,8 +7,8 @@
  * Levels follow saslauthd: a failure is always logged (info), a temporary
  * failure is an error, and a success is logged only when asked for (-V, as
  * saslauthd -V; otherwise at debug). The MTA already logs every successful
- * AUTH with the user name (Postfix: sasl_username=), and a success line cost
- * about 6% of the logins per second with 100 hot users (docs/BENCHMARKS.md).
+ * AUTH with the user name (Postfix: sasl_username=), and building a success
+ * line is a measurable share of a cached login's cost (docs/BENCHMARKS.md).
  */
 import type { Logger } from 'pino';
 import type { AuthResult, LoginNames, Outcome } from './outcome.js';

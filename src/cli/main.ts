@@ -1,9 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * (The shebang sets V8's young generation to 8 MB: under load, each login's
- * garbage is collected with less copying of the requests still in flight,
- * about 3% more logins per second than 2 MB and 16 MB, for a few MB of
- * memory. docs/BENCHMARKS.md.)
+ * garbage is collected with less copying of the requests still in flight;
+ * docs/BENCHMARKS.md has the sizes tried and what each gave.)
  *
  * saslauthd-mysql [saslauthd options]    run the daemon (foreground)
  * saslauthd-mysql test -u U -p P ...     testsaslauthd-compatible probe

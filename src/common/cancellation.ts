@@ -4,9 +4,9 @@
  *
  * The AbortSignal is made only when something asks for it. Most answers never
  * do: only a slow-lane hash (bcrypt, sha-crypt...) and a throttle delay listen
- * for it. An AbortController with its signal cost about 1.7 KB per connection,
- * 13% of what a login answered from the -c cache allocated (sampling heap
- * profile; docs/BENCHMARKS.md). An AbortController is a Cancellation too.
+ * for it, and an AbortController with its signal is a large share of what a
+ * login answered from the -c cache allocates (docs/BENCHMARKS.md). An
+ * AbortController is a Cancellation too.
  */
 export interface Cancellation {
   readonly signal: AbortSignal;

@@ -5,13 +5,11 @@
  * pool behind it, so results never depend on which engine is built.
  *
  * Where a check runs: up to `offload` at once on libuv's thread pool, and
- * any beyond that on the event loop itself. An md5crypt check costs about
- * 90 µs of C; a hand-off to a sleeping pool thread and back cost about 60 µs
- * of CPU more, on a 2-core VM. So the event loop's own core takes the checks
- * the other cores have no room for, instead of queueing them: with one
- * thread to hand off to on 2 cores, logins/s rose 16% over handing off
- * everything (docs/BENCHMARKS.md). DES costs a few microseconds in C, less
- * than any hand-off, and always runs on the event loop. Slow schemes
+ * any beyond that on the event loop itself. A hand-off to a sleeping pool
+ * thread and back costs CPU of the same order as an md5crypt check in C, so
+ * the event loop's own core takes the checks the other cores have no room
+ * for, instead of queueing them (docs/BENCHMARKS.md measures both ways). DES
+ * in C costs less than any hand-off, and always runs on the event loop. Slow schemes
  * (bcrypt, sha-crypt...) never come here: they have their own lane.
  */
 import type { LaneOutcome, VerifyLane } from './lane.js';

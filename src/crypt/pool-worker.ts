@@ -17,7 +17,7 @@ export default async function verifyTask({ task, password: bytes, native }: Pool
   const password = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     if (native && task.kind === 'sha-crypt') {
-      // 3 to 4 times faster than the JavaScript; anything libxcrypt cannot take stays with the JavaScript.
+      // Several times faster than the JavaScript; anything libxcrypt cannot take stays with the JavaScript.
       const verdict = verifyShaCryptNatively(password, task.stored);
       if (verdict !== null) return verdict;
     }

@@ -9,8 +9,8 @@ import pretty from 'pino-pretty';
 export const LOG_LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
 /**
- * Named paths only: a wildcard ("*.password") makes pino walk every object logged, which cost
- * about 10 µs per login line, 7% of the event loop's work (measured under load).
+ * Named paths only: a wildcard ("*.password") makes pino walk every object logged, a
+ * measurable share of the event loop's work per login line (docs/BENCHMARKS.md).
  * The first line of defence is elsewhere: a password travels as a Secret, which prints as "[redacted]".
  */
 const REDACT_PATHS = ['password', 'passwd', 'secret', 'request.password', 'request.passwd', 'error.password', 'options.password', 'config.password'];

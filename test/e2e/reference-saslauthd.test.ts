@@ -64,7 +64,7 @@ beforeAll(async () => {
   server = await ThrowawayServer.create();
   await seedMailboxServer(server, MAILBOXES.map(([username, password, active]) => ({ username, password, active })), { user: 'database', password: 'password' });
 
-  // DESIGN.md's line, with PostfixAdmin's active flag, pointed at our server.
+  // The classic pam_mysql line (README.md), with PostfixAdmin's active flag, pointed at our server.
   const line = `pam_mysql.so user=database passwd=password host=127.0.0.1:${server.port} db=postfix table=mailbox usercolumn=username passwdcolumn=password crypt=1 md5=1 where=active=1`;
   writeFileSync(PAM_FILE, `auth    required   ${line}\naccount sufficient ${line}\n`);
 

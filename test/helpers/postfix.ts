@@ -1,6 +1,6 @@
 /**
  * A real Postfix smtpd, run from a private configuration directory on
- * loopback high ports (DESIGN.md section 6), and swaks to talk to it. The
+ * loopback high ports (postfix -c DIR with alternate_config_directories), and swaks to talk to it. The
  * instance touches nothing of the host's own Postfix: its queue, data
  * directory, log and TLS key all live under the directory it is given.
  */

@@ -34,7 +34,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-/** The classic pam_mysql line (docs/migration.md), pointed at the test database. */
+/** The classic pam_mysql line (README.md), pointed at the test database. */
 function pamLine(type: 'auth' | 'account', extra = 'crypt=1 md5=1 where=active=1'): string {
   return `${type} required pam_mysql.so user=${db.user} passwd=${db.password} host=${db.host}:${db.port} db=${db.database} table=mailbox usercolumn=username passwdcolumn=password ${extra}`;
 }

@@ -4,7 +4,7 @@ import { pamMysqlSettings, parseConfigFile } from '../../src/backends/pam/pam-my
 import { CONNECTION_DEFAULTS } from '../../src/backends/mysql/native-config.js';
 
 const tuning = { ...CONNECTION_DEFAULTS };
-/** DESIGN.md's line, as the 2006 guide has it. */
+/** The classic pam_mysql line (README.md), as the 2006 guide has it. */
 const CLASSIC =
   'auth    required   pam_mysql.so user=database passwd=password host=127.0.0.1 db=postfix table=mailbox usercolumn=username passwdcolumn=password crypt=1 md5=1\n' +
   'account sufficient pam_mysql.so user=database passwd=password host=127.0.0.1 db=postfix table=mailbox usercolumn=username passwdcolumn=password crypt=1 md5=1\n';

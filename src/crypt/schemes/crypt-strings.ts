@@ -112,7 +112,7 @@ const ARGON2: Generating<'argon2'> = {
     return match ? { scheme: `ARGON2${match[1]!.toUpperCase()}`, task: { kind: 'argon2', stored: value } } : undefined;
   },
   async verify(password, task) {
-    // The native binding is 3x faster but refuses bytes that are not UTF-8; hash-wasm takes any bytes.
+    // The native binding is the faster one but refuses bytes that are not UTF-8; hash-wasm takes any bytes.
     if (isUtf8(password)) return (await import('@node-rs/argon2')).verifySync(task.stored, password);
     const { argon2Verify } = await import('hash-wasm');
     return argon2Verify({ password, hash: task.stored });

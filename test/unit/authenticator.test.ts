@@ -4,7 +4,7 @@
  * threads). The MySQL backend's own tests drive the same paths against a real
  * server, and the server tests through the real process.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { muxReply } from '../../src/auth/mux-reply.js';
 import type { Backend, LookupResult } from '../../src/backends/backend.js';
@@ -13,6 +13,7 @@ import { ErrorCodes, type ErrorCode } from '../../src/errors.js';
 import type { Verdict, Verifier } from '../../src/crypt/verifier.js';
 import { CachingVerifier } from '../../src/cache/caching-verifier.js';
 import { PasswordDigester } from '../../src/cache/password-digest.js';
+import { CredentialCache } from '../../src/cache/credential-cache.js';
 import { requestFrame } from '../helpers/index.js';
 import { logSink } from '../helpers/log-sink.js';
 
@@ -144,5 +145,32 @@ describe('Authenticator: lookup result x verdict -> reply and code', () => {
     await auth.authenticate(request(), new AbortController());
     await auth.authenticate(request(), new AbortController());
     expect(calls.verify).toBe(2);
+  });
+
+  it('counts a success answered by the never-stale cache as a recent success for the outage cache', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      let up = true;
+      const digester = new PasswordDigester();
+      const { verifier, calls } = scriptedVerifier(VERDICTS.match);
+      const auth = new Authenticator({
+        backend: { mechanism: 'scripted', lookup: async () => (up ? LOOKUPS.found() : LOOKUPS.unavailable()) },
+        realm: { joinRealm: true, lowercase: false },
+        passwords: new CachingVerifier(verifier, 10, digester),
+        outageCache: new CredentialCache(10, 1000, digester),
+        logger: logSink().logger,
+      });
+      expect((await auth.authenticate(request(), new AbortController())).result).toBe('success');
+      vi.advanceTimersByTime(800);
+      expect(await auth.authenticate(request(), new AbortController())).toMatchObject({ result: 'success', cache: 'verified' });
+      expect(calls.verify).toBe(1);
+      // 1.6 s after the first login and 0.8 s after the last one, the database goes away.
+      vi.advanceTimersByTime(800);
+      up = false;
+      expect(await auth.authenticate(request(), new AbortController())).toMatchObject({ result: 'success', cache: 'outage' });
+      expect(await auth.authenticate(request('wrong'), new AbortController())).toMatchObject({ result: 'temporary-failure' });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

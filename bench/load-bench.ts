@@ -46,6 +46,8 @@ const { values: args } = parseArgs({
     'wrong-passwords': { type: 'string', default: 'repeat' },
     // Another build's dist/cli/main.js, run in every round beside this one: an A/B of two versions in one run.
     baseline: { type: 'string' },
+    // Run only these scenarios (comma-separated): misses, hot, memory. Default: all three.
+    only: { type: 'string', default: 'misses,hot,memory' },
   },
 });
 const WRONG_PASSWORDS = args['wrong-passwords'] as WrongPasswords;
@@ -59,6 +61,8 @@ const HOT = Number(args.hot);
 const ROUNDS = Number(args.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${args.rounds}`);
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const ONLY = new Set(args.only.split(','));
+for (const name of ONLY) if (!['misses', 'hot', 'memory'].includes(name)) throw new Error(`--only takes misses, hot and memory, not ${name}`);
 const BASELINE = args.baseline === undefined ? undefined : path.resolve(args.baseline);
 if (BASELINE !== undefined && !existsSync(BASELINE)) throw new Error(`--baseline ${BASELINE} does not exist (give another build's dist/cli/main.js)`);
 const PAM_MYSQL = ['/lib/x86_64-linux-gnu/security/pam_mysql.so', '/usr/lib/x86_64-linux-gnu/security/pam_mysql.so', '/lib/security/pam_mysql.so'];
@@ -190,7 +194,7 @@ async function main(): Promise<void> {
       { title: 'peak memory at 64 clients', clients: 64, hot: undefined, ours: [], theirs: undefined, targets: 'memory' },
     ];
     const targets: Target[] = [];
-    for (const scenario of scenarios) {
+    for (const scenario of scenarios.filter(({ targets }) => ONLY.has(targets))) {
       console.log(`\n${scenario.title}, ${scenario.clients} clients${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}`);
       console.log(`  ${''.padEnd(NAME_WIDTH)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'peak MB'.padStart(10)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'gen CPU'.padStart(9)}`);
       const results: Record<string, LoadResult[]> = {};

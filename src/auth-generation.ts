@@ -64,10 +64,11 @@ export class AuthGeneration {
     return this.#inFlight;
   }
 
-  async authenticate(request: AuthRequest, cancellation: Cancellation): Promise<Outcome> {
+  /** One login's outcome, as `answer` turns it into the protocol's reply (auth/mux-reply.ts for the mux socket). */
+  async authenticate<Answer>(request: AuthRequest, cancellation: Cancellation, answer: (outcome: Outcome) => Answer): Promise<Answer> {
     this.#inFlight += 1;
     try {
-      return await this.#authenticator.authenticate(request, cancellation);
+      return answer(await this.#authenticator.authenticate(request, cancellation));
     } finally {
       this.#inFlight -= 1;
       if (this.#inFlight === 0) this.#retired?.();

@@ -81,7 +81,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const retiring = new Set<Promise<void>>();
   server = new MuxServer({
     // Read `current` per request: after a reload, new requests go to the new generation.
-    handler: async (request, cancellation) => muxReply(await current.authenticate(request, cancellation)),
+    handler: (request, cancellation) => current.authenticate(request, cancellation, muxReply),
     timeouts: config.timeouts,
     maxConnections: config.maxConnections,
     logger: logger.child({ component: 'server' }),

@@ -21,7 +21,7 @@ import type { Cancellation } from '../common/cancellation.js';
 import type { Backend, LookupQuery, LookupResult } from '../backends/backend.js';
 import type { RealmPolicy } from '../realm/login-key.js';
 import type { VerifyOptions } from '../crypt/verifier.js';
-import type { PasswordCheck } from '../cache/caching-verifier.js';
+import type { CheckedVerdict, PasswordCheck } from '../cache/caching-verifier.js';
 import type { RecentSuccesses } from '../cache/credential-cache.js';
 import { describeError, ErrorCodes } from '../errors.js';
 import { authLogLevel, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
@@ -77,9 +77,15 @@ export class Authenticator {
   }
 
   async #decide(query: LookupQuery, password: Buffer, cancellation: Cancellation): Promise<Outcome> {
-    const { credentialCache, outageCache } = this.#options;
+    const { credentialCache, outageCache, passwords } = this.#options;
     if (credentialCache?.hit(query.user, query.realm, query.service, password)) return SUCCESS_FROM_CREDENTIAL_CACHE;
-    const found = await this.#lookUp(query, cancellation);
+    let found: LookupResult;
+    try {
+      found = await this.#options.backend.lookup(query, cancellation);
+    } catch (error) {
+      // A backend that throws could not answer either.
+      found = { status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: describeError(error).message };
+    }
     if (found.status === 'unavailable') {
       const reason = `backend unavailable: ${found.reason}`;
       // Only when the backend cannot answer: a real "no" from it is never overridden.
@@ -88,43 +94,16 @@ export class Authenticator {
     }
     const options: VerifyOptions = found.defaultScheme === undefined ? { cancellation } : { cancellation, defaultScheme: found.defaultScheme };
     if (found.status !== 'found') {
-      const { cache } = await this.#options.passwords.checkNoRow(query.user, password, options);
-      const refusal = found.status === 'unknown' ? UNKNOWN_USER : { result: 'failure', code: found.code, reason: found.reason } as const;
+      const { cache } = await passwords.checkNoRow(query.user, password, options);
+      const refusal = found.status === 'unknown' ? UNKNOWN_USER : ({ result: 'failure', code: found.code, reason: found.reason } as const);
       return cache ? { ...refusal, cache } : refusal;
     }
-    const outcome = await this.#verify(query.user, found, password, options);
+    const outcome = outcomeOf(await passwords.check(query.user, { stored: found.storedHash, defaultScheme: found.defaultScheme }, password, options));
     if (outcome.result === 'success') {
       credentialCache?.remember(query.user, query.realm, query.service, password);
       outageCache?.remember(query.user, query.realm, query.service, password);
     }
     return outcome;
-  }
-
-  /** The backend's answer; a backend that throws could not answer either. */
-  async #lookUp(query: LookupQuery, cancellation: Cancellation): Promise<LookupResult> {
-    try {
-      return await this.#options.backend.lookup(query, cancellation);
-    } catch (error) {
-      return { status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: describeError(error).message };
-    }
-  }
-
-  async #verify(user: string, found: Extract<LookupResult, { status: 'found' }>, password: Buffer, options: VerifyOptions): Promise<Outcome> {
-    const verdict = await this.#options.passwords.check(user, { stored: found.storedHash, defaultScheme: found.defaultScheme }, password, options);
-    const { scheme } = verdict;
-    const cache = verdict.cache === undefined ? {} : { cache: verdict.cache };
-    switch (verdict.status) {
-      case 'match':
-        return { result: 'success', scheme, ...cache };
-      case 'mismatch':
-        return { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme, ...cache };
-      case 'unsupported':
-        return { result: 'failure', code: ErrorCodes.UNSUPPORTED_SCHEME, reason: verdict.reason, scheme };
-      case 'overloaded':
-        return { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: 'verification queue full', scheme };
-      case 'abandoned':
-        return { result: 'temporary-failure', code: ErrorCodes.ABANDONED, reason: 'verification abandoned: nobody waits for the answer any more', scheme };
-    }
   }
 
   /**
@@ -157,6 +136,24 @@ export class Authenticator {
     const event: AuthEvent = { ...names, ...outcome, durationMs, ...(delayMs > 0 ? { delayMs } : {}) };
     logAuthEvent(logger, event, successLevel);
     metrics?.observe(event);
+  }
+}
+
+/** What a verdict on the row's password means for the login. */
+function outcomeOf(verdict: CheckedVerdict): Outcome {
+  const { scheme } = verdict;
+  const cache = verdict.cache === undefined ? {} : { cache: verdict.cache };
+  switch (verdict.status) {
+    case 'match':
+      return { result: 'success', scheme, ...cache };
+    case 'mismatch':
+      return { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme, ...cache };
+    case 'unsupported':
+      return { result: 'failure', code: ErrorCodes.UNSUPPORTED_SCHEME, reason: verdict.reason, scheme };
+    case 'overloaded':
+      return { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: 'verification queue full', scheme };
+    case 'abandoned':
+      return { result: 'temporary-failure', code: ErrorCodes.ABANDONED, reason: 'verification abandoned: nobody waits for the answer any more', scheme };
   }
 }
 

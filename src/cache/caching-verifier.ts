@@ -13,7 +13,7 @@
  */
 import type { DefaultScheme } from '../crypt/default-scheme.js';
 import type { Verdict, Verifier, VerifyOptions } from '../crypt/verifier.js';
-import type { PasswordDigester } from './password-digest.js';
+import type { PasswordDigest, PasswordDigester } from './password-digest.js';
 import { RejectedPasswordCache } from './rejected-cache.js';
 import { VerifiedPasswordCache } from './verified-cache.js';
 
@@ -28,16 +28,19 @@ export type CheckedVerdict = Verdict & { readonly cache?: 'verified' | 'rejected
 
 /** What the login path needs from password checking; this module's class is the daemon's. */
 export interface PasswordCheck {
-  /** Does `password` match the row? */
-  check(user: string, row: StoredPassword, password: Buffer, options: VerifyOptions): Promise<CheckedVerdict>;
+  /** Does `password` match the row? A cache's answer comes without a promise. */
+  check(user: string, row: StoredPassword, password: Buffer, options: VerifyOptions): CheckedVerdict | Promise<CheckedVerdict>;
   /**
    * There is no usable row: spend the time a check would take, so timing does
    * not tell which names exist. Says whether the rejected cache spared it.
    */
-  checkNoRow(user: string, password: Buffer, options: VerifyOptions): Promise<{ readonly cache?: 'rejected' }>;
+  checkNoRow(user: string, password: Buffer, options: VerifyOptions): { readonly cache?: 'rejected' } | Promise<{ readonly cache?: 'rejected' }>;
   /** Forget every remembered password (SIGHUP). */
   clear(): void;
 }
+
+const NOT_CACHED = Object.freeze({});
+const FROM_REJECTED_CACHE = Object.freeze({ cache: 'rejected' as const });
 
 export class CachingVerifier implements PasswordCheck {
   readonly #verifier: Verifier;
@@ -53,7 +56,7 @@ export class CachingVerifier implements PasswordCheck {
     this.#rejected = entries > 0 ? new RejectedPasswordCache(entries) : undefined;
   }
 
-  async check(user: string, row: StoredPassword, password: Buffer, options: VerifyOptions): Promise<CheckedVerdict> {
+  check(user: string, row: StoredPassword, password: Buffer, options: VerifyOptions): CheckedVerdict | Promise<CheckedVerdict> {
     const verified = this.#verified;
     const rejected = this.#rejected;
     if (!verified || !rejected) return this.#verifier.verify(password, row.stored, options);
@@ -62,20 +65,25 @@ export class CachingVerifier implements PasswordCheck {
     if (matchedBefore !== undefined) return { status: 'match', scheme: matchedBefore, cache: 'verified' };
     const failedBefore = rejected.lookup(user, row, digest);
     if (failedBefore) return { status: 'mismatch', scheme: failedBefore.scheme ?? 'unknown', cache: 'rejected' };
+    return this.#verifyAndRemember(user, row, password, digest, options, verified, rejected);
+  }
 
+  async #verifyAndRemember(user: string, row: StoredPassword, password: Buffer, digest: PasswordDigest, options: VerifyOptions, verified: VerifiedPasswordCache, rejected: RejectedPasswordCache): Promise<Verdict> {
     const verdict = await this.#verifier.verify(password, row.stored, options);
     if (verdict.status === 'match') verified.remember(user, row.stored, row.defaultScheme, digest, verdict.scheme);
     else if (verdict.status === 'mismatch') rejected.remember(user, row, digest, verdict.scheme);
     return verdict;
   }
 
-  async checkNoRow(user: string, password: Buffer, options: VerifyOptions): Promise<{ readonly cache?: 'rejected' }> {
+  checkNoRow(user: string, password: Buffer, options: VerifyOptions): { readonly cache?: 'rejected' } | Promise<{ readonly cache?: 'rejected' }> {
     const rejected = this.#rejected;
-    const digest = rejected ? this.#digester.once(password) : undefined;
-    if (digest && rejected?.lookup(user, 'no-usable-row', digest)) return { cache: 'rejected' };
-    await this.#verifier.verifyDummy(password, options);
-    if (digest) rejected?.remember(user, 'no-usable-row', digest, undefined);
-    return {};
+    if (!rejected) return this.#verifier.verifyDummy(password, options).then(() => NOT_CACHED);
+    const digest = this.#digester.once(password);
+    if (rejected.lookup(user, 'no-usable-row', digest)) return FROM_REJECTED_CACHE;
+    return this.#verifier.verifyDummy(password, options).then(() => {
+      rejected.remember(user, 'no-usable-row', digest, undefined);
+      return NOT_CACHED;
+    });
   }
 
   clear(): void {

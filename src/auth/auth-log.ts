@@ -29,10 +29,25 @@ const PREFIX: Record<AuthResult, string> = {
   'temporary-failure': 'auth temporary failure',
 };
 
+/**
+ * What a name may not carry into the bracketed text: the brackets themselves (or
+ * "x] [service=imap" would forge a field), line and paragraph separators, and
+ * bidi controls that reorder what a reader sees. Control characters never get
+ * this far (realm/text.ts refuses them, and escapes refused names as \xHH).
+ * The JSON fields carry every name exactly as it was.
+ */
+const FORGERY = /[\[\]\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+const EVERY_FORGERY = new RegExp(FORGERY.source, 'gu');
+
+/** The text form of a field: anything that could forge a field or a line, escaped as \u{HEX}. */
+export function escapeField(text: string): string {
+  return FORGERY.test(text) ? text.replace(EVERY_FORGERY, (char) => `\\u{${char.codePointAt(0)!.toString(16)}}`) : text;
+}
+
 export function formatAuthMessage(event: AuthEvent): string {
-  const remote = event.remote === undefined ? '' : ` [remote=${event.remote}]`;
-  const reason = event.result === 'success' ? '' : ` [reason=${event.reason ?? 'unknown'}]`;
-  return `${PREFIX[event.result]}: [user=${event.user}] [service=${event.service}] [realm=${event.realm}]${remote} [mech=${event.mech}]${reason}`;
+  const remote = event.remote === undefined ? '' : ` [remote=${escapeField(event.remote)}]`;
+  const reason = event.result === 'success' ? '' : ` [reason=${escapeField(event.reason ?? 'unknown')}]`;
+  return `${PREFIX[event.result]}: [user=${escapeField(event.user)}] [service=${escapeField(event.service)}] [realm=${escapeField(event.realm)}]${remote} [mech=${event.mech}]${reason}`;
 }
 
 /** The level of a success line: info with -V, debug otherwise. */

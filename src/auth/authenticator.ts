@@ -24,7 +24,7 @@ import type { VerifyOptions } from '../crypt/verifier.js';
 import type { CheckedVerdict, PasswordCheck } from '../cache/caching-verifier.js';
 import type { RecentSuccesses } from '../cache/credential-cache.js';
 import { describeError, ErrorCodes } from '../errors.js';
-import { authLogLevel, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
+import { authLogLevel, escapeField, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
 import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
 import { clientAddressOf, type FailureThrottle } from './throttle.js';
@@ -121,8 +121,8 @@ export class Authenticator {
       const after = throttle.afterFailures;
       // One line when a name or an address crosses the threshold, for fail2ban and for people.
       const log = this.#options.logger;
-      if (counts.user === after) log.warn({ event: 'throttle', by: 'user', user: names.user, failures: after }, `throttling: [user=${names.user}] [failures=${after}]`);
-      if (counts.address === after) log.warn({ event: 'throttle', by: 'address', remote: address, failures: after }, `throttling: [remote=${address}] [failures=${after}]`);
+      if (counts.user === after) log.warn({ event: 'throttle', by: 'user', user: names.user, failures: after }, `throttling: [user=${escapeField(names.user)}] [failures=${after}]`);
+      if (counts.address === after) log.warn({ event: 'throttle', by: 'address', remote: address, failures: after }, `throttling: [remote=${escapeField(address!)}] [failures=${after}]`);
     } else {
       throttle.recordSuccess(names.user);
     }

@@ -41,7 +41,7 @@ export class AuthGeneration {
     this.backend = backend;
     const digester = new PasswordDigester();
     // --verify-cache sizes both never-stale caches: the passwords that matched a row and those that did not.
-    const passwords = new CachingVerifier(new PasswordVerifier({ defaultScheme: config.defaultScheme, pools }), config.caches.verifiedEntries, digester);
+    const passwords = new CachingVerifier(new PasswordVerifier({ defaultScheme: config.defaultScheme, pools, ceilings: config.ceilings }), config.caches.verifiedEntries, digester);
     const credential = config.caches.credential;
     const credentialCache = credential ? new CredentialCache(credential.entries, credential.ttlMs, digester) : undefined;
     const outage = config.caches.outage;

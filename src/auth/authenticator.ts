@@ -150,6 +150,8 @@ function outcomeOf(verdict: CheckedVerdict): Outcome {
       return { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme, ...cache };
     case 'unsupported':
       return { result: 'failure', code: ErrorCodes.UNSUPPORTED_SCHEME, reason: verdict.reason, scheme };
+    case 'over-ceiling':
+      return { result: 'failure', code: ErrorCodes.COST_CEILING, reason: verdict.reason, scheme };
     case 'overloaded':
       return { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: 'verification queue full', scheme };
     case 'abandoned':

@@ -102,7 +102,7 @@ export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: N
         problem(`${label}: no such user, or not active (${took})`);
         return 1;
       case 'found': {
-        const scheme = describeStoredValue(result.storedHash, result.defaultScheme ?? config.defaultScheme);
+        const scheme = describeStoredValue(result.storedHash, result.defaultScheme ?? config.defaultScheme, config.ceilings);
         if (!scheme.supported) {
           problem(`${label}: found, but its stored value cannot be verified: ${scheme.reason}`);
           return 1;

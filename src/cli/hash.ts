@@ -4,6 +4,7 @@
  */
 import { HASH_SCHEMES, makeStoredValue, readableByCrypt3, type HashScheme, type MakeOptions } from '../crypt/make-stored-value.js';
 import { PasswordInputError, readNewPassword } from './read-password.js';
+import { recogniseCryptString } from '../crypt/schemes/crypt-strings.js';
 
 export interface HashOptions extends MakeOptions {
   readonly scheme: string;
@@ -20,6 +21,9 @@ export async function runHash(options: HashOptions, stdout: NodeJS.WritableStrea
     password = await readNewPassword();
     const value = await makeStoredValue(scheme as HashScheme, password, options);
     stdout.write(`${value}\n`);
+    const overCeiling = recogniseCryptString(value.replace(/^\{[^}]*\}/, ''))?.overCeiling;
+    // The daemon's defaults would refuse the value this wrote: say so now, not at the first login.
+    if (overCeiling) stderr.write(`note: ${overCeiling.replace(': not computed', '')}: the daemon refuses this value unless that option is raised\n`);
     if (!readableByCrypt3(scheme as HashScheme, options)) {
       // Worth knowing before rolling back to saslauthd + pam_mysql crypt=1, which cannot read it.
       stderr.write(`note: pam_mysql (crypt=1) cannot read this value; saslauthd-mysql and Dovecot can\n`);

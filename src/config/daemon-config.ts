@@ -10,6 +10,7 @@ import type { Level } from 'pino';
 import { ConfigError } from '../errors.js';
 import type { RealmPolicy } from '../realm/login-key.js';
 import { DEFAULT_SCHEMES, parseDefaultScheme, type DefaultScheme } from '../crypt/default-scheme.js';
+import { DEFAULT_COST_CEILINGS, type CostCeilings } from '../crypt/schemes/crypt-strings.js';
 import { availableParallelism } from 'node:os';
 import type { ConnectionTimeouts } from '../protocol/connection.js';
 import { LOG_LEVELS } from '../log/logger.js';
@@ -90,6 +91,8 @@ export interface DaemonConfig {
    * libxcrypt through the native addon, JavaScript, or the addon when it is built (auto).
    */
   readonly verify: { readonly threads: number; readonly maxQueue: number; readonly engine: CryptEngine };
+  /** The most work one stored value may ask for; above it a value is refused, never computed. */
+  readonly ceilings: CostCeilings;
   readonly socket: { readonly mode: number; readonly gid?: number };
   readonly timeouts: ConnectionTimeouts;
   readonly maxConnections: number;
@@ -219,6 +222,13 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
       threads: pickInteger('verifyThreads', flags, env, availableParallelism(), 1, 256),
       maxQueue: pickInteger('verifyQueue', flags, env, DEFAULTS.verifyQueue, 1, 100_000),
       engine: pickChoice('cryptEngine', flags, env, CRYPT_ENGINES, 'auto'),
+    },
+    ceilings: {
+      bcryptCost: pickInteger('maxBcryptCost', flags, env, DEFAULT_COST_CEILINGS.bcryptCost, 4, 31),
+      shaCryptRounds: pickInteger('maxShaCryptRounds', flags, env, DEFAULT_COST_CEILINGS.shaCryptRounds, 1000, 999_999_999),
+      argon2MemoryKiB: pickInteger('maxArgon2Memory', flags, env, DEFAULT_COST_CEILINGS.argon2MemoryKiB, 8, 4_194_304),
+      argon2Passes: pickInteger('maxArgon2Passes', flags, env, DEFAULT_COST_CEILINGS.argon2Passes, 1, 1000),
+      phpassLog2: pickInteger('maxPhpassRounds', flags, env, DEFAULT_COST_CEILINGS.phpassLog2, 7, 30),
     },
     socket: {
       mode: modeSource ? parseFileMode(modeSource.key, modeSource.value) : DEFAULTS.socketMode,

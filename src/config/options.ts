@@ -39,6 +39,11 @@ export const DAEMON_OPTIONS = [
   { flags: '--verify-threads <n>', env: 'VERIFY_THREADS', help: 'worker threads for bcrypt, argon2, sha-crypt and phpass (default: one per core)' },
   { flags: '--verify-queue <n>', env: 'VERIFY_QUEUE', help: 'expensive verifications waiting at most; more are temporary failures (default 256)' },
   { flags: '--crypt-engine <engine>', env: 'CRYPT_ENGINE', help: 'md5crypt, DES and sha-crypt by libxcrypt (native), JavaScript (js), or native when built (auto, the default)' },
+  { flags: '--max-bcrypt-cost <n>', env: 'MAX_BCRYPT_COST', help: 'refuse, without computing, a stored bcrypt value above this cost (default 14)' },
+  { flags: '--max-sha-crypt-rounds <n>', env: 'MAX_SHA_CRYPT_ROUNDS', help: 'refuse, without computing, a stored sha-crypt value above this many rounds (default 1000000)' },
+  { flags: '--max-argon2-memory <KiB>', env: 'MAX_ARGON2_MEMORY', help: 'refuse, without computing, a stored Argon2 value asking for more memory (default 262144, 256 MiB)' },
+  { flags: '--max-argon2-passes <n>', env: 'MAX_ARGON2_PASSES', help: 'refuse, without computing, a stored Argon2 value asking for more passes (default 10)' },
+  { flags: '--max-phpass-rounds <log2>', env: 'MAX_PHPASS_ROUNDS', help: 'refuse, without computing, a stored phpass or Drupal 7 value above 2^N rounds (default 20)' },
   { flags: '--socket-mode <mode>', env: 'SOCKET_MODE', help: 'octal mode of the socket (default 0666; guard access with the directory)' },
   { flags: '--socket-group <group>', env: 'SOCKET_GROUP', help: 'group owning the socket, e.g. sasl' },
   { flags: '--read-timeout <ms>', env: 'READ_TIMEOUT', help: 'drop a connection whose request is not complete within this time (default 5000)' },
@@ -71,12 +76,12 @@ export interface OptionSource {
 }
 
 function camel(name: string): string {
-  return name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  return name.replace(/-([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
 }
 
 const SOURCES: ReadonlyMap<string, OptionSource> = new Map(
   DAEMON_OPTIONS.map((spec: OptionSpec) => {
-    const long = /--([a-z-]+)/.exec(spec.flags)![1]!;
+    const long = /--([a-z0-9-]+)/.exec(spec.flags)![1]!;
     const short = /^(-[A-Za-z]),/.exec(spec.flags)?.[1];
     return [camel(long), { label: short ?? `--${long}`, longFlag: `--${long}`, ...(spec.env ? { variable: ENV_PREFIX + spec.env } : {}) }];
   }),

@@ -10,7 +10,7 @@ import { constantTimeEqual } from './constant-time.js';
 import type { DefaultScheme } from './default-scheme.js';
 import type { Lane } from './lane.js';
 import { checkDigest, checkJoomla15, checkMysql41, checkSaltedDigest, decode, guessEncoding, type DigestAlgorithm, type Encoding } from './schemes/digests.js';
-import { recogniseCryptString, type CryptTask } from './schemes/crypt-strings.js';
+import { DEFAULT_COST_CEILINGS, recogniseCryptString, type CostCeilings, type CryptTask } from './schemes/crypt-strings.js';
 import { md5crypt } from './schemes/md5crypt.js';
 import { parsePhpass, phpass } from './schemes/phpass.js';
 
@@ -18,13 +18,16 @@ export type Plan =
   /** `check` says match or not, or undefined when the stored value turns out damaged. */
   | { readonly kind: 'inline'; readonly scheme: string; readonly check: () => boolean | undefined }
   | { readonly kind: 'lane'; readonly scheme: string; readonly lane: Lane; readonly task: CryptTask }
-  | { readonly kind: 'unsupported'; readonly scheme: string; readonly reason: string };
+  | { readonly kind: 'unsupported'; readonly scheme: string; readonly reason: string }
+  /** The value asks for more work than the ceilings allow: refused without computing anything. */
+  | { readonly kind: 'over-ceiling'; readonly scheme: string; readonly reason: string };
 
 const damaged = (scheme: string): Plan => ({ kind: 'unsupported', scheme, reason: `stored {${scheme}} value is malformed` });
 
-function planCryptString(value: string): Plan | undefined {
-  const found = recogniseCryptString(value);
-  return found && { kind: 'lane', scheme: found.scheme, lane: found.lane, task: found.task };
+function planCryptString(value: string, ceilings: CostCeilings): Plan | undefined {
+  const found = recogniseCryptString(value, ceilings);
+  if (!found) return undefined;
+  return found.overCeiling === undefined ? { kind: 'lane', scheme: found.scheme, lane: found.lane, task: found.task } : { kind: 'over-ceiling', scheme: found.scheme, reason: found.overCeiling };
 }
 
 function digestPlan(scheme: string, algorithm: DigestAlgorithm, salted: boolean, value: string, encoding: Encoding | undefined, password: Buffer): Plan {
@@ -40,7 +43,7 @@ const SALTED: Readonly<Record<string, DigestAlgorithm>> = { SSHA: 'sha1', SSHA25
 const CRYPT_PREFIXES = new Set(['CRYPT', 'DES-CRYPT', 'MD5-CRYPT', 'SHA256-CRYPT', 'SHA512-CRYPT', 'BLF-CRYPT', 'ARGON2I', 'ARGON2ID']);
 
 /** A {NAME} or {NAME.HEX}/{NAME.B64} prefixed value (name already upper-cased). */
-function planPrefixed(name: string, value: string, password: Buffer): Plan {
+function planPrefixed(name: string, value: string, password: Buffer, ceilings: CostCeilings): Plan {
   const suffix = /\.(HEX|B64)$/.exec(name);
   const base = suffix ? name.slice(0, -4) : name;
   const encoding: Encoding | undefined = suffix ? (suffix[1] === 'HEX' ? 'hex' : 'base64') : undefined;
@@ -49,12 +52,12 @@ function planPrefixed(name: string, value: string, password: Buffer): Plan {
   if (UNSALTED[base]) return digestPlan(name, UNSALTED[base], false, value, encoding ?? (base === 'MD5RAW' ? 'hex' : undefined), password);
   if (SALTED[base]) return digestPlan(name, SALTED[base], true, value, encoding, password);
   // {MD5} is md5crypt to Dovecot and a base64 MD5 digest to Courier authlib; the value tells which.
-  if (base === 'MD5') return value.startsWith('$1$') ? (planCryptString(value) ?? damaged(name)) : digestPlan(name, 'md5', false, value, encoding, password);
+  if (base === 'MD5') return value.startsWith('$1$') ? (planCryptString(value, ceilings) ?? damaged(name)) : digestPlan(name, 'md5', false, value, encoding, password);
   if (CRYPT_PREFIXES.has(base)) {
     // PostfixAdmin's {SHA512-CRYPT.B64}: the crypt string itself, base64-encoded.
     const cryptString = encoding === 'base64' ? decode(value, 'base64')?.toString('latin1') : value;
     if (cryptString === undefined) return damaged(name);
-    return planCryptString(cryptString) ?? damaged(name);
+    return planCryptString(cryptString, ceilings) ?? damaged(name);
   }
   return { kind: 'unsupported', scheme: name, reason: `password scheme {${name}} is not supported` };
 }
@@ -108,10 +111,10 @@ const UNPREFIXED: Readonly<Record<DefaultScheme, UnprefixedScheme>> = {
 
 const PREFIX = /^\{([A-Za-z0-9._-]+)\}/;
 
-export function plan(password: Buffer, stored: string, defaultScheme: DefaultScheme): Plan {
+export function plan(password: Buffer, stored: string, defaultScheme: DefaultScheme, ceilings: CostCeilings = DEFAULT_COST_CEILINGS): Plan {
   const prefix = PREFIX.exec(stored);
-  if (prefix) return planPrefixed(prefix[1]!.toUpperCase(), stored.slice(prefix[0].length), password);
-  return (stored.startsWith('$') || defaultScheme === 'crypt' ? planCryptString(stored) : undefined) ?? UNPREFIXED[defaultScheme].plan(stored, password);
+  if (prefix) return planPrefixed(prefix[1]!.toUpperCase(), stored.slice(prefix[0].length), password, ceilings);
+  return (stored.startsWith('$') || defaultScheme === 'crypt' ? planCryptString(stored, ceilings) : undefined) ?? UNPREFIXED[defaultScheme].plan(stored, password);
 }
 
 /** A stored value of the default scheme for a random password nobody knows. */

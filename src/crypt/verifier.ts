@@ -7,7 +7,7 @@
 import type { DefaultScheme } from './default-scheme.js';
 import type { LaneOutcome } from './lane.js';
 import { dummyValue, plan } from './plan.js';
-import { verifyCryptTask } from './schemes/crypt-strings.js';
+import { verifyCryptTask, type CostCeilings } from './schemes/crypt-strings.js';
 import type { VerifyPools } from './verify-pool.js';
 import type { Cancellation } from '../common/cancellation.js';
 
@@ -19,11 +19,15 @@ export type Verdict =
   /** We could not decide now (a temporary failure): the pool's queue was full. */
   | { readonly status: 'overloaded'; readonly scheme: string }
   /** Nobody waits for the answer any more (the client went away or its deadline passed) while the check was queued. */
-  | { readonly status: 'abandoned'; readonly scheme: string };
+  | { readonly status: 'abandoned'; readonly scheme: string }
+  /** The stored value asks for more work than the cost ceilings allow: refused, never computed. */
+  | { readonly status: 'over-ceiling'; readonly scheme: string; readonly reason: string };
 
 export interface PasswordVerifierOptions {
   readonly defaultScheme: DefaultScheme;
   readonly pools: VerifyPools;
+  /** The most work one stored value may ask for (default: DEFAULT_COST_CEILINGS). */
+  readonly ceilings?: CostCeilings;
 }
 
 export interface VerifyOptions {
@@ -53,13 +57,13 @@ export class PasswordVerifier implements Verifier {
 
   async verify(password: Buffer, stored: string, options: VerifyOptions = {}): Promise<Verdict> {
     const verdict = await this.#check(password, stored, options);
-    if (verdict.status !== 'unsupported') this.#recent.set(options.defaultScheme ?? this.#options.defaultScheme, stored);
+    if (verdict.status !== 'unsupported' && verdict.status !== 'over-ceiling') this.#recent.set(options.defaultScheme ?? this.#options.defaultScheme, stored);
     return verdict;
   }
 
   async #check(password: Buffer, stored: string, options: VerifyOptions): Promise<Verdict> {
-    const chosen = plan(password, stored, options.defaultScheme ?? this.#options.defaultScheme);
-    if (chosen.kind === 'unsupported') return { status: 'unsupported', scheme: chosen.scheme, reason: chosen.reason };
+    const chosen = plan(password, stored, options.defaultScheme ?? this.#options.defaultScheme, this.#options.ceilings);
+    if (chosen.kind === 'unsupported' || chosen.kind === 'over-ceiling') return { status: chosen.kind, scheme: chosen.scheme, reason: chosen.reason };
     let outcome: boolean | undefined | LaneOutcome;
     if (chosen.kind === 'inline') outcome = chosen.check();
     // A fast-lane check takes a fraction of a millisecond: not worth an abort listener per task.
@@ -94,7 +98,7 @@ export class PasswordVerifier implements Verifier {
  */
 export async function verifyOnThisThread(password: Buffer, stored: string, defaultScheme: DefaultScheme): Promise<boolean | undefined> {
   const chosen = plan(password, stored, defaultScheme);
-  if (chosen.kind === 'unsupported') return undefined;
+  if (chosen.kind === 'unsupported' || chosen.kind === 'over-ceiling') return undefined;
   return chosen.kind === 'inline' ? chosen.check() : verifyCryptTask(password, chosen.task);
 }
 
@@ -103,10 +107,11 @@ export type StoredValueDescription =
   | { readonly supported: true; readonly scheme: string; readonly runs: 'inline' | 'fast pool' | 'slow pool' }
   | { readonly supported: false; readonly scheme: string; readonly reason: string };
 
-export function describeStoredValue(stored: string, defaultScheme: DefaultScheme): StoredValueDescription {
-  const chosen = plan(Buffer.alloc(0), stored, defaultScheme);
+export function describeStoredValue(stored: string, defaultScheme: DefaultScheme, ceilings?: CostCeilings): StoredValueDescription {
+  const chosen = plan(Buffer.alloc(0), stored, defaultScheme, ceilings);
   switch (chosen.kind) {
     case 'unsupported':
+    case 'over-ceiling':
       return { supported: false, scheme: chosen.scheme, reason: chosen.reason };
     case 'inline':
       return { supported: true, scheme: chosen.scheme, runs: 'inline' };

@@ -50,6 +50,13 @@ describe('saslauthd-mysql hash', () => {
     expect(result.stderr).toMatch(/pam_mysql \(crypt=1\) cannot read this value/);
   });
 
+  it('warns when the value it wrote is above a cost ceiling the daemon enforces', async () => {
+    const over = await runWithInput(['hash', '--scheme', 'sha512-crypt', '--rounds', '1000001'], 'secret');
+    expect(over.code).toBe(0);
+    expect(over.stderr).toContain('sha-crypt rounds 1000001 is above the ceiling 1000000 (--max-sha-crypt-rounds)');
+    expect((await runWithInput(['hash', '--scheme', 'sha512-crypt'], 'secret')).stderr).not.toContain('ceiling');
+  });
+
   it('refuses an empty password and an unknown scheme; takes no password from argv', async () => {
     expect(await runWithInput(['hash'], '\n')).toMatchObject({ code: 1, stderr: 'saslauthd-mysql hash: empty password\n' });
     expect((await runWithInput(['hash', '--scheme', 'rot13'], 'x')).code).toBe(1);

@@ -39,6 +39,7 @@ const VERDICTS: Record<VerdictName, Verdict> = {
   unsupported: { status: 'unsupported', scheme: 'MD5-CRYPT', reason: 'stored MD5-CRYPT value is malformed' },
   overloaded: { status: 'overloaded', scheme: 'MD5-CRYPT' },
   abandoned: { status: 'abandoned', scheme: 'MD5-CRYPT' },
+  'over-ceiling': { status: 'over-ceiling', scheme: 'BLF-CRYPT', reason: 'bcrypt cost 31 is above the ceiling 14' },
 };
 
 /** A verifier that answers what it is told and counts what it was asked. */
@@ -80,6 +81,7 @@ const TABLE: Array<[Lookup, VerdictName | 'any', object, ErrorCode | undefined, 
   ['found', 'unsupported', NO, ErrorCodes.UNSUPPORTED_SCHEME, 'verify'],
   ['found', 'overloaded', NO_ANSWER, ErrorCodes.VERIFY_OVERLOADED, 'verify'],
   ['found', 'abandoned', NO_ANSWER, ErrorCodes.ABANDONED, 'verify'],
+  ['found', 'over-ceiling', NO, ErrorCodes.COST_CEILING, 'verify'],
   ['unknown', 'any', NO, ErrorCodes.UNKNOWN_USER, 'dummy'],
   ['refused', 'any', NO, ErrorCodes.AMBIGUOUS_USER, 'dummy'],
   ['unavailable', 'any', NO_ANSWER, ErrorCodes.BACKEND_UNAVAILABLE, 'none'],

@@ -27,7 +27,27 @@ export interface Recognised {
   readonly scheme: string;
   readonly lane: Lane;
   readonly task: CryptTask;
+  /** Set when the value asks for more work than the ceilings allow: it must not be computed. */
+  readonly overCeiling?: string;
 }
+
+/**
+ * The most work one stored value may ask for. A row is data anyone with write
+ * access to the table (or a compromised web panel) controls: without a ceiling
+ * one value with 999,999,999 sha-crypt rounds or an 8 GiB Argon2 memory cost
+ * takes the daemon's CPU or memory for every login that touches it.
+ */
+export interface CostCeilings {
+  readonly bcryptCost: number;
+  readonly shaCryptRounds: number;
+  readonly argon2MemoryKiB: number;
+  readonly argon2Passes: number;
+  /** phpass and Drupal 7: log2 of the iteration count. */
+  readonly phpassLog2: number;
+}
+
+/** Well above what any current default writes (bcrypt 10-12, sha-crypt 5,000-656,000, Argon2 19-64 MiB), far below harm. */
+export const DEFAULT_COST_CEILINGS: CostCeilings = Object.freeze({ bcryptCost: 14, shaCryptRounds: 1_000_000, argon2MemoryKiB: 262_144, argon2Passes: 10, phpassLog2: 20 });
 
 /** Parameters for writing a new value. */
 export interface GenerateOptions {
@@ -43,6 +63,8 @@ interface CryptScheme<K extends CryptKind> {
   /** The scheme's name and parsed task when `value` has this scheme's shape. */
   recognise(value: string): { readonly scheme: string; readonly task: Extract<CryptTask, { kind: K }> } | undefined;
   verify(password: Buffer, task: Extract<CryptTask, { kind: K }>): Promise<boolean> | boolean;
+  /** Why this value asks for more work than the ceilings allow; undefined when it does not. */
+  overCeiling(task: Extract<CryptTask, { kind: K }>, ceilings: CostCeilings): string | undefined;
   /** Writes a new value under one of this scheme's names; absent for schemes nobody should choose today. */
   generate?(name: string, password: Buffer, options: GenerateOptions): Promise<string> | string;
 }
@@ -63,6 +85,8 @@ const MD5CRYPT: Generating<'md5crypt'> = {
     return parsed && { scheme: parsed.magic === '$1$' ? 'MD5-CRYPT' : 'APR1', task: { kind: 'md5crypt', stored: value, parsed } };
   },
   verify: (password, task) => sameString(md5crypt(password, task.parsed.salt, task.parsed.magic), task.stored),
+  // A fixed 1,000 rounds: nothing for a row to raise.
+  overCeiling: () => undefined,
   generate: (_name, password) => md5crypt(password, cryptSalt(8)),
 };
 
@@ -74,6 +98,7 @@ const SHA_CRYPT: Generating<'sha-crypt'> = {
     return parsed && { scheme: parsed.id === '5' ? 'SHA256-CRYPT' : 'SHA512-CRYPT', task: { kind: 'sha-crypt', stored: value, parsed } };
   },
   verify: (password, task) => sameString(shaCrypt(password, task.parsed), task.stored),
+  overCeiling: (task, ceilings) => above('sha-crypt rounds', task.parsed.rounds, ceilings.shaCryptRounds, '--max-sha-crypt-rounds'),
   generate(name, password, { rounds = 5000 }) {
     if (!Number.isInteger(rounds) || rounds < 1000 || rounds > 999_999_999) throw new RangeError('rounds must be a whole number from 1000 to 999999999');
     return shaCrypt(password, { id: name === 'SHA256-CRYPT' ? '5' : '6', rounds, roundsGiven: rounds !== 5000, salt: cryptSalt(16) });
@@ -92,6 +117,7 @@ const BCRYPT: Generating<'bcrypt'> = {
     const { bcryptVerify } = await import('hash-wasm');
     return bcryptVerify({ password: password.subarray(0, BCRYPT_MAX_PASSWORD_BYTES), hash: task.stored });
   },
+  overCeiling: (task, ceilings) => above('bcrypt cost', Number(task.stored.slice(4, 6)), ceilings.bcryptCost, '--max-bcrypt-cost'),
   async generate(_name, password, { cost = 10 }) {
     if (!Number.isInteger(cost) || cost < 4 || cost > 31) throw new RangeError('cost must be a whole number from 4 to 31');
     if (password.length > BCRYPT_MAX_PASSWORD_BYTES) throw new RangeError(`bcrypt reads only the first ${BCRYPT_MAX_PASSWORD_BYTES} bytes of a password; choose another scheme for longer ones`);
@@ -102,7 +128,7 @@ const BCRYPT: Generating<'bcrypt'> = {
   },
 };
 
-const ARGON2_PATTERN = /^\$argon2(id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+const ARGON2_PATTERN = /^\$argon2(id|i|d)\$(?:v=\d+\$)?m=(\d{1,10}),t=(\d{1,10}),p=\d{1,3}\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
 
 const ARGON2: Generating<'argon2'> = {
   kind: 'argon2',
@@ -116,6 +142,10 @@ const ARGON2: Generating<'argon2'> = {
     if (isUtf8(password)) return (await import('@node-rs/argon2')).verifySync(task.stored, password);
     const { argon2Verify } = await import('hash-wasm');
     return argon2Verify({ password, hash: task.stored });
+  },
+  overCeiling(task, ceilings) {
+    const [, memory, passes] = ARGON2_PATTERN.exec(task.stored)!.slice(1);
+    return above('Argon2 memory (KiB)', Number(memory), ceilings.argon2MemoryKiB, '--max-argon2-memory') ?? above('Argon2 passes', Number(passes), ceilings.argon2Passes, '--max-argon2-passes');
   },
   async generate(name, password) {
     const { argon2id, argon2i } = await import('hash-wasm');
@@ -133,6 +163,7 @@ const PHPASS: CryptScheme<'phpass'> = {
     return parsed && { scheme: parsed.algorithm === 'sha512' ? 'DRUPAL7' : 'PHPASS', task: { kind: 'phpass', stored: value, parsed } };
   },
   verify: (password, task) => sameString(phpass(password, task.parsed), task.stored),
+  overCeiling: (task, ceilings) => above('phpass log2 rounds', Math.log2(task.parsed.iterations), ceilings.phpassLog2, '--max-phpass-rounds'),
 };
 
 const DES: CryptScheme<'des'> = {
@@ -140,7 +171,13 @@ const DES: CryptScheme<'des'> = {
   lane: 'fast',
   recognise: (value) => (isDesCrypt(value) ? { scheme: 'DES-CRYPT', task: { kind: 'des', stored: value } } : undefined),
   verify: (password, task) => sameString(desCrypt(password, task.stored), task.stored),
+  // A fixed 25 rounds of DES.
+  overCeiling: () => undefined,
 };
+
+function above(what: string, value: number, ceiling: number, option: string): string | undefined {
+  return value > ceiling ? `${what} ${value} is above the ceiling ${ceiling} (${option}): not computed` : undefined;
+}
 
 /** In the order values are tried: DES last, since its shape (13 characters of the alphabet) is the loosest. */
 const CRYPT_SCHEMES = [MD5CRYPT, SHA_CRYPT, BCRYPT, ARGON2, PHPASS, DES] as const;
@@ -148,10 +185,12 @@ const CRYPT_SCHEMES = [MD5CRYPT, SHA_CRYPT, BCRYPT, ARGON2, PHPASS, DES] as cons
 const BY_KIND: { readonly [K in CryptKind]: CryptScheme<K> } = { md5crypt: MD5CRYPT, 'sha-crypt': SHA_CRYPT, bcrypt: BCRYPT, argon2: ARGON2, phpass: PHPASS, des: DES };
 
 /** The scheme, lane and parsed task of a crypt string; undefined when it is none we know (or is damaged). */
-export function recogniseCryptString(value: string): Recognised | undefined {
+export function recogniseCryptString(value: string, ceilings: CostCeilings = DEFAULT_COST_CEILINGS): Recognised | undefined {
   for (const entry of CRYPT_SCHEMES) {
     const found = entry.recognise(value);
-    if (found) return { scheme: found.scheme, lane: entry.lane, task: found.task };
+    if (!found) continue;
+    const overCeiling = (entry as CryptScheme<CryptKind>).overCeiling(found.task as never, ceilings);
+    return overCeiling === undefined ? { scheme: found.scheme, lane: entry.lane, task: found.task } : { scheme: found.scheme, lane: entry.lane, task: found.task, overCeiling };
   }
   return undefined;
 }

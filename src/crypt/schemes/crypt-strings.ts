@@ -189,7 +189,7 @@ export function recogniseCryptString(value: string, ceilings: CostCeilings = DEF
   for (const entry of CRYPT_SCHEMES) {
     const found = entry.recognise(value);
     if (!found) continue;
-    const overCeiling = (entry as CryptScheme<CryptKind>).overCeiling(found.task as never, ceilings);
+    const overCeiling = (entry as CryptScheme<CryptKind>).overCeiling(found.task, ceilings);
     return overCeiling === undefined ? { scheme: found.scheme, lane: entry.lane, task: found.task } : { scheme: found.scheme, lane: entry.lane, task: found.task, overCeiling };
   }
   return undefined;

@@ -139,4 +139,18 @@ describe('-a pam -r with a pam_mysql service file', () => {
       await backend.close();
     }
   });
+
+  it('remembers a bounded number of service names, and a flood of made-up ones does not push out a real one', async () => {
+    const dir = pamDir({ smtp: `${pamLine('auth')}\n` });
+    const backend = new PamBackend({ pamDir: dir, tuning: loadTuning(undefined, {}), logger: logSink().logger });
+    try {
+      expect((await backend.lookup({ user: 'alice@example.org', realm: 'example.org', service: 'smtp' })).status).toBe('found');
+      for (let i = 0; i < 2000; i += 1) await backend.lookup({ user: 'alice@example.org', realm: 'example.org', service: `made-up-${i}` });
+      expect(backend.serviceCount).toBeLessThanOrEqual(64 + 256);
+      expect(backend.poolCount).toBe(1);
+      expect((await backend.lookup({ user: 'alice@example.org', realm: 'example.org', service: 'smtp' })).status).toBe('found');
+    } finally {
+      await backend.close();
+    }
+  });
 });

@@ -5,9 +5,15 @@
  * they change (checked at most once a second per service); services with the
  * same connection settings share one pool, and a pool no service uses any
  * more (its file now points elsewhere, or is broken) is closed.
+ *
+ * The service name comes from the client, so everything kept per name is
+ * bounded: usable services and unusable names live in separate LRU tables
+ * (a flood of made-up names cannot push out smtp), and the line for a name
+ * with no file at all is logged at most once per interval, with a count.
  */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Backend, LookupQuery, LookupResult } from '../backend.js';
 import { ErrorCodes } from '../../errors.js';
@@ -21,6 +27,12 @@ import { pamMysqlSettings } from './pam-mysql-options.js';
 /** A PAM service name is a file name in the PAM directory: no slashes, no dot-dot, nothing odd. */
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const RECHECK_MS = 1000;
+/** Real hosts use a handful of services (smtp, imap, pop3, sieve...). */
+const MAX_USABLE_SERVICES = 64;
+/** Names that found no usable file: remembered so a repeat costs no file system work, but only so many. */
+const MAX_UNUSABLE_NAMES = 256;
+/** A name with no PAM file is logged at most this often; the names in between are counted. */
+const MISSING_LOG_INTERVAL_MS = 10_000;
 
 type ServiceState =
   /** `pool` names the shared pool the lookup runs on. */
@@ -63,11 +75,20 @@ export interface PamBackendOptions {
 export class PamBackend implements Backend {
   readonly mechanism = 'pam';
   readonly #options: PamBackendOptions;
-  readonly #services = new Map<string, CachedService>();
+  readonly #usable: LRUCache<string, CachedService>;
+  readonly #unusable = new LRUCache<string, CachedService>({ max: MAX_UNUSABLE_NAMES });
   readonly #pools = new Map<string, SharedPool>();
+  #missing = { lastLoggedAt: -Infinity, suppressed: 0 };
 
   constructor(options: PamBackendOptions) {
     this.#options = options;
+    this.#usable = new LRUCache<string, CachedService>({
+      max: MAX_USABLE_SERVICES,
+      // Pushed out by more services than the table holds: its pool goes when nothing else uses it.
+      dispose: (entry, service, reason) => {
+        if (reason === 'evict' && entry.state.usable) this.#release(entry.state.pool, service);
+      },
+    });
   }
 
   async lookup(query: LookupQuery): Promise<LookupResult> {
@@ -87,23 +108,37 @@ export class PamBackend implements Backend {
     return this.#pools.size;
   }
 
+  /** Service names remembered, usable or not. */
+  get serviceCount(): number {
+    return this.#usable.size + this.#unusable.size;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((pool) => pool.hosts.close()));
     this.#pools.clear();
-    this.#services.clear();
+    this.#usable.clear();
+    this.#unusable.clear();
   }
 
   #service(service: string): ServiceState {
     const now = Date.now();
-    const cached = this.#services.get(service);
+    const cached = this.#usable.get(service) ?? this.#unusable.get(service);
     if (cached && now - cached.checkedAt < RECHECK_MS) return cached.state;
     if (cached && identityOf(cached.files) === cached.identity) {
       cached.checkedAt = now;
       return cached.state;
     }
     const loaded = this.#load(service);
-    this.#services.set(service, { ...loaded, checkedAt: now });
-    if (cached?.state.usable) this.#release(cached.state.pool, service);
+    const entry = { ...loaded, checkedAt: now };
+    if (loaded.state.usable) {
+      this.#unusable.delete(service);
+      this.#usable.set(service, entry);
+    } else {
+      this.#usable.delete(service);
+      this.#unusable.set(service, entry);
+    }
+    const before = cached?.state;
+    if (before?.usable && !(loaded.state.usable && loaded.state.pool === before.pool)) this.#release(before.pool, service);
     return loaded.state;
   }
 
@@ -133,10 +168,29 @@ export class PamBackend implements Backend {
       }
     } catch (error) {
       const { code, path: missing } = error as NodeJS.ErrnoException;
+      if (code === 'ENOENT' && (missing ?? file) === file) {
+        this.#logMissing(service, file);
+        return { state: { usable: false, reason: `${file}: no such file` }, identity: identityOf(files), files };
+      }
       state = { usable: false, reason: code === 'ENOENT' ? `${missing ?? file}: no such file` : `${file}: ${(error as Error).message}` };
     }
     if (!state.usable) log.error({ service, code: ErrorCodes.PAM_CONFIG, reason: state.reason }, 'PAM service not usable; its logins are refused');
     return { state, identity: identityOf(files), files };
+  }
+
+  /** A service with no file at all: any name a client makes up. Logged at most once an interval, with how many were not. */
+  #logMissing(service: string, file: string): void {
+    const now = Date.now();
+    if (now - this.#missing.lastLoggedAt < MISSING_LOG_INTERVAL_MS) {
+      this.#missing.suppressed += 1;
+      return;
+    }
+    const suppressed = this.#missing.suppressed;
+    this.#missing = { lastLoggedAt: now, suppressed: 0 };
+    this.#options.logger.error(
+      { service, code: ErrorCodes.PAM_CONFIG, reason: `${file}: no such file`, ...(suppressed > 0 ? { alsoMissing: suppressed } : {}) },
+      `PAM service not usable; its logins are refused${suppressed > 0 ? ` (and ${suppressed} other requests for services with no file since the last such line)` : ''}`,
+    );
   }
 
   /** The pool for these connection settings, shared, and marked as used by `service`. */
@@ -152,8 +206,6 @@ export class PamBackend implements Backend {
 
   /** `service` no longer uses this pool; the last one out closes it. */
   #release(key: string, service: string): void {
-    const current = this.#services.get(service)?.state;
-    if (current?.usable && current.pool === key) return;
     const pool = this.#pools.get(key);
     if (!pool) return;
     pool.services.delete(service);

@@ -27,7 +27,7 @@ import { describeError, ErrorCodes } from '../errors.js';
 import { authLogLevel, escapeField, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
 import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
-import { clientAddressOf, type FailureThrottle } from './throttle.js';
+import { clientAddressOf, type FailureThrottle, type NameKind } from './throttle.js';
 
 /** Monotonic milliseconds, for how long a login took. */
 export interface Clock {
@@ -68,17 +68,19 @@ export class Authenticator {
   async authenticate(request: AuthRequest, cancellation: Cancellation): Promise<Outcome> {
     const started = this.#clock.now();
     const read = readRequest(request, this.#options.realm, this.#options.backend.mechanism);
-    const outcome = read.ok ? await this.#decide(read.query, request.password.reveal(), cancellation) : read.refusal;
+    const decided = read.ok ? await this.#decide(read.query, request.password.reveal(), cancellation) : { outcome: read.refusal, name: 'not-a-name' as const };
+    const { outcome } = decided;
     const durationMs = Math.round((this.#clock.now() - started) * 1000) / 1000;
-    const delayMs = this.#consultThrottle(read.names, outcome);
+    const delayMs = this.#consultThrottle(read.names, outcome, decided.name);
     this.#report(read.names, outcome, durationMs, delayMs);
     if (delayMs > 0) await holdBack(delayMs, cancellation);
     return outcome;
   }
 
-  async #decide(query: LookupQuery, password: Buffer, cancellation: Cancellation): Promise<Outcome> {
+  /** The outcome, and whether the name had a row (the throttle counts the two apart). */
+  async #decide(query: LookupQuery, password: Buffer, cancellation: Cancellation): Promise<{ readonly outcome: Outcome; readonly name: NameKind }> {
     const { credentialCache, outageCache, passwords } = this.#options;
-    if (credentialCache?.hit(query.user, query.realm, query.service, password)) return SUCCESS_FROM_CREDENTIAL_CACHE;
+    if (credentialCache?.hit(query.user, query.realm, query.service, password)) return { outcome: SUCCESS_FROM_CREDENTIAL_CACHE, name: 'has-row' };
     let found: LookupResult;
     try {
       found = await this.#options.backend.lookup(query, cancellation);
@@ -89,39 +91,39 @@ export class Authenticator {
     if (found.status === 'unavailable') {
       const reason = `backend unavailable: ${found.reason}`;
       // Only when the backend cannot answer: a real "no" from it is never overridden.
-      if (outageCache?.hit(query.user, query.realm, query.service, password)) return { result: 'success', cache: 'outage', reason };
-      return { result: 'temporary-failure', code: found.code, reason };
+      if (outageCache?.hit(query.user, query.realm, query.service, password)) return { outcome: { result: 'success', cache: 'outage', reason }, name: 'has-row' };
+      return { outcome: { result: 'temporary-failure', code: found.code, reason }, name: 'no-row' };
     }
     const options: VerifyOptions = found.defaultScheme === undefined ? { cancellation } : { cancellation, defaultScheme: found.defaultScheme };
     if (found.status !== 'found') {
       const { cache } = await passwords.checkNoRow(query.user, password, options);
       const refusal = found.status === 'unknown' ? UNKNOWN_USER : ({ result: 'failure', code: found.code, reason: found.reason } as const);
-      return cache ? { ...refusal, cache } : refusal;
+      return { outcome: cache ? { ...refusal, cache } : refusal, name: 'no-row' };
     }
     const outcome = outcomeOf(await passwords.check(query.user, { stored: found.storedHash, defaultScheme: found.defaultScheme }, password, options));
     if (outcome.result === 'success') {
       credentialCache?.remember(query.user, query.realm, query.service, password);
       outageCache?.remember(query.user, query.realm, query.service, password);
     }
-    return outcome;
+    return { outcome, name: 'has-row' };
   }
 
   /**
    * Count the outcome and say how long to hold the answer. Temporary failures
    * neither count nor wait: they are our trouble, not the client's.
    */
-  #consultThrottle(names: LoginNames, outcome: Outcome): number {
+  #consultThrottle(names: LoginNames, outcome: Outcome, name: NameKind): number {
     const throttle = this.#options.throttle;
     if (!throttle || outcome.result === 'temporary-failure') return 0;
     const address = names.remote === undefined ? undefined : clientAddressOf(names.remote);
     const failed = outcome.result === 'failure';
-    const decision = throttle.decide(names.user, address, failed);
+    const decision = throttle.decide(names.user, address, failed, name);
     if (failed) {
-      const counts = throttle.recordFailure(names.user, address);
+      const counts = throttle.recordFailure(names.user, address, name);
       const after = throttle.afterFailures;
       // One line when a name or an address crosses the threshold, for fail2ban and for people.
       const log = this.#options.logger;
-      if (counts.user === after) log.warn({ event: 'throttle', by: 'user', user: names.user, failures: after }, `throttling: [user=${escapeField(names.user)}] [failures=${after}]`);
+      if (counts.user === after && name !== 'not-a-name') log.warn({ event: 'throttle', by: 'user', user: names.user, failures: after }, `throttling: [user=${escapeField(names.user)}] [failures=${after}]`);
       if (counts.address === after) log.warn({ event: 'throttle', by: 'address', remote: address, failures: after }, `throttling: [remote=${escapeField(address!)}] [failures=${after}]`);
     } else {
       throttle.recordSuccess(names.user);

@@ -29,8 +29,22 @@ export interface ThrottleSettings {
 
 /** The first delay; each further failure doubles it, up to maxDelayMs. */
 export const FIRST_DELAY_MS = 250;
-/** Keys tracked at most (LRU): bounds memory whatever an attacker sends, at about 100 bytes a key. */
+/** Keys tracked at most in each table (LRU): bounds memory whatever an attacker sends, at about 100 bytes a key. */
 export const MAX_TRACKED_KEYS = 50_000;
+
+/**
+ * What the failing name was, which decides the table it is counted in, so
+ * that names anyone can make up cannot push a real user's count out:
+ *   has-row     the lookup found the user's row
+ *   no-row      the lookup found none (or refused it): made-up names land here
+ *   not-a-name  refused before any lookup (invalid text): one shared count
+ */
+export type NameKind = 'has-row' | 'no-row' | 'not-a-name';
+
+type Table = 'has-row' | 'no-row' | 'address';
+
+/** The one key every request refused before its lookup shares (NUL never occurs in a name). */
+const NOT_A_NAME = '\u0000not-a-name';
 
 interface Count {
   failures: number;
@@ -54,7 +68,12 @@ const SYSTEM_CLOCK: ThrottleClock = { now: () => Date.now(), random: () => Math.
 export class FailureThrottle {
   readonly #settings: ThrottleSettings;
   readonly #clock: ThrottleClock;
-  readonly #counts = new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS });
+  /** Users whose row exists; names with no row; client addresses: each its own bounded table. */
+  readonly #tables: Readonly<Record<Table, LRUCache<string, Count>>> = {
+    'has-row': new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
+    'no-row': new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
+    address: new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
+  };
 
   constructor(settings: ThrottleSettings, clock: ThrottleClock = SYSTEM_CLOCK) {
     this.#settings = settings;
@@ -66,17 +85,18 @@ export class FailureThrottle {
   }
 
   get trackedKeys(): number {
-    return this.#counts.size;
+    return this.#tables['has-row'].size + this.#tables['no-row'].size + this.#tables.address.size;
   }
 
   /**
    * How long to hold this answer, judged on the failures seen before it.
-   * `failed` says whether the answer is a definite failure (NO).
+   * `failed` says whether the answer is a definite failure (NO); `kind` which
+   * table the name is counted in.
    */
-  decide(user: string, address: string | undefined, failed: boolean): ThrottleDecision | undefined {
+  decide(user: string, address: string | undefined, failed: boolean, kind: NameKind = 'has-row'): ThrottleDecision | undefined {
     if (this.#settings.afterFailures <= 0) return undefined;
-    const byAddress = address === undefined ? 0 : this.#failures(addressKey(address));
-    const byUser = failed ? this.#failures(userKey(user)) : 0;
+    const byAddress = address === undefined ? 0 : this.#failures('address', address);
+    const byUser = failed ? this.#failures(...nameKey(user, kind)) : 0;
     const failures = Math.max(byAddress, byUser);
     if (failures < this.#settings.afterFailures) return undefined;
     const ceiling = Math.min(this.#settings.maxDelayMs, FIRST_DELAY_MS * 2 ** Math.min(30, failures - this.#settings.afterFailures));
@@ -84,11 +104,11 @@ export class FailureThrottle {
     return { delayMs, by: byAddress >= byUser ? 'address' : 'user', failures };
   }
 
-  /** Count a definite failure against the name and the address. Returns the user's count after it. */
-  recordFailure(user: string, address: string | undefined): { user: number; address: number | undefined } {
+  /** Count a definite failure against the name and the address. Returns the counts after it. */
+  recordFailure(user: string, address: string | undefined, kind: NameKind = 'has-row'): { user: number; address: number | undefined } {
     return {
-      user: this.#bump(userKey(user)),
-      address: address === undefined ? undefined : this.#bump(addressKey(address)),
+      user: this.#bump(...nameKey(user, kind)),
+      address: address === undefined ? undefined : this.#bump('address', address),
     };
   }
 
@@ -98,32 +118,37 @@ export class FailureThrottle {
    * wipe their address's record between guesses.
    */
   recordSuccess(user: string): void {
-    this.#counts.delete(userKey(user));
+    this.#tables['has-row'].delete(user);
+    this.#tables['no-row'].delete(user);
   }
 
   clear(): void {
-    this.#counts.clear();
+    for (const table of Object.values(this.#tables)) table.clear();
   }
 
-  #failures(key: string): number {
-    const count = this.#counts.get(key);
+  #failures(table: Table, key: string): number {
+    const counts = this.#tables[table];
+    const count = counts.get(key);
     if (!count) return 0;
     if (this.#clock.now() - count.lastFailureAt > this.#settings.windowMs) {
-      this.#counts.delete(key);
+      counts.delete(key);
       return 0;
     }
     return count.failures;
   }
 
-  #bump(key: string): number {
-    const failures = this.#failures(key) + 1;
-    this.#counts.set(key, { failures, lastFailureAt: this.#clock.now() });
+  #bump(table: Table, key: string): number {
+    const failures = this.#failures(table, key) + 1;
+    this.#tables[table].set(key, { failures, lastFailureAt: this.#clock.now() });
     return failures;
   }
 }
 
-const userKey = (user: string) => `u:${user}`;
-const addressKey = (address: string) => `a:${address}`;
+/** The table and key a name is counted under. */
+function nameKey(user: string, kind: NameKind): ['has-row' | 'no-row', string] {
+  return kind === 'not-a-name' ? ['no-row', NOT_A_NAME] : [kind, user];
+}
+
 
 /**
  * The address part of the fifth field ("addr;port", as cyrus-sasl sends it):

@@ -83,10 +83,26 @@ describe('FailureThrottle', () => {
     expect(throttle.decide('alice', '203.0.113.9', true)).toBeUndefined();
   });
 
-  it('tracks a bounded number of keys whatever arrives', () => {
+  it('tracks a bounded number of keys whatever arrives: each table (names with a row, without, addresses) has its bound', () => {
     const throttle = new FailureThrottle(SETTINGS, fakeClock());
     for (let i = 0; i < MAX_TRACKED_KEYS + 5000; i += 1) throttle.recordFailure(`user${i}`, `10.0.${i >> 8}.${i & 255}`);
-    expect(throttle.trackedKeys).toBe(MAX_TRACKED_KEYS);
+    expect(throttle.trackedKeys).toBe(2 * MAX_TRACKED_KEYS);
+    for (let i = 0; i < MAX_TRACKED_KEYS + 5000; i += 1) throttle.recordFailure(`made-up${i}`, undefined, 'no-row');
+    expect(throttle.trackedKeys).toBe(3 * MAX_TRACKED_KEYS);
+  });
+
+  it('keeps a real user\'s count whatever number of made-up names fail', () => {
+    const throttle = new FailureThrottle(SETTINGS, fakeClock());
+    for (let i = 0; i < SETTINGS.afterFailures; i += 1) throttle.recordFailure('alice', undefined, 'has-row');
+    for (let i = 0; i < MAX_TRACKED_KEYS + 5000; i += 1) throttle.recordFailure(`made-up${i}`, undefined, 'no-row');
+    expect(throttle.decide('alice', undefined, true, 'has-row')?.failures).toBe(SETTINGS.afterFailures);
+  });
+
+  it('counts every name refused before its lookup under one shared key', () => {
+    const throttle = new FailureThrottle(SETTINGS, fakeClock());
+    for (let i = 0; i < 1000; i += 1) throttle.recordFailure(`bad-name-${i}`, undefined, 'not-a-name');
+    expect(throttle.trackedKeys).toBe(1);
+    expect(throttle.decide('another-bad-name', undefined, true, 'not-a-name')?.failures).toBe(1000);
   });
 });
 

@@ -14,6 +14,7 @@ export class MysqlBackend implements Backend {
   readonly #lookup: MysqlLookup;
 
   constructor(settings: MysqlBackendSettings, log: Logger) {
+    for (const warning of settings.warnings ?? []) log.warn(warning);
     this.#hosts = new MysqlHosts(settings.connection, log);
     this.#lookup = new MysqlLookup(settings, this.#hosts);
   }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../errors.js';
+import { exposedSecretWarning } from '../../common/exposed-file.js';
 import { parseDefaultScheme, type DefaultScheme } from '../../crypt/default-scheme.js';
 import { parseHostAddress } from './host-address.js';
 import { prepareQueryLookup } from './lookup-sql.js';
@@ -158,6 +159,10 @@ export function loadNativeSettings(file: string | undefined, env: Readonly<Recor
   const get = (key: Key) => fromEnv.get(key) ?? fromFile.get(key);
 
   const connection = buildConnection(get);
+  const warnings = [
+    file && fromFile.get('password') && !fromEnv.get('password') ? exposedSecretWarning(file, 'the database password') : undefined,
+    get('password_file') ? exposedSecretWarning(get('password_file')!.value, 'the database password (password_file)') : undefined,
+  ].filter((warning) => warning !== undefined);
   const query = get('password_query');
   const table = get('table');
   let lookup: ColumnLookup | QueryLookup;
@@ -188,5 +193,5 @@ export function loadNativeSettings(file: string | undefined, env: Readonly<Recor
     defaultScheme = parseDefaultScheme(schemeSource.value);
     if (!defaultScheme) throw new ConfigError(schemeSource.origin, `unknown default_scheme "${schemeSource.value}"`);
   }
-  return { connection, lookup, ...(defaultScheme ? { defaultScheme } : {}) };
+  return { connection, lookup, ...(defaultScheme ? { defaultScheme } : {}), ...(warnings.length > 0 ? { warnings } : {}) };
 }

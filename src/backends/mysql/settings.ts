@@ -52,6 +52,8 @@ export interface MysqlBackendSettings {
   readonly lookup: ColumnLookup | QueryLookup;
   /** When absent, the daemon's --default-scheme applies. */
   readonly defaultScheme?: DefaultScheme;
+  /** Problems worth telling the administrator at start and on reload (a password file others can read). */
+  readonly warnings?: readonly string[];
 }
 
 /**

@@ -17,6 +17,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Backend, LookupQuery, LookupResult } from '../backend.js';
 import { ErrorCodes } from '../../errors.js';
+import { exposedSecretWarning } from '../../common/exposed-file.js';
 import { MysqlHosts } from '../mysql/hosts.js';
 import { MysqlLookup } from '../mysql/mysql-lookup.js';
 import type { ConnectionTuning } from '../mysql/native-config.js';
@@ -148,7 +149,11 @@ export class PamBackend implements Backend {
     const files = [file];
     const read = (name: string) => {
       if (!files.includes(name)) files.push(name);
-      return statSync(name).isFile() ? readFileSync(name, 'utf8') : '';
+      const text = statSync(name).isFile() ? readFileSync(name, 'utf8') : '';
+      // pam_mysql's passwd= on a PAM line, or users.db_passwd in its config_file.
+      const exposed = /(^|\s)passwd=\S|db_passwd\s*=\s*\S/m.test(text) ? exposedSecretWarning(name, 'the database password (pam_mysql passwd=)') : undefined;
+      if (exposed) log.warn({ service, file: name }, exposed);
+      return text;
     };
     let state: ServiceState;
     try {

@@ -65,6 +65,13 @@ export class DaemonError extends Error {
   }
 }
 
+/**
+ * A value that does not parse is not repeated in the message: the usual reason
+ * a value is wrong is that it was put on the wrong line, and a password put on
+ * the wrong line must not end up in a log or on a terminal.
+ */
+export const NOT_REPEATED = 'the value is not repeated here, in case it is a secret given to the wrong setting';
+
 /** Bad configuration: names the offending setting so the administrator can fix it. */
 export class ConfigError extends DaemonError {
   readonly key: string;

@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Level } from 'pino';
-import { ConfigError } from '../errors.js';
+import { ConfigError, NOT_REPEATED } from '../errors.js';
 import type { RealmPolicy } from '../realm/login-key.js';
 import { DEFAULT_SCHEMES, parseDefaultScheme, type DefaultScheme } from '../crypt/default-scheme.js';
 import { DEFAULT_COST_CEILINGS, type CostCeilings } from '../crypt/schemes/crypt-strings.js';
@@ -177,7 +177,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   let defaultScheme: DefaultScheme = DEFAULTS.defaultScheme;
   if (schemeSource) {
     const parsed = parseDefaultScheme(schemeSource.value);
-    if (!parsed) throw new ConfigError(schemeSource.key, `must be a pam_mysql crypt= number 0-9 or one of ${DEFAULT_SCHEMES.join(', ')}, got "${schemeSource.value}"`);
+    if (!parsed) throw new ConfigError(schemeSource.key, `must be a pam_mysql crypt= number 0-9 or one of ${DEFAULT_SCHEMES.join(', ')} (${NOT_REPEATED})`);
     defaultScheme = parsed;
   }
 
@@ -275,7 +275,7 @@ function resolveMetrics(flags: DaemonFlags, env: Env): { metrics?: { host: strin
     return {};
   }
   const host = addressSource?.value ?? '127.0.0.1';
-  if (isIP(host) === 0) throw new ConfigError(addressSource!.key, `expected an IP address, got "${host}"`);
+  if (isIP(host) === 0) throw new ConfigError(addressSource!.key, `expected an IP address (${NOT_REPEATED})`);
   return { metrics: { host, port: parseInteger(portSource.key, portSource.value, 0, 65_535) } };
 }
 

@@ -26,6 +26,16 @@ describe('the lookup SQL', () => {
     expect(prepareQueryLookup({ kind: 'query', passwordQuery: 'SELECT p FROM t WHERE u = %n AND d = %d' }).params({ user: 'bare', service: '' })).toEqual(['bare', '']);
   });
 
+  it('knows where string literals are: a placeholder inside a longer one is refused, doubled and escaped quotes are skipped', () => {
+    expect(() => prepareQueryLookup({ kind: 'query', passwordQuery: "SELECT p FROM t WHERE u = '%n@%d'" })).toThrow(/%n inside a longer quoted string/);
+    expect(() => prepareQueryLookup({ kind: 'query', passwordQuery: 'SELECT p FROM t WHERE u = "x%u"' })).toThrow(/%u inside a longer quoted string/);
+    const concat = prepareQueryLookup({ kind: 'query', passwordQuery: "SELECT p FROM t WHERE u = CONCAT('%n', '@', '%d')" });
+    expect(concat.sql).toBe("SELECT p FROM t WHERE u = CONCAT(?, '@', ?)");
+    expect(concat.params({ user: 'a@b.org', service: '' })).toEqual(['a', 'b.org']);
+    expect(prepareQueryLookup({ kind: 'query', passwordQuery: "SELECT p FROM t WHERE x <> 'it''s' AND u = '%u'" }).sql).toBe("SELECT p FROM t WHERE x <> 'it''s' AND u = ?");
+    expect(prepareQueryLookup({ kind: 'query', passwordQuery: "SELECT p FROM t WHERE x <> 'a\\'b' AND u = %u" }).sql).toBe("SELECT p FROM t WHERE x <> 'a\\'b' AND u = ?");
+  });
+
   it('refuses unknown placeholders and non-SELECT statements', () => {
     expect(() => prepareQueryLookup({ kind: 'query', passwordQuery: 'SELECT p FROM t WHERE u = %x' })).toThrow(/unknown placeholder %x/);
     expect(() => prepareQueryLookup({ kind: 'query', passwordQuery: 'DELETE FROM t WHERE u = %u' })).toThrow(/SELECT/);

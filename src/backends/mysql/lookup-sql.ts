@@ -48,9 +48,22 @@ export function prepareQueryLookup(lookup: QueryLookup): PreparedLookup {
   const text = lookup.passwordQuery;
   const order: Placeholder[] = [];
   let sql = '';
+  /** The quote character of the string literal the scan is inside, if any. */
+  let quote: string | undefined;
   for (let i = 0; i < text.length; ) {
     const char = text[i]!;
     if (char !== '%') {
+      if (quote === undefined && (char === "'" || char === '"')) quote = char;
+      else if (char === quote && text[i + 1] === quote) {
+        // A doubled quote inside a literal is one quote character.
+        sql += char;
+        i += 1;
+      } else if (char === quote) quote = undefined;
+      else if (char === '\\' && quote !== undefined) {
+        sql += char + (text[i + 1] ?? '');
+        i += 2;
+        continue;
+      }
       sql += char;
       i += 1;
       continue;
@@ -66,9 +79,14 @@ export function prepareQueryLookup(lookup: QueryLookup): PreparedLookup {
     }
     order.push(letter as Placeholder);
     const before = sql.at(-1);
-    if ((before === "'" || before === '"') && text[i + 2] === before) {
+    if (quote !== undefined && before === quote && text[i + 2] === quote) {
+      // '%u': the whole literal is the value.
       sql = `${sql.slice(0, -1)}?`;
+      quote = undefined;
       i += 3;
+    } else if (quote !== undefined) {
+      // Inside a longer literal ('%n@%d') a "?" is just a character: every login would fail.
+      throw new Error(`password_query: %${letter} inside a longer quoted string is not replaced by a value; quote each placeholder on its own, e.g. CONCAT('%n', '@', '%d'), or use %u`);
     } else {
       sql += '?';
       i += 2;

@@ -4,7 +4,7 @@
  * containers. Validated once; every error names the key and where it came from.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, NOT_REPEATED } from '../../errors.js';
 import { exposedSecretWarning } from '../../common/exposed-file.js';
 import { parseDefaultScheme, type DefaultScheme } from '../../crypt/default-scheme.js';
 import { parseHostAddress } from './host-address.js';
@@ -87,7 +87,7 @@ function fromEnvironment(env: Readonly<Record<string, string | undefined>>): Map
 function positive(source: Source | undefined, fallback: number, max: number): number {
   if (!source) return fallback;
   if (!/^\d+$/.test(source.value) || Number(source.value) < 1 || Number(source.value) > max) {
-    throw new ConfigError(source.origin, `expected a whole number from 1 to ${max}, got "${source.value}"`);
+    throw new ConfigError(source.origin, `expected a whole number from 1 to ${max} (${NOT_REPEATED})`);
   }
   return Number(source.value);
 }
@@ -97,7 +97,7 @@ function yesNo(source: Source | undefined, fallback: boolean): boolean {
   const word = source.value.toLowerCase();
   if (['yes', 'on', 'true', '1', 'required'].includes(word)) return true;
   if (['no', 'off', 'false', '0'].includes(word)) return false;
-  throw new ConfigError(source.origin, `expected yes or no, got "${source.value}"`);
+  throw new ConfigError(source.origin, `expected yes or no (${NOT_REPEATED})`);
 }
 
 /** The part of the connection settings that tunes rather than identifies: TLS, timeouts, pool. */
@@ -191,7 +191,7 @@ export function loadNativeSettings(file: string | undefined, env: Readonly<Recor
   let defaultScheme: DefaultScheme | undefined;
   if (schemeSource) {
     defaultScheme = parseDefaultScheme(schemeSource.value);
-    if (!defaultScheme) throw new ConfigError(schemeSource.origin, `unknown default_scheme "${schemeSource.value}"`);
+    if (!defaultScheme) throw new ConfigError(schemeSource.origin, `unknown default_scheme (${NOT_REPEATED})`);
   }
   return { connection, lookup, ...(defaultScheme ? { defaultScheme } : {}), ...(warnings.length > 0 ? { warnings } : {}) };
 }

@@ -15,7 +15,7 @@ import { PasswdFileBackend } from './passwd-file.js';
 export type BackendConfig =
   | { readonly kind: 'passwd-file'; readonly file: string }
   /** saslauthd -a pam: the request's service names /etc/pam.d/<service>; its pam_mysql lines say the rest. */
-  | { readonly kind: 'pam'; readonly pamDir: string; readonly tuning: ConnectionTuning }
+  | { readonly kind: 'pam'; readonly pamDir: string; readonly tuning: ConnectionTuning; readonly ignoreModules: readonly string[] }
   | { readonly kind: 'mysql'; readonly settings: MysqlBackendSettings };
 
 export function createBackend(backend: BackendConfig, logger: Logger): Backend {
@@ -23,7 +23,7 @@ export function createBackend(backend: BackendConfig, logger: Logger): Backend {
     case 'passwd-file':
       return new PasswdFileBackend(backend.file, logger.child({ component: 'passwd-file' }));
     case 'pam':
-      return new PamBackend({ pamDir: backend.pamDir, tuning: backend.tuning, logger: logger.child({ component: 'pam' }) });
+      return new PamBackend({ pamDir: backend.pamDir, tuning: backend.tuning, ignoreModules: backend.ignoreModules, logger: logger.child({ component: 'pam' }) });
     case 'mysql':
       return new MysqlBackend(backend.settings, logger.child({ component: 'mysql' }));
   }

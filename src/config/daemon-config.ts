@@ -161,7 +161,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     backend =
       mech === 'mysql'
         ? { kind: 'mysql', settings: loadNativeSettings(file, env) }
-        : { kind: 'pam', pamDir: path.resolve(cwd, pick('pamDir', flags, env)?.value ?? DEFAULTS.pamDir), tuning: loadTuning(file, env) };
+        : { kind: 'pam', pamDir: path.resolve(cwd, pick('pamDir', flags, env)?.value ?? DEFAULTS.pamDir), tuning: loadTuning(file, env), ignoreModules: parseModuleList(pick('pamIgnoreModules', flags, env)) };
   }
 
   const debug = pickBoolean('debug', flags, env);
@@ -277,6 +277,15 @@ function resolveMetrics(flags: DaemonFlags, env: Env): { metrics?: { host: strin
   const host = addressSource?.value ?? '127.0.0.1';
   if (isIP(host) === 0) throw new ConfigError(addressSource!.key, `expected an IP address (${NOT_REPEATED})`);
   return { metrics: { host, port: parseInteger(portSource.key, portSource.value, 0, 65_535) } };
+}
+
+/** --pam-ignore-modules: module file names, comma-separated. */
+function parseModuleList(source: Sourced<string> | undefined): string[] {
+  if (!source) return [];
+  const modules = source.value.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const odd = modules.find((name) => !/^[A-Za-z0-9_.-]+\.so$/.test(name));
+  if (odd !== undefined) throw new ConfigError(source.key, `expected module file names such as pam_listfile.so, separated by commas (${NOT_REPEATED})`);
+  return modules;
 }
 
 function deepFreeze<T extends object>(value: T): T {

@@ -25,6 +25,7 @@ export const DAEMON_OPTIONS = [
   { flags: '-V, --log-successes', env: 'LOG_SUCCESSES', help: 'log every successful login at info, as saslauthd -V does (failures are always logged)' },
   { flags: '-O, --mech-option <option>', env: 'DB_CONFIG', help: 'mechanism option: the passwd-file path, or the database config file (-a mysql, -a pam)' },
   { flags: '--pam-dir <dir>', env: 'PAM_DIR', help: 'where -a pam finds service files (default /etc/pam.d)' },
+  { flags: '--pam-ignore-modules <modules>', env: 'PAM_IGNORE_MODULES', help: 'comma-separated PAM modules (e.g. pam_listfile.so) that -a pam may skip; any other module that could deny a login makes its service refuse to load' },
   { flags: '-c, --cache', env: 'CACHE', help: 'saslauthd -c: recent successes skip the database (old passwords work until -t expires)' },
   { flags: '-t, --cache-ttl <seconds>', env: 'CACHE_TTL', help: "how long -c remembers a success (default 28800, saslauthd's)" },
   { flags: '--cache-size <n>', env: 'CACHE_SIZE', help: 'entries the -c cache holds at most (default 10000)' },

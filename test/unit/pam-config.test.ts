@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findPamMysqlLines, tokenize } from '../../src/backends/pam/pam-file.js';
+import { couldDeny, couldGrant, findPamMysqlLines, tokenize } from '../../src/backends/pam/pam-file.js';
 import { pamMysqlSettings, parseConfigFile } from '../../src/backends/pam/pam-mysql-options.js';
 import { CONNECTION_DEFAULTS } from '../../src/backends/mysql/native-config.js';
 
@@ -94,10 +94,37 @@ describe('pam_mysql options', () => {
   });
 
   it('refuses a service without a usable line, saying why', () => {
-    expect(pamMysqlSettings({}, tuning)).toMatchObject({ ok: false, reason: expect.stringContaining('no "auth') });
+    expect(pamMysqlSettings({ others: [] }, tuning)).toMatchObject({ ok: false, reason: expect.stringContaining('no "auth') });
     const read = files({ '/p/x': 'auth required pam_mysql.so db=postfix table=mailbox\n' });
     expect(pamMysqlSettings(findPamMysqlLines('/p/x', read), tuning)).toMatchObject({ ok: false, reason: expect.stringContaining('lacks usercolumn, passwdcolumn') });
     const bad = files({ '/p/y': 'auth required pam_mysql.so db=p table=t usercolumn=u passwdcolumn=p crypt=rot13\n' });
     expect(pamMysqlSettings(findPamMysqlLines('/p/y', bad), tuning)).toMatchObject({ ok: false, reason: expect.stringContaining('crypt=rot13') });
+  });
+});
+
+describe('the rest of the stack', () => {
+  it('lists every other auth and account module, includes followed', () => {
+    const read = files({
+      '/p/smtp': 'auth requisite pam_listfile.so item=user sense=allow file=/etc/x onerr=fail\n@include common\nauth required pam_mysql.so db=p\nsession required pam_limits.so\n',
+      '/p/common': 'account [success=1 default=bad] pam_time.so\nauth sufficient /lib/security/pam_unix.so\n',
+    });
+    expect(findPamMysqlLines('/p/smtp', read).others).toEqual([
+      { type: 'auth', control: 'requisite', module: 'pam_listfile.so', origin: '/p/smtp:1' },
+      { type: 'account', control: 'success=1 default=bad', module: 'pam_time.so', origin: '/p/common:1' },
+      { type: 'auth', control: 'sufficient', module: 'pam_unix.so', origin: '/p/common:2' },
+    ]);
+  });
+
+  it.each([
+    ['required', true, false],
+    ['requisite', true, false],
+    ['sufficient', false, true],
+    ['optional', false, false],
+    ['success=1 default=ignore', false, false],
+    ['success=ok default=bad', true, false],
+    ['default=die', true, false],
+    ['success=done default=ignore', false, true],
+  ])('control %s: could deny %s, could grant %s', (control, deny, grant) => {
+    expect([couldDeny(control), couldGrant(control)]).toEqual([deny, grant]);
   });
 });

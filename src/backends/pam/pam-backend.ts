@@ -22,7 +22,7 @@ import { MysqlHosts } from '../mysql/hosts.js';
 import { MysqlLookup } from '../mysql/mysql-lookup.js';
 import type { ConnectionTuning } from '../mysql/native-config.js';
 import { connectionKey } from '../mysql/settings.js';
-import { findPamMysqlLines } from './pam-file.js';
+import { couldDeny, couldGrant, findPamMysqlLines, type OtherModuleLine } from './pam-file.js';
 import { pamMysqlSettings } from './pam-mysql-options.js';
 
 /** A PAM service name is a file name in the PAM directory: no slashes, no dot-dot, nothing odd. */
@@ -71,6 +71,8 @@ export interface PamBackendOptions {
   readonly pamDir: string;
   readonly tuning: ConnectionTuning;
   readonly logger: Logger;
+  /** Modules (pam_listfile.so, ...) the administrator accepts the daemon will not run (--pam-ignore-modules). */
+  readonly ignoreModules?: readonly string[];
 }
 
 export class PamBackend implements Backend {
@@ -159,8 +161,12 @@ export class PamBackend implements Backend {
     try {
       const lines = findPamMysqlLines(file, read);
       const outcome = pamMysqlSettings(lines, this.#options.tuning, read);
+      // The pam_mysql line's own problems first: they are the ones to fix before the rest of the stack matters.
+      const unevaluated = outcome.ok ? this.#unevaluatedPolicy(lines.others, service) : undefined;
       if (!outcome.ok) {
         state = { usable: false, reason: `${file}: ${outcome.reason}` };
+      } else if (unevaluated !== undefined) {
+        state = { usable: false, reason: unevaluated };
       } else {
         for (const warning of outcome.warnings) log.warn({ service, file }, `pam_mysql option ${warning}`);
         const pool = connectionKey(outcome.settings.connection);
@@ -181,6 +187,28 @@ export class PamBackend implements Backend {
     }
     if (!state.usable) log.error({ service, code: ErrorCodes.PAM_CONFIG, reason: state.reason }, 'PAM service not usable; its logins are refused');
     return { state, identity: identityOf(files), files };
+  }
+
+  /**
+   * saslauthd -a pam runs the whole stack; this daemon runs only pam_mysql. A
+   * module that could turn a login down (pam_listfile, pam_time, pam_deny as
+   * required, requisite or [...=bad/die]) would be a silent policy downgrade, so
+   * the service refuses to load unless the administrator lists the module in
+   * --pam-ignore-modules. A module that could let a login in on its own
+   * (sufficient) only gets a warning: skipping it is stricter, not laxer.
+   */
+  #unevaluatedPolicy(others: readonly OtherModuleLine[], service: string): string | undefined {
+    const ignored = new Set(this.#options.ignoreModules ?? []);
+    for (const line of others) {
+      if (ignored.has(line.module)) continue;
+      if (couldDeny(line.control)) {
+        return `${line.origin}: "${line.type} ${line.control} ${line.module}" could turn a login down, and saslauthd-mysql runs only pam_mysql.so; refusing this service rather than skip it (to accept the difference, list the module in --pam-ignore-modules)`;
+      }
+      if (couldGrant(line.control)) {
+        this.#options.logger.warn({ service, origin: line.origin, module: line.module }, `${line.origin}: "${line.type} ${line.control} ${line.module}" could let a login in without pam_mysql; saslauthd-mysql does not run it, so only pam_mysql's answer counts`);
+      }
+    }
+    return undefined;
   }
 
   /** A service with no file at all: any name a client makes up. Logged at most once an interval, with how many were not. */

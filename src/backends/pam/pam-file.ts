@@ -15,9 +15,34 @@ export interface PamModuleLine {
   readonly origin: string;
 }
 
+/** An auth or account line for a module other than pam_mysql.so: the daemon does not run it. */
+export interface OtherModuleLine {
+  readonly type: 'auth' | 'account';
+  readonly control: string;
+  /** The module's file name, e.g. pam_listfile.so. */
+  readonly module: string;
+  readonly origin: string;
+}
+
 export interface PamMysqlLines {
   readonly auth?: PamModuleLine;
   readonly account?: PamModuleLine;
+  /** Every other auth and account module in the stack, includes followed. */
+  readonly others: readonly OtherModuleLine[];
+}
+
+/**
+ * Whether a module line can turn a login down: "required" and "requisite" can,
+ * and so can a [value=action ...] control with a "bad" or "die" action.
+ */
+export function couldDeny(control: string): boolean {
+  if (control === 'required' || control === 'requisite') return true;
+  return /(^|\s)[a-z_]+=(bad|die)(\s|$)/.test(control);
+}
+
+/** Whether a module line can let a login in on its own: "sufficient", or a "done" action on success. */
+export function couldGrant(control: string): boolean {
+  return control === 'sufficient' || /(^|\s)success=done(\s|$)/.test(control);
 }
 
 /** Includes nest at most this deep (a loop must not hang start-up). */
@@ -72,10 +97,11 @@ function logicalLines(text: string): Array<{ line: string; number: number }> {
 export function findPamMysqlLines(file: string, read: (file: string) => string = (f) => readFileSync(f, 'utf8'), depth = 0): PamMysqlLines {
   if (depth > MAX_INCLUDE_DEPTH) throw new Error(`includes nest deeper than ${MAX_INCLUDE_DEPTH} levels at ${file}`);
   const dir = path.dirname(file);
-  const found: { auth?: PamModuleLine; account?: PamModuleLine } = {};
+  const found: { auth?: PamModuleLine; account?: PamModuleLine; others: OtherModuleLine[] } = { others: [] };
   const merge = (more: PamMysqlLines) => {
     if (!found.auth && more.auth) found.auth = more.auth;
     if (!found.account && more.account) found.account = more.account;
+    found.others.push(...more.others);
   };
   for (const { line, number } of logicalLines(read(file))) {
     const tokens = tokenize(line);
@@ -91,7 +117,10 @@ export function findPamMysqlLines(file: string, read: (file: string) => string =
       merge(findPamMysqlLines(path.resolve(dir, module), read, depth + 1));
       continue;
     }
-    if (path.basename(module) !== 'pam_mysql.so') continue;
+    if (path.basename(module) !== 'pam_mysql.so') {
+      if (module) found.others.push({ type, control, module: path.basename(module), origin });
+      continue;
+    }
     if (!found[type]) found[type] = { type, control, args, origin };
   }
   return found;

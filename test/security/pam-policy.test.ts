@@ -1,0 +1,67 @@
+/**
+ * Attack (a policy downgrade): a PAM stack whose other modules would turn a
+ * login down (pam_listfile with onerr=fail, pam_time, pam_deny) must not
+ * answer OK just because the daemon runs only pam_mysql. Against the real
+ * process, with a real MariaDB behind pam_mysql.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestFrame } from '../helpers/index.js';
+import { exchange } from '../helpers/mux-client.js';
+import { spawnDaemon } from '../helpers/cli.js';
+import { createMailboxes, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { tempDir } from '../helpers/temp.js';
+
+const MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1'; // "secret", libxcrypt
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await testDatabase();
+  await createMailboxes(db.sql, [{ username: 'alice@example.org', password: MD5CRYPT }]);
+}, 60_000);
+
+afterAll(async () => {
+  await db?.close();
+});
+
+describe('-a pam with other modules in the stack', () => {
+  it('refuses a service whose stack could deny in a module it does not run, unless told to skip it; warns about a sufficient one', async () => {
+    const dir = tempDir();
+    const pamDir = path.join(dir, 'pam.d');
+    mkdirSync(pamDir);
+    const mysql = `auth required pam_mysql.so user=${db.user} passwd=${db.password} host=${db.host}:${db.port} db=${db.database} table=mailbox usercolumn=username passwdcolumn=password crypt=1`;
+    const stacks = {
+      listfile: `auth requisite pam_listfile.so item=user sense=allow file=/nonexistent onerr=fail\n${mysql}\n`,
+      time: `${mysql}\naccount required pam_time.so\n`,
+      deny: `${mysql}\naccount [default=die] pam_deny.so\n`,
+      unix: `auth sufficient pam_unix.so\n${mysql}\n`,
+      plain: `${mysql}\n`,
+    };
+    for (const [service, text] of Object.entries(stacks)) writeFileSync(path.join(pamDir, service), text, { mode: 0o600 });
+
+    const run = async (extra: string[], name: string) => {
+      const daemon = await spawnDaemon(['-a', 'pam', '-r', '--pam-dir', pamDir, '-m', path.join(dir, name), ...extra]);
+      const replies: Record<string, string | undefined> = {};
+      for (const service of Object.keys(stacks)) {
+        replies[service] = (await exchange(path.join(dir, name, 'mux'), requestFrame({ login: 'alice', password: 'secret', service, realm: 'example.org' }))).reply;
+      }
+      await daemon.stop();
+      return { replies, records: daemon.records() };
+    };
+
+    const strict = await run([], 'strict');
+    expect(strict.replies).toEqual({ listfile: 'NO authentication failed', time: 'NO authentication failed', deny: 'NO authentication failed', unix: 'OK', plain: 'OK' });
+    const refusals = strict.records.filter((record) => String(record.msg).startsWith('PAM service not usable')).map((record) => String(record.reason));
+    expect(refusals).toEqual([
+      expect.stringMatching(/listfile:1: "auth requisite pam_listfile\.so" could turn a login down.*--pam-ignore-modules/),
+      expect.stringMatching(/time:2: "account required pam_time\.so" could turn a login down/),
+      expect.stringMatching(/deny:2: "account default=die pam_deny\.so" could turn a login down/),
+    ]);
+    expect(strict.records.filter((record) => record.event === 'auth' && record.result === 'failure').map((record) => record.code)).toEqual(['ERR_PAM_CONFIG', 'ERR_PAM_CONFIG', 'ERR_PAM_CONFIG']);
+    expect(strict.records.some((record) => /unix:1: "auth sufficient pam_unix\.so" could let a login in without pam_mysql/.test(String(record.msg)))).toBe(true);
+
+    const accepting = await run(['--pam-ignore-modules', 'pam_listfile.so,pam_time.so'], 'accepting');
+    expect(accepting.replies).toEqual({ listfile: 'OK', time: 'OK', deny: 'NO authentication failed', unix: 'OK', plain: 'OK' });
+  }, 30_000);
+});

@@ -17,7 +17,7 @@ import { MuxServer } from './protocol/server.js';
 import { VerifyPools } from './crypt/verify-pool.js';
 import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
 import { offloadFor } from './crypt/native-lane.js';
-import { claimSocketPath, finishSocket, releaseSocket, type SocketIdentity } from './protocol/socket-file.js';
+import { bindPrivately, claimSocketPath, finishSocket, releaseSocket, type SocketIdentity } from './protocol/socket-file.js';
 import { takeInheritedListener, type InheritedListener } from './protocol/socket-activation.js';
 
 export interface ReloadReport {
@@ -98,10 +98,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       // systemd owns the socket file, its mode and group (the .socket unit): we only accept on it.
       await server.listen({ fd: inherited.fd });
     } else {
-      if ((await claimSocketPath(config.socketPath)) === 'replaced-stale') {
+      if ((await claimSocketPath(config.socketPath, config.socket.gid)) === 'replaced-stale') {
         logger.warn({ socket: config.socketPath }, 'removed a stale socket left by an earlier run');
       }
-      await server.listen(config.socketPath);
+      await bindPrivately(() => server!.listen(config.socketPath));
       identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
     }
   } catch (error) {
@@ -123,6 +123,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     },
     'listening',
   );
+  if (process.geteuid?.() === 0) {
+    // Nothing here needs root once the socket exists: a bug or a hostile input would run with every right.
+    logger.warn('running as root: the daemon needs no privileges to serve; run it as its own user (the systemd unit does: User=saslauthd-mysql), with read access to its configuration');
+  }
   if (config.compatibility.workers !== undefined || config.compatibility.noAcceptLock) {
     logger.debug({ ...config.compatibility }, 'saslauthd -n/-l accepted for compatibility; one process serves all requests concurrently');
   }

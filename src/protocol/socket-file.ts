@@ -2,8 +2,14 @@
  * The socket file's life: claim the path (refusing when another daemon
  * answers there, replacing a stale file left by a crash), set its mode and
  * group, and remove it on the way out, but only if it is still ours.
+ *
+ * Whoever can write the socket's directory can put their own socket in its
+ * place and read every password the MTA sends. So the directory must belong
+ * to root or to the daemon's user and be writable by nobody else; one the
+ * daemon creates is 0710 (0750 when it has no group to give), with the socket
+ * group when one is configured, as Debian's saslauthd directory is.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { DaemonError, ErrorCodes, SocketInUseError } from '../errors.js';
@@ -35,14 +41,34 @@ function probeSocket(socketPath: string): Promise<ProbeOutcome> {
   });
 }
 
+/** Why this directory is unsafe for the socket, or undefined when only root and the daemon's user can change it. */
+export function unsafeRunDirectory(dir: string): string | undefined {
+  const stats = lstatSync(dir);
+  if (stats.isSymbolicLink()) return `${dir} is a symbolic link; give the real directory with -m`;
+  if (!stats.isDirectory()) return `${dir} is not a directory`;
+  const euid = process.geteuid?.() ?? 0;
+  if (stats.uid !== 0 && stats.uid !== euid) return `${dir} belongs to user ${stats.uid}, who could replace the socket; it must belong to root or to the daemon's user (chown root ${dir})`;
+  if ((stats.mode & 0o022) !== 0) return `${dir} is writable by ${stats.mode & 0o002 ? 'every user' : 'its group'} (mode 0${(stats.mode & 0o7777).toString(8)}), who could replace the socket; chmod go-w ${dir}, or let the daemon create a directory of its own`;
+  return undefined;
+}
+
 /** Returns 'replaced-stale' when a crash left a socket behind and we removed it. */
-export async function claimSocketPath(socketPath: string): Promise<'free' | 'replaced-stale'> {
+export async function claimSocketPath(socketPath: string, gid?: number): Promise<'free' | 'replaced-stale'> {
   const dir = path.dirname(socketPath);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    // The directories above it are only passed through: searchable as usual. The socket's own is private.
+    mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
+    const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (created !== undefined) {
+      // The group that may reach the socket gets to search the directory, and nothing more.
+      if (gid !== undefined) lchownSync(dir, -1, gid);
+      chmodSync(dir, gid !== undefined ? 0o710 : 0o750);
+    }
   } catch (error) {
     throw new DaemonError(ErrorCodes.SOCKET_PATH, `cannot create socket directory ${dir}: ${(error as NodeJS.ErrnoException).code}`);
   }
+  const unsafe = unsafeRunDirectory(dir);
+  if (unsafe) throw new DaemonError(ErrorCodes.SOCKET_PATH, `refusing the socket directory: ${unsafe}`);
   const state = await socketPathState(socketPath);
   if (state === 'absent') return 'free';
   if (state === 'not a socket') {
@@ -64,15 +90,34 @@ export interface SocketIdentity {
   readonly inode: number;
 }
 
-/** Apply mode and group to the freshly bound socket, and remember which file is ours. */
+/**
+ * Bind with a umask that leaves the new socket reachable by nobody but us, so
+ * there is no moment at which it is open to all before its mode is set.
+ */
+export async function bindPrivately<T>(bind: () => Promise<T>): Promise<T> {
+  const previous = process.umask(0o177);
+  try {
+    return await bind();
+  } finally {
+    process.umask(previous);
+  }
+}
+
+/**
+ * Apply mode and group to the freshly bound socket, and remember which file is
+ * ours. Nothing here follows a link: the path is checked to be a socket first,
+ * the owner is set with lchown, and the directory is one nobody else can write.
+ */
 export function finishSocket(socketPath: string, mode: number, gid: number | undefined): SocketIdentity {
   try {
-    if (gid !== undefined) chownSync(socketPath, -1, gid);
+    const bound = lstatSync(socketPath);
+    if (!bound.isSocket()) throw Object.assign(new Error('not the socket we bound'), { code: 'ESWAPPED' });
+    if (gid !== undefined) lchownSync(socketPath, -1, gid);
     chmodSync(socketPath, mode);
+    return { path: socketPath, inode: bound.ino };
   } catch (error) {
     throw new DaemonError(ErrorCodes.SOCKET_PATH, `cannot set owner or mode of ${socketPath}: ${(error as NodeJS.ErrnoException).code}`);
   }
-  return { path: socketPath, inode: statSync(socketPath).ino };
 }
 
 /** Remove the socket file, unless it is gone or another daemon has put its own there since. */

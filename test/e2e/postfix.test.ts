@@ -50,7 +50,9 @@ beforeAll(async () => {
   writeFileSync(path.join(pamDir, 'smtp'), `auth    required   ${line}\naccount sufficient ${line}\n`);
   const runDir = path.join(dir, 'run');
   // -V: the tests below read success lines, which are logged only when asked for (as saslauthd -V).
-  daemon = await spawnDaemon(['-a', 'pam', '-r', '-V', '-m', runDir, '--pam-dir', pamDir, '--shutdown-grace', '500'], { forSuite: true });
+  // --socket-group postfix: the daemon makes its directory 0710 with that group, as Debian's saslauthd
+  // directory is root:sasl 0710 with postfix in sasl; smtpd reaches the socket through its group.
+  daemon = await spawnDaemon(['-a', 'pam', '-r', '-V', '-m', runDir, '--pam-dir', pamDir, '--shutdown-grace', '500', '--socket-group', 'postfix', '--socket-mode', '0660'], { forSuite: true });
 
   plainPort = await freePort();
   localDomainPort = await freePort();

@@ -101,7 +101,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       if ((await claimSocketPath(config.socketPath, config.socket.gid)) === 'replaced-stale') {
         logger.warn({ socket: config.socketPath }, 'removed a stale socket left by an earlier run');
       }
-      await bindPrivately(() => server!.listen(config.socketPath));
+      await bindPrivately(() => server.listen(config.socketPath));
       identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
     }
   } catch (error) {

@@ -41,7 +41,13 @@ export class AuthGeneration {
     this.backend = backend;
     const digester = new PasswordDigester();
     // --verify-cache sizes both never-stale caches: the passwords that matched a row and those that did not.
-    const passwords = new CachingVerifier(new PasswordVerifier({ defaultScheme: config.defaultScheme, pools, ceilings: config.ceilings }), config.caches.verifiedEntries, digester);
+    const verifier = new PasswordVerifier({ defaultScheme: config.defaultScheme, pools, ceilings: config.ceilings });
+    // The dummy check for unknown users takes the table's most common kind of value, where the backend can list them.
+    backend
+      .sampleStoredValues?.()
+      .then((sample) => verifier.sampleTable(sample.values, sample.defaultScheme))
+      .catch((error: unknown) => logger.debug({ error: (error as Error).message }, 'could not sample stored values; the dummy check counts them as logins arrive'));
+    const passwords = new CachingVerifier(verifier, config.caches.verifiedEntries, digester);
     const credential = config.caches.credential;
     const credentialCache = credential ? new CredentialCache(credential.entries, credential.ttlMs, digester) : undefined;
     const outage = config.caches.outage;

@@ -29,6 +29,12 @@ export type LookupResult = (
   | { readonly status: 'unavailable'; readonly code: ErrorCode; readonly reason: string }
 ) & { readonly defaultScheme?: DefaultScheme };
 
+export interface StoredSample {
+  readonly values: readonly string[];
+  /** How unprefixed values among them are read, when the backend says (pam_mysql's crypt=). */
+  readonly defaultScheme?: DefaultScheme;
+}
+
 export interface Backend {
   /** The mechanism name saslauthd would log ([mech=...]). */
   readonly mechanism: string;
@@ -36,5 +42,10 @@ export interface Backend {
   lookup(query: LookupQuery, cancellation: Cancellation): Promise<LookupResult>;
   /** Start noticing changes to what the backend reads (a passwd-file); called once the daemon serves. */
   watch(): void;
+  /**
+   * Some of the stored values it holds, for backends that can list them, so the
+   * dummy check for unknown users costs what the table's usual value costs.
+   */
+  sampleStoredValues?(): Promise<StoredSample>;
   close(): Promise<void>;
 }

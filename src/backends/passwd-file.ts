@@ -5,7 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, stat, type Stats } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Backend, LookupQuery, LookupResult } from './backend.js';
+import type { Backend, LookupQuery, LookupResult, StoredSample } from './backend.js';
 import { parsePasswdFile, type PasswdFileEntries } from './passwd-file-format.js';
 import { DaemonError, ErrorCodes, systemErrorText } from '../errors.js';
 
@@ -65,6 +65,10 @@ export class PasswdFileBackend implements Backend {
       return { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD, reason: 'empty password field in the passwd-file' };
     }
     return { status: 'found', storedHash: stored };
+  }
+
+  async sampleStoredValues(): Promise<StoredSample> {
+    return { values: [...this.#entries.passwords.values()].filter((value) => value !== '') };
   }
 
   async close(): Promise<void> {

@@ -68,6 +68,14 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     process.exit(70);
   });
 
+  // Without a handler Node dies of SIGHUP, so one is in place before the socket exists: a reload
+  // asked for during start-up (systemctl reload right after start) is carried out once it is up.
+  let reloadRequested = false;
+  let onSighup = () => {
+    reloadRequested = true;
+  };
+  process.on('SIGHUP', () => onSighup());
+
   let daemon;
   try {
     daemon = await startDaemon(config, logger);
@@ -76,6 +84,7 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     logger.fatal({ code, error: describeError(error) }, 'cannot start');
     process.stderr.write(`saslauthd-mysql: cannot start: ${describeError(error).message}\n`);
     process.exitCode = code === ErrorCodes.SOCKET_IN_USE ? EXIT_ALREADY_RUNNING : EXIT_FAILURE;
+    process.removeAllListeners('SIGHUP');
     return;
   }
 
@@ -104,7 +113,8 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     const code = error instanceof DaemonError ? error.code : ErrorCodes.INTERNAL;
     logger.error({ event: 'reload', code, error: describeError(error) }, `SIGHUP: new configuration refused, keeping the running one (caches flushed): ${describeError(error).message}`);
   };
-  process.on('SIGHUP', () => void reload());
+  onSighup = () => void reload();
+  if (reloadRequested) onSighup();
 
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');

@@ -6,7 +6,8 @@
  */
 import type { DefaultScheme } from './default-scheme.js';
 import type { LaneOutcome } from './lane.js';
-import { dummyValue, plan } from './plan.js';
+import { DummyChoice } from './dummy-choice.js';
+import { dummyValue, plan, type Plan } from './plan.js';
 import { verifyCryptTask, type CostCeilings } from './schemes/crypt-strings.js';
 import type { VerifyPools } from './verify-pool.js';
 import type { Cancellation } from '../common/cancellation.js';
@@ -46,23 +47,29 @@ export interface Verifier {
 
 export class PasswordVerifier implements Verifier {
   readonly #options: PasswordVerifierOptions;
-  /** Generated throwaway hashes, used until a real stored value has been seen. */
+  /** Generated throwaway hashes, used until the table's own kind of value is known. */
   readonly #dummies = new Map<DefaultScheme, string>();
-  /** The last real stored value verified, per default scheme: the table's own scheme and cost. */
-  readonly #recent = new Map<DefaultScheme, string>();
+  readonly #choice: DummyChoice;
 
   constructor(options: PasswordVerifierOptions) {
     this.#options = options;
+    this.#choice = new DummyChoice(options.ceilings);
   }
 
   async verify(password: Buffer, stored: string, options: VerifyOptions = {}): Promise<Verdict> {
-    const verdict = await this.#check(password, stored, options);
-    if (verdict.status !== 'unsupported' && verdict.status !== 'over-ceiling') this.#recent.set(options.defaultScheme ?? this.#options.defaultScheme, stored);
+    const defaultScheme = options.defaultScheme ?? this.#options.defaultScheme;
+    const chosen = plan(password, stored, defaultScheme, this.#options.ceilings);
+    const verdict = await this.#run(chosen, password, options);
+    if (verdict.status === 'match' || verdict.status === 'mismatch') this.#choice.saw(stored, chosen, defaultScheme);
     return verdict;
   }
 
-  async #check(password: Buffer, stored: string, options: VerifyOptions): Promise<Verdict> {
-    const chosen = plan(password, stored, options.defaultScheme ?? this.#options.defaultScheme, this.#options.ceilings);
+  /** The backend's own stored values, when it can list them: the dummy becomes the most common kind among them. */
+  sampleTable(values: readonly string[], defaultScheme: DefaultScheme = this.#options.defaultScheme): void {
+    this.#choice.sample(values, defaultScheme);
+  }
+
+  async #run(chosen: Plan, password: Buffer, options: VerifyOptions): Promise<Verdict> {
     if (chosen.kind === 'unsupported' || chosen.kind === 'over-ceiling') return { status: chosen.kind, scheme: chosen.scheme, reason: chosen.reason };
     let outcome: boolean | undefined | LaneOutcome;
     if (chosen.kind === 'inline') outcome = chosen.check();
@@ -76,19 +83,19 @@ export class PasswordVerifier implements Verifier {
 
   /**
    * Spend the time a real check would, so that an unknown user answers no
-   * faster than a known one. The check runs against the last real stored
-   * value seen (so a bcrypt table costs bcrypt time, at the table's own cost
-   * factor), or a throwaway hash of the default scheme until there is one.
-   * The result is thrown away.
+   * faster than a known one: against a value of the kind most common in the
+   * table (dummy-choice.ts), never one the previous request picked, or a
+   * throwaway hash of the default scheme until that kind is known. The result
+   * is thrown away.
    */
   async verifyDummy(password: Buffer, options: VerifyOptions = {}): Promise<void> {
     const scheme = options.defaultScheme ?? this.#options.defaultScheme;
-    let dummy = this.#recent.get(scheme) ?? this.#dummies.get(scheme);
+    let dummy = this.#choice.valueFor(scheme) ?? this.#dummies.get(scheme);
     if (dummy === undefined) {
       dummy = dummyValue(scheme);
       this.#dummies.set(scheme, dummy);
     }
-    await this.#check(password, dummy, options);
+    await this.#run(plan(password, dummy, scheme, this.#options.ceilings), password, options);
   }
 }
 

@@ -88,7 +88,7 @@ export async function spawnDaemon(args: string[], options: { forSuite?: boolean;
     async waitForOutput(text, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (!output.includes(text)) {
-        if (child.exitCode !== null) throw new Error(`daemon exited (${child.exitCode}) before printing "${text}":\n${output}`);
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`daemon exited (${child.exitCode ?? child.signalCode}) before printing "${text}":\n${output}`);
         if (Date.now() > deadline) throw new Error(`daemon did not print "${text}" within ${timeoutMs} ms:\n${output}`);
         await new Promise((r) => setTimeout(r, 20));
       }

@@ -30,6 +30,15 @@ export function prepareColumnLookup(lookup: ColumnLookup): PreparedLookup {
   };
 }
 
+/** How many stored values the dummy check's sample reads (crypt/dummy-choice.ts). */
+export const SAMPLE_ROWS = 1000;
+
+/** The SQL that reads a sample of the table's stored values: the same table and WHERE as the lookup, any user. */
+export function sampleColumnSql(lookup: ColumnLookup): string {
+  const where = lookup.where === undefined || lookup.where.trim() === '' ? '' : ` WHERE (${lookup.where})`;
+  return `SELECT ${lookup.passwordColumn} FROM ${lookup.table}${where} LIMIT ${SAMPLE_ROWS}`;
+}
+
 type Placeholder = 'u' | 'n' | 'd' | 's';
 
 const VALUES: Record<Placeholder, (names: LookupNames) => string> = {

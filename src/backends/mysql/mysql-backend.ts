@@ -3,7 +3,7 @@
  * connections to one or more hosts.
  */
 import type { Logger } from 'pino';
-import type { Backend, LookupQuery, LookupResult } from '../backend.js';
+import type { Backend, LookupQuery, LookupResult, StoredSample } from '../backend.js';
 import { MysqlHosts } from './hosts.js';
 import { MysqlLookup } from './mysql-lookup.js';
 import type { MysqlBackendSettings } from './settings.js';
@@ -21,6 +21,10 @@ export class MysqlBackend implements Backend {
 
   lookup(query: LookupQuery): Promise<LookupResult> {
     return this.#lookup.lookup(query);
+  }
+
+  sampleStoredValues(): Promise<StoredSample> {
+    return this.#lookup.sample();
   }
 
   /** Nothing to watch: the configuration is read again on SIGHUP. */

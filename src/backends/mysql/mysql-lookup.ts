@@ -4,10 +4,10 @@
  * "unavailable" (a temporary failure), never a wrong password. -a mysql has
  * one of these; -a pam one per PAM service.
  */
-import type { LookupQuery, LookupResult } from '../backend.js';
+import type { LookupQuery, LookupResult, StoredSample } from '../backend.js';
 import { ErrorCodes } from '../../errors.js';
 import { QueryFailure, type MysqlHosts } from './hosts.js';
-import { prepareColumnLookup, prepareQueryLookup, type PreparedLookup } from './lookup-sql.js';
+import { prepareColumnLookup, prepareQueryLookup, sampleColumnSql, type PreparedLookup } from './lookup-sql.js';
 import { interpretRows } from './rows.js';
 import type { MysqlBackendSettings } from './settings.js';
 
@@ -15,11 +15,22 @@ export class MysqlLookup {
   readonly #hosts: MysqlHosts;
   readonly #prepared: PreparedLookup;
   readonly #scheme: Pick<LookupResult, 'defaultScheme'>;
+  /** Reads a sample of stored values; undefined for a password_query, which needs a user to run. */
+  readonly #sampleSql: string | undefined;
 
   constructor(settings: MysqlBackendSettings, hosts: MysqlHosts) {
     this.#hosts = hosts;
     this.#prepared = settings.lookup.kind === 'columns' ? prepareColumnLookup(settings.lookup) : prepareQueryLookup(settings.lookup);
+    this.#sampleSql = settings.lookup.kind === 'columns' ? sampleColumnSql(settings.lookup) : undefined;
     this.#scheme = settings.defaultScheme === undefined ? {} : { defaultScheme: settings.defaultScheme };
+  }
+
+  /** Up to SAMPLE_ROWS stored values of the table (none for a password_query). */
+  async sample(): Promise<StoredSample> {
+    if (this.#sampleSql === undefined) return { values: [], ...this.#scheme };
+    const rows = await this.#hosts.query(this.#sampleSql, []);
+    const values = rows.map((row) => (Buffer.isBuffer(row[0]) ? row[0].toString('utf8') : row[0])).filter((value): value is string => typeof value === 'string' && value !== '');
+    return { values, ...this.#scheme };
   }
 
   async lookup(query: LookupQuery): Promise<LookupResult> {

@@ -27,6 +27,7 @@ const CATALOGUE = {
   PAM_CONFIG: ['ERR_PAM_CONFIG', 'credential'],
   BACKEND_UNAVAILABLE: ['ERR_BACKEND_UNAVAILABLE', 'temporary'],
   BACKEND_QUERY: ['ERR_BACKEND_QUERY', 'temporary'],
+  BACKEND_BUSY: ['ERR_BACKEND_BUSY', 'temporary'],
   AUTH_TIMEOUT: ['ERR_AUTH_TIMEOUT', 'temporary'],
   VERIFY_OVERLOADED: ['ERR_VERIFY_OVERLOADED', 'temporary'],
   ABANDONED: ['ERR_ABANDONED', 'temporary'],

@@ -90,8 +90,9 @@ export class Authenticator {
     }
     if (found.status === 'unavailable') {
       const reason = `backend unavailable: ${found.reason}`;
-      // Only when the backend cannot answer: a real "no" from it is never overridden.
-      if (outageCache?.hit(query.user, query.realm, query.service, password)) return { outcome: { result: 'success', cache: 'outage', reason }, name: 'has-row' };
+      // Only when the backend cannot answer: a real "no" from it is never overridden. A backend that is up
+      // but has no free connection is not an outage: the cache must not stand in for a working database.
+      if (found.code !== ErrorCodes.BACKEND_BUSY && outageCache?.hit(query.user, query.realm, query.service, password)) return { outcome: { result: 'success', cache: 'outage', reason }, name: 'has-row' };
       return { outcome: { result: 'temporary-failure', code: found.code, reason }, name: 'no-row' };
     }
     const options: VerifyOptions = found.defaultScheme === undefined ? { cancellation } : { cancellation, defaultScheme: found.defaultScheme };

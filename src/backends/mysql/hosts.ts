@@ -10,9 +10,13 @@ import mysql from 'mysql2';
 import type { Logger } from 'pino';
 import type { ConnectionSettings, HostAddress } from './settings.js';
 
-/** Why a query failed: "sql" errors would fail the same on every host, the others are the host's. */
+/**
+ * Why a query failed: "sql" errors would fail the same on every host; "busy"
+ * means every connection of ours to the host was in use and the wait ran out
+ * (the host is up, this daemon is at its pool size); the others are the host's.
+ */
 export class QueryFailure extends Error {
-  readonly kind: 'connection' | 'timeout' | 'sql';
+  readonly kind: 'connection' | 'timeout' | 'sql' | 'busy';
   readonly host: string;
   readonly code: string | undefined;
 
@@ -49,6 +53,8 @@ interface Host {
   readonly pool: mysql.Pool;
   downUntil: number;
   down: boolean;
+  /** Connections of ours in use on this host now: at the pool size, a wait for one is not the host's fault. */
+  inUse: number;
 }
 
 function label(address: HostAddress): string {
@@ -88,6 +94,7 @@ export class MysqlHosts {
       label: label(address),
       downUntil: 0,
       down: false,
+      inUse: 0,
       pool: mysql.createPool({
         ...address,
         user: settings.user,
@@ -135,6 +142,8 @@ export class MysqlHosts {
         const failure = error instanceof QueryFailure ? error : new QueryFailure('connection', host.label, undefined, (error as Error).message);
         if (failure.kind === 'sql') throw failure;
         lastFailure = failure;
+        // Our own pool being full says nothing about the host: try the next one, but do not mark this one down.
+        if (failure.kind === 'busy') continue;
         host.downUntil = Date.now() + this.#settings.retryAfterMs;
         if (!host.down) {
           host.down = true;
@@ -148,18 +157,26 @@ export class MysqlHosts {
   async #queryHost(host: Host, sql: string, params: readonly string[]): Promise<unknown[][]> {
     const { connectTimeoutMs, queryTimeoutMs } = this.#settings;
     let connection: mysql.PoolConnection;
+    const saturated = host.inUse >= this.#settings.poolSize;
     try {
       connection = await withDeadline(
         new Promise<mysql.PoolConnection>((resolve, reject) => host.pool.getConnection((error, got) => (error ? reject(error) : resolve(got)))),
         connectTimeoutMs,
         (late) => late.release(),
-        () => new QueryFailure('timeout', host.label, 'ETIMEDOUT', `no connection within ${connectTimeoutMs} ms`),
+        () =>
+          saturated
+            ? new QueryFailure('busy', host.label, 'POOL_BUSY', `every one of the ${this.#settings.poolSize} connections was in use for ${connectTimeoutMs} ms (pool_size)`)
+            : new QueryFailure('timeout', host.label, 'ETIMEDOUT', `no connection within ${connectTimeoutMs} ms`),
       );
     } catch (error) {
       if (error instanceof QueryFailure) throw error;
+      const message = (error as Error).message;
+      // mysql2's own bound on logins waiting for a connection: ours, not the host's.
+      if (/queue limit reached/i.test(message)) throw new QueryFailure('busy', host.label, 'POOL_QUEUE_FULL', `${QUEUE_LIMIT} logins already waiting for a connection`);
       const code = (error as { code?: string }).code;
-      throw new QueryFailure('connection', host.label, code, (error as Error).message);
+      throw new QueryFailure('connection', host.label, code, message);
     }
+    host.inUse += 1;
 
     let broken = false;
     try {
@@ -183,6 +200,7 @@ export class MysqlHosts {
       if (code === 'PROTOCOL_SEQUENCE_TIMEOUT') throw new QueryFailure('timeout', host.label, code, `no answer within ${queryTimeoutMs} ms`);
       throw new QueryFailure(isStatementError ? 'sql' : 'connection', host.label, code, (error as Error).message);
     } finally {
+      host.inUse -= 1;
       // A connection that timed out or broke may be mid-answer: never hand it to the next login.
       if (broken) connection.destroy();
       else connection.release();

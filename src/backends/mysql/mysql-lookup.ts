@@ -41,8 +41,10 @@ export class MysqlLookup {
     } catch (error) {
       const failure = error instanceof QueryFailure ? error : undefined;
       const where = failure ? ` (${failure.host}${failure.code ? `, ${failure.code}` : ''})` : '';
-      const reason = `${failure?.kind === 'sql' ? 'query failed' : 'database unreachable'}${where}: ${(error as Error).message}`;
-      return { status: 'unavailable', code: failure?.kind === 'sql' ? ErrorCodes.BACKEND_QUERY : ErrorCodes.BACKEND_UNAVAILABLE, reason, ...this.#scheme };
+      const kind = failure?.kind;
+      const reason = `${kind === 'sql' ? 'query failed' : kind === 'busy' ? 'no free database connection' : 'database unreachable'}${where}: ${(error as Error).message}`;
+      const code = kind === 'sql' ? ErrorCodes.BACKEND_QUERY : kind === 'busy' ? ErrorCodes.BACKEND_BUSY : ErrorCodes.BACKEND_UNAVAILABLE;
+      return { status: 'unavailable', code, reason, ...this.#scheme };
     }
     return { ...interpretRows(rows, prepared.hasStatus), ...this.#scheme };
   }

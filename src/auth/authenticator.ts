@@ -70,15 +70,16 @@ export class Authenticator {
     const read = readRequest(request, this.#options.realm, this.#options.backend.mechanism);
     const decided = read.ok ? await this.#decide(read.query, request.password.reveal(), cancellation) : { outcome: read.refusal, name: 'not-a-name' as const };
     const { outcome } = decided;
+    const names = decided.canonical === undefined || decided.canonical === read.names.user ? read.names : { ...read.names, user: decided.canonical, requested: read.names.user };
     const durationMs = Math.round((this.#clock.now() - started) * 1000) / 1000;
-    const delayMs = this.#consultThrottle(read.names, outcome, decided.name);
-    this.#report(read.names, outcome, durationMs, delayMs);
+    const delayMs = this.#consultThrottle(names, outcome, decided.name);
+    this.#report(names, outcome, durationMs, delayMs);
     if (delayMs > 0) await holdBack(delayMs, cancellation);
     return outcome;
   }
 
-  /** The outcome, and whether the name had a row (the throttle counts the two apart). */
-  async #decide(query: LookupQuery, password: Buffer, cancellation: Cancellation): Promise<{ readonly outcome: Outcome; readonly name: NameKind }> {
+  /** The outcome, whether the name had a row (the throttle counts the two apart), and the row's own name. */
+  async #decide(query: LookupQuery, password: Buffer, cancellation: Cancellation): Promise<{ readonly outcome: Outcome; readonly name: NameKind; readonly canonical?: string }> {
     const { credentialCache, outageCache, passwords } = this.#options;
     if (credentialCache?.hit(query.user, query.realm, query.service, password)) return { outcome: SUCCESS_FROM_CREDENTIAL_CACHE, name: 'has-row' };
     let found: LookupResult;
@@ -97,16 +98,19 @@ export class Authenticator {
     }
     const options: VerifyOptions = found.defaultScheme === undefined ? { cancellation } : { cancellation, defaultScheme: found.defaultScheme };
     if (found.status !== 'found') {
-      const { cache } = await passwords.checkNoRow(query.user, password, options);
+      // Spellings of one name that finds no row share its rejected-cache entry (and throttle count).
+      const { cache } = await passwords.checkNoRow(normalizedName(query.user), password, options);
       const refusal = found.status === 'unknown' ? UNKNOWN_USER : ({ result: 'failure', code: found.code, reason: found.reason } as const);
       return { outcome: cache ? { ...refusal, cache } : refusal, name: 'no-row' };
     }
-    const outcome = outcomeOf(await passwords.check(query.user, { stored: found.storedHash, defaultScheme: found.defaultScheme }, password, options));
+    // The row's own name: "ALICE" and "alice " that a collation matched to the row "alice" are one user to the caches.
+    const user = found.user ?? query.user;
+    const outcome = outcomeOf(await passwords.check(user, { stored: found.storedHash, defaultScheme: found.defaultScheme }, password, options));
     if (outcome.result === 'success') {
       credentialCache?.remember(query.user, query.realm, query.service, password);
       outageCache?.remember(query.user, query.realm, query.service, password);
     }
-    return { outcome, name: 'has-row' };
+    return { outcome, name: 'has-row', canonical: user };
   }
 
   /**
@@ -118,16 +122,18 @@ export class Authenticator {
     if (!throttle || outcome.result === 'temporary-failure') return 0;
     const address = names.remote === undefined ? undefined : clientAddressOf(names.remote);
     const failed = outcome.result === 'failure';
-    const decision = throttle.decide(names.user, address, failed, name);
+    // A name with no row is counted under its normalised spelling, so "Nobody", "nobody " and "ｎobody" are one key.
+    const key = name === 'no-row' ? normalizedName(names.user) : names.user;
+    const decision = throttle.decide(key, address, failed, name);
     if (failed) {
-      const counts = throttle.recordFailure(names.user, address, name);
+      const counts = throttle.recordFailure(key, address, name);
       const after = throttle.afterFailures;
       // One line when a name or an address crosses the threshold, for fail2ban and for people.
       const log = this.#options.logger;
       if (counts.user === after && name !== 'not-a-name') log.warn({ event: 'throttle', by: 'user', user: names.user, failures: after }, `throttling: [user=${escapeField(names.user)}] [failures=${after}]`);
       if (counts.address === after) log.warn({ event: 'throttle', by: 'address', remote: address, failures: after }, `throttling: [remote=${escapeField(address!)}] [failures=${after}]`);
     } else {
-      throttle.recordSuccess(names.user);
+      throttle.recordSuccess(key);
     }
     return decision?.delayMs ?? 0;
   }
@@ -140,6 +146,16 @@ export class Authenticator {
     logAuthEvent(logger, event, successLevel);
     metrics?.observe(event);
   }
+}
+
+/**
+ * One key for the spellings of a name a common collation (utf8mb4_general_ci and
+ * its kin) treats alike: compatibility forms and accents folded, case folded,
+ * outer spaces dropped. Only for names with no row: a found row's own name is
+ * the key for those.
+ */
+export function normalizedName(name: string): string {
+  return name.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().trim();
 }
 
 /** What a verdict on the row's password means for the login. */

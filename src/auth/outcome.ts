@@ -26,7 +26,10 @@ export interface Outcome {
 
 /** The names one login is logged under: the lookup key once it is known, the bytes as received before. */
 export interface LoginNames {
+  /** The row's own name when the lookup found one, else the looked-up name. */
   readonly user: string;
+  /** The name as the client spelled it (after -r), when the row's own name differs from it. */
+  readonly requested?: string;
   readonly service: string;
   readonly realm: string;
   readonly mech: string;

@@ -21,7 +21,8 @@ export interface LookupQuery {
  * otherwise the daemon's --default-scheme applies.
  */
 export type LookupResult = (
-  | { readonly status: 'found'; readonly storedHash: string }
+  /** `user`: the row's own name, when the backend can tell it (a collation may have matched another spelling). */
+  | { readonly status: 'found'; readonly storedHash: string; readonly user?: string }
   | { readonly status: 'unknown' }
   /** The user exists but must not log in (ambiguous entry, empty password, ...): a definite no. */
   | { readonly status: 'refused'; readonly code: ErrorCode; readonly reason: string }

@@ -8,14 +8,15 @@ const names = { user: "o'brien@example.org", service: 'smtp' };
 describe('the lookup SQL', () => {
   it("builds pam_mysql's query with the user as a parameter", () => {
     const prepared = prepareColumnLookup({ kind: 'columns', table: 'mailbox', userColumn: 'username', passwordColumn: 'password', where: 'active=1' });
-    expect(prepared.sql).toBe('SELECT password FROM mailbox WHERE username = ? AND (active=1)');
+    // The row's own name comes back too: a collation may have matched another spelling.
+    expect(prepared.sql).toBe('SELECT password, username FROM mailbox WHERE username = ? AND (active=1)');
     expect(prepared.params(names)).toEqual(["o'brien@example.org"]);
     expect(prepared.hasStatus).toBe(false);
   });
 
   it('selects the status expression when one is configured', () => {
     const prepared = prepareColumnLookup({ kind: 'columns', table: 'mailbox', userColumn: 'username', passwordColumn: 'password', statusColumn: 'status' });
-    expect(prepared.sql).toBe('SELECT password, status FROM mailbox WHERE username = ?');
+    expect(prepared.sql).toBe('SELECT password, status, username FROM mailbox WHERE username = ?');
     expect(prepared.hasStatus).toBe(true);
   });
 
@@ -53,6 +54,12 @@ describe('what the rows mean', () => {
     ['an empty password', [['']], { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD }],
   ])('%s', (_name, rows, expected) => {
     expect(interpretRows(rows as unknown[][], false)).toMatchObject(expected);
+  });
+
+  it("returns the row's own user name when the lookup selects it", () => {
+    expect(interpretRows([['$1$x$y', 'alice@example.org']], false, 1)).toEqual({ status: 'found', storedHash: '$1$x$y', user: 'alice@example.org' });
+    expect(interpretRows([['$1$x$y', 0, Buffer.from('alice@example.org')]], true, 2)).toEqual({ status: 'found', storedHash: '$1$x$y', user: 'alice@example.org' });
+    expect(interpretRows([['$1$x$y']], false)).toEqual({ status: 'found', storedHash: '$1$x$y' });
   });
 
   it('refuses expired accounts and passwords by the status bits', () => {

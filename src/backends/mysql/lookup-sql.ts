@@ -18,15 +18,23 @@ export interface PreparedLookup {
   readonly params: (names: LookupNames) => string[];
   /** Whether the second column of each row is the status expression. */
   readonly hasStatus: boolean;
+  /**
+   * Which column of a row holds the row's own user name: MySQL's collations match "ALICE",
+   * "älice" and "alice " to the row "alice", and the name the row has is the one to count and
+   * log under. Absent for a password_query, whose columns the administrator chose.
+   */
+  readonly nameColumn?: number;
 }
 
 export function prepareColumnLookup(lookup: ColumnLookup): PreparedLookup {
-  const columns = lookup.statusColumn === undefined ? lookup.passwordColumn : `${lookup.passwordColumn}, ${lookup.statusColumn}`;
+  const hasStatus = lookup.statusColumn !== undefined;
+  const columns = hasStatus ? `${lookup.passwordColumn}, ${lookup.statusColumn}` : lookup.passwordColumn;
   const where = lookup.where === undefined || lookup.where.trim() === '' ? '' : ` AND (${lookup.where})`;
   return {
-    sql: `SELECT ${columns} FROM ${lookup.table} WHERE ${lookup.userColumn} = ?${where}`,
+    sql: `SELECT ${columns}, ${lookup.userColumn} FROM ${lookup.table} WHERE ${lookup.userColumn} = ?${where}`,
     params: (names) => [names.user],
-    hasStatus: lookup.statusColumn !== undefined,
+    hasStatus,
+    nameColumn: hasStatus ? 2 : 1,
   };
 }
 

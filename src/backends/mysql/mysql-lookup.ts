@@ -46,6 +46,6 @@ export class MysqlLookup {
       const code = kind === 'sql' ? ErrorCodes.BACKEND_QUERY : kind === 'busy' ? ErrorCodes.BACKEND_BUSY : ErrorCodes.BACKEND_UNAVAILABLE;
       return { status: 'unavailable', code, reason, ...this.#scheme };
     }
-    return { ...interpretRows(rows, prepared.hasStatus), ...this.#scheme };
+    return { ...interpretRows(rows, prepared.hasStatus, prepared.nameColumn), ...this.#scheme };
   }
 }

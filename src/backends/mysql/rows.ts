@@ -15,7 +15,7 @@ function text(value: unknown): string | null {
   return String(value);
 }
 
-export function interpretRows(rows: readonly unknown[][], hasStatus: boolean): LookupResult {
+export function interpretRows(rows: readonly unknown[][], hasStatus: boolean, nameColumn?: number): LookupResult {
   if (rows.length === 0) return { status: 'unknown' };
   if (rows.length > 1) {
     // pam_mysql 0.8.2 took the first of three or more rows. Which row is meant cannot be known: refuse.
@@ -30,5 +30,6 @@ export function interpretRows(rows: readonly unknown[][], hasStatus: boolean): L
     if (status & STATUS_EXPIRED) return { status: 'refused', code: ErrorCodes.ACCOUNT_EXPIRED, reason: 'account expired (status column)' };
     if (status & STATUS_PASSWORD_EXPIRED) return { status: 'refused', code: ErrorCodes.PASSWORD_EXPIRED, reason: 'password expired (status column)' };
   }
-  return { status: 'found', storedHash: stored };
+  const user = nameColumn === undefined ? null : text(rows[0]![nameColumn]);
+  return user ? { status: 'found', storedHash: stored, user } : { status: 'found', storedHash: stored };
 }

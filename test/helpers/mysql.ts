@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
+import { afterAll, beforeAll } from 'vitest';
 import { ThrowawayServer } from './throwaway-mariadb.js';
 
 export { ThrowawayServer, freePort } from './throwaway-mariadb.js';
@@ -146,6 +147,28 @@ export async function seedMailboxServer(server: ThrowawayServer, rows: readonly 
   await sql(`CREATE USER ?@'%' IDENTIFIED BY ?${account.requireSsl ? ' REQUIRE SSL' : ''}`, [account.user, account.password]);
   await sql(`GRANT SELECT ON postfix.* TO ?@'%'`, [account.user]);
   await root.end();
+}
+
+/** "secret" as md5crypt, made by libxcrypt: the password of the suites' usual mailbox. */
+export const SECRET_MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1';
+
+/**
+ * For a test file: a test database with the shared fixture and these mailboxes,
+ * made before its tests and dropped after. The returned function gives it to a test.
+ */
+export function suiteMailboxDatabase(rows: readonly MailboxRow[]): () => TestDatabase {
+  let db: TestDatabase | undefined;
+  beforeAll(async () => {
+    db = await testDatabase();
+    await createMailboxes(db.sql, rows);
+  }, 60_000);
+  afterAll(async () => {
+    await db?.close();
+  });
+  return () => {
+    if (!db) throw new Error('the suite database is made in beforeAll: use it inside a test');
+    return db;
+  };
 }
 
 /** The SASLAUTHD_MYSQL_DB_* variables for -a mysql against a test database's mailbox table. */

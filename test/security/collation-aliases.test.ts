@@ -6,27 +6,18 @@
  */
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
-import { createMailboxes, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { SECRET_MD5CRYPT, suiteMailboxDatabase } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
 
-const MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1'; // "secret", libxcrypt
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await testDatabase();
-  await createMailboxes(db.sql, [{ username: 'alice@example.org', password: MD5CRYPT }]);
-}, 60_000);
-
-afterAll(async () => {
-  await db?.close();
-});
+const database = suiteMailboxDatabase([{ username: 'alice@example.org', password: SECRET_MD5CRYPT }]);
 
 async function start(): Promise<{ daemon: DaemonProcess; ask: (login: string, password: string) => Promise<{ reply: string | undefined; ms: number }> }> {
   const dir = tempDir();
+  const db = database();
   const conf = path.join(dir, 'db.conf');
   writeFileSync(conf, `hosts = ${db.host}:${db.port}\ndatabase = ${db.database}\nuser = ${db.user}\npassword = ${db.password}\ntable = mailbox\n`, { mode: 0o600 });
   const daemon = await spawnDaemon(['-a', 'mysql', '-O', conf, '-r', '-V', '-m', path.join(dir, 'run'), '--throttle-after', '3', '--throttle-max-delay', '600']);

@@ -6,27 +6,18 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { spawnDaemon } from '../helpers/cli.js';
-import { createMailboxes, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { SECRET_MD5CRYPT, suiteMailboxDatabase } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
 
-const MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1'; // "secret", libxcrypt
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await testDatabase();
-  await createMailboxes(db.sql, [{ username: 'alice@example.org', password: MD5CRYPT }]);
-}, 60_000);
-
-afterAll(async () => {
-  await db?.close();
-});
+const database = suiteMailboxDatabase([{ username: 'alice@example.org', password: SECRET_MD5CRYPT }]);
 
 describe('-a pam with other modules in the stack', () => {
   it('refuses a service whose stack could deny in a module it does not run, unless told to skip it; warns about a sufficient one', async () => {
+    const db = database();
     const dir = tempDir();
     const pamDir = path.join(dir, 'pam.d');
     mkdirSync(pamDir);

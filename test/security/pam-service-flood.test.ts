@@ -6,28 +6,19 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { spawnDaemon } from '../helpers/cli.js';
-import { createMailboxes, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { SECRET_MD5CRYPT, suiteMailboxDatabase } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
 
-const MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1'; // "secret", libxcrypt
 const NAMES = 5000;
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await testDatabase();
-  await createMailboxes(db.sql, [{ username: 'alice@example.org', password: MD5CRYPT }]);
-}, 60_000);
-
-afterAll(async () => {
-  await db?.close();
-});
+const database = suiteMailboxDatabase([{ username: 'alice@example.org', password: SECRET_MD5CRYPT }]);
 
 describe('-a pam under a flood of made-up service names', () => {
   it('keeps answering smtp, and logs the missing files a few times, not once per name', async () => {
+    const db = database();
     const dir = tempDir();
     const pamDir = path.join(dir, 'pam.d');
     mkdirSync(pamDir);

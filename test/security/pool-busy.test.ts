@@ -6,27 +6,18 @@
  */
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { spawnDaemon } from '../helpers/cli.js';
-import { createMailboxes, testDatabase, type TestDatabase } from '../helpers/mysql.js';
+import { SECRET_MD5CRYPT, suiteMailboxDatabase } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
 
-const MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1'; // "secret", libxcrypt
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await testDatabase();
-  await createMailboxes(db.sql, [{ username: 'alice@example.org', password: MD5CRYPT }]);
-}, 60_000);
-
-afterAll(async () => {
-  await db?.close();
-});
+const database = suiteMailboxDatabase([{ username: 'alice@example.org', password: SECRET_MD5CRYPT }]);
 
 describe('a full connection pool', () => {
   it('is a temporary failure of its own: the host stays up and the outage cache does not answer', async () => {
+    const db = database();
     const dir = tempDir();
     const conf = path.join(dir, 'db.conf');
     writeFileSync(

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
-import { Authenticator } from './auth/authenticator.js';
+import { Authenticator, type Park } from './auth/authenticator.js';
 import type { FailureThrottle } from './auth/throttle.js';
 import { PasswordVerifier } from './crypt/verifier.js';
 import type { VerifyPools } from './crypt/verify-pool.js';
@@ -71,10 +71,10 @@ export class AuthGeneration {
   }
 
   /** One login's outcome, as `answer` turns it into the protocol's reply (auth/mux-reply.ts for the mux socket). */
-  async authenticate<Answer>(request: AuthRequest, cancellation: Cancellation, answer: (outcome: Outcome) => Answer): Promise<Answer> {
+  async authenticate<Answer>(request: AuthRequest, cancellation: Cancellation, park: Park, answer: (outcome: Outcome) => Answer): Promise<Answer> {
     this.#inFlight += 1;
     try {
-      return answer(await this.#authenticator.authenticate(request, cancellation));
+      return answer(await this.#authenticator.authenticate(request, cancellation, park));
     } finally {
       this.#inFlight -= 1;
       if (this.#inFlight === 0) this.#retired?.();

@@ -68,7 +68,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   // Loaded only when asked for: prom-client and node:http cost a few MB a daemon without metrics need not carry.
   const metricsModules = config.metrics ? await Promise.all([import('./metrics/daemon-metrics.js'), import('./metrics/metrics-server.js')]) : undefined;
   const metrics: DaemonMetrics | undefined = metricsModules
-    ? new metricsModules[0].DaemonMetrics({ openConnections: () => server?.connectionCount ?? 0, verifyQueue: () => ({ fast: pools.fast.queueSize, slow: pools.slow.queueSize }) })
+    ? new metricsModules[0].DaemonMetrics({ openConnections: () => server?.connectionCount ?? 0, heldConnections: () => server?.waitingCount ?? 0, verifyQueue: () => ({ fast: pools.fast.queueSize, slow: pools.slow.queueSize }) })
     : undefined;
   let current: AuthGeneration;
   try {
@@ -81,7 +81,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const retiring = new Set<Promise<void>>();
   server = new MuxServer({
     // Read `current` per request: after a reload, new requests go to the new generation.
-    handler: (request, cancellation) => current.authenticate(request, cancellation, muxReply),
+    handler: (request, cancellation, park) => current.authenticate(request, cancellation, park, muxReply),
     timeouts: config.timeouts,
     maxConnections: config.maxConnections,
     logger: logger.child({ component: 'server' }),

@@ -31,6 +31,7 @@ const CATALOGUE = {
   AUTH_TIMEOUT: ['ERR_AUTH_TIMEOUT', 'temporary'],
   VERIFY_OVERLOADED: ['ERR_VERIFY_OVERLOADED', 'temporary'],
   ABANDONED: ['ERR_ABANDONED', 'temporary'],
+  THROTTLE_BUSY: ['ERR_THROTTLE_BUSY', 'temporary'],
   INTERNAL: ['ERR_INTERNAL', 'temporary'],
   CONFIG: ['ERR_CONFIG', 'start-up'],
   SOCKET_IN_USE: ['ERR_SOCKET_IN_USE', 'start-up'],

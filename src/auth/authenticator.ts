@@ -27,7 +27,8 @@ import { describeError, ErrorCodes } from '../errors.js';
 import { authLogLevel, escapeField, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
 import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
-import { clientAddressOf, type FailureThrottle, type NameKind } from './throttle.js';
+import { clientAddressOf, type FailureThrottle, type NameKind, type Settled, type ThrottleKey } from './throttle.js';
+import type { GatePass } from './guess-gate.js';
 
 /** Monotonic milliseconds, for how long a login took. */
 export interface Clock {
@@ -55,6 +56,38 @@ export interface AuthenticatorOptions {
 
 const SUCCESS_FROM_CREDENTIAL_CACHE: Outcome = Object.freeze({ result: 'success', cache: 'credential' });
 const UNKNOWN_USER: Outcome = Object.freeze({ result: 'failure', code: ErrorCodes.UNKNOWN_USER, reason: 'unknown user' });
+const NOBODY_WAITS: Outcome = Object.freeze({ result: 'temporary-failure', code: ErrorCodes.ABANDONED, reason: 'nobody waits for the answer any more' });
+const THROTTLE_QUEUE_FULL: Outcome = Object.freeze({ result: 'temporary-failure', code: ErrorCodes.THROTTLE_BUSY, reason: 'too many guesses for this user or address already wait for their turn' });
+const NO_ROOM_TO_WAIT: Outcome = Object.freeze({ result: 'temporary-failure', code: ErrorCodes.THROTTLE_BUSY, reason: 'no room left to hold answers for throttled users and addresses' });
+
+/** The connection's say in waiting: true moves it out of the connection cap into the room for held answers; false when that room is full. */
+export type Park = () => boolean;
+const ALWAYS_ROOM: Park = () => true;
+
+/** A login's turn at the throttle's gate: taken before its password is evaluated, given back with the outcome. */
+interface Turn {
+  readonly keys: readonly ThrottleKey[];
+  readonly pass: GatePass;
+}
+
+/** What deciding a login produced, before the throttle and the report. */
+interface Decided {
+  readonly outcome: Outcome;
+  /** Whether the name had a row: the throttle counts the two apart. */
+  readonly name: NameKind;
+  /** The row's own name, when a row (or a cache of one) said it. */
+  readonly canonical?: string;
+  readonly turn?: Turn;
+}
+
+/** The parts of one request every step needs. */
+interface Asked {
+  readonly query: LookupQuery;
+  readonly address: string | undefined;
+  readonly password: Buffer;
+  readonly cancellation: Cancellation;
+  readonly park: Park;
+}
 
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
@@ -65,77 +98,132 @@ export class Authenticator {
     this.#clock = options.clock ?? performance;
   }
 
-  async authenticate(request: AuthRequest, cancellation: Cancellation): Promise<Outcome> {
+  /**
+   * `park` is how the connection is told that the answer now waits on the
+   * throttle rather than on work (a turn to wait for, a delay to sit out).
+   */
+  async authenticate(request: AuthRequest, cancellation: Cancellation, park: Park = ALWAYS_ROOM): Promise<Outcome> {
     const started = this.#clock.now();
     const read = readRequest(request, this.#options.realm, this.#options.backend.mechanism);
-    const decided = read.ok ? await this.#decide(read.query, request.password.reveal(), cancellation) : { outcome: read.refusal, name: 'not-a-name' as const };
-    const { outcome } = decided;
+    const address = read.names.remote === undefined ? undefined : clientAddressOf(read.names.remote);
+    const decided: Decided = read.ok ? await this.#decide({ query: read.query, address, password: request.password.reveal(), cancellation, park }) : { outcome: read.refusal, name: 'not-a-name' };
     const names = decided.canonical === undefined || decided.canonical === read.names.user ? read.names : { ...read.names, user: decided.canonical, requested: read.names.user };
     const durationMs = Math.round((this.#clock.now() - started) * 1000) / 1000;
-    const delayMs = this.#consultThrottle(names, outcome, decided.name);
+    let outcome = decided.outcome;
+    let delayMs = this.#consultThrottle(names, address, decided);
+    // No room to hold the answer: it is not given early either (the delay is what bounds the guessing).
+    if (delayMs > 0 && !park()) {
+      outcome = NO_ROOM_TO_WAIT;
+      delayMs = 0;
+    }
     this.#report(names, outcome, durationMs, delayMs);
     if (delayMs > 0) await holdBack(delayMs, cancellation);
     return outcome;
   }
 
-  /** The outcome, whether the name had a row (the throttle counts the two apart), and the row's own name. */
-  async #decide(query: LookupQuery, password: Buffer, cancellation: Cancellation): Promise<{ readonly outcome: Outcome; readonly name: NameKind; readonly canonical?: string }> {
+  async #decide(asked: Asked): Promise<Decided> {
     const { credentialCache, outageCache, passwords } = this.#options;
-    if (credentialCache?.hit(query.user, query.realm, query.service, password)) return { outcome: SUCCESS_FROM_CREDENTIAL_CACHE, name: 'has-row' };
+    const { query, password } = asked;
+    let turn: Turn | undefined;
+    // saslauthd -c: a recent success skips the lookup, but its check still waits for the user's turn.
+    const recalled = credentialCache?.recall(query.user, query.realm, query.service);
+    if (recalled) {
+      const taken = await this.#takeTurn(asked, recalled.user, 'has-row');
+      if ('refused' in taken) return taken.refused;
+      turn = taken.turn;
+      if (credentialCache!.confirms(recalled, password)) return { outcome: SUCCESS_FROM_CREDENTIAL_CACHE, name: 'has-row', canonical: recalled.user, ...(turn ? { turn } : {}) };
+    }
     let found: LookupResult;
     try {
-      found = await this.#options.backend.lookup(query, cancellation);
+      found = await this.#options.backend.lookup(query, asked.cancellation);
     } catch (error) {
       // A backend that throws could not answer either.
       found = { status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: describeError(error).message };
     }
     if (found.status === 'unavailable') {
       const reason = `backend unavailable: ${found.reason}`;
+      const unavailable: Outcome = { result: 'temporary-failure', code: found.code, reason };
       // Only when the backend cannot answer: a real "no" from it is never overridden. A backend that is up
       // but has no free connection is not an outage: the cache must not stand in for a working database.
-      if (found.code !== ErrorCodes.BACKEND_BUSY && outageCache?.hit(query.user, query.realm, query.service, password)) return { outcome: { result: 'success', cache: 'outage', reason }, name: 'has-row' };
-      return { outcome: { result: 'temporary-failure', code: found.code, reason }, name: 'no-row' };
+      const remembered = found.code === ErrorCodes.BACKEND_BUSY ? undefined : outageCache?.recall(query.user, query.realm, query.service);
+      if (!remembered) return { outcome: unavailable, name: 'no-row', ...(turn ? { turn } : {}) };
+      const taken = await this.#switchTurn(asked, turn, remembered.user, 'has-row');
+      if ('refused' in taken) return taken.refused;
+      const success = outageCache!.confirms(remembered, password);
+      const outcome: Outcome = success ? { result: 'success', cache: 'outage', reason } : unavailable;
+      return { outcome, name: 'has-row', canonical: remembered.user, ...(taken.turn ? { turn: taken.turn } : {}) };
     }
-    const options: VerifyOptions = found.defaultScheme === undefined ? { cancellation } : { cancellation, defaultScheme: found.defaultScheme };
+    const options: VerifyOptions = found.defaultScheme === undefined ? { cancellation: asked.cancellation } : { cancellation: asked.cancellation, defaultScheme: found.defaultScheme };
     if (found.status !== 'found') {
-      // Spellings of one name that finds no row share its rejected-cache entry (and throttle count).
-      const { cache } = await passwords.checkNoRow(normalizedName(query.user), password, options);
+      // Spellings of one name that finds no row share its rejected-cache entry and throttle count.
+      const key = normalizedName(query.user);
+      const taken = await this.#switchTurn(asked, turn, key, 'no-row');
+      if ('refused' in taken) return taken.refused;
+      const { cache } = await passwords.checkNoRow(key, password, options);
       const refusal = found.status === 'unknown' ? UNKNOWN_USER : ({ result: 'failure', code: found.code, reason: found.reason } as const);
-      return { outcome: cache ? { ...refusal, cache } : refusal, name: 'no-row' };
+      return { outcome: cache ? { ...refusal, cache } : refusal, name: 'no-row', ...(taken.turn ? { turn: taken.turn } : {}) };
     }
     // The row's own name: "ALICE" and "alice " that a collation matched to the row "alice" are one user to the caches.
     const user = found.user ?? query.user;
+    const taken = await this.#switchTurn(asked, turn, user, 'has-row');
+    if ('refused' in taken) return taken.refused;
     const outcome = outcomeOf(await passwords.check(user, { stored: found.storedHash, defaultScheme: found.defaultScheme }, password, options));
     if (outcome.result === 'success') {
-      credentialCache?.remember(query.user, query.realm, query.service, password);
-      outageCache?.remember(query.user, query.realm, query.service, password);
+      credentialCache?.remember(query.user, query.realm, query.service, password, user);
+      outageCache?.remember(query.user, query.realm, query.service, password, user);
     }
-    return { outcome, name: 'has-row', canonical: user };
+    return { outcome, name: 'has-row', canonical: user, ...(taken.turn ? { turn: taken.turn } : {}) };
+  }
+
+  /** Wait for the throttle's turn to evaluate a password for this name (no throttle: no turn). */
+  async #takeTurn(asked: Asked, user: string, kind: NameKind): Promise<{ readonly turn: Turn | undefined } | { readonly refused: Decided }> {
+    const throttle = this.#options.throttle;
+    if (!throttle) return { turn: undefined };
+    const keys = throttle.keysFor(user, asked.address, kind);
+    const admitted = await throttle.admit(keys, asked.cancellation, asked.park);
+    if (admitted.admitted) return { turn: { keys, pass: admitted.pass } };
+    return { refused: { outcome: admitted.why === 'cancelled' ? NOBODY_WAITS : admitted.why === 'queue-full' ? THROTTLE_QUEUE_FULL : NO_ROOM_TO_WAIT, name: kind } };
+  }
+
+  /** Keep the turn already taken when it is for the same keys, else give it back and take this name's. */
+  #switchTurn(asked: Asked, turn: Turn | undefined, user: string, kind: NameKind): Promise<{ readonly turn: Turn | undefined } | { readonly refused: Decided }> | { readonly turn: Turn | undefined } {
+    if (turn) {
+      const keys = this.#options.throttle!.keysFor(user, asked.address, kind);
+      if (sameKeys(keys, turn.keys)) return { turn };
+      turn.pass.release();
+    }
+    return this.#takeTurn(asked, user, kind);
   }
 
   /**
-   * Count the outcome and say how long to hold the answer. Temporary failures
-   * neither count nor wait: they are our trouble, not the client's.
+   * Count the outcome, give the turn back and say how long to hold the
+   * answer. Temporary failures neither count nor wait: they are our trouble,
+   * not the client's.
    */
-  #consultThrottle(names: LoginNames, outcome: Outcome, name: NameKind): number {
+  #consultThrottle(names: LoginNames, address: string | undefined, decided: Decided): number {
     const throttle = this.#options.throttle;
-    if (!throttle || outcome.result === 'temporary-failure') return 0;
-    const address = names.remote === undefined ? undefined : clientAddressOf(names.remote);
-    const failed = outcome.result === 'failure';
-    // A name with no row is counted under its normalised spelling, so "Nobody", "nobody " and "ｎobody" are one key.
-    const key = name === 'no-row' ? normalizedName(names.user) : names.user;
-    const decision = throttle.decide(key, address, failed, name);
-    if (failed) {
-      const counts = throttle.recordFailure(key, address, name);
-      const after = throttle.afterFailures;
-      // One line when a name or an address crosses the threshold, for fail2ban and for people.
-      const log = this.#options.logger;
-      if (counts.user === after && name !== 'not-a-name') log.warn({ event: 'throttle', by: 'user', user: names.user, failures: after }, `throttling: [user=${escapeField(names.user)}] [failures=${after}]`);
-      if (counts.address === after) log.warn({ event: 'throttle', by: 'address', remote: address, failures: after }, `throttling: [remote=${escapeField(address!)}] [failures=${after}]`);
-    } else {
-      throttle.recordSuccess(key);
+    const { outcome, turn } = decided;
+    if (!throttle || outcome.result === 'temporary-failure') {
+      turn?.pass.release();
+      return 0;
     }
-    return decision?.delayMs ?? 0;
+    const failed = outcome.result === 'failure';
+    let settled: Settled;
+    if (turn) {
+      settled = throttle.settle(turn.pass, turn.keys, failed, !failed && address !== undefined && decided.name === 'has-row' ? { user: names.user, address } : undefined);
+    } else {
+      // Refused before its lookup: no password was evaluated, so there was no turn to take.
+      const keys = throttle.keysFor(names.user, address, decided.name);
+      settled = { decision: throttle.decide(keys, failed), crossed: throttle.record(keys, failed) };
+    }
+    // One line when a name or an address crosses the threshold, for fail2ban and for people.
+    const log = this.#options.logger;
+    const after = throttle.afterFailures;
+    for (const key of settled.crossed) {
+      if (key.table === 'address') log.warn({ event: 'throttle', by: 'address', remote: address, failures: after }, `throttling: [remote=${escapeField(address!)}] [failures=${after}]`);
+      else if (decided.name !== 'not-a-name') log.warn({ event: 'throttle', by: 'user', user: names.user, ...(key.table === 'owner' ? { remote: address } : {}), failures: after }, `throttling: [user=${escapeField(names.user)}] [failures=${after}]`);
+    }
+    return settled.decision?.delayMs ?? 0;
   }
 
   #report(names: LoginNames, outcome: Outcome, durationMs: number, delayMs: number): void {
@@ -156,6 +244,10 @@ export class Authenticator {
  */
 export function normalizedName(name: string): string {
   return name.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().trim();
+}
+
+function sameKeys(a: readonly ThrottleKey[], b: readonly ThrottleKey[]): boolean {
+  return a.length === b.length && a.every((key, i) => key.id === b[i]!.id);
 }
 
 /** What a verdict on the row's password means for the login. */

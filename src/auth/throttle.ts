@@ -1,22 +1,37 @@
 /**
- * Brute-force throttling that cannot be turned into a lockout. After a user
- * (or a client address, when the client sends saslauthd's fifth field) has
- * collected `afterFailures` definite failures within the window, answers are
- * delayed, growing from FIRST_DELAY_MS and doubling up to maxDelayMs, with
- * "equal jitter" (a random point in the upper half) so an attacker cannot
- * time around it. Nobody is ever refused because of the count.
+ * Brute-force throttling that bounds guessing without becoming a lockout.
  *
- * Which answers are delayed, and why that bounds what an attacker can do to
- * the owner:
- *   - per user: only failure answers. The owner's right password is never
- *     delayed by someone else's failures on their name (bound: 0 ms). The
- *     MTA process that asked waits out the delay, so guesses against one
- *     name cost the attacker MTA capacity, not us.
- *   - per address: every answer to that address, success included, so the
- *     timing of a reply tells the attacker nothing. Someone sharing the
- *     attacker's address waits at most maxDelayMs.
+ * Counting. Definite failures are counted per key in bounded tables: the
+ * user whose row exists, a name with no row, the client address (when the
+ * client sends one: saslauthd's fifth field), and a user at an address that
+ * recently logged in as that user (an "owner address"). After a key has
+ * `afterFailures` failures within the window it is throttled.
+ *
+ * Delays. A throttled key's answers are delayed, growing from
+ * FIRST_DELAY_MS and doubling up to maxDelayMs, with "equal jitter" (a
+ * random point in the upper half) so nobody can time around it:
+ *   - a name (user, no row, owner address): failure answers only; the right
+ *     password is never delayed by failures on the name;
+ *   - an address: every answer, success included, so a reply's timing tells
+ *     the guesser nothing; someone sharing that address waits at most
+ *     maxDelayMs.
+ *
+ * Evaluation rate (guess-gate.ts). Delaying answers alone lets a guesser
+ * fire guesses in parallel and learn the right one at once, so a key also
+ * bounds how many of its guesses are *evaluated*: at most `afterFailures`
+ * minus its failures at once (one once throttled), and none while the delay
+ * its last failure earned runs, whether or not that client still waits.
+ * docs/security.md states the bound in guesses per minute.
+ *
+ * Owner addresses. Where the client's address is known, an address that
+ * logged in successfully as a user within OWNER_ADDRESS_MS is counted and
+ * gated under its own key (user at address) instead of the user's and the
+ * address's, so guesses from elsewhere do not hold the owner back. With no
+ * address known, the owner waits their turn with the guesses.
  */
 import { LRUCache } from 'lru-cache';
+import type { Cancellation } from '../common/cancellation.js';
+import { GuessGate, type Admission, type GatePass } from './guess-gate.js';
 
 export interface ThrottleSettings {
   /** Failures before answers are delayed; 0 turns throttling off. */
@@ -31,6 +46,10 @@ export interface ThrottleSettings {
 export const FIRST_DELAY_MS = 250;
 /** Keys tracked at most in each table (LRU): bounds memory whatever an attacker sends, at about 100 bytes a key. */
 export const MAX_TRACKED_KEYS = 50_000;
+/** Requests that may wait for one key's turn; more are a temporary failure. A waiting request also waits out its answer deadline at most. */
+export const MAX_WAITING_PER_KEY = 8;
+/** How long a successful login makes its address an owner address for that user. */
+export const OWNER_ADDRESS_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * What the failing name was, which decides the table it is counted in, so
@@ -41,7 +60,14 @@ export const MAX_TRACKED_KEYS = 50_000;
  */
 export type NameKind = 'has-row' | 'no-row' | 'not-a-name';
 
-type Table = 'has-row' | 'no-row' | 'address';
+type Table = 'has-row' | 'no-row' | 'address' | 'owner';
+
+/** One counter of the throttle. */
+export interface ThrottleKey {
+  readonly table: Table;
+  readonly key: string;
+  readonly id: string;
+}
 
 /** The one key every request refused before its lookup shares (NUL never occurs in a name). */
 const NOT_A_NAME = '\u0000not-a-name';
@@ -52,10 +78,18 @@ interface Count {
 }
 
 export interface ThrottleDecision {
+  /** How long to hold the answer: the longest of its keys' delays. */
   readonly delayMs: number;
   /** What the delay was earned by, and how many failures it had. */
   readonly by: 'user' | 'address';
   readonly failures: number;
+}
+
+/** What counting one outcome did. */
+export interface Settled {
+  readonly decision: ThrottleDecision | undefined;
+  /** Keys whose count reached the threshold with this failure (one log line each). */
+  readonly crossed: readonly ThrottleKey[];
 }
 
 export interface ThrottleClock {
@@ -68,16 +102,21 @@ const SYSTEM_CLOCK: ThrottleClock = { now: () => Date.now(), random: () => Math.
 export class FailureThrottle {
   readonly #settings: ThrottleSettings;
   readonly #clock: ThrottleClock;
-  /** Users whose row exists; names with no row; client addresses: each its own bounded table. */
+  /** Users whose row exists; names with no row; client addresses; owner addresses: each its own bounded table. */
   readonly #tables: Readonly<Record<Table, LRUCache<string, Count>>> = {
     'has-row': new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
     'no-row': new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
     address: new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
+    owner: new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
   };
+  /** user NUL address → when that address last logged in as that user. */
+  readonly #owners = new LRUCache<string, number>({ max: MAX_TRACKED_KEYS });
+  readonly #gate: GuessGate<ThrottleKey>;
 
   constructor(settings: ThrottleSettings, clock: ThrottleClock = SYSTEM_CLOCK) {
     this.#settings = settings;
     this.#clock = clock;
+    this.#gate = new GuessGate<ThrottleKey>({ capacity: (key) => this.#capacity(key), maxWaitingPerKey: MAX_WAITING_PER_KEY, clock });
   }
 
   get afterFailures(): number {
@@ -85,70 +124,126 @@ export class FailureThrottle {
   }
 
   get trackedKeys(): number {
-    return this.#tables['has-row'].size + this.#tables['no-row'].size + this.#tables.address.size;
+    return Object.values(this.#tables).reduce((sum, table) => sum + table.size, 0);
   }
 
   /**
-   * How long to hold this answer, judged on the failures seen before it.
-   * `failed` says whether the answer is a definite failure (NO); `kind` which
-   * table the name is counted in.
+   * The keys a login is counted, delayed and gated under, address first
+   * (every request takes them in that order). `user` is the row's own name,
+   * or the normalised spelling of a name with no row.
    */
-  decide(user: string, address: string | undefined, failed: boolean, kind: NameKind = 'has-row'): ThrottleDecision | undefined {
-    if (this.#settings.afterFailures <= 0) return undefined;
-    const byAddress = address === undefined ? 0 : this.#failures('address', address);
-    const byUser = failed ? this.#failures(...nameKey(user, kind)) : 0;
-    const failures = Math.max(byAddress, byUser);
-    if (failures < this.#settings.afterFailures) return undefined;
-    const ceiling = Math.min(this.#settings.maxDelayMs, FIRST_DELAY_MS * 2 ** Math.min(30, failures - this.#settings.afterFailures));
-    const delayMs = Math.round(ceiling / 2 + (this.#clock.random() * ceiling) / 2);
-    return { delayMs, by: byAddress >= byUser ? 'address' : 'user', failures };
+  keysFor(user: string, address: string | undefined, kind: NameKind): readonly ThrottleKey[] {
+    if (kind === 'has-row' && address !== undefined && this.#isOwnerAddress(user, address)) return [key('owner', ownerId(user, address))];
+    const name = kind === 'not-a-name' ? key('no-row', NOT_A_NAME) : key(kind, user);
+    return address === undefined ? [name] : [key('address', address), name];
   }
 
-  /** Count a definite failure against the name and the address. Returns the counts after it. */
-  recordFailure(user: string, address: string | undefined, kind: NameKind = 'has-row'): { user: number; address: number | undefined } {
-    return {
-      user: this.#bump(...nameKey(user, kind)),
-      address: address === undefined ? undefined : this.#bump('address', address),
-    };
+  /** Wait for these keys' turn to evaluate a password (guess-gate.ts). */
+  admit(keys: readonly ThrottleKey[], cancellation: Cancellation, onWait: () => boolean): Admission | Promise<Admission> {
+    return this.#gate.admit(keys, cancellation, onWait);
   }
 
   /**
-   * The owner proved the password: the name's count starts over. The
-   * address's does not, or an attacker with one account of their own could
-   * wipe their address's record between guesses.
+   * Count the outcome of an admitted evaluation, say how long to hold its
+   * answer, and give the keys back, each closed for the delay it earned.
+   * `failed` is a definite failure (NO); `owner` names the user and address
+   * of a success, which makes the address an owner address.
    */
-  recordSuccess(user: string): void {
-    this.#tables['has-row'].delete(user);
-    this.#tables['no-row'].delete(user);
+  settle(pass: GatePass, keys: readonly ThrottleKey[], failed: boolean, owner?: { readonly user: string; readonly address: string }): Settled {
+    const delays = keys.map((k) => this.#delayOf(k, failed));
+    const crossed = this.#record(keys, failed);
+    if (!failed && owner) this.#owners.set(ownerId(owner.user, owner.address), this.#clock.now());
+    pass.release(delays.map((d) => d?.delayMs ?? 0));
+    return { decision: longest(delays), crossed };
+  }
+
+  /** How long to hold an answer under these keys, judged on the failures before it (for tests and for settle). */
+  decide(keys: readonly ThrottleKey[], failed: boolean): ThrottleDecision | undefined {
+    return longest(keys.map((k) => this.#delayOf(k, failed)));
+  }
+
+  /** Count one outcome: a failure against every key, a success starts its name over (never its address). */
+  record(keys: readonly ThrottleKey[], failed: boolean): ThrottleKey[] {
+    return this.#record(keys, failed);
   }
 
   clear(): void {
     for (const table of Object.values(this.#tables)) table.clear();
+    this.#owners.clear();
   }
 
-  #failures(table: Table, key: string): number {
-    const counts = this.#tables[table];
-    const count = counts.get(key);
+  #record(keys: readonly ThrottleKey[], failed: boolean): ThrottleKey[] {
+    const crossed: ThrottleKey[] = [];
+    for (const k of keys) {
+      if (failed) {
+        if (this.#bump(k) === this.#settings.afterFailures) crossed.push(k);
+      } else if (k.table !== 'address') {
+        // The owner proved the password: the name starts over. The address does not,
+        // or an attacker with one account of their own could wipe their address's record between guesses.
+        this.#tables[k.table].delete(k.key);
+      }
+    }
+    return crossed;
+  }
+
+  #delayOf(k: ThrottleKey, failed: boolean): ThrottleDecision | undefined {
+    if (this.#settings.afterFailures <= 0 || (!failed && k.table !== 'address')) return undefined;
+    const failures = this.#failures(k);
+    if (failures < this.#settings.afterFailures) return undefined;
+    const ceiling = Math.min(this.#settings.maxDelayMs, FIRST_DELAY_MS * 2 ** Math.min(30, failures - this.#settings.afterFailures));
+    const delayMs = Math.round(ceiling / 2 + (this.#clock.random() * ceiling) / 2);
+    return { delayMs, by: k.table === 'address' ? 'address' : 'user', failures };
+  }
+
+  /** Evaluations that may run at once: fewer as failures mount, one once throttled. An address with no failure is not limited (many users share one NAT). */
+  #capacity(k: ThrottleKey): number {
+    const failures = this.#failures(k);
+    if (k.table === 'address' && failures === 0) return Number.POSITIVE_INFINITY;
+    return Math.max(1, this.#settings.afterFailures - failures);
+  }
+
+  #isOwnerAddress(user: string, address: string): boolean {
+    const id = ownerId(user, address);
+    const since = this.#owners.get(id);
+    if (since === undefined) return false;
+    if (this.#clock.now() - since > OWNER_ADDRESS_MS) {
+      this.#owners.delete(id);
+      return false;
+    }
+    return true;
+  }
+
+  #failures(k: ThrottleKey): number {
+    const counts = this.#tables[k.table];
+    const count = counts.get(k.key);
     if (!count) return 0;
     if (this.#clock.now() - count.lastFailureAt > this.#settings.windowMs) {
-      counts.delete(key);
+      counts.delete(k.key);
       return 0;
     }
     return count.failures;
   }
 
-  #bump(table: Table, key: string): number {
-    const failures = this.#failures(table, key) + 1;
-    this.#tables[table].set(key, { failures, lastFailureAt: this.#clock.now() });
+  #bump(k: ThrottleKey): number {
+    const failures = this.#failures(k) + 1;
+    this.#tables[k.table].set(k.key, { failures, lastFailureAt: this.#clock.now() });
     return failures;
   }
 }
 
-/** The table and key a name is counted under. */
-function nameKey(user: string, kind: NameKind): ['has-row' | 'no-row', string] {
-  return kind === 'not-a-name' ? ['no-row', NOT_A_NAME] : [kind, user];
+function key(table: Table, name: string): ThrottleKey {
+  return { table, key: name, id: `${table}\u0000${name}` };
 }
 
+function ownerId(user: string, address: string): string {
+  return `${user}\u0000${address}`;
+}
+
+function longest(delays: ReadonlyArray<ThrottleDecision | undefined>): ThrottleDecision | undefined {
+  let chosen: ThrottleDecision | undefined;
+  for (const d of delays) if (d && (!chosen || d.delayMs > chosen.delayMs)) chosen = d;
+  return chosen;
+}
 
 /**
  * The address part of the fifth field ("addr;port", as cyrus-sasl sends it):

@@ -8,19 +8,27 @@
 import { LRUCache } from 'lru-cache';
 import type { Digest, PasswordDigester } from './password-digest.js';
 
-interface Entry {
+/** A success remembered for a login, realm and service. */
+export interface RecentSuccess {
+  /** The row's own name the login was for: the throttle gates the check under it. */
+  readonly user: string;
   readonly digest: Digest;
   readonly expiresAt: number;
 }
 
-/** Recent successes by login, realm and service (saslauthd -c, and the outage cache). */
+/**
+ * Recent successes by login, realm and service (saslauthd -c, and the outage
+ * cache). Finding the entry and checking the password are two steps, so the
+ * check can wait for the throttle's turn like any other evaluation.
+ */
 export interface RecentSuccesses {
-  hit(login: string, realm: string, service: string, password: Buffer): boolean;
-  remember(login: string, realm: string, service: string, password: Buffer): void;
+  recall(login: string, realm: string, service: string): RecentSuccess | undefined;
+  confirms(entry: RecentSuccess, password: Buffer): boolean;
+  remember(login: string, realm: string, service: string, password: Buffer, user: string): void;
 }
 
 export class CredentialCache implements RecentSuccesses {
-  readonly #entries: LRUCache<string, Entry>;
+  readonly #entries: LRUCache<string, RecentSuccess>;
   readonly #digester: PasswordDigester;
   readonly #ttlMs: number;
 
@@ -39,19 +47,29 @@ export class CredentialCache implements RecentSuccesses {
     return `${login}\u0000${realm}\u0000${service}`;
   }
 
-  hit(login: string, realm: string, service: string, password: Buffer): boolean {
+  recall(login: string, realm: string, service: string): RecentSuccess | undefined {
     const key = this.#key(login, realm, service);
     const entry = this.#entries.get(key);
-    if (!entry) return false;
+    if (!entry) return undefined;
     if (entry.expiresAt <= Date.now()) {
       this.#entries.delete(key);
-      return false;
+      return undefined;
     }
-    return this.#digester.matches(password, entry.digest);
+    return entry;
   }
 
-  remember(login: string, realm: string, service: string, password: Buffer): void {
-    this.#entries.set(this.#key(login, realm, service), { digest: this.#digester.digest(password), expiresAt: Date.now() + this.#ttlMs });
+  confirms(entry: RecentSuccess, password: Buffer): boolean {
+    return entry.expiresAt > Date.now() && this.#digester.matches(password, entry.digest);
+  }
+
+  /** Also a test's shorthand: recall and confirm in one. */
+  hit(login: string, realm: string, service: string, password: Buffer): boolean {
+    const entry = this.recall(login, realm, service);
+    return entry !== undefined && this.confirms(entry, password);
+  }
+
+  remember(login: string, realm: string, service: string, password: Buffer, user: string = login): void {
+    this.#entries.set(this.#key(login, realm, service), { user, digest: this.#digester.digest(password), expiresAt: Date.now() + this.#ttlMs });
   }
 
   clear(): void {

@@ -28,8 +28,9 @@ async function readPiped(input: NodeJS.ReadableStream): Promise<Buffer> {
 /** One line typed at a terminal, not echoed. Ctrl-C and Ctrl-D abort. */
 function readHidden(input: ReadStream, prompt: string, output: NodeJS.WritableStream): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    output.write(prompt);
+    // Echo off before the prompt shows: whatever is typed after seeing it is never echoed.
     input.setRawMode(true);
+    output.write(prompt);
     input.resume();
     let typed = Buffer.alloc(0);
     const finish = (error?: Error) => {

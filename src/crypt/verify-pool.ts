@@ -1,6 +1,14 @@
 /**
  * Worker threads for hash schemes too slow for the event loop: one pool per
  * lane (lane.ts), each with its own bounded queue.
+ *
+ * The queue is ours, in front of piscina, which only ever gets as many tasks
+ * as there are threads. A check whose client went away is dropped while it
+ * waits; one already running is left to finish (its verdict is thrown away
+ * by the caller). Stopping it would mean terminating its thread, and a thread
+ * inside native code (libxcrypt, argon2) cannot stop before that code
+ * returns: a replacement would start beside it, and the threads would
+ * outnumber --verify-threads. The cost ceilings bound how long that is.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -34,17 +42,29 @@ function workerFile(): string {
 }
 
 /** One lane's threads and queue. */
+interface Waiting {
+  /** Called when a thread is free for it (already counted as running). */
+  readonly start: () => void;
+}
+
 export class VerifyPool implements VerifyLane {
   readonly #pool: Piscina<PoolTask, boolean>;
   readonly #native: boolean;
+  readonly #threads: number;
+  readonly #maxQueue: number;
+  readonly #waiting: Waiting[] = [];
+  #running = 0;
 
   constructor(options: VerifyPoolOptions) {
     this.#native = options.native ?? false;
+    this.#threads = options.threads;
+    this.#maxQueue = options.maxQueue;
     this.#pool = new Piscina({
       filename: workerFile(),
       minThreads: Math.min(options.minThreads ?? 1, options.threads),
       maxThreads: options.threads,
-      maxQueue: options.maxQueue,
+      // Our queue is in front (run): piscina holds a task only while its thread starts.
+      maxQueue: options.threads,
       // Threads beyond the first are let go after a quiet minute.
       idleTimeout: 60_000,
       // Hash work allocates little: a small young generation keeps each thread's memory down.
@@ -53,7 +73,7 @@ export class VerifyPool implements VerifyLane {
   }
 
   get queueSize(): number {
-    return this.#pool.queueSize;
+    return this.#waiting.length;
   }
 
   get threads(): number {
@@ -61,16 +81,41 @@ export class VerifyPool implements VerifyLane {
   }
 
   async run(task: CryptTask, password: Buffer, signal?: AbortSignal): Promise<LaneOutcome> {
-    if (this.#pool.queueSize >= this.#pool.options.maxQueue) return 'overloaded';
+    if (this.#running < this.#threads) {
+      this.#running += 1;
+    } else {
+      if (this.#waiting.length >= this.#maxQueue) return 'overloaded';
+      if (signal?.aborted || !(await this.#waitForThread(signal))) return 'aborted';
+    }
     // A copy goes to the worker (and is wiped there); the caller wipes its own.
     const job: PoolTask = { task, password: new Uint8Array(password), ...(this.#native ? { native: true } : {}) };
     try {
-      return await this.#pool.run(job, signal ? { signal } : {});
-    } catch (error) {
-      if (signal?.aborted) return 'aborted';
-      if (/queue is at limit/i.test((error as Error).message)) return 'overloaded';
-      throw error;
+      // No signal to piscina: a running check is never cut short (see the top of this file).
+      return await this.#pool.run(job);
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next.start();
+      else this.#running -= 1;
     }
+  }
+
+  /** True once a thread is free for this check; false if the caller stops waiting first. */
+  #waitForThread(signal: AbortSignal | undefined): Promise<boolean> {
+    return new Promise((resolve) => {
+      const entry: Waiting = {
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(true);
+        },
+      };
+      const onAbort = (): void => {
+        const at = this.#waiting.indexOf(entry);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        resolve(false);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiting.push(entry);
+    });
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,8 @@ export const MAX_SERVICE_LABELS = 32;
 
 export interface MetricSources {
   readonly openConnections: () => number;
+  /** Connections whose answer waits on the throttle. */
+  readonly heldConnections: () => number;
   readonly verifyQueue: () => { fast: number; slow: number };
 }
 
@@ -49,6 +51,14 @@ export class DaemonMetrics {
       registers,
       collect() {
         this.set(sources.openConnections());
+      },
+    });
+    new Gauge({
+      name: 'saslauthd_mysql_held_connections',
+      help: 'Connections whose answer waits on the brute-force throttle (their turn, or a delay), kept apart from --max-connections.',
+      registers,
+      collect() {
+        this.set(sources.heldConnections());
       },
     });
     new Gauge({

@@ -1,11 +1,17 @@
 /**
  * The listener: accepts mux connections on a UNIX socket, caps how many are
  * open, and shuts down gracefully. All protocol work is in MuxConnection.
+ *
+ * Two rooms, each bounded by maxConnections: connections being worked on,
+ * and connections whose answer waits on the throttle (a turn to come, a
+ * delay to sit out). A held answer costs nothing but a file descriptor, and
+ * keeping it out of the first room means a guesser's held answers can never
+ * take the places other users' logins need.
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { describeError } from '../errors.js';
-import { MuxConnection, type ConnectionTimeouts, type RequestHandler } from './connection.js';
+import { describeError, ErrorCodes } from '../errors.js';
+import { MuxConnection, type ConnectionTimeouts, type RequestHandler, type WaitingRoom } from './connection.js';
 
 export interface MuxServerOptions {
   readonly handler: RequestHandler;
@@ -21,6 +27,9 @@ export interface MuxServerOptions {
   readonly logger: Logger;
 }
 
+/** Held answers refused for want of room are logged at most this often. */
+const NO_ROOM_LOG_INTERVAL_MS = 10_000;
+
 /** A real client writes its request at once; one still silent after this long is fair game at the cap. */
 const STALLED_AFTER_MS = 100;
 
@@ -30,7 +39,12 @@ const SHED_LOG_INTERVAL_MS = 1000;
 export class MuxServer {
   readonly #options: MuxServerOptions;
   readonly #server: net.Server;
+  /** Counted against maxConnections. */
   readonly #connections = new Set<MuxConnection>();
+  /** Held answers: their own room of the same size. */
+  readonly #waiting = new Set<MuxConnection>();
+  readonly #room: WaitingRoom = { enter: (connection) => this.#park(connection) };
+  #lastNoRoomLog = 0;
   #onDrained: (() => void) | undefined;
   #shed = { refused: 0, evicted: 0 };
   #lastShedLog = 0;
@@ -43,8 +57,14 @@ export class MuxServer {
     this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.#accept(socket));
   }
 
+  /** Connections open, held answers included. */
   get connectionCount(): number {
-    return this.#connections.size;
+    return this.#connections.size + this.#waiting.size;
+  }
+
+  /** Connections whose answer waits on the throttle. */
+  get waitingCount(): number {
+    return this.#waiting.size;
   }
 
   /** Listen on a path the caller has made sure is free, or on a listening socket already open (systemd's fd). */
@@ -69,7 +89,9 @@ export class MuxServer {
     for (const connection of this.#connections) {
       if (connection.isIdle) connection.destroy();
     }
-    if (this.#connections.size > 0) {
+    // A held answer is a guess being slowed down or waiting its turn: not worth a grace period. Its client sees a temporary failure.
+    for (const connection of this.#waiting) connection.destroy();
+    if (this.connectionCount > 0) {
       const drained = new Promise<void>((resolve) => (this.#onDrained = resolve));
       let graceTimer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<'grace-over'>((resolve) => {
@@ -79,8 +101,8 @@ export class MuxServer {
       const outcome = await Promise.race([drained, graceOver]);
       clearTimeout(graceTimer);
       if (outcome === 'grace-over') {
-        this.#options.logger.warn({ open: this.#connections.size, graceMs }, 'grace period over; closing remaining connections');
-        for (const connection of this.#connections) connection.destroy();
+        this.#options.logger.warn({ open: this.connectionCount, graceMs }, 'grace period over; closing remaining connections');
+        for (const connection of [...this.#connections, ...this.#waiting]) connection.destroy();
       }
     }
     await listenerClosed;
@@ -92,12 +114,29 @@ export class MuxServer {
       this.#noteShed('refused');
       return;
     }
-    const connection = new MuxConnection(socket, this.#options.handler, this.#options.timeouts, this.#options.logger);
+    const connection = new MuxConnection(socket, this.#options.handler, this.#options.timeouts, this.#options.logger, this.#room);
     this.#connections.add(connection);
     socket.once('close', () => {
       this.#connections.delete(connection);
-      if (this.#connections.size === 0) this.#onDrained?.();
+      this.#waiting.delete(connection);
+      if (this.connectionCount === 0) this.#onDrained?.();
     });
+  }
+
+  /** Move a connection whose answer now waits on the throttle into the waiting room, if there is room. */
+  #park(connection: MuxConnection): boolean {
+    if (!this.#connections.has(connection)) return false;
+    if (this.#waiting.size >= this.#options.maxConnections) {
+      const now = Date.now();
+      if (now - this.#lastNoRoomLog >= NO_ROOM_LOG_INTERVAL_MS) {
+        this.#lastNoRoomLog = now;
+        this.#options.logger.warn({ code: ErrorCodes.THROTTLE_BUSY, waiting: this.#waiting.size }, `${this.#waiting.size} answers are already held for throttled users and addresses; further throttled requests get a temporary failure`);
+      }
+      return false;
+    }
+    this.#connections.delete(connection);
+    this.#waiting.add(connection);
+    return true;
   }
 
   /**

@@ -65,15 +65,30 @@ describe('saslauthd-mysql hash', () => {
     expect(argv.stdout).toBe('');
   });
 
-  /** util-linux script(1) gives the command a real terminal and forwards our pipe to it, typed slowly enough that each answer reaches its own prompt. */
+  /**
+   * util-linux script(1) gives the command a real terminal and forwards our pipe to it. Each
+   * answer is typed once its prompt has appeared (echo is off by then), never on a timer: a
+   * slow start must not make us type into a terminal that still echoes.
+   */
+  const PROMPTS = ['Password: ', 'Again: '];
   const typeAtPrompts = (answers: string[]) =>
     new Promise<Finished>((resolve) => {
       const child = spawn('script', ['-qec', `${process.execPath} ${CLI} hash --scheme md5-crypt`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      let typed = 0;
+      let searchFrom = 0;
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        while (typed < answers.length) {
+          const at = stdout.indexOf(PROMPTS[typed]!, searchFrom);
+          if (at < 0) break;
+          searchFrom = at + PROMPTS[typed]!.length;
+          child.stdin.write(`${answers[typed]}\r`);
+          typed += 1;
+          if (typed === answers.length) setTimeout(() => child.stdin.end(), 600);
+        }
+      });
       child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr: '' }));
-      answers.forEach((answer, index) => setTimeout(() => child.stdin.write(`${answer}\r`), 600 * (index + 1)));
-      setTimeout(() => child.stdin.end(), 600 * (answers.length + 1));
     });
 
   it('prompts twice with echo off on a terminal', async () => {

@@ -48,6 +48,7 @@ describe('Prometheus metrics', () => {
     expect(sample(text, 'saslauthd_mysql_verify_queue{lane="fast"}')).toBe(0);
     // The scrape's own connection is not a mux connection: nothing is open.
     expect(sample(text, 'saslauthd_mysql_open_connections')).toBe(0);
+    expect(sample(text, 'saslauthd_mysql_held_connections')).toBe(0);
     expect(text).toContain('saslauthd_mysql_nodejs_eventloop_lag_p99_seconds');
     // Never a password.
     expect(text).not.toContain('wrong');

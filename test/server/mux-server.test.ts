@@ -2,6 +2,7 @@
  * The server over real UNIX sockets, with a test handler that records what it
  * was asked. Every protocol rule of the saslauthd mux socket has a test here.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuthRequest } from '../../src/protocol/codec.js';
@@ -46,9 +47,9 @@ async function startServer(options: { handler?: RequestHandler; timeouts?: Parti
       return request.password.reveal().toString() === 'right' ? REPLY_OK : { kind: 'answer', text: 'NO wrong' };
     });
   const server = new MuxServer({
-    handler: async (request, cancellation) => {
+    handler: async (request, cancellation, park) => {
       if (options.handler) record(request);
-      return handler(request, cancellation);
+      return handler(request, cancellation, park);
     },
     timeouts: { ...FAST, ...options.timeouts },
     maxConnections: options.maxConnections ?? 64,
@@ -113,6 +114,26 @@ describe('one request, one answer, then close', () => {
   it('still answers a client that shuts down its write side after the request', async () => {
     const { socketPath } = await startServer();
     expect((await exchange(socketPath, requestFrame({ password: 'right' }), { endAfterSend: true })).reply).toBe('OK');
+  });
+
+  it('cancels the work of a client that hangs up, and still answers one that only half-closed, in two writes', async () => {
+    let aborted = 0;
+    const handler: RequestHandler = (_request, cancellation) =>
+      new Promise<Reply>((resolve) => {
+        cancellation.signal.addEventListener('abort', () => aborted++);
+        setTimeout(() => resolve(REPLY_OK), 300);
+      });
+    const { socketPath } = await startServer({ handler, timeouts: { answerTimeoutMs: 5000 } });
+    const gone = await new Promise<number>((resolve) => {
+      const started = performance.now();
+      const socket = net.connect({ path: socketPath }, () => socket.write(requestFrame(), () => socket.destroy()));
+      socket.on('close', () => resolve(performance.now() - started));
+    });
+    expect(gone).toBeLessThan(300);
+    await waitFor(() => aborted === 1);
+    const halfClosed = await exchange(socketPath, requestFrame(), { endAfterSend: true });
+    expect(halfClosed.reply).toBe('OK');
+    expect(aborted).toBe(1);
   });
 
   it('ignores bytes after the request and answers it', async () => {
@@ -276,6 +297,26 @@ describe('connection cap', () => {
     expect((await Promise.all(busy)).map((r) => r.reply)).toEqual(['OK', 'OK']);
     await waitFor(() => server.connectionCount === 0);
     expect((await exchange(socketPath, requestFrame({ password: 'right' }))).reply).toBe('OK');
+  });
+
+  it('keeps answers that wait on a policy (parked) out of the cap, in a room of the same size', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const handler: RequestHandler = async (request, _cancellation, park) => {
+      if (request.login.toString() !== 'held') return REPLY_OK;
+      if (!park()) return NO_ANSWER;
+      await held;
+      return REPLY_OK;
+    };
+    const { server, socketPath } = await startServer({ maxConnections: 2, handler, timeouts: { readTimeoutMs: 5000, answerTimeoutMs: 5000 } });
+    const parked = [exchange(socketPath, requestFrame({ login: 'held' })), exchange(socketPath, requestFrame({ login: 'held' }))];
+    await waitFor(() => server.waitingCount === 2);
+    // The room is full: a third held answer is turned away; a login that needs no holding is served.
+    expect((await exchange(socketPath, requestFrame({ login: 'held' }))).reply).toBeUndefined();
+    expect((await exchange(socketPath, requestFrame({ login: 'free' }))).reply).toBe('OK');
+    release();
+    expect((await Promise.all(parked)).map((r) => r.reply)).toEqual(['OK', 'OK']);
+    await waitFor(() => server.connectionCount === 0);
   });
 
   it('serves many concurrent clients', async () => {

@@ -8,6 +8,10 @@
  *   -c              saslauthd's cache: no lookup, no hash
  *   default         the never-stale cache: a lookup, no hash for repeats
  *   no-cache        --verify-cache 0: a lookup and an md5crypt every time
+ *
+ * --throttle runs both builds with the brute-force throttle at its default
+ * (it is off otherwise) and every password right, so what is measured is the
+ * throttle's bookkeeping on each login, never its delays.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,8 +30,11 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '6' },
     duration: { type: 'string', default: '5' },
     modes: { type: 'string', default: '-c,default,no-cache' },
+    throttle: { type: 'boolean', default: false },
   },
 });
+const THROTTLE = args.throttle ? [] : ['--throttle-after', '0'];
+const WRONG_SHARE = args.throttle ? 0 : 0.2;
 if (!args.baseline) throw new Error('--baseline OTHER/dist/cli/main.js is required: the build to compare with');
 const BUILDS = { 'this build': fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)), baseline: path.resolve(args.baseline) } as const;
 const MODES: Record<string, string[]> = { '-c': ['-c'], default: [], 'no-cache': ['--verify-cache', '0'] };
@@ -47,7 +54,7 @@ const users = Array.from({ length: 100 }, (_, i) => ({ login: `user${i}`, passwo
 const passwd = path.join(work, 'passwd');
 writeFileSync(passwd, users.map((user, i) => `${user.login}@example.org:${md5crypt(Buffer.from(user.password), `salt${i}`)}\n`).join(''));
 
-console.log(`saslauthd-mysql A/B: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}; baseline ${BUILDS.baseline}; ${ROUNDS} rounds of ${DURATION_MS / 1000} s`);
+console.log(`saslauthd-mysql A/B: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}; baseline ${BUILDS.baseline}; ${ROUNDS} rounds of ${DURATION_MS / 1000} s; ${args.throttle ? 'throttle at its default, every password right' : 'throttle off, 20% wrong passwords'}`);
 try {
   for (const mode of args.modes.split(',')) {
     const extra = MODES[mode];
@@ -58,10 +65,10 @@ try {
       const order: Array<keyof typeof BUILDS> = round % 2 ? ['baseline', 'this build'] : ['this build', 'baseline'];
       for (const name of order) {
         const dir = path.join(work, `${name.replace(/\W/g, '-')}-${mode}-${round}`);
-        const child = spawn(BUILDS[name], ['-a', 'passwd-file', '-O', passwd, '-r', '-m', dir, '--throttle-after', '0', ...extra], { stdio: 'ignore' });
+        const child = spawn(BUILDS[name], ['-a', 'passwd-file', '-O', passwd, '-r', '-m', dir, ...THROTTLE, ...extra], { stdio: 'ignore' });
         try {
           await waitForSocket(path.join(dir, 'mux'), child);
-          const load = { socketPath: path.join(dir, 'mux'), clients: 32, users, realm: 'example.org', service: 'smtp', wrongShare: 0.2, hotSet: users.length };
+          const load = { socketPath: path.join(dir, 'mux'), clients: 32, users, realm: 'example.org', service: 'smtp', wrongShare: WRONG_SHARE, hotSet: users.length };
           await runCLoad(generator.binary, { ...load, durationMs: 1000 });
           const before = cpuMicros(child.pid!);
           const result = await runCLoad(generator.binary, { ...load, durationMs: DURATION_MS });

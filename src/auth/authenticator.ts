@@ -28,7 +28,7 @@ import { authLogLevel, escapeField, logAuthEvent, type AuthEvent, type SuccessLe
 import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
 import { clientAddressOf, type FailureThrottle, type NameKind, type Settled, type ThrottleKey } from './throttle.js';
-import type { GatePass } from './guess-gate.js';
+import type { Admission, GatePass } from './guess-gate.js';
 
 /** Monotonic milliseconds, for how long a login took. */
 export interface Clock {
@@ -128,7 +128,8 @@ export class Authenticator {
     // saslauthd -c: a recent success skips the lookup, but its check still waits for the user's turn.
     const recalled = credentialCache?.recall(query.user, query.realm, query.service);
     if (recalled) {
-      const taken = await this.#takeTurn(asked, recalled.user, 'has-row');
+      const pending = this.#takeTurn(asked, recalled.user, 'has-row');
+      const taken = pending instanceof Promise ? await pending : pending;
       if ('refused' in taken) return taken.refused;
       turn = taken.turn;
       if (credentialCache!.confirms(recalled, password)) return { outcome: SUCCESS_FROM_CREDENTIAL_CACHE, name: 'has-row', canonical: recalled.user, ...(turn ? { turn } : {}) };
@@ -147,7 +148,8 @@ export class Authenticator {
       // but has no free connection is not an outage: the cache must not stand in for a working database.
       const remembered = found.code === ErrorCodes.BACKEND_BUSY ? undefined : outageCache?.recall(query.user, query.realm, query.service);
       if (!remembered) return { outcome: unavailable, name: 'no-row', ...(turn ? { turn } : {}) };
-      const taken = await this.#switchTurn(asked, turn, remembered.user, 'has-row');
+      const pending = this.#switchTurn(asked, turn, remembered.user, 'has-row');
+      const taken = pending instanceof Promise ? await pending : pending;
       if ('refused' in taken) return taken.refused;
       const success = outageCache!.confirms(remembered, password);
       const outcome: Outcome = success ? { result: 'success', cache: 'outage', reason } : unavailable;
@@ -157,7 +159,8 @@ export class Authenticator {
     if (found.status !== 'found') {
       // Spellings of one name that finds no row share its rejected-cache entry and throttle count.
       const key = normalizedName(query.user);
-      const taken = await this.#switchTurn(asked, turn, key, 'no-row');
+      const pending = this.#switchTurn(asked, turn, key, 'no-row');
+      const taken = pending instanceof Promise ? await pending : pending;
       if ('refused' in taken) return taken.refused;
       const { cache } = await passwords.checkNoRow(key, password, options);
       const refusal = found.status === 'unknown' ? UNKNOWN_USER : ({ result: 'failure', code: found.code, reason: found.reason } as const);
@@ -165,7 +168,8 @@ export class Authenticator {
     }
     // The row's own name: "ALICE" and "alice " that a collation matched to the row "alice" are one user to the caches.
     const user = found.user ?? query.user;
-    const taken = await this.#switchTurn(asked, turn, user, 'has-row');
+    const pending = this.#switchTurn(asked, turn, user, 'has-row');
+    const taken = pending instanceof Promise ? await pending : pending;
     if ('refused' in taken) return taken.refused;
     const outcome = outcomeOf(await passwords.check(user, { stored: found.storedHash, defaultScheme: found.defaultScheme }, password, options));
     if (outcome.result === 'success') {
@@ -175,18 +179,20 @@ export class Authenticator {
     return { outcome, name: 'has-row', canonical: user, ...(taken.turn ? { turn: taken.turn } : {}) };
   }
 
-  /** Wait for the throttle's turn to evaluate a password for this name (no throttle: no turn). */
-  async #takeTurn(asked: Asked, user: string, kind: NameKind): Promise<{ readonly turn: Turn | undefined } | { readonly refused: Decided }> {
+  /**
+   * Wait for the throttle's turn to evaluate a password for this name (no
+   * throttle: no turn). Synchronous when the turn is free, as it almost always is.
+   */
+  #takeTurn(asked: Asked, user: string, kind: NameKind): TurnTaken | Promise<TurnTaken> {
     const throttle = this.#options.throttle;
-    if (!throttle) return { turn: undefined };
+    if (!throttle) return NO_TURN;
     const keys = throttle.keysFor(user, asked.address, kind);
-    const admitted = await throttle.admit(keys, asked.cancellation, asked.park);
-    if (admitted.admitted) return { turn: { keys, pass: admitted.pass } };
-    return { refused: { outcome: admitted.why === 'cancelled' ? NOBODY_WAITS : admitted.why === 'queue-full' ? THROTTLE_QUEUE_FULL : NO_ROOM_TO_WAIT, name: kind } };
+    const admitted = throttle.admit(keys, asked.cancellation, asked.park);
+    return admitted instanceof Promise ? admitted.then((late) => turnOf(keys, late, kind)) : turnOf(keys, admitted, kind);
   }
 
   /** Keep the turn already taken when it is for the same keys, else give it back and take this name's. */
-  #switchTurn(asked: Asked, turn: Turn | undefined, user: string, kind: NameKind): Promise<{ readonly turn: Turn | undefined } | { readonly refused: Decided }> | { readonly turn: Turn | undefined } {
+  #switchTurn(asked: Asked, turn: Turn | undefined, user: string, kind: NameKind): TurnTaken | Promise<TurnTaken> {
     if (turn) {
       const keys = this.#options.throttle!.keysFor(user, asked.address, kind);
       if (sameKeys(keys, turn.keys)) return { turn };
@@ -244,6 +250,14 @@ export class Authenticator {
  */
 export function normalizedName(name: string): string {
   return name.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().trim();
+}
+
+type TurnTaken = { readonly turn: Turn | undefined } | { readonly refused: Decided };
+const NO_TURN: TurnTaken = Object.freeze({ turn: undefined });
+
+function turnOf(keys: readonly ThrottleKey[], admission: Admission, kind: NameKind): TurnTaken {
+  if (admission.admitted) return { turn: { keys, pass: admission.pass } };
+  return { refused: { outcome: admission.why === 'cancelled' ? NOBODY_WAITS : admission.why === 'queue-full' ? THROTTLE_QUEUE_FULL : NO_ROOM_TO_WAIT, name: kind } };
 }
 
 function sameKeys(a: readonly ThrottleKey[], b: readonly ThrottleKey[]): boolean {

@@ -11,10 +11,10 @@
  * FIRST_DELAY_MS and doubling up to maxDelayMs, with "equal jitter" (a
  * random point in the upper half) so nobody can time around it:
  *   - a name (user, no row, owner address): failure answers only; the right
- *     password is never delayed by failures on the name;
+ *     password earns no delay (it may still wait its turn, below);
  *   - an address: every answer, success included, so a reply's timing tells
- *     the guesser nothing; someone sharing that address waits at most
- *     maxDelayMs.
+ *     the guesser nothing; someone sharing that address waits with the
+ *     guesser, unless it is one of their owner addresses.
  *
  * Evaluation rate (guess-gate.ts). Delaying answers alone lets a guesser
  * fire guesses in parallel and learn the right one at once, so a key also

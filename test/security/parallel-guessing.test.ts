@@ -67,6 +67,24 @@ describe('guesses fired in parallel at a throttled user', () => {
     }
   }, 30_000);
 
+  it('with saslauthd -c, a remembered right password waits its turn like any other guess', async () => {
+    const { daemon, ask } = await start(['-c', '-V', '--throttle-after', '3', '--throttle-max-delay', '1000', '--answer-timeout', '20000']);
+    expect((await ask('demo')).reply).toBe('OK');
+    for (let i = 0; i < 3; i += 1) expect((await ask(`before-${i}`)).reply).toBe('NO authentication failed');
+    const answers: Array<Promise<{ reply: string | undefined; ms: number }>> = [];
+    for (const password of ['w1', 'w2', 'w3', 'demo']) {
+      answers.push(ask(password));
+      await sleep(5);
+    }
+    const right = await answers[3]!;
+    expect(right.reply).toBe('OK');
+    // Behind three failures judged one at a time: at least 125 + 250 + 500 ms.
+    expect(right.ms).toBeGreaterThanOrEqual(875 - 50);
+    await Promise.all(answers);
+    await daemon.stop();
+    expect(evaluated(daemon).at(-1)).toMatchObject({ result: 'success', cache: 'credential' });
+  }, 30_000);
+
   it('are evaluated at a bounded rate however many guessers there are, and the overflow is a temporary failure, never a "no"', async () => {
     const maxDelay = 400;
     const { daemon, ask } = await start(['--throttle-after', '3', '--throttle-max-delay', String(maxDelay), '--answer-timeout', '20000']);

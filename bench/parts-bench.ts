@@ -19,6 +19,7 @@ import { MuxServer } from '../src/protocol/server.js';
 import { createLogger } from '../src/log/logger.js';
 import { md5crypt } from '../src/crypt/schemes/md5crypt.js';
 import { desCrypt } from '../src/crypt/schemes/des-crypt.js';
+import { FailureThrottle } from '../src/auth/throttle.js';
 import { VerifyPool } from '../src/crypt/verify-pool.js';
 import { runLoad, type LoadResult } from './load-generator.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
@@ -121,6 +122,21 @@ async function handoffCost(): Promise<number> {
   }
 }
 
+/** The brute-force throttle's bookkeeping for one successful login: its keys, its turn at the gate, counting the outcome. */
+function throttleCost(address: string | undefined): number {
+  const throttle = new FailureThrottle({ afterFailures: 5, maxDelayMs: 5000, windowMs: 900_000 });
+  const nobody = new AbortController();
+  const users = Array.from({ length: 100 }, (_, i) => `user${i}@example.org`);
+  let i = 0;
+  return onThisThread(() => {
+    const user = users[(i += 1) % users.length]!;
+    const keys = throttle.keysFor(user, address, 'has-row');
+    const admission = throttle.admit(keys, nobody, () => true);
+    if (admission instanceof Promise || !admission.admitted) throw new Error('a free turn was not given at once');
+    throttle.settle(admission.pass, keys, false, address === undefined ? undefined : { user, address });
+  });
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sm-parts-'));
   try {
@@ -129,6 +145,8 @@ async function main(): Promise<void> {
     console.log(`  socket (accept, read, answer, close): ${socket.perRequest.toFixed(1)} us  (load generator: ${socket.generatorPercent.toFixed(0)}% of a core)`);
     console.log(`  mysql2 prepared lookup, client side:  ${(await mysqlCost()).toFixed(1)} us`);
     console.log(`  pool hand-off, both threads:          ${(await handoffCost()).toFixed(1)} us  (the task's own work subtracted)`);
+    console.log(`  throttle bookkeeping, no address:     ${throttleCost(undefined).toFixed(1)} us`);
+    console.log(`  throttle bookkeeping, owner address:  ${throttleCost('203.0.113.9').toFixed(1)} us`);
     const password = Buffer.from('correct horse');
     console.log(`  md5crypt, one verification:           ${onThisThread(() => md5crypt(password, 'saltsalt')).toFixed(1)} us  (JavaScript; the native addon's libxcrypt takes about half)`);
     console.log('latency floor: a server spending a fixed time per request on one thread, 16 clients');

@@ -1,8 +1,11 @@
 /**
  * How a code is answered, and who has to act:
  *   protocol    what a peer sent is not a request; answered as saslauthd would, or not at all
- *   credential  a definite "no" for this login (NO, Postfix 535)
- *   temporary   we could not decide; no reply, so the client retries (Postfix 454)
+ *   credential  a definite "no" for this login: what the user got wrong, or an
+ *               account that is off (NO, Postfix 535)
+ *   temporary   we could not decide, or the configuration (or a stored value) is
+ *               wrong: never the user's fault, so never a "no"; no reply, the
+ *               client retries (Postfix 454), and the log says what to fix
  *   start-up    the daemon does not start, or a reload is refused; the running setup is kept
  * docs/errors.md has one row per code, and a test keeps the two in step.
  */
@@ -18,16 +21,19 @@ const CATALOGUE = {
   WRONG_PASSWORD: ['ERR_WRONG_PASSWORD', 'credential'],
   INVALID_LOGIN: ['ERR_INVALID_LOGIN', 'credential'],
   INVALID_SERVICE: ['ERR_INVALID_SERVICE', 'credential'],
-  AMBIGUOUS_USER: ['ERR_AMBIGUOUS_USER', 'credential'],
   EMPTY_STORED_PASSWORD: ['ERR_EMPTY_STORED_PASSWORD', 'credential'],
-  UNSUPPORTED_SCHEME: ['ERR_UNSUPPORTED_SCHEME', 'credential'],
-  COST_CEILING: ['ERR_COST_CEILING', 'credential'],
+  ACCOUNT_LOCKED: ['ERR_ACCOUNT_LOCKED', 'credential'],
   ACCOUNT_EXPIRED: ['ERR_ACCOUNT_EXPIRED', 'credential'],
   PASSWORD_EXPIRED: ['ERR_PASSWORD_EXPIRED', 'credential'],
-  PAM_CONFIG: ['ERR_PAM_CONFIG', 'credential'],
+  PAM_NO_SERVICE: ['ERR_PAM_NO_SERVICE', 'credential'],
   BACKEND_UNAVAILABLE: ['ERR_BACKEND_UNAVAILABLE', 'temporary'],
   BACKEND_QUERY: ['ERR_BACKEND_QUERY', 'temporary'],
   BACKEND_BUSY: ['ERR_BACKEND_BUSY', 'temporary'],
+  PAM_CONFIG: ['ERR_PAM_CONFIG', 'temporary'],
+  AMBIGUOUS_USER: ['ERR_AMBIGUOUS_USER', 'temporary'],
+  UNSUPPORTED_SCHEME: ['ERR_UNSUPPORTED_SCHEME', 'temporary'],
+  MALFORMED_STORED_VALUE: ['ERR_MALFORMED_STORED_VALUE', 'temporary'],
+  COST_CEILING: ['ERR_COST_CEILING', 'temporary'],
   AUTH_TIMEOUT: ['ERR_AUTH_TIMEOUT', 'temporary'],
   VERIFY_OVERLOADED: ['ERR_VERIFY_OVERLOADED', 'temporary'],
   ABANDONED: ['ERR_ABANDONED', 'temporary'],

@@ -142,11 +142,11 @@ export class Authenticator {
       found = { status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: describeError(error).message };
     }
     if (found.status === 'unavailable') {
-      const reason = `backend unavailable: ${found.reason}`;
+      const reason = found.code === ErrorCodes.BACKEND_UNAVAILABLE ? `backend unavailable: ${found.reason}` : found.reason;
       const unavailable: Outcome = { result: 'temporary-failure', code: found.code, reason };
-      // Only when the backend cannot answer: a real "no" from it is never overridden. A backend that is up
-      // but has no free connection is not an outage: the cache must not stand in for a working database.
-      const remembered = found.code === ErrorCodes.BACKEND_BUSY ? undefined : outageCache?.recall(query.user, query.realm, query.service);
+      // Only when the database cannot be reached: a real "no" from it is never overridden, and neither a
+      // database that is up with no free connection nor one that answers with an error is an outage.
+      const remembered = found.code === ErrorCodes.BACKEND_UNAVAILABLE ? outageCache?.recall(query.user, query.realm, query.service) : undefined;
       if (!remembered) return { outcome: unavailable, name: 'no-row', ...(turn ? { turn } : {}) };
       const pending = this.#switchTurn(asked, turn, remembered.user, 'has-row');
       const taken = pending instanceof Promise ? await pending : pending;
@@ -154,6 +154,11 @@ export class Authenticator {
       const success = outageCache!.confirms(remembered, password);
       const outcome: Outcome = success ? { result: 'success', cache: 'outage', reason } : unavailable;
       return { outcome, name: 'has-row', canonical: remembered.user, ...(taken.turn ? { turn: taken.turn } : {}) };
+    }
+    if (found.status === 'misconfigured') {
+      // The configuration's fault, not the user's: retry later, and the log says what to fix. No cache stands in for it.
+      const outcome: Outcome = { result: 'temporary-failure', code: found.code, reason: found.reason };
+      return { outcome, name: 'no-row', ...(turn ? { turn } : {}) };
     }
     const options: VerifyOptions = found.defaultScheme === undefined ? { cancellation: asked.cancellation } : { cancellation: asked.cancellation, defaultScheme: found.defaultScheme };
     if (found.status !== 'found') {
@@ -273,10 +278,15 @@ function outcomeOf(verdict: CheckedVerdict): Outcome {
       return { result: 'success', scheme, ...cache };
     case 'mismatch':
       return { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme, ...cache };
+    case 'locked':
+      return { result: 'failure', code: ErrorCodes.ACCOUNT_LOCKED, reason: verdict.reason, scheme };
+    // The rest is the configuration's or the row's fault, never the user's: a temporary failure the log explains.
     case 'unsupported':
-      return { result: 'failure', code: ErrorCodes.UNSUPPORTED_SCHEME, reason: verdict.reason, scheme };
+      return { result: 'temporary-failure', code: ErrorCodes.UNSUPPORTED_SCHEME, reason: verdict.reason, scheme };
+    case 'malformed':
+      return { result: 'temporary-failure', code: ErrorCodes.MALFORMED_STORED_VALUE, reason: verdict.reason, scheme };
     case 'over-ceiling':
-      return { result: 'failure', code: ErrorCodes.COST_CEILING, reason: verdict.reason, scheme };
+      return { result: 'temporary-failure', code: ErrorCodes.COST_CEILING, reason: verdict.reason, scheme };
     case 'overloaded':
       return { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: 'verification queue full', scheme };
     case 'abandoned':

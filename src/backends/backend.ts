@@ -24,8 +24,10 @@ export type LookupResult = (
   /** `user`: the row's own name, when the backend can tell it (a collation may have matched another spelling). */
   | { readonly status: 'found'; readonly storedHash: string; readonly user?: string }
   | { readonly status: 'unknown' }
-  /** The user exists but must not log in (ambiguous entry, empty password, ...): a definite no. */
+  /** The user must not log in (empty password, expired, no such PAM service): a definite no. */
   | { readonly status: 'refused'; readonly code: ErrorCode; readonly reason: string }
+  /** The configuration (or the table) is wrong for this login (an unreadable PAM file, two rows for one name): never the user's fault, so a temporary failure. */
+  | { readonly status: 'misconfigured'; readonly code: ErrorCode; readonly reason: string }
   /** The backend could not answer: the client is told to retry later. */
   | { readonly status: 'unavailable'; readonly code: ErrorCode; readonly reason: string }
 ) & { readonly defaultScheme?: DefaultScheme };

@@ -57,7 +57,7 @@ export class PasswdFileBackend implements Backend {
   async lookup(query: LookupQuery): Promise<LookupResult> {
     const { passwords, duplicates } = this.#entries;
     if (duplicates.has(query.user)) {
-      return { status: 'refused', code: ErrorCodes.AMBIGUOUS_USER, reason: 'user listed more than once in the passwd-file' };
+      return { status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER, reason: 'user listed more than once in the passwd-file' };
     }
     const stored = passwords.get(query.user);
     if (stored === undefined) return { status: 'unknown' };

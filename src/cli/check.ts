@@ -94,6 +94,9 @@ export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: N
       case 'refused':
         problem(`${label}: refused (${result.code}): ${result.reason}`);
         return 1;
+      case 'misconfigured':
+        problem(`${label}: a configuration problem (${result.code}; logins get a temporary failure until it is fixed): ${result.reason}`);
+        return 1;
       case 'unknown':
         if (probing) {
           ok(`${config.mech} backend answers: ${label} came back "unknown" in ${took}`);

@@ -33,13 +33,14 @@ const program = new Command('saslauthd-mysql')
   .description('A saslauthd-compatible authentication daemon for MySQL mailbox tables.')
   .showHelpAfterError('(run with --help for usage)');
 
-daemonOptions(program.command('serve', { isDefault: true }))
+const serveCommand = daemonOptions(program.command('serve', { isDefault: true }))
   .description('run the daemon in the foreground (the default command)')
-  .option('-v, --version', 'print the version and mechanisms, then exit')
-  .addHelpText('after', `\nEvery long option can also be set as an environment variable, e.g. --run-dir as ${ENV_PREFIX}RUN_DIR.`)
-  .action(async (options: DaemonFlags & { version?: boolean; acceptLock?: boolean }) => {
-    if (options.version) {
-      printVersion();
+  .option('-v', 'print the version and mechanisms to standard error, as saslauthd -v does, then exit')
+  .option('--version', 'print the version and mechanisms to standard output, then exit')
+  .addHelpText('after', `\nEvery long option can also be set as an environment variable, e.g. --run-dir as ${ENV_PREFIX}RUN_DIR.`);
+serveCommand.action(async (options: DaemonFlags & { v?: boolean; version?: boolean; acceptLock?: boolean }) => {
+    if (options.version || options.v) {
+      printVersion(options.version ? process.stdout : process.stderr);
       return;
     }
     // commander turns "--no-accept-lock" into acceptLock=false.
@@ -113,6 +114,11 @@ program
   });
 
 // No short flag: -V is saslauthd's "verbose" (--log-successes), -v its version (with the mechanisms).
-program.version(VERSION, '--package-version', 'print the package version');
+program.version(VERSION, '--package-version', 'print the package version alone');
+// "saslauthd-mysql --help" is mostly asked by someone who wants the daemon's flags: show them here too.
+program.addHelpText('after', () => {
+  const serveHelp = serveCommand.helpInformation();
+  return `\nThe daemon's options (the default command, serve):\n${serveHelp.slice(serveHelp.indexOf('Options:') + 'Options:'.length + 1)}`;
+});
 
 await program.parseAsync(process.argv);

@@ -43,9 +43,9 @@ function serializeReloads(run: () => Promise<void>): () => Promise<void> {
   return next;
 }
 
-export function printVersion(): void {
-  // saslauthd -v prints its version and mechanisms and exits 0.
-  process.stderr.write(`saslauthd-mysql ${VERSION}\nauthentication mechanisms: ${MECHANISMS.join(' ')}\n`);
+/** saslauthd -v prints its version and mechanisms to standard error and exits 0; --version prints them to standard output, so that $(saslauthd-mysql --version) holds them. */
+export function printVersion(to: NodeJS.WritableStream = process.stderr): void {
+  to.write(`saslauthd-mysql ${VERSION}\nauthentication mechanisms: ${MECHANISMS.join(' ')}\n`);
 }
 
 export async function serve(flags: DaemonFlags): Promise<void> {

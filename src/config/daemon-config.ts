@@ -148,6 +148,8 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
 
   const runDir = path.resolve(cwd, pick('runDir', flags, env)?.value ?? DEFAULTS.runDir);
 
+  // Checked whatever the mechanism, like every other option.
+  const ignoreModules = parseModuleList(pick('pamIgnoreModules', flags, env));
   let backend: BackendConfig;
   if (mech === 'passwd-file') {
     const passwdFile = flags.passwdFile ?? flags.mechOption;
@@ -161,7 +163,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     backend =
       mech === 'mysql'
         ? { kind: 'mysql', settings: loadNativeSettings(file, env) }
-        : { kind: 'pam', pamDir: path.resolve(cwd, pick('pamDir', flags, env)?.value ?? DEFAULTS.pamDir), tuning: loadTuning(file, env), ignoreModules: parseModuleList(pick('pamIgnoreModules', flags, env)) };
+        : { kind: 'pam', pamDir: path.resolve(cwd, pick('pamDir', flags, env)?.value ?? DEFAULTS.pamDir), tuning: loadTuning(file, env), ignoreModules };
   }
 
   const debug = pickBoolean('debug', flags, env);
@@ -187,6 +189,10 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   const readTimeoutMs = pickInteger('readTimeout', flags, env, DEFAULTS.readTimeoutMs, 50, 600_000);
   const answerTimeoutMs = pickInteger('answerTimeout', flags, env, DEFAULTS.answerTimeoutMs, 50, 600_000);
   const throttle = resolveThrottle(flags, env, answerTimeoutMs);
+  // Checked whether or not the cache they tune is on: a bad value is a mistake today, and would be one the day it is turned on.
+  const cacheTtlMs = pickInteger('cacheTtl', flags, env, DEFAULTS.cacheTtlSeconds, 1, 31_536_000) * 1000;
+  const cacheEntries = pickInteger('cacheSize', flags, env, DEFAULTS.cacheEntries, 1, 10_000_000);
+  const outageTtlMs = pickInteger('outageTtl', flags, env, 0, 1, 86_400) * 1000;
 
   const config: DaemonConfig = {
     mech,
@@ -201,22 +207,8 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     defaultScheme,
     caches: {
       verifiedEntries: pickInteger('verifyCache', flags, env, DEFAULTS.verifiedCacheEntries, 0, 10_000_000),
-      ...(pickBoolean('cache', flags, env)
-        ? {
-            credential: {
-              ttlMs: pickInteger('cacheTtl', flags, env, DEFAULTS.cacheTtlSeconds, 1, 31_536_000) * 1000,
-              entries: pickInteger('cacheSize', flags, env, DEFAULTS.cacheEntries, 1, 10_000_000),
-            },
-          }
-        : {}),
-      ...(pick('outageTtl', flags, env)
-        ? {
-            outage: {
-              ttlMs: pickInteger('outageTtl', flags, env, 0, 1, 86_400) * 1000,
-              entries: pickInteger('cacheSize', flags, env, DEFAULTS.cacheEntries, 1, 10_000_000),
-            },
-          }
-        : {}),
+      ...(pickBoolean('cache', flags, env) ? { credential: { ttlMs: cacheTtlMs, entries: cacheEntries } } : {}),
+      ...(outageTtlMs > 0 ? { outage: { ttlMs: outageTtlMs, entries: cacheEntries } } : {}),
     },
     verify: {
       threads: pickInteger('verifyThreads', flags, env, availableParallelism(), 1, 256),

@@ -4,12 +4,15 @@
  */
 import { ConfigError, NOT_REPEATED } from '../errors.js';
 
-/** pam_mysql's rule, kept for familiarity: false only for 0, N, false, no. */
-const FALSE_WORDS = new Set(['0', 'n', 'false', 'no']);
+const TRUE_WORDS = new Set(['1', 'yes', 'on', 'true']);
+const FALSE_WORDS = new Set(['0', 'no', 'off', 'false']);
 
+/** The usual spellings of yes and no, in any case; anything else is refused, never read as yes. */
 export function parseBoolean(key: string, value: string): boolean {
-  if (value.trim() === '') throw new ConfigError(key, 'expected a boolean, got an empty value');
-  return !FALSE_WORDS.has(value.trim().toLowerCase());
+  const word = value.trim().toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new ConfigError(key, `expected 1, yes, on or true, or 0, no, off or false (${NOT_REPEATED})`);
 }
 
 export function parseInteger(key: string, value: string, min: number, max: number): number {

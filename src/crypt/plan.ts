@@ -10,7 +10,7 @@ import { constantTimeEqual } from './constant-time.js';
 import type { DefaultScheme } from './default-scheme.js';
 import type { Lane } from './lane.js';
 import { checkDigest, checkJoomla15, checkMysql41, checkSaltedDigest, decode, guessEncoding, type DigestAlgorithm, type Encoding } from './schemes/digests.js';
-import { DEFAULT_COST_CEILINGS, recogniseCryptString, type CostCeilings, type CryptTask } from './schemes/crypt-strings.js';
+import { DEFAULT_COST_CEILINGS, recogniseCryptString, startsLikeKnownCryptString, type CostCeilings, type CryptTask } from './schemes/crypt-strings.js';
 import { md5crypt } from './schemes/md5crypt.js';
 import { parsePhpass, phpass } from './schemes/phpass.js';
 
@@ -18,11 +18,30 @@ export type Plan =
   /** `check` says match or not, or undefined when the stored value turns out damaged. */
   | { readonly kind: 'inline'; readonly scheme: string; readonly check: () => boolean | undefined }
   | { readonly kind: 'lane'; readonly scheme: string; readonly lane: Lane; readonly task: CryptTask }
+  /** A scheme we do not read. */
   | { readonly kind: 'unsupported'; readonly scheme: string; readonly reason: string }
+  /** A scheme we read, but the value does not parse: truncated or damaged. */
+  | { readonly kind: 'malformed'; readonly scheme: string; readonly reason: string }
+  /** A lock marker: the account is off on purpose. */
+  | { readonly kind: 'locked'; readonly scheme: string; readonly reason: string }
   /** The value asks for more work than the ceilings allow: refused without computing anything. */
   | { readonly kind: 'over-ceiling'; readonly scheme: string; readonly reason: string };
 
-const damaged = (scheme: string): Plan => ({ kind: 'unsupported', scheme, reason: `stored {${scheme}} value is malformed` });
+/** The plan kinds that are decided without checking the password. */
+export type Refusal = Extract<Plan, { readonly reason: string }>;
+
+export function isRefusal(chosen: Plan): chosen is Refusal {
+  return chosen.kind !== 'inline' && chosen.kind !== 'lane';
+}
+
+const damaged = (scheme: string): Plan => ({ kind: 'malformed', scheme, reason: `stored {${scheme}} value is malformed (truncated or damaged)` });
+
+/**
+ * Lock markers as passwd -l and useradd write them: "!" in front ("!", "!!",
+ * "!$6$..."), or a "*" that is not a MySQL 4.1 hash ("*", "*LK*", "*NP*").
+ * crypt(3) refuses such a value, so pam_mysql answers no; so does this daemon.
+ */
+const LOCK_MARKER = /^(?:!|\*(?![0-9A-Fa-f]{40}$))/;
 
 function planCryptString(value: string, ceilings: CostCeilings): Plan | undefined {
   const found = recogniseCryptString(value, ceilings);
@@ -78,11 +97,11 @@ const hexDigest = (algorithm: DigestAlgorithm): UnprefixedScheme => ({
 const UNPREFIXED: Readonly<Record<DefaultScheme, UnprefixedScheme>> = {
   plain: { plan: (value, password) => plain(password, value), dummy: (secret) => secret.toString('base64') },
   crypt: {
-    plan: (value) => ({
-      kind: 'unsupported',
-      scheme: 'CRYPT',
-      reason: value.startsWith('$') ? `crypt scheme ${/^\$[^$]*\$/.exec(value)?.[0] ?? '$'} is not supported (or the value is malformed)` : 'not a crypt(3) string',
-    }),
+    plan: (value) => {
+      const id = /^\$[^$]*\$/.exec(value)?.[0] ?? '$';
+      if (startsLikeKnownCryptString(value)) return { kind: 'malformed', scheme: 'CRYPT', reason: `stored ${id} value is malformed (truncated or damaged: is the column long enough?)` };
+      return { kind: 'unsupported', scheme: 'CRYPT', reason: value.startsWith('$') ? `crypt scheme ${id} is not supported` : 'not a crypt(3) string' };
+    },
     // md5crypt: what the classic chain's crypt=1 tables hold.
     dummy: (secret, salt) => md5crypt(secret, salt),
   },
@@ -114,6 +133,8 @@ const PREFIX = /^\{([A-Za-z0-9._-]+)\}/;
 export function plan(password: Buffer, stored: string, defaultScheme: DefaultScheme, ceilings: CostCeilings = DEFAULT_COST_CEILINGS): Plan {
   const prefix = PREFIX.exec(stored);
   if (prefix) return planPrefixed(prefix[1]!.toUpperCase(), stored.slice(prefix[0].length), password, ceilings);
+  // Under crypt=0 a "!" or "*" is just the first character of a plain-text password.
+  if (defaultScheme !== 'plain' && LOCK_MARKER.test(stored)) return { kind: 'locked', scheme: 'LOCKED', reason: 'the stored value is a lock marker ("!" or "*" in front): the account is locked' };
   return (stored.startsWith('$') || defaultScheme === 'crypt' ? planCryptString(stored, ceilings) : undefined) ?? UNPREFIXED[defaultScheme].plan(stored, password);
 }
 

@@ -7,7 +7,7 @@
 import type { DefaultScheme } from './default-scheme.js';
 import type { LaneOutcome } from './lane.js';
 import { DummyChoice } from './dummy-choice.js';
-import { dummyValue, plan, type Plan } from './plan.js';
+import { dummyValue, isRefusal, plan, type Plan } from './plan.js';
 import { verifyCryptTask, type CostCeilings } from './schemes/crypt-strings.js';
 import type { VerifyPools } from './verify-pool.js';
 import type { Cancellation } from '../common/cancellation.js';
@@ -15,8 +15,12 @@ import type { Cancellation } from '../common/cancellation.js';
 export type Verdict =
   | { readonly status: 'match'; readonly scheme: string }
   | { readonly status: 'mismatch'; readonly scheme: string }
-  /** The stored value is in a scheme we cannot verify, or is damaged: a failed login, never a crash. */
+  /** The stored value is in a scheme we cannot verify: a configuration problem of that row, never a crash. */
   | { readonly status: 'unsupported'; readonly scheme: string; readonly reason: string }
+  /** The stored value is in a scheme we read but does not parse (truncated, damaged). */
+  | { readonly status: 'malformed'; readonly scheme: string; readonly reason: string }
+  /** The stored value is a lock marker: the account is off. */
+  | { readonly status: 'locked'; readonly scheme: string; readonly reason: string }
   /** We could not decide now (a temporary failure): the pool's queue was full. */
   | { readonly status: 'overloaded'; readonly scheme: string }
   /** Nobody waits for the answer any more (the client went away or its deadline passed) while the check was queued. */
@@ -70,12 +74,12 @@ export class PasswordVerifier implements Verifier {
   }
 
   async #run(chosen: Plan, password: Buffer, options: VerifyOptions): Promise<Verdict> {
-    if (chosen.kind === 'unsupported' || chosen.kind === 'over-ceiling') return { status: chosen.kind, scheme: chosen.scheme, reason: chosen.reason };
+    if (isRefusal(chosen)) return { status: chosen.kind, scheme: chosen.scheme, reason: chosen.reason };
     let outcome: boolean | undefined | LaneOutcome;
     if (chosen.kind === 'inline') outcome = chosen.check();
     // A fast-lane check takes a fraction of a millisecond: not worth an abort listener per task.
     else outcome = await this.#options.pools.lane(chosen.lane).run(chosen.task, password, chosen.lane === 'slow' ? options.cancellation?.signal : undefined);
-    if (outcome === undefined) return { status: 'unsupported', scheme: chosen.scheme, reason: `stored ${chosen.scheme} value is malformed` };
+    if (outcome === undefined) return { status: 'malformed', scheme: chosen.scheme, reason: `stored ${chosen.scheme} value is malformed (truncated or damaged)` };
     if (outcome === 'overloaded') return { status: 'overloaded', scheme: chosen.scheme };
     if (outcome === 'aborted') return { status: 'abandoned', scheme: chosen.scheme };
     return { status: outcome ? 'match' : 'mismatch', scheme: chosen.scheme };
@@ -105,7 +109,7 @@ export class PasswordVerifier implements Verifier {
  */
 export async function verifyOnThisThread(password: Buffer, stored: string, defaultScheme: DefaultScheme): Promise<boolean | undefined> {
   const chosen = plan(password, stored, defaultScheme);
-  if (chosen.kind === 'unsupported' || chosen.kind === 'over-ceiling') return undefined;
+  if (isRefusal(chosen)) return undefined;
   return chosen.kind === 'inline' ? chosen.check() : verifyCryptTask(password, chosen.task);
 }
 
@@ -118,6 +122,8 @@ export function describeStoredValue(stored: string, defaultScheme: DefaultScheme
   const chosen = plan(Buffer.alloc(0), stored, defaultScheme, ceilings);
   switch (chosen.kind) {
     case 'unsupported':
+    case 'malformed':
+    case 'locked':
     case 'over-ceiling':
       return { supported: false, scheme: chosen.scheme, reason: chosen.reason };
     case 'inline':

@@ -28,6 +28,19 @@ describe('command line', () => {
     expect(result.stderr).toMatch(/^saslauthd-mysql \d+\.\d+\.\d+\nauthentication mechanisms: passwd-file pam mysql\n$/);
   });
 
+  it('--version prints the same to standard output, so that $(saslauthd-mysql --version) holds it', async () => {
+    const result = await runCli(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^saslauthd-mysql \d+\.\d+\.\d+\nauthentication mechanisms: passwd-file pam mysql\n$/);
+    expect(result.stderr).toBe('');
+  });
+
+  it('--help at the top shows the commands and the daemon\'s own flags', async () => {
+    const result = await runCli(['--help']);
+    expect(result.code).toBe(0);
+    for (const text of ['serve', 'check', 'hash', '-a, --mech <mech>', '-m, --run-dir <dir>', '--throttle-after <n>', '--version']) expect(result.stdout).toContain(text);
+  });
+
   it.each([
     ['an unknown flag', ['-q'], "unknown option '-q'"],
     ['a missing mechanism', ['-m', '/tmp/x'], '-a: no mechanism given'],

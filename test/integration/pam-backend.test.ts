@@ -66,18 +66,22 @@ describe('-a pam -r with a pam_mysql service file', () => {
     const dir = pamDir({ smtp: `${pamLine('auth')}\n`, imap: `${pamLine('auth', 'crypt=0')}\n` });
     const { socketPath } = await startConfiguredDaemon({ mech: 'pam', realmJoin: true, pamDir: dir }, {});
     expect(await ask(socketPath, 'plain', 'secret', 'imap')).toBe('OK');
-    // Under crypt=1 the same plaintext value is not a crypt string: no match.
-    expect(await ask(socketPath, 'plain', 'secret', 'smtp')).toBe('NO authentication failed');
+    // Under crypt=1 the same plaintext value is not a crypt string: the configuration does not fit the table,
+    // which is never the user's fault (saslauthd + pam_mysql would say NO here: a wrong password).
+    expect(await ask(socketPath, 'plain', 'secret', 'smtp')).toBeUndefined();
     expect(await ask(socketPath, 'alice', 'secret', 'smtp')).toBe('OK');
   });
 
-  it('refuses a service with no file, no pam_mysql line, or a name that is not a file name', async () => {
+  it('refuses a service with no file or a name that is not a file name (NO, as Linux-PAM would), and answers a file with no pam_mysql line with a temporary failure', async () => {
     const dir = pamDir({ smtp: `${pamLine('auth')}\n`, pop3: 'auth required pam_unix.so\n' });
+    // A file the daemon cannot read (here: a directory where the file should be; under systemd, a 0600 file owned by root).
+    mkdirSync(path.join(dir, 'submission'));
     const { socketPath, sink } = await startConfiguredDaemon({ mech: 'pam', realmJoin: true, pamDir: dir }, {});
     expect(await ask(socketPath, 'alice', 'secret', 'imap')).toBe('NO authentication failed');
-    expect(await ask(socketPath, 'alice', 'secret', 'pop3')).toBe('NO authentication failed');
+    expect(await ask(socketPath, 'alice', 'secret', 'pop3')).toBeUndefined();
     expect(await ask(socketPath, 'alice', 'secret', '../pam.d/smtp')).toBe('NO authentication failed');
-    expect(sink.authEvents().map((e) => e.code)).toEqual([ErrorCodes.PAM_CONFIG, ErrorCodes.PAM_CONFIG, ErrorCodes.PAM_CONFIG]);
+    expect(await ask(socketPath, 'alice', 'secret', 'submission')).toBeUndefined();
+    expect(sink.authEvents().map((e) => [e.code, e.level])).toEqual([[ErrorCodes.PAM_NO_SERVICE, 30], [ErrorCodes.PAM_CONFIG, 50], [ErrorCodes.INVALID_SERVICE, 30], [ErrorCodes.PAM_CONFIG, 50]]);
     expect(sink.records().some((r) => String(r.reason).includes('no such file'))).toBe(true);
     expect(sink.records().some((r) => String(r.reason).includes('no "auth ... pam_mysql.so" line'))).toBe(true);
   });
@@ -132,8 +136,8 @@ describe('-a pam -r with a pam_mysql service file', () => {
       writeFileSync(path.join(dir, 'smtp'), 'auth required pam_unix.so\n');
       writeFileSync(path.join(dir, 'imap'), 'auth required pam_unix.so\n');
       await new Promise((resolve) => setTimeout(resolve, 1100));
-      expect((await look('smtp')).status).toBe('refused');
-      expect((await look('imap')).status).toBe('refused');
+      expect((await look('smtp')).status).toBe('misconfigured');
+      expect((await look('imap')).status).toBe('misconfigured');
       expect(backend.poolCount).toBe(0);
     } finally {
       await backend.close();

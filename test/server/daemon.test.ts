@@ -54,8 +54,15 @@ describe('answers with -r', () => {
 
   it.each([
     ['a user listed twice', 'twice', 'a', ErrorCodes.AMBIGUOUS_USER],
-    ['an empty stored password', 'empty', 'x', ErrorCodes.EMPTY_STORED_PASSWORD],
     ['an unsupported scheme', 'future', 'whatever', ErrorCodes.UNSUPPORTED_SCHEME],
+  ])('answers %s, a problem of the file and not the user, with a temporary failure logged as an error', async (_name, login, password, code) => {
+    const { socketPath, sink } = await startTestDaemon(USERS, { realmJoin: true });
+    expect(await ask(socketPath, { login, password, realm: 'example.org' })).toBeUndefined();
+    expect(sink.authEvents()).toEqual([expect.objectContaining({ result: 'temporary-failure', code, level: 50 })]);
+  });
+
+  it.each([
+    ['an empty stored password', 'empty', 'x', ErrorCodes.EMPTY_STORED_PASSWORD],
     ['an unknown user', 'ghost', 'x', ErrorCodes.UNKNOWN_USER],
     ['a wrong password', 'demo', 'nope', ErrorCodes.WRONG_PASSWORD],
   ])('refuses %s with NO and logs why', async (_name, login, password, code) => {

@@ -21,11 +21,12 @@ const OK = { kind: 'answer', text: 'OK' };
 const NO = { kind: 'answer', text: 'NO authentication failed' };
 const NO_ANSWER = { kind: 'no-answer' };
 
-type Lookup = 'found' | 'unknown' | 'refused' | 'unavailable' | 'throws';
+type Lookup = 'found' | 'unknown' | 'refused' | 'misconfigured' | 'unavailable' | 'throws';
 const LOOKUPS: Record<Lookup, () => Promise<LookupResult>> = {
   found: async () => ({ status: 'found', storedHash: '$1$stored$value' }),
   unknown: async () => ({ status: 'unknown' }),
-  refused: async () => ({ status: 'refused', code: ErrorCodes.AMBIGUOUS_USER, reason: 'two rows' }),
+  refused: async () => ({ status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD, reason: 'the stored password is empty' }),
+  misconfigured: async () => ({ status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER, reason: 'two rows' }),
   unavailable: async () => ({ status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: 'connection refused' }),
   throws: async () => {
     throw new Error('socket hang up');
@@ -36,7 +37,9 @@ type VerdictName = Verdict['status'];
 const VERDICTS: Record<VerdictName, Verdict> = {
   match: { status: 'match', scheme: 'MD5-CRYPT' },
   mismatch: { status: 'mismatch', scheme: 'MD5-CRYPT' },
-  unsupported: { status: 'unsupported', scheme: 'MD5-CRYPT', reason: 'stored MD5-CRYPT value is malformed' },
+  unsupported: { status: 'unsupported', scheme: 'CRYPT', reason: 'crypt scheme $7$ is not supported' },
+  malformed: { status: 'malformed', scheme: 'MD5-CRYPT', reason: 'stored MD5-CRYPT value is malformed' },
+  locked: { status: 'locked', scheme: 'LOCKED', reason: 'the stored value is a lock marker' },
   overloaded: { status: 'overloaded', scheme: 'MD5-CRYPT' },
   abandoned: { status: 'abandoned', scheme: 'MD5-CRYPT' },
   'over-ceiling': { status: 'over-ceiling', scheme: 'BLF-CRYPT', reason: 'bcrypt cost 31 is above the ceiling 14' },
@@ -78,12 +81,15 @@ function authenticator(lookup: Backend['lookup'], verifier: Verifier, cacheEntri
 const TABLE: Array<[Lookup, VerdictName | 'any', object, ErrorCode | undefined, 'verify' | 'dummy' | 'none']> = [
   ['found', 'match', OK, undefined, 'verify'],
   ['found', 'mismatch', NO, ErrorCodes.WRONG_PASSWORD, 'verify'],
-  ['found', 'unsupported', NO, ErrorCodes.UNSUPPORTED_SCHEME, 'verify'],
+  ['found', 'unsupported', NO_ANSWER, ErrorCodes.UNSUPPORTED_SCHEME, 'verify'],
+  ['found', 'malformed', NO_ANSWER, ErrorCodes.MALFORMED_STORED_VALUE, 'verify'],
+  ['found', 'locked', NO, ErrorCodes.ACCOUNT_LOCKED, 'verify'],
   ['found', 'overloaded', NO_ANSWER, ErrorCodes.VERIFY_OVERLOADED, 'verify'],
   ['found', 'abandoned', NO_ANSWER, ErrorCodes.ABANDONED, 'verify'],
-  ['found', 'over-ceiling', NO, ErrorCodes.COST_CEILING, 'verify'],
+  ['found', 'over-ceiling', NO_ANSWER, ErrorCodes.COST_CEILING, 'verify'],
   ['unknown', 'any', NO, ErrorCodes.UNKNOWN_USER, 'dummy'],
-  ['refused', 'any', NO, ErrorCodes.AMBIGUOUS_USER, 'dummy'],
+  ['refused', 'any', NO, ErrorCodes.EMPTY_STORED_PASSWORD, 'dummy'],
+  ['misconfigured', 'any', NO_ANSWER, ErrorCodes.AMBIGUOUS_USER, 'none'],
   ['unavailable', 'any', NO_ANSWER, ErrorCodes.BACKEND_UNAVAILABLE, 'none'],
   ['throws', 'any', NO_ANSWER, ErrorCodes.BACKEND_UNAVAILABLE, 'none'],
 ];
@@ -116,7 +122,7 @@ describe('Authenticator: lookup result x verdict -> reply and code', () => {
   it('logs a refusal with its own code and reason', async () => {
     const { auth, sink } = authenticator(LOOKUPS.refused, scriptedVerifier(VERDICTS.match).verifier);
     await auth.authenticate(request(), new AbortController());
-    expect(sink.authEvents()[0]).toMatchObject({ result: 'failure', code: ErrorCodes.AMBIGUOUS_USER, reason: 'two rows' });
+    expect(sink.authEvents()[0]).toMatchObject({ result: 'failure', code: ErrorCodes.EMPTY_STORED_PASSWORD, reason: 'the stored password is empty' });
   });
 
   it('asks the backend for the -r joined name', async () => {

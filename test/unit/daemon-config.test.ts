@@ -51,11 +51,24 @@ describe('resolveDaemonConfig', () => {
     expect(fromFlag.timeouts.readTimeoutMs).toBe(900);
   });
 
-  it('treats only 0, N, false and no as false in the environment', () => {
-    for (const value of ['0', 'N', 'false', 'No']) {
+  it('reads the usual spellings of yes and no in the environment, and refuses anything else', () => {
+    for (const value of ['0', 'no', 'OFF', 'false', ' No ']) {
       expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOWERCASE: value }).realm.lowercase).toBe(false);
     }
-    expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOWERCASE: 'on' }).realm.lowercase).toBe(true);
+    for (const value of ['1', 'YES', 'on', 'True']) {
+      expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_LOWERCASE: value }).realm.lowercase).toBe(true);
+    }
+    // "off" used to read as yes (anything but 0, N, false, no did): a realm joined that nobody asked for.
+    expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_REALM_JOIN: 'off' }).realm.joinRealm).toBe(false);
+    for (const value of ['N', 'y', 'enabled', '2']) {
+      expect(() => resolveDaemonConfig(base, { SASLAUTHD_MYSQL_REALM_JOIN: value })).toThrow(/SASLAUTHD_MYSQL_REALM_JOIN: expected 1, yes, on or true, or 0, no, off or false/);
+    }
+  });
+
+  it('checks every value, even for a feature that is off', () => {
+    expect(() => resolveDaemonConfig({ ...base, cacheTtl: 'abc' }, {})).toThrow(/-t.*whole number/);
+    expect(() => resolveDaemonConfig({ ...base, cacheSize: '0' }, {})).toThrow(/--cache-size/);
+    expect(() => resolveDaemonConfig(base, { SASLAUTHD_MYSQL_PAM_IGNORE_MODULES: 'not a module' })).toThrow(/SASLAUTHD_MYSQL_PAM_IGNORE_MODULES/);
   });
 
   it('reads the default scheme as a pam_mysql crypt= number or name', () => {

@@ -48,8 +48,8 @@ describe('what the rows mean', () => {
     ['no row', [], { status: 'unknown' }],
     ['one row', [['$1$x$y']], { status: 'found', storedHash: '$1$x$y' }],
     ['a binary column', [[Buffer.from('{PLAIN}a')]], { status: 'found', storedHash: '{PLAIN}a' }],
-    ['two rows', [['a'], ['b']], { status: 'refused', code: ErrorCodes.AMBIGUOUS_USER }],
-    ['three rows (pam_mysql 0.8.2 took the first)', [['a'], ['b'], ['c']], { status: 'refused', code: ErrorCodes.AMBIGUOUS_USER }],
+    ['two rows', [['a'], ['b']], { status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER }],
+    ['three rows (pam_mysql 0.8.2 took the first)', [['a'], ['b'], ['c']], { status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER }],
     ['a NULL password', [[null]], { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD }],
     ['an empty password', [['']], { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD }],
   ])('%s', (_name, rows, expected) => {

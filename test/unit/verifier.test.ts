@@ -79,25 +79,39 @@ describe('dispatch', () => {
   });
 
   it.each([
-    ['an unknown prefix', '{SCRAM-SHA-256}abc', 'crypt'],
-    ['a damaged md5crypt string', '$1$salt$tooshort', 'crypt'],
-    ['an unknown $id$', '$9$whatever', 'crypt'],
-    ['a bare "$"', '$', 'crypt'],
-    ['a word under the crypt default', 'hunter2', 'crypt'],
-    ['a sha-crypt string of the wrong length', '$6$salt$abc', 'crypt'],
-    ['a bcrypt string with a bad cost', `$2y$99$${'a'.repeat(53)}`, 'crypt'],
-    ['{SHA256} of the wrong length', '{SHA256}abcd', 'crypt'],
-    ['{SSHA} with no salt', '{SSHA}5en6G6MezRroT3XKqkdPOmY/BfQ=', 'crypt'],
-    ['{SHA512-CRYPT.B64} that is not base64', '{SHA512-CRYPT.B64}!!!', 'crypt'],
-    ['hex digest of the wrong length under the md5 default', 'abcdef', 'md5'],
-    ['a non-hex md5 default value', 'z'.repeat(32), 'md5'],
-    ['a PASSWORD() value without "*"', 'A'.repeat(41), 'mysql'],
-    ['a joomla15 value without salt', 'a'.repeat(32), 'joomla15'],
-    ['a Drupal 7 default value that is not $S$', 'abc', 'drupal7'],
-    ['a phpass string with a cost out of range', `$P$Z${'a'.repeat(30)}`, 'crypt'],
-  ] as const)('refuses %s as unsupported, never as a match', async (_name, stored, defaultScheme) => {
+    ['an unknown prefix', '{SCRAM-SHA-256}abc', 'crypt', 'unsupported'],
+    ['a damaged md5crypt string', '$1$salt$tooshort', 'crypt', 'malformed'],
+    ['an unknown $id$', '$9$whatever', 'crypt', 'unsupported'],
+    ['a bare "$"', '$', 'crypt', 'unsupported'],
+    ['a word under the crypt default', 'hunter2', 'crypt', 'unsupported'],
+    ['a sha-crypt string of the wrong length', '$6$salt$abc', 'crypt', 'malformed'],
+    ['a bcrypt string with a bad cost', `$2y$99$${'a'.repeat(53)}`, 'crypt', 'malformed'],
+    ['{SHA256} of the wrong length', '{SHA256}abcd', 'crypt', 'malformed'],
+    ['{SSHA} with no salt', '{SSHA}5en6G6MezRroT3XKqkdPOmY/BfQ=', 'crypt', 'malformed'],
+    ['{SHA512-CRYPT.B64} that is not base64', '{SHA512-CRYPT.B64}!!!', 'crypt', 'malformed'],
+    ['hex digest of the wrong length under the md5 default', 'abcdef', 'md5', 'malformed'],
+    ['a non-hex md5 default value', 'z'.repeat(32), 'md5', 'malformed'],
+    ['a PASSWORD() value without "*"', 'A'.repeat(41), 'mysql', 'malformed'],
+    ['a joomla15 value without salt', 'a'.repeat(32), 'joomla15', 'malformed'],
+    ['a Drupal 7 default value that is not $S$', 'abc', 'drupal7', 'unsupported'],
+    ['a phpass string with a cost out of range', `$P$Z${'a'.repeat(30)}`, 'crypt', 'malformed'],
+  ] as const)('refuses %s as %s (a problem of the row, never a match)', async (_name, stored, defaultScheme, status) => {
     const verdict = await verifier(defaultScheme).verify(Buffer.from('secret'), stored);
-    expect(verdict.status).toBe('unsupported');
+    expect(verdict.status).toBe(status);
+  });
+
+  it.each([
+    ['"!" in front of a hash (passwd -l)', '!$1$demosalt$K1vsTLMwLUBLOT9dwH/Pn0', 'crypt'],
+    ['"!!" (useradd, no password yet)', '!!', 'crypt'],
+    ['a lone "*"', '*', 'crypt'],
+    ['"*LK*"', '*LK*', 'md5'],
+  ] as const)('reads %s as a locked account', async (_name, stored, defaultScheme) => {
+    expect((await verifier(defaultScheme).verify(Buffer.from('demo'), stored)).status).toBe('locked');
+  });
+
+  it('does not mistake a MySQL 4.1 hash, or a plain-text password starting with "!", for a lock', async () => {
+    expect((await verifier('mysql').verify(Buffer.from('secret'), '*14E65567ABDB5135D0CFD9A70B3032C179A49EE7')).status).toBe('match');
+    expect((await verifier('plain').verify(Buffer.from('!secret'), '!secret')).status).toBe('match');
   });
 
   it('accepts pam_mysql crypt= numbers, names and Y/N', () => {

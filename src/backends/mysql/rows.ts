@@ -19,7 +19,7 @@ export function interpretRows(rows: readonly unknown[][], hasStatus: boolean, na
   if (rows.length === 0) return { status: 'unknown' };
   if (rows.length > 1) {
     // pam_mysql 0.8.2 took the first of three or more rows. Which row is meant cannot be known: refuse.
-    return { status: 'refused', code: ErrorCodes.AMBIGUOUS_USER, reason: `the lookup matched ${rows.length} rows; it must match exactly one (check the query or the where clause)` };
+    return { status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER, reason: `the lookup matched ${rows.length} rows; it must match exactly one (check the query or the where clause)` };
   }
   const [passwordValue, statusValue] = rows[0]!;
   const stored = text(passwordValue);

@@ -38,7 +38,8 @@ const MISSING_LOG_INTERVAL_MS = 10_000;
 type ServiceState =
   /** `pool` names the shared pool the lookup runs on. */
   | { readonly usable: true; readonly lookup: MysqlLookup; readonly pool: string }
-  | { readonly usable: false; readonly reason: string };
+  /** `missing`: no file at all for the name (a service nobody configured), not a broken one. */
+  | { readonly usable: false; readonly reason: string; readonly missing?: true };
 
 /** A connection pool and the services whose lookups run on it. */
 interface SharedPool {
@@ -96,10 +97,11 @@ export class PamBackend implements Backend {
 
   async lookup(query: LookupQuery): Promise<LookupResult> {
     if (!SERVICE_NAME.test(query.service)) {
-      return { status: 'refused', code: ErrorCodes.PAM_CONFIG, reason: `service "${query.service}" cannot name a PAM service file` };
+      return { status: 'refused', code: ErrorCodes.INVALID_SERVICE, reason: `service "${query.service}" cannot name a PAM service file` };
     }
     const state = this.#service(query.service);
-    if (!state.usable) return { status: 'refused', code: ErrorCodes.PAM_CONFIG, reason: state.reason };
+    // No file for the service: Linux-PAM would fall back to "other", which denies. A file that is there but unusable is ours to fix.
+    if (!state.usable) return state.missing ? { status: 'refused', code: ErrorCodes.PAM_NO_SERVICE, reason: state.reason } : { status: 'misconfigured', code: ErrorCodes.PAM_CONFIG, reason: state.reason };
     return state.lookup.lookup(query);
   }
 
@@ -181,11 +183,11 @@ export class PamBackend implements Backend {
       const { code, path: missing } = error as NodeJS.ErrnoException;
       if (code === 'ENOENT' && (missing ?? file) === file) {
         this.#logMissing(service, file);
-        return { state: { usable: false, reason: `${file}: no such file` }, identity: identityOf(files), files };
+        return { state: { usable: false, missing: true, reason: `${file}: no such file` }, identity: identityOf(files), files };
       }
       state = { usable: false, reason: code === 'ENOENT' ? `${missing ?? file}: no such file` : `${file}: ${(error as Error).message}` };
     }
-    if (!state.usable) log.error({ service, code: ErrorCodes.PAM_CONFIG, reason: state.reason }, 'PAM service not usable; its logins are refused');
+    if (!state.usable) log.error({ service, code: ErrorCodes.PAM_CONFIG, reason: state.reason }, 'PAM service not usable: its logins get a temporary failure (Postfix: 454) until the file is fixed');
     return { state, identity: identityOf(files), files };
   }
 
@@ -221,8 +223,8 @@ export class PamBackend implements Backend {
     const suppressed = this.#missing.suppressed;
     this.#missing = { lastLoggedAt: now, suppressed: 0 };
     this.#options.logger.error(
-      { service, code: ErrorCodes.PAM_CONFIG, reason: `${file}: no such file`, ...(suppressed > 0 ? { alsoMissing: suppressed } : {}) },
-      `PAM service not usable; its logins are refused${suppressed > 0 ? ` (and ${suppressed} other requests for services with no file since the last such line)` : ''}`,
+      { service, code: ErrorCodes.PAM_NO_SERVICE, reason: `${file}: no such file`, ...(suppressed > 0 ? { alsoMissing: suppressed } : {}) },
+      `no PAM file for this service: its logins are refused, as Linux-PAM's "other" would${suppressed > 0 ? ` (and ${suppressed} other requests for services with no file since the last such line)` : ''}`,
     );
   }
 

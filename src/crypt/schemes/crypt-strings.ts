@@ -195,6 +195,17 @@ export function recogniseCryptString(value: string, ceilings: CostCeilings = DEF
   return undefined;
 }
 
+/**
+ * The $id$ of every crypt scheme above. A value that starts with one but is not
+ * recognised is damaged (a column too short for the hash, typically), not in
+ * an unknown scheme, and is reported so.
+ */
+const KNOWN_CRYPT_ID = /^\$(1|apr1|2[abxy]?|5|6|argon2id?|[PHS])\$/;
+
+export function startsLikeKnownCryptString(value: string): boolean {
+  return KNOWN_CRYPT_ID.test(value);
+}
+
 /** Check a password against a parsed task, on this thread (pool workers, offline checks). */
 export async function verifyCryptTask(password: Buffer, task: CryptTask): Promise<boolean> {
   // One entry per kind, so the casts only restate what BY_KIND's type already says.

@@ -56,4 +56,22 @@ describe('-a pam with other modules in the stack', () => {
     const accepting = await run(['--pam-ignore-modules', 'pam_listfile.so,pam_time.so'], 'accepting');
     expect(accepting.replies).toEqual({ listfile: 'OK', time: 'OK', deny: undefined, unix: 'OK', plain: 'OK' });
   }, 30_000);
+
+  it('refuses a file Linux-PAM would not run (a misspelt control), naming file and line, as a temporary failure', async () => {
+    const db = database();
+    const dir = tempDir();
+    const pamDir = path.join(dir, 'pam.d');
+    mkdirSync(pamDir);
+    const args = `pam_mysql.so user=${db.user} passwd=${db.password} host=${db.host}:${db.port} db=${db.database} table=mailbox usercolumn=username passwdcolumn=password crypt=1`;
+    writeFileSync(path.join(pamDir, 'typo'), `auth requird ${args}\n`, { mode: 0o600 });
+    writeFileSync(path.join(pamDir, 'smtp'), `auth required ${args}\n`, { mode: 0o600 });
+    const daemon = await spawnDaemon(['-a', 'pam', '-r', '--pam-dir', pamDir, '-m', path.join(dir, 'run')]);
+    const ask = async (service: string) => (await exchange(path.join(dir, 'run', 'mux'), requestFrame({ login: 'alice', password: 'secret', service, realm: 'example.org' }))).reply;
+    // saslauthd + Linux-PAM fails every login through such a file; this daemon used to accept it.
+    expect(await ask('typo')).toBeUndefined();
+    expect(await ask('smtp')).toBe('OK');
+    await daemon.stop();
+    const refusal = daemon.records().find((record) => record.code === 'ERR_PAM_CONFIG' && record.event !== 'auth');
+    expect(refusal).toMatchObject({ level: 50, reason: expect.stringMatching(/pam\.d\/typo:1: "requird" is not a PAM control .*Linux-PAM would fail every login through this file/) });
+  });
 });

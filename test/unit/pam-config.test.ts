@@ -39,6 +39,33 @@ describe('PAM service files', () => {
     expect(lines.account?.args).toEqual(['statcolumn=status']);
   });
 
+  it.each([
+    ['a misspelt control', 'auth requird pam_mysql.so db=p\n', /smtp:1: "requird" is not a PAM control/],
+    ['an unknown module type', 'auht required pam_mysql.so db=p\n', /smtp:1: "auht" is not a PAM module type/],
+    ['an unclosed bracket', 'auth [success=ok default=bad pam_mysql.so db=p\n', /smtp:1: a "\[" is never closed/],
+    ['an unknown return value', 'auth [sucess=ok default=bad] pam_mysql.so db=p\n', /"sucess" in \[\.\.\.\] is not a PAM return value/],
+    ['an unknown action', 'auth [success=okay default=bad] pam_mysql.so db=p\n', /"okay" in \[\.\.\.\] is not a PAM action/],
+    ['a pair without "="', 'auth [success default=bad] pam_mysql.so db=p\n', /"success" in \[\.\.\.\] is not value=action/],
+    ['a line with no module', 'account required\n', /smtp:1: no module/],
+    ['a bad line in an included file', '@include common\n', /common:2: "sufficent" is not a PAM control/],
+  ])('refuses %s, as Linux-PAM would, naming file and line', (_name, text, message) => {
+    const read = files({ '/etc/pam.d/smtp': text, '/etc/pam.d/common': 'auth required pam_mysql.so db=p\naccount sufficent pam_unix.so\n' });
+    expect(() => findPamMysqlLines('/etc/pam.d/smtp', read)).toThrow(message);
+  });
+
+  it('accepts what Linux-PAM accepts: any case, jumps, every return value, and password and session lines as they come', () => {
+    const text = [
+      'AUTH Required pam_mysql.so db=p',
+      'auth [success=2 new_authtok_reqd=done default=ignore] pam_unix.so',
+      'account [user_unknown=ignore authinfo_unavail=die default=bad] pam_mysql.so db=p',
+      'password whatever pam_unix.so',
+      'session optional pam_keyinit.so revoke',
+    ].join('\n');
+    const lines = findPamMysqlLines('/etc/pam.d/smtp', files({ '/etc/pam.d/smtp': `${text}\n` }));
+    expect(lines.auth).toMatchObject({ control: 'required', origin: '/etc/pam.d/smtp:1' });
+    expect(lines.account?.control).toBe('user_unknown=ignore authinfo_unavail=die default=bad');
+  });
+
   it('stops an include loop', () => {
     expect(() => findPamMysqlLines('/p/a', files({ '/p/a': '@include b\n', '/p/b': '@include a\n' }))).toThrow(/nest deeper/);
   });

@@ -22,7 +22,7 @@ import { MysqlHosts } from '../mysql/hosts.js';
 import { MysqlLookup } from '../mysql/mysql-lookup.js';
 import type { ConnectionTuning } from '../mysql/native-config.js';
 import { connectionKey } from '../mysql/settings.js';
-import { couldDeny, couldGrant, findPamMysqlLines, type OtherModuleLine } from './pam-file.js';
+import { couldDeny, couldGrant, findPamMysqlLines, PamFileError, type OtherModuleLine } from './pam-file.js';
 import { pamMysqlSettings } from './pam-mysql-options.js';
 
 /** A PAM service name is a file name in the PAM directory: no slashes, no dot-dot, nothing odd. */
@@ -185,7 +185,8 @@ export class PamBackend implements Backend {
         this.#logMissing(service, file);
         return { state: { usable: false, missing: true, reason: `${file}: no such file` }, identity: identityOf(files), files };
       }
-      state = { usable: false, reason: code === 'ENOENT' ? `${missing ?? file}: no such file` : `${file}: ${(error as Error).message}` };
+      // A syntax error names its own file and line (an included file's, perhaps).
+      state = { usable: false, reason: code === 'ENOENT' ? `${missing ?? file}: no such file` : error instanceof PamFileError ? error.message : `${file}: ${(error as Error).message}` };
     }
     if (!state.usable) log.error({ service, code: ErrorCodes.PAM_CONFIG, reason: state.reason }, 'PAM service not usable: its logins get a temporary failure (Postfix: 454) until the file is fixed');
     return { state, identity: identityOf(files), files };

@@ -6,7 +6,7 @@
  * never prints a password or a stored value. Exit 0 when all is well.
  */
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { resolveDaemonConfig, type CryptEngine, type DaemonConfig, type DaemonFlags } from '../config/daemon-config.js';
 import { describeStoredValue } from '../crypt/verifier.js';
 import { loadNativeCrypt } from '../crypt/native-crypt.js';
@@ -51,29 +51,87 @@ function summary(config: DaemonConfig): string {
   return parts.join(', ');
 }
 
+/**
+ * The lines check prints, one per finding: "ok:" on standard output,
+ * "warn:" and "problem:" on standard error. Any warning or problem makes the
+ * exit status 1: a configuration the daemon would run with a warning is not
+ * one to switch to unread.
+ */
+class CheckReport {
+  readonly #out: NodeJS.WritableStream;
+  readonly #err: NodeJS.WritableStream;
+  warnings = 0;
+  problems = 0;
+
+  constructor(out: NodeJS.WritableStream, err: NodeJS.WritableStream) {
+    this.#out = out;
+    this.#err = err;
+  }
+
+  readonly ok: Report = (line) => this.#out.write(`ok: ${line}\n`);
+  readonly warn: Report = (line) => {
+    this.warnings += 1;
+    this.#err.write(`warn: ${line}\n`);
+  };
+  readonly problem: Report = (line) => {
+    this.problems += 1;
+    this.#err.write(`problem: ${line}\n`);
+  };
+
+  /**
+   * What the backend logs while it loads (a malformed passwd-file line, a
+   * pam_mysql option it ignores) becomes one "warn:" line each, never raw
+   * JSON. Messages carry no secret by design; the redaction is a second lock.
+   */
+  logger(): Logger {
+    const lines = {
+      write: (json: string) => {
+        const record = JSON.parse(json) as { msg?: string; path?: string; file?: string };
+        const where = record.path ?? record.file;
+        this.warn(`${record.msg ?? json.trim()}${where && !String(record.msg).includes(where) ? ` (${where})` : ''}`);
+      },
+    };
+    return pino({ level: 'warn', base: null, redact: { paths: ['password', 'passwd', '*.password'], censor: '[redacted]' } }, lines);
+  }
+
+  /** 0 when everything was ok; 1 on any warning or problem, with a last line saying so. */
+  exitCode(): number {
+    if (this.problems === 0 && this.warnings === 0) return 0;
+    if (this.problems === 0) this.#err.write(`${this.warnings} warning(s): the daemon would start, but fix what they say first\n`);
+    return 1;
+  }
+}
+
 export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  const ok: Report = (line) => out.write(`ok: ${line}\n`);
-  const problem: Report = (line) => err.write(`problem: ${line}\n`);
+  const report = new CheckReport(out, err);
+  try {
+    await checkEverything(flags, options, report);
+  } catch (error) {
+    // Whatever went wrong is one line with its code, never a stack trace.
+    const { code, message } = describeError(error);
+    report.problem(`${message}${code ? ` (${code})` : ''}`);
+  }
+  return report.exitCode();
+}
+
+async function checkEverything(flags: DaemonFlags, options: CheckOptions, report: CheckReport): Promise<void> {
+  const { ok, problem } = report;
   let config: DaemonConfig;
   try {
     config = resolveDaemonConfig(flags);
   } catch (error) {
     if (error instanceof ConfigError) {
       problem(`configuration: ${error.message}`);
-      return 1;
+      return;
     }
     throw error;
   }
   ok(`configuration: ${summary(config)}`);
 
-  let healthy = true;
   const socketState = await socketPathState(config.socketPath);
   (socketState === 'not a socket' ? problem : ok)(`socket ${config.socketPath}: ${SOCKET_STATES[socketState]}`);
-  if (socketState === 'not a socket') healthy = false;
 
-  // Warnings a backend gives about its configuration (pam_mysql options it ignores, say) go to stderr.
-  const logger = pino({ level: 'warn', base: null, redact: { paths: ['password', 'passwd', '*.password'], censor: '[redacted]' } }, pino.destination({ dest: 2, sync: true }));
-  const backend = createBackend(config.backend, logger);
+  const backend = createBackend(config.backend, report.logger());
   try {
     // Without a user, a name no mailbox has: proves the database answers and the query runs.
     const probing = options.user === undefined;
@@ -81,7 +139,7 @@ export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: N
     const key = resolveLoginKey(Buffer.from(login), Buffer.from(options.realm), config.realm);
     if (!key.ok) {
       problem(`the ${key.field} "${key.escaped}" cannot be looked up: ${key.problem}`);
-      return 1;
+      return;
     }
     const label = `${probing ? 'lookup of a name no mailbox has' : `user ${key.key.user}`} (service ${options.service})`;
     const started = performance.now();
@@ -90,33 +148,33 @@ export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: N
     switch (result.status) {
       case 'unavailable':
         problem(`${label}: the ${config.mech} backend could not answer (${result.code}): ${result.reason}`);
-        return 1;
+        return;
       case 'refused':
         problem(`${label}: refused (${result.code}): ${result.reason}`);
-        return 1;
+        return;
       case 'misconfigured':
         problem(`${label}: a configuration problem (${result.code}; logins get a temporary failure until it is fixed): ${result.reason}`);
-        return 1;
+        return;
       case 'unknown':
         if (probing) {
           ok(`${config.mech} backend answers: ${label} came back "unknown" in ${took}`);
-          return healthy ? 0 : 1;
+          return;
         }
         problem(`${label}: no such user, or not active (${took})`);
-        return 1;
+        return;
       case 'found': {
         const scheme = describeStoredValue(result.storedHash, result.defaultScheme ?? config.defaultScheme, config.ceilings);
         if (!scheme.supported) {
           problem(`${label}: found, but its stored value cannot be verified: ${scheme.reason}`);
-          return 1;
+          return;
         }
         ok(`${label}: found in ${took}; stored value is ${scheme.scheme}, verified ${whereVerified(scheme.scheme, scheme.runs, config.verify.engine)}`);
-        return healthy ? 0 : 1;
+        return;
       }
     }
   } catch (error) {
     problem(`lookup failed: ${describeError(error).message}`);
-    return 1;
+    return;
   } finally {
     await backend.close();
   }

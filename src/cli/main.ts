@@ -17,6 +17,7 @@ import { runHash } from './hash.js';
 import { HASH_SCHEMES } from '../crypt/make-stored-value.js';
 import { DAEMON_OPTIONS, ENV_PREFIX, type DaemonFlags } from '../config/options.js';
 import { VERSION } from './version.js';
+import { describeError } from '../errors.js';
 
 function wholeNumber(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
@@ -121,4 +122,11 @@ program.addHelpText('after', () => {
   return `\nThe daemon's options (the default command, serve):\n${serveHelp.slice(serveHelp.indexOf('Options:') + 'Options:'.length + 1)}`;
 });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // Every command reports its own failures; anything that still gets here is one line, never a stack trace.
+  const { code, message } = describeError(error);
+  process.stderr.write(`saslauthd-mysql: ${message}${code ? ` (${code})` : ''}\n`);
+  process.exitCode = 1;
+}

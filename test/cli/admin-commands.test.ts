@@ -130,6 +130,26 @@ describe('saslauthd-mysql check, passwd-file', () => {
     expect(broken.stderr).toMatch(/^problem: configuration: .*must be one of/m);
   });
 
+  it('turns a file it cannot read into one problem line with its code, never a stack trace', async () => {
+    const result = await runCli(['check', '-a', 'passwd-file', '-O', '/nonexistent/passwd', '-m', tempDir()]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('problem: cannot read passwd-file /nonexistent/passwd: No such file or directory (ERR_PASSWD_FILE)\n');
+  });
+
+  it('reports every warning as a warn: line, no raw JSON, and exits 1 on any', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'passwd');
+    writeFileSync(file, `demo@example.org:${DEMO_HASH}\nno colon here\ndemo@example.org:${DEMO_HASH}\n`);
+    const result = await runCli(['check', '-a', 'passwd-file', '-O', file, '-m', path.join(dir, 'run')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n').filter((line) => line !== '')).toEqual([
+      `warn: passwd-file line 2: no ":" after the user name (${file})`,
+      `warn: passwd-file line 3: user listed more than once; refusing that user (${file})`,
+      '2 warning(s): the daemon would start, but fix what they say first',
+    ]);
+    expect(result.stdout + result.stderr).not.toContain('{');
+  });
+
   it('sees a daemon already answering on the socket', async () => {
     const dir = tempDir();
     const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', 'demo/passwd', '-m', dir]);

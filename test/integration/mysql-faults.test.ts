@@ -61,6 +61,8 @@ describe('database outages', () => {
     const outage = sink.authEvents().filter((event) => event.result === 'temporary-failure');
     expect(outage.length).toBe(2);
     expect(outage[0]).toMatchObject({ code: ErrorCodes.BACKEND_UNAVAILABLE });
+    // One host: there is no "next one" to try, and the line says what happens instead.
+    expect(sink.records().find((r) => String(r.msg).startsWith('database host failed'))?.msg).toMatch(/^database host failed; the only host configured: logins get a temporary failure until it answers/);
 
     await primary.start();
     await eventually(async () => (await login(socketPath)).reply === 'OK', 15_000, 200);

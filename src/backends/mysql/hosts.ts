@@ -147,7 +147,8 @@ export class MysqlHosts {
         host.downUntil = Date.now() + this.#settings.retryAfterMs;
         if (!host.down) {
           host.down = true;
-          this.#log.warn({ host: host.label, code: failure.code, reason: failure.message, retryAfterMs: this.#settings.retryAfterMs }, 'database host failed; trying the next one');
+          const next = this.#hosts.length > 1 ? 'trying the next one' : `the only host configured: logins get a temporary failure until it answers (tried again after ${this.#settings.retryAfterMs} ms)`;
+          this.#log.warn({ host: host.label, code: failure.code, reason: failure.message, retryAfterMs: this.#settings.retryAfterMs }, `database host failed; ${next}`);
         }
       }
     }

@@ -127,9 +127,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     // Nothing here needs root once the socket exists: a bug or a hostile input would run with every right.
     logger.warn('running as root: the daemon needs no privileges to serve; run it as its own user (the systemd unit does: User=saslauthd-mysql), with read access to its configuration');
   }
-  if (config.compatibility.workers !== undefined || config.compatibility.noAcceptLock) {
-    logger.debug({ ...config.compatibility }, 'saslauthd -n/-l accepted for compatibility; one process serves all requests concurrently');
-  }
+  const { workers, noAcceptLock, rimapHost, timeOfDay } = config.compatibility;
+  if (workers !== undefined || noAcceptLock) logger.info({ workers, noAcceptLock }, 'saslauthd -n/-l accepted for compatibility; one process serves all requests concurrently');
+  if (rimapHost) logger.info('saslauthd -H accepted for compatibility; it names the rimap mechanism\'s host and has no effect here');
+  if (timeOfDay) logger.info('saslauthd -T accepted for compatibility; time-of-day login restrictions are not applied here');
 
   let closing: Promise<void> | undefined;
   return {

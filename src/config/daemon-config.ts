@@ -104,7 +104,8 @@ export interface DaemonConfig {
   /** successes: log each success at info (-V), not only at debug. */
   readonly log: { readonly level: Level; readonly pretty: boolean; readonly successes: boolean };
   /** saslauthd flags we accept so existing command lines keep working, and what they were. */
-  readonly compatibility: { readonly workers?: number; readonly noAcceptLock: boolean };
+  /** saslauthd flags with no effect here, kept so the start-up can say so. */
+  readonly compatibility: { readonly workers?: number; readonly noAcceptLock: boolean; readonly rimapHost: boolean; readonly timeOfDay: boolean };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -191,7 +192,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   const throttle = resolveThrottle(flags, env, answerTimeoutMs);
   // Checked whether or not the cache they tune is on: a bad value is a mistake today, and would be one the day it is turned on.
   const cacheTtlMs = pickInteger('cacheTtl', flags, env, DEFAULTS.cacheTtlSeconds, 1, 31_536_000) * 1000;
-  const cacheEntries = pickInteger('cacheSize', flags, env, DEFAULTS.cacheEntries, 1, 10_000_000);
+  const cacheEntries = resolveCacheEntries(flags, env);
   const outageTtlMs = pickInteger('outageTtl', flags, env, 0, 1, 86_400) * 1000;
 
   const config: DaemonConfig = {
@@ -239,6 +240,8 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     compatibility: {
       ...(workersSource ? { workers: parseInteger(workersSource.key, workersSource.value, 0, 10_000) } : {}),
       noAcceptLock: Boolean(flags.noAcceptLock),
+      rimapHost: flags.rimapHost !== undefined,
+      timeOfDay: Boolean(flags.timeOfDay),
     },
   };
   return deepFreeze(config);
@@ -257,6 +260,18 @@ function resolveThrottle(flags: DaemonFlags, env: Env, answerTimeoutMs: number):
   }
   const windowSeconds = pickInteger('throttleWindow', flags, env, DEFAULTS.throttleWindowSeconds, 1, 604_800);
   return { afterFailures, maxDelayMs, windowMs: windowSeconds * 1000 };
+}
+
+/** saslauthd's table bytes per cached login (its struct bucket: 60 bytes of names, three offsets, an MD5 digest, a timestamp). */
+const SASLAUTHD_BUCKET_BYTES = 96;
+
+/** --cache-size in entries, or saslauthd's -s in kilobytes of its table; not both. */
+function resolveCacheEntries(flags: DaemonFlags, env: Env): number {
+  const entries = pick('cacheSize', flags, env);
+  const kilobytes = pick('cacheTableSize', flags, env);
+  if (entries && kilobytes) throw new ConfigError(kilobytes.key, `and ${entries.key} both size the -c cache: give one`);
+  if (kilobytes) return Math.ceil((parseInteger(kilobytes.key, kilobytes.value, 1, 1_000_000) * 1024) / SASLAUTHD_BUCKET_BYTES);
+  return entries ? parseInteger(entries.key, entries.value, 1, 10_000_000) : DEFAULTS.cacheEntries;
 }
 
 function resolveMetrics(flags: DaemonFlags, env: Env): { metrics?: { host: string; port: number } } {

@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { resolveDaemonConfig } from '../../src/config/daemon-config.js';
 import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
@@ -72,11 +73,22 @@ describe('command line', () => {
     await first.stop();
   });
 
-  it('accepts saslauthd flags -n and -l, and combined short flags', async () => {
+  it('accepts every saslauthd 2.1.28 flag (-a -O -m -n -s -t -c -l -r -d -H -T -V), combined short flags too, and says which have no effect', async () => {
     const runDir = path.join(tempDir(), 'run');
-    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-rl', '-n', '5', `-m${runDir}`]);
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-rlcT', '-n', '5', '-s', '960', '-t', '60', '-H', 'imap.example.org', '-V', `-m${runDir}`]);
     expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
     await daemon.stop();
+    const said = daemon.records().map((record) => String(record.msg));
+    expect(said).toContain('saslauthd -n/-l accepted for compatibility; one process serves all requests concurrently');
+    expect(said.some((msg) => msg.startsWith('saslauthd -H accepted for compatibility'))).toBe(true);
+    expect(said.some((msg) => msg.startsWith('saslauthd -T accepted for compatibility'))).toBe(true);
+  });
+
+  it('maps -s (kilobytes of saslauthd\'s table) to cache entries, and refuses it beside --cache-size', async () => {
+    expect(resolveDaemonConfig({ mech: 'passwd-file', passwdFile: 'x', cache: true, cacheTableSize: '960' }, {}).caches.credential?.entries).toBe(10_240);
+    const both = await runCli(['-a', 'passwd-file', '-O', 'demo/passwd', '-c', '-s', '64', '--cache-size', '100', '-m', tempDir()]);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain('-s: and --cache-size both size the -c cache: give one');
   });
 });
 

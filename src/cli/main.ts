@@ -24,6 +24,13 @@ function wholeNumber(value: string): number {
   return Number(value);
 }
 
+/** A --scheme value, matched in any case; each scheme is listed once in the help. */
+function hashScheme(value: string): string {
+  const found = HASH_SCHEMES.find((name) => name === value.toUpperCase());
+  if (found === undefined) throw new InvalidArgumentError(`expected one of ${HASH_SCHEMES.join(', ')}`);
+  return found;
+}
+
 /** The daemon's options (config/options.ts), shared by "serve" and "check" (which checks exactly what serve would run). */
 function daemonOptions(command: Command): Command {
   for (const { flags, help } of DAEMON_OPTIONS) command.option(flags, help);
@@ -97,7 +104,7 @@ daemonOptions(program.command('check'))
 program
   .command('hash')
   .description('print a stored value for a new password, read from a prompt or standard input (never from the command line)')
-  .addOption(new Option('--scheme <scheme>', 'hash scheme').choices([...HASH_SCHEMES, ...HASH_SCHEMES.map((name) => name.toLowerCase())]).default('SHA512-CRYPT'))
+  .addOption(new Option('--scheme <scheme>', `hash scheme, in any case: ${HASH_SCHEMES.join(', ')}`).argParser(hashScheme).default('SHA512-CRYPT'))
   .option('--prefix', 'write the Dovecot {SCHEME} prefix (PostfixAdmin with dovecot: encryption)')
   .option('--rounds <n>', 'sha-crypt rounds (default 5000)', wholeNumber)
   .option('--cost <n>', 'bcrypt cost (default 10)', wholeNumber)

@@ -57,6 +57,12 @@ describe('saslauthd-mysql hash', () => {
     expect((await runWithInput(['hash', '--scheme', 'sha512-crypt'], 'secret')).stderr).not.toContain('ceiling');
   });
 
+  it('lists each scheme once in its help, and takes one in any case', async () => {
+    const help = await runCli(['hash', '--help']);
+    expect(help.stdout.match(/MD5-CRYPT/gi)).toHaveLength(1);
+    expect((await runWithInput(['hash', '--scheme', 'Md5-Crypt'], 'x')).stdout).toMatch(/^\$1\$/);
+  });
+
   it('refuses an empty password and an unknown scheme; takes no password from argv', async () => {
     expect(await runWithInput(['hash'], '\n')).toMatchObject({ code: 1, stderr: 'saslauthd-mysql hash: empty password\n' });
     expect((await runWithInput(['hash', '--scheme', 'rot13'], 'x')).code).toBe(1);

@@ -13,7 +13,7 @@ describe('npm pack', () => {
   const files = pack!.files.map((file) => file.path);
 
   it('ships the daemon', () => {
-    for (const needed of ['dist/cli/main.js', 'dist/crypt/pool-worker.js', 'native/src/crypt_addon.c', 'native/binding.gyp', 'package.json']) expect(files).toContain(needed);
+    for (const needed of ['dist/cli/main.js', 'dist/crypt/pool-worker.js', 'native/src/crypt_addon.c', 'native/binding.gyp', 'package.json', 'LICENSE', 'CHANGELOG.md', 'README.md']) expect(files).toContain(needed);
   });
 
   it('ships no benchmark, load generator, test code or throwaway server', () => {

@@ -4,7 +4,7 @@
  * containers want a foreground process).
  */
 import { resolveDaemonConfig, MECHANISMS, type DaemonFlags } from '../config/daemon-config.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, stdoutIsJournal } from '../log/logger.js';
 import { startDaemon } from '../daemon.js';
 import { ConfigError, DaemonError, describeError, ErrorCodes } from '../errors.js';
 import { VERSION } from './version.js';
@@ -61,7 +61,7 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     throw error;
   }
 
-  const logger = createLogger(config.log);
+  const logger = createLogger({ ...config.log, journal: stdoutIsJournal() });
   // A bug must not leave a half-working daemon behind: log without request data and exit.
   process.on('uncaughtException', (error) => {
     logger.fatal({ code: ErrorCodes.INTERNAL, error: describeError(error) }, 'uncaught exception; exiting');

@@ -2,7 +2,14 @@
  * pino, set up once: JSON lines on stdout, or human-readable lines with -d.
  * Redaction is a second line of defence: no code path puts a password into
  * a log object, and should one ever try, these keys come out "[redacted]".
+ *
+ * Under systemd, stdout is the journal, which does not read pino's numeric
+ * levels: each line then starts with the sd-daemon priority prefix ("<3>" for
+ * an error), which journald takes as the line's priority and strips, so that
+ * `journalctl -p err` and `-p warning` work. Files and containers get the
+ * plain JSON lines.
  */
+import { fstatSync } from 'node:fs';
 import { pino, type DestinationStream, type Level, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
@@ -21,6 +28,29 @@ export interface LoggerOptions {
   readonly pretty: boolean;
   /** Where lines go; stdout when absent. Tests pass a sink to read them back. */
   readonly destination?: DestinationStream;
+  /** Prefix each JSON line with its journal priority (stdoutIsJournal). */
+  readonly journal?: boolean;
+}
+
+/** sd-daemon(3) priorities for pino's levels: fatal crit, error err, warn warning, info info, debug and trace debug. */
+const JOURNAL_PRIORITY: Readonly<Record<string, string>> = { '60': '<2>', '50': '<3>', '40': '<4>', '30': '<6>', '20': '<7>', '10': '<7>' };
+/** Every JSON line pino writes starts so, with the level's two digits right after. */
+const LEVEL_AT = '{"level":'.length;
+
+/** Whether standard output is the journal: systemd then sets JOURNAL_STREAM to its device and inode. */
+export function stdoutIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
+  const stream = env.JOURNAL_STREAM;
+  if (!stream) return false;
+  try {
+    const { dev, ino } = fstatSync(1, { bigint: true });
+    return stream === `${dev}:${ino}`;
+  } catch {
+    return false;
+  }
+}
+
+function withJournalPriority(line: string): string {
+  return `${JOURNAL_PRIORITY[line.slice(LEVEL_AT, LEVEL_AT + 2)] ?? '<6>'}${line}`;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -39,5 +69,5 @@ export function createLogger(options: LoggerOptions): Logger {
     });
     return pino(base, stream);
   }
-  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: true }));
+  return pino(options.journal ? { ...base, hooks: { streamWrite: withJournalPriority } } : base, options.destination ?? pino.destination({ dest: 1, sync: true }));
 }

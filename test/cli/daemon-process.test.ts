@@ -2,13 +2,14 @@
  * The built daemon as a real process: flags, exit codes, signals, and what
  * it writes to its output.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resolveDaemonConfig } from '../../src/config/daemon-config.js';
 import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
-import { PROJECT_ROOT, runCli, spawnDaemon } from '../helpers/cli.js';
+import { CLI, PROJECT_ROOT, runCli, spawnDaemon } from '../helpers/cli.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -89,6 +90,40 @@ describe('command line', () => {
     const both = await runCli(['-a', 'passwd-file', '-O', 'demo/passwd', '-c', '-s', '64', '--cache-size', '100', '-m', tempDir()]);
     expect(both.code).toBe(1);
     expect(both.stderr).toContain('-s: and --cache-size both size the -c cache: give one');
+  });
+});
+
+describe('under systemd', () => {
+  /** Run the daemon with stdout on a file, JOURNAL_STREAM naming `journalStream`, until it has answered one login. */
+  async function runWithStdoutFile(journalStream: (dev: bigint, ino: bigint) => string): Promise<string[]> {
+    const dir = tempDir();
+    const out = path.join(dir, 'stdout');
+    const fd = openSync(out, 'w');
+    const { dev, ino } = fstatSync(fd, { bigint: true });
+    const child = spawn(process.execPath, [CLI, '-a', 'passwd-file', '-O', users(), '-r', '-m', path.join(dir, 'run')], { env: { ...process.env, JOURNAL_STREAM: journalStream(dev, ino) }, stdio: ['ignore', fd, 'ignore'] });
+    closeSync(fd);
+    try {
+      const socketPath = path.join(dir, 'run', 'mux');
+      const deadline = Date.now() + 10_000;
+      while (!existsSync(socketPath) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await ask(socketPath, 'wrong')).toBe('NO authentication failed');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    return readFileSync(out, 'utf8').split('\n').filter((line) => line !== '');
+  }
+
+  it('writes the journal priority in front of each line when stdout is the journal, so journalctl -p works', async () => {
+    const lines = await runWithStdoutFile((dev, ino) => `${dev}:${ino}`);
+    expect(lines.every((line) => /^<[2-7]>\{"level":/.test(line))).toBe(true);
+    const failure = lines.find((line) => line.includes('"event":"auth"'));
+    expect(failure?.startsWith('<6>{"level":30')).toBe(true);
+  });
+
+  it('writes plain JSON when JOURNAL_STREAM names another file (stdout redirected elsewhere)', async () => {
+    const lines = await runWithStdoutFile(() => '1:1');
+    expect(lines.every((line) => line.startsWith('{"level":'))).toBe(true);
   });
 });
 

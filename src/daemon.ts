@@ -17,7 +17,7 @@ import { MuxServer } from './protocol/server.js';
 import { VerifyPools } from './crypt/verify-pool.js';
 import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
 import { offloadFor } from './crypt/native-lane.js';
-import { bindPrivately, claimSocketPath, finishSocket, releaseSocket, type SocketIdentity } from './protocol/socket-file.js';
+import { bindPrivately, claimSocketPath, finishSocket, listenError, releaseSocket, type SocketIdentity } from './protocol/socket-file.js';
 import { takeInheritedListener, type InheritedListener } from './protocol/socket-activation.js';
 
 export interface ReloadReport {
@@ -101,7 +101,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       if ((await claimSocketPath(config.socketPath, config.socket.gid)) === 'replaced-stale') {
         logger.warn({ socket: config.socketPath }, 'removed a stale socket left by an earlier run');
       }
-      await bindPrivately(() => server.listen(config.socketPath));
+      await bindPrivately(() => server.listen(config.socketPath)).catch((error: unknown) => {
+        throw listenError(config.socketPath, error);
+      });
       identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
     }
   } catch (error) {

@@ -42,6 +42,7 @@ const CATALOGUE = {
   CONFIG: ['ERR_CONFIG', 'start-up'],
   SOCKET_IN_USE: ['ERR_SOCKET_IN_USE', 'start-up'],
   SOCKET_PATH: ['ERR_SOCKET_PATH', 'start-up'],
+  SOCKET_PERMISSION: ['ERR_SOCKET_PERMISSION', 'start-up'],
   PASSWD_FILE: ['ERR_PASSWD_FILE', 'start-up'],
   SHUTTING_DOWN: ['ERR_SHUTTING_DOWN', 'start-up'],
 } as const satisfies Record<string, readonly [`ERR_${string}`, ErrorCategory]>;

@@ -12,7 +12,7 @@ import { describeStoredValue } from '../crypt/verifier.js';
 import { loadNativeCrypt } from '../crypt/native-crypt.js';
 import { createBackend } from '../backends/index.js';
 import { ConfigError, describeError } from '../errors.js';
-import { socketPathState } from '../protocol/socket-file.js';
+import { runningAs, socketPathState, trySocketPath } from '../protocol/socket-file.js';
 import { resolveLoginKey } from '../realm/login-key.js';
 
 /** Where the daemon, with this --crypt-engine, would check a value of this scheme. */
@@ -36,6 +36,7 @@ export interface CheckOptions {
 }
 
 type Report = (line: string) => void;
+
 
 const SOCKET_STATES = {
   absent: 'free (nothing there yet)',
@@ -130,6 +131,12 @@ async function checkEverything(flags: DaemonFlags, options: CheckOptions, report
 
   const socketState = await socketPathState(config.socketPath);
   (socketState === 'not a socket' ? problem : ok)(`socket ${config.socketPath}: ${SOCKET_STATES[socketState]}`);
+  // What the daemon will do there, tried as this user: run check as the daemon's user (sudo -u) to know for it.
+  if (socketState !== 'live' && socketState !== 'not a socket') {
+    const cannot = await trySocketPath(config.socketPath);
+    if (cannot) problem(`socket ${config.socketPath}: ${cannot}`);
+    else ok(`socket ${config.socketPath}: ${runningAs()} can create it there`);
+  }
 
   const backend = createBackend(config.backend, report.logger());
   try {

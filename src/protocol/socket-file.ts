@@ -9,8 +9,9 @@
  * daemon creates is 0710 (0750 when it has no group to give), with the socket
  * group when one is configured, as Debian's saslauthd directory is.
  */
-import { chmodSync, lchownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, constants, lchownSync, lstatSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { DaemonError, ErrorCodes, SocketInUseError } from '../errors.js';
 
@@ -65,7 +66,12 @@ export async function claimSocketPath(socketPath: string, gid?: number): Promise
       chmodSync(dir, gid !== undefined ? 0o710 : 0o750);
     }
   } catch (error) {
-    throw new DaemonError(ErrorCodes.SOCKET_PATH, `cannot create socket directory ${dir}: ${(error as NodeJS.ErrnoException).code}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      const user = runningAs();
+      throw new DaemonError(ErrorCodes.SOCKET_PERMISSION, `cannot create the socket directory ${dir}: ${user} may not write ${path.dirname(dir)}. Create it for the daemon: install -d -o ${user} -g sasl -m 0710 ${dir}`);
+    }
+    throw new DaemonError(ErrorCodes.SOCKET_PATH, `cannot create socket directory ${dir}: ${code}`);
   }
   const unsafe = unsafeRunDirectory(dir);
   if (unsafe) throw new DaemonError(ErrorCodes.SOCKET_PATH, `refusing the socket directory: ${unsafe}`);
@@ -83,6 +89,77 @@ export async function claimSocketPath(socketPath: string, gid?: number): Promise
     }
   }
   return 'replaced-stale';
+}
+
+/** Who the process runs as, for messages that must say which user lacks a permission. */
+export function runningAs(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}
+
+/**
+ * What a failed bind means and what to do about it. EACCES is the usual one:
+ * a directory made for saslauthd (root:sasl 0710) that the daemon's own user
+ * may not write.
+ */
+export function listenError(socketPath: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  const dir = path.dirname(socketPath);
+  if (code === 'EACCES' || code === 'EPERM') {
+    const user = runningAs();
+    return new DaemonError(
+      ErrorCodes.SOCKET_PERMISSION,
+      `cannot create the socket ${socketPath}: ${user} may not write ${dir}. Give the directory to the daemon's user, with the socket's group: install -d -o ${user} -g sasl -m 0710 ${dir} (or let systemd make it: RuntimeDirectory=)`,
+    );
+  }
+  if (code === 'EADDRINUSE') return new SocketInUseError(socketPath);
+  return new DaemonError(ErrorCodes.SOCKET_PATH, `cannot listen on ${socketPath}: ${code ?? (error as Error).message}`);
+}
+
+/**
+ * For "check": what the daemon would meet at this socket path, tried without
+ * changing anything that stays: the directory's safety, and a bind of a
+ * throwaway socket beside where the real one goes (removed at once). Returns
+ * the problem, with its fix, or undefined when the daemon could listen there.
+ */
+export async function trySocketPath(socketPath: string): Promise<string | undefined> {
+  const dir = path.dirname(socketPath);
+  let existing = true;
+  try {
+    lstatSync(dir);
+  } catch {
+    existing = false;
+  }
+  if (!existing) {
+    // The daemon would create it: can this user write the directory above?
+    const parent = path.dirname(dir);
+    try {
+      accessSync(parent, constants.W_OK);
+      return undefined;
+    } catch {
+      const user = runningAs();
+      return `${dir} does not exist, and ${user} may not create it in ${parent}: install -d -o ${user} -g sasl -m 0710 ${dir}`;
+    }
+  }
+  const unsafe = unsafeRunDirectory(dir);
+  if (unsafe) return `the daemon would refuse the socket directory: ${unsafe}`;
+  const probe = path.join(dir, `.check-${process.pid}-${Date.now()}`);
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(probe, () => resolve());
+    });
+    return undefined;
+  } catch (error) {
+    return listenError(socketPath, error).message;
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(probe, { force: true });
+  }
 }
 
 export interface SocketIdentity {

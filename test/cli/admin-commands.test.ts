@@ -4,11 +4,11 @@
  * socket path, a real lookup, the stored scheme; never a secret printed).
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyOnThisThread } from '../../src/crypt/verifier.js';
-import { CLI, PROJECT_ROOT, runCli, spawnDaemon, type Finished } from '../helpers/cli.js';
+import { CLI, PROJECT_ROOT, runCli, runCliUnprivileged, spawnDaemon, type Finished } from '../helpers/cli.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
 import { vector } from '../helpers/vectors.js';
 import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
@@ -154,6 +154,19 @@ describe('saslauthd-mysql check, passwd-file', () => {
       '2 warning(s): the daemon would start, but fix what they say first',
     ]);
     expect(result.stdout + result.stderr).not.toContain('{');
+  });
+
+  it('tries what the daemon will do in the socket directory, and names the fix when it cannot', async () => {
+    // saslauthd's own layout (root:sasl 0710) is one the daemon's user cannot write; here, a directory the user may not write.
+    const dir = path.join(tempDir(), 'saslauthd');
+    mkdirSync(dir, { mode: 0o510 });
+    chmodSync(dir, 0o510);
+    const result = await runCliUnprivileged(['check', '-a', 'passwd-file', '-O', 'demo/passwd', '-m', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`^problem: socket ${dir}/mux: cannot create the socket ${dir}/mux: \\S+ may not write ${dir}\\. Give the directory to the daemon's user, with the socket's group: install -d -o \\S+ -g sasl -m 0710 ${dir}`, 'm'));
+    const fine = await runCliUnprivileged(['check', '-a', 'passwd-file', '-O', 'demo/passwd', '-m', path.join(tempDir(), 'run')]);
+    expect(fine.code, fine.stderr).toBe(0);
+    expect(fine.stdout).toMatch(/^ok: socket .*\/run\/mux: \S+ can create it there$/m);
   });
 
   it('sees a daemon already answering on the socket', async () => {

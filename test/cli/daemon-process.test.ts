@@ -3,13 +3,13 @@
  * it writes to its output.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resolveDaemonConfig } from '../../src/config/daemon-config.js';
 import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
-import { CLI, PROJECT_ROOT, runCli, spawnDaemon } from '../helpers/cli.js';
+import { CLI, PROJECT_ROOT, runCli, runCliUnprivileged, spawnDaemon } from '../helpers/cli.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -62,6 +62,17 @@ describe('command line', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('cannot read passwd-file /nonexistent/passwd: No such file or directory');
     expect(existsSync(path.join(runDir, 'mux'))).toBe(false);
+  });
+
+  it('exits 1 with ERR_SOCKET_PERMISSION and the fix when its user may not write the socket directory', async () => {
+    const dir = path.join(tempDir(), 'saslauthd');
+    mkdirSync(dir, { mode: 0o510 });
+    chmodSync(dir, 0o510);
+    const result = await runCliUnprivileged(['-a', 'passwd-file', '-O', users(), '-m', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`saslauthd-mysql: cannot start: cannot create the socket ${dir}/mux:`);
+    expect(result.stderr).toContain(`-g sasl -m 0710 ${dir}`);
+    expect(result.stdout).toContain('"code":"ERR_SOCKET_PERMISSION"');
   });
 
   it('exits 2 when another daemon already answers on the socket, as saslauthd does', async () => {

@@ -49,6 +49,17 @@ export function runCli(args: string[], options: { timeoutMs?: number; env?: Node
   return run(process.execPath, [CLI, ...args], options);
 }
 
+/**
+ * Run the CLI as a user without privileges would run: as root (CI), with every
+ * capability dropped (util-linux setpriv), so that file permissions bind it as
+ * they bind the daemon's own user. Its files stay readable: they belong to root.
+ */
+export function runCliUnprivileged(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Finished> {
+  assertBuilt();
+  if (process.getuid?.() !== 0) return run(process.execPath, [CLI, ...args], options);
+  return run('setpriv', ['--bounding-set=-all', '--inh-caps=-all', process.execPath, CLI, ...args], options);
+}
+
 export interface DaemonProcess {
   readonly child: ChildProcess;
   /** Every line the daemon has written to stdout and stderr so far. */

@@ -135,12 +135,14 @@ export class Authenticator {
       if (credentialCache!.confirms(recalled, password)) return { outcome: SUCCESS_FROM_CREDENTIAL_CACHE, name: 'has-row', canonical: recalled.user, ...(turn ? { turn } : {}) };
     }
     let found: LookupResult;
+    const lookupStarted = this.#clock.now();
     try {
       found = await this.#options.backend.lookup(query, asked.cancellation);
     } catch (error) {
       // A backend that throws could not answer either.
       found = { status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: describeError(error).message };
     }
+    this.#traceLookup(query, found, this.#clock.now() - lookupStarted);
     if (found.status === 'unavailable') {
       const reason = found.code === ErrorCodes.BACKEND_UNAVAILABLE ? `backend unavailable: ${found.reason}` : found.reason;
       const unavailable: Outcome = { result: 'temporary-failure', code: found.code, reason };
@@ -182,6 +184,15 @@ export class Authenticator {
       outageCache?.remember(query.user, query.realm, query.service, password, user);
     }
     return { outcome, name: 'has-row', canonical: user, ...(taken.turn ? { turn: taken.turn } : {}) };
+  }
+
+  /** -d: one line for the lookup, the step the final auth line says least about. Built only when debugging. */
+  #traceLookup(query: LookupQuery, found: LookupResult, ms: number): void {
+    const { logger } = this.#options;
+    if (!logger.isLevelEnabled('debug')) return;
+    const row = found.status === 'found' ? `found${found.user !== undefined && found.user !== query.user ? ` as ${escapeField(found.user)}` : ''}` : found.status;
+    const why = 'reason' in found ? `: ${found.reason}` : '';
+    logger.debug({ lookupMs: Math.round(ms * 1000) / 1000 }, `lookup [user=${escapeField(query.user)}] [service=${escapeField(query.service)}]: ${row}${why}`);
   }
 
   /**

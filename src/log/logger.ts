@@ -64,7 +64,9 @@ export function createLogger(options: LoggerOptions): Logger {
       sync: true,
       colorize: Boolean(process.stdout.isTTY) && options.destination === undefined,
       translateTime: 'SYS:standard',
-      ignore: 'pid,hostname,name',
+      // One line per record: the fields an auth line's text already shows are left out, the rest follow as compact JSON.
+      singleLine: true,
+      ignore: 'pid,hostname,name,event,user,service,realm,mech,result,reason',
       ...(options.destination ? { destination: options.destination as NodeJS.WritableStream } : {}),
     });
     return pino(base, stream);

@@ -104,6 +104,22 @@ describe('command line', () => {
   });
 });
 
+describe('-d', () => {
+  it('writes one readable line per record: the lookup, then the answer, each on its own line', async () => {
+    const runDir = path.join(tempDir(), 'run');
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-m', runDir, '-d']);
+    expect(await ask(path.join(runDir, 'mux'), 'wrong')).toBe('NO authentication failed');
+    await daemon.stop();
+    const lines = daemon.output().split('\n').filter((line) => line !== '');
+    // Every line starts with its time and level: nothing spills onto lines of its own.
+    expect(lines.every((line) => /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [^\]]+\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): /.test(line)), lines.join('\n')).toBe(true);
+    const login = lines.filter((line) => line.includes('demo@example.org'));
+    expect(login).toHaveLength(2);
+    expect(login[0]).toMatch(/DEBUG: lookup \[user=demo@example\.org\] \[service=smtp\]: found \{"lookupMs":[\d.]+\}$/);
+    expect(login[1]).toMatch(/INFO: auth failure: \[user=demo@example\.org\] \[service=smtp\] \[realm=example\.org\] \[mech=passwd-file\] \[reason=wrong password\] \{"code":"ERR_WRONG_PASSWORD","scheme":"MD5-CRYPT","durationMs":[\d.]+\}$/);
+  });
+});
+
 describe('under systemd', () => {
   /** Run the daemon with stdout on a file, JOURNAL_STREAM naming `journalStream`, until it has answered one login. */
   async function runWithStdoutFile(journalStream: (dev: bigint, ino: bigint) => string): Promise<string[]> {

@@ -86,7 +86,8 @@ export async function spawnDaemon(args: string[], options: { forSuite?: boolean;
     stdout += chunk.toString();
   });
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': it comes after the output has been read to its end, so records() holds every line.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
 
   const daemon: DaemonProcess = {
     child,

@@ -123,7 +123,9 @@ describe('-a mysql -r on a PostfixAdmin table', () => {
   it('turns a broken query into a temporary failure, never a NO', async () => {
     const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env({ SASLAUTHD_MYSQL_DB_TABLE: 'no_such_table' }));
     expect((await exchange(socketPath, requestFrame({ login: 'md5', password: 'secret', realm: 'example.org' }))).received.length).toBe(0);
-    expect(sink.authEvents()[0]).toMatchObject({ result: 'temporary-failure', code: ErrorCodes.BACKEND_QUERY });
+    expect(sink.authEvents()[0]).toMatchObject({ result: 'temporary-failure', code: ErrorCodes.BACKEND_QUERY, level: 50 });
+    // What failed, in MySQL's words, and not "backend unavailable": the server is up and said no.
+    expect(String(sink.authEvents()[0]!.reason)).toMatch(/^query failed \(127\.0\.0\.1:\d+, ER_NO_SUCH_TABLE\): Table '[^']+\.no_such_table' doesn't exist$/);
   });
 
   it('verifies every self-describing format from the vectors file, stored in MySQL', async () => {

@@ -1,7 +1,8 @@
 /**
  * Builds the optional native addon (libxcrypt for md5crypt and DES) as part of
- * "npm run build". Without a C compiler, make, python3 or libcrypt-dev it says
- * so and the daemon computes those schemes in JavaScript instead; nothing fails.
+ * "npm run build", and when the package is installed (its "install" script).
+ * Without a C compiler, make, python3 or libcrypt-dev it says so and the
+ * daemon computes those schemes in JavaScript instead; nothing fails.
  * node-gyp comes with npm and is on PATH inside npm scripts.
  */
 import { spawnSync } from 'node:child_process';
@@ -22,5 +23,7 @@ if (result.status === 0) {
   // An addon built from older sources must not stay behind and be loaded.
   rmSync(`${here}build`, { recursive: true, force: true });
   const why = result.error ? `node-gyp could not run (${result.error.message}); run the build through npm` : result.stderr.split('\n').filter((line) => /error/i.test(line)).slice(0, 5).join('\n');
-  console.warn(`native addon NOT built: md5crypt and DES will run in JavaScript (about half the speed).\n${why}\nTo build it: apt-get install g++ make python3 libcrypt-dev, then npm run build.`);
+  // In a checkout the build script runs this; in an installed package, npm's install step does.
+  const again = process.env.npm_lifecycle_event === 'install' ? 'npm rebuild -g saslauthd-mysql (or install the package again)' : 'npm run build';
+  console.warn(`native addon NOT built: md5crypt, DES and sha-crypt will run in JavaScript (about half the speed); the daemon works without it.\n${why}\nTo build it: apt-get install g++ make python3 libcrypt-dev, then ${again}.`);
 }

@@ -1,6 +1,6 @@
 /**
  * Every daemon option, once: its flags, its environment variable and its help
- * text. The command line (cli/main.ts), the environment names, the type of
+ * text. The command line (cli/commands.ts), the environment names, the type of
  * what the command line delivers (DaemonFlags) and the documentation check
  * (test/unit/docs.test.ts) are all made from this table, so an option cannot
  * be added to one and forgotten in another. What each value means and how it

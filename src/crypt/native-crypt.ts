@@ -29,7 +29,7 @@ let loaded: NativeCryptLoad | undefined;
 export function loadNativeCrypt(): NativeCryptLoad {
   if (loaded) return loaded;
   if (!existsSync(NATIVE_ADDON_FILE)) {
-    loaded = { loaded: false, reason: `${NATIVE_ADDON_FILE} is not built (npm run build builds it where a C compiler, make, python3 and libcrypt-dev are installed)` };
+    loaded = { loaded: false, reason: `${NATIVE_ADDON_FILE} is not built (it is built where g++, make, python3 and libcrypt-dev are installed: by npm run build in a checkout, by npm rebuild -g saslauthd-mysql in an installed package)` };
     return loaded;
   }
   try {

@@ -75,9 +75,11 @@ export interface DaemonProcess {
  * Start the daemon and wait until it says it is listening. It is killed after
  * the current test, unless forSuite is set (then the caller stops it).
  */
-export async function spawnDaemon(args: string[], options: { forSuite?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<DaemonProcess> {
+export async function spawnDaemon(args: string[], options: { forSuite?: boolean; env?: NodeJS.ProcessEnv; program?: string } = {}): Promise<DaemonProcess> {
   assertBuilt();
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `program`: an installed saslauthd-mysql instead of this checkout's build.
+  const [command, commandArgs] = options.program ? [options.program, args] : [process.execPath, [CLI, ...args]];
+  const child = spawn(command, commandArgs, { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (!options.forSuite) afterThisTest(() => (child.exitCode === null && child.signalCode === null ? child.kill('SIGKILL') : undefined));
   let output = '';
   let stdout = '';

@@ -11,6 +11,7 @@ import { printVersion, serve } from './serve.js';
 import { runProbe } from './probe.js';
 import { runCheck } from './check.js';
 import { runHash } from './hash.js';
+import { runConfigPrint } from './config-print.js';
 import { HASH_SCHEMES } from '../crypt/make-stored-value.js';
 import { DAEMON_OPTIONS, ENV_PREFIX, type DaemonFlags } from '../config/options.js';
 import { VERSION } from './version.js';
@@ -96,6 +97,13 @@ daemonOptions(program.command('check'))
       process.stdout,
       process.stderr,
     );
+  });
+
+daemonOptions(program.command('config'))
+  .description('print the settings that are not left at their default, with where each comes from (flag, variable, file line); secrets masked')
+  .action((options: DaemonFlags & { acceptLock?: boolean }) => {
+    const { acceptLock, ...flags } = options;
+    process.exitCode = runConfigPrint({ ...flags, ...(acceptLock === false ? { noAcceptLock: true } : {}) }, process.stdout, process.stderr);
   });
 
 program

@@ -95,5 +95,10 @@ export function optionSource(name: OptionName): OptionSource {
   return SOURCES.get(name)!;
 }
 
+/** Every option, by the name DaemonFlags gives it, in the table's order. */
+export function everyOption(): ReadonlyArray<readonly [OptionName, OptionSource]> {
+  return [...SOURCES] as Array<[OptionName, OptionSource]>;
+}
+
 /** Every SASLAUTHD_MYSQL_* variable the daemon options read (the database ones are the mysql config's). */
 export const ENV_NAMES: readonly string[] = DAEMON_OPTIONS.flatMap((spec: OptionSpec) => (spec.env ? [spec.env] : []));

@@ -220,3 +220,31 @@ describe('saslauthd-mysql check, -a mysql against a real server', () => {
     }
   }, 40_000);
 });
+
+describe('saslauthd-mysql config', () => {
+  it('prints what is not at its default, with where each value comes from, and masks the database password', async () => {
+    const dir = tempDir();
+    const conf = path.join(dir, 'mysql.conf');
+    writeFileSync(conf, 'hosts = 127.0.0.1:3306\ndatabase = postfix\nuser = mail\npassword = Marker-Secret-1\ntable = mailbox\n', { mode: 0o600 });
+    const result = await runCli(['config', '-a', 'mysql', '-O', conf, '-r', '-m', path.join(dir, 'run')], {
+      env: { ...process.env, SASLAUTHD_MYSQL_THROTTLE_AFTER: '3', SASLAUTHD_MYSQL_DB_USER: 'other' },
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).not.toContain('Marker-Secret-1');
+    const lines = result.stdout.split('\n').map((line) => line.replace(/\s+#/, ' #'));
+    expect(lines).toContain('--mech = mysql # command line (-a)');
+    expect(lines).toContain('--realm-join = yes # command line (-r)');
+    expect(lines).toContain('--throttle-after = 3 # SASLAUTHD_MYSQL_THROTTLE_AFTER');
+    expect(lines).toContain(`hosts = 127.0.0.1:3306 # ${conf}:1`);
+    // The environment wins over the file, as in the daemon.
+    expect(lines).toContain('user = other # SASLAUTHD_MYSQL_DB_USER');
+    expect(lines).toContain(`password = ******** (masked) # ${conf}:4`);
+    expect(result.stdout).not.toMatch(/--answer-timeout/);
+  });
+
+  it('checks the configuration first, as the daemon would', async () => {
+    const result = await runCli(['config', '-a', 'passwd-file', '-O', 'demo/passwd', '--max-connections', 'lots']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('problem: configuration: --max-connections: expected a whole number (the value is not repeated here, in case it is a secret given to the wrong setting)\n');
+  });
+});

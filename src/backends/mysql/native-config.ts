@@ -145,6 +145,20 @@ function buildConnection(get: (key: Key) => Source | undefined): ConnectionSetti
   return connection;
 }
 
+/**
+ * Every key the file and the environment set, with where each value comes
+ * from (the environment wins, as in loadNativeSettings), for
+ * "saslauthd-mysql config". The caller masks secrets.
+ */
+export function settingSources(file: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): Array<{ readonly key: Key; readonly value: string; readonly origin: string }> {
+  const fromFile = file ? parseConfigText(readFile('-O', file), file) : new Map<Key, Source>();
+  const fromEnv = fromEnvironment(env);
+  return KEYS.flatMap((key) => {
+    const source = fromEnv.get(key) ?? fromFile.get(key);
+    return source ? [{ key, value: source.value, origin: source.origin }] : [];
+  });
+}
+
 /** Keys and environment for connection tuning only (used with -a pam, where pam_mysql names the database). */
 export function loadTuning(file: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): ConnectionTuning {
   const fromFile = file ? parseConfigText(readFile('-O', file), file) : new Map<Key, Source>();

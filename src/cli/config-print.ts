@@ -1,0 +1,56 @@
+/**
+ * "saslauthd-mysql config": the configuration the daemon would run with, as
+ * postconf -n and doveconf -n show theirs: every setting not left at its
+ * default, with where its value comes from (the command line, an environment
+ * variable, a line of the -O file). Checked first, exactly as the daemon
+ * checks it. Secrets are masked, never printed.
+ */
+import { resolveDaemonConfig, type DaemonConfig, type DaemonFlags } from '../config/daemon-config.js';
+import { ENV_PREFIX, everyOption } from '../config/options.js';
+import { settingSources } from '../backends/mysql/native-config.js';
+import { describeError } from '../errors.js';
+
+const MASK = '******** (masked)';
+/** Settings whose value is a secret, whatever file or variable sets it. */
+const SECRET_KEYS: ReadonlySet<string> = new Set(['password']);
+
+type Line = readonly [setting: string, value: string, origin: string];
+
+function flagLines(flags: DaemonFlags, env: NodeJS.ProcessEnv): Line[] {
+  const lines: Line[] = [];
+  for (const [name, source] of everyOption()) {
+    const given = flags[name];
+    if (given !== undefined) lines.push([source.longFlag, given === true ? 'yes' : String(given), `command line (${source.label})`]);
+    else if (source.variable && env[source.variable]) lines.push([source.longFlag, env[source.variable]!, source.variable]);
+  }
+  return lines;
+}
+
+function backendLines(config: DaemonConfig, flags: DaemonFlags, env: NodeJS.ProcessEnv): Line[] {
+  if (config.backend.kind === 'passwd-file') return [];
+  const file = flags.mechOption ?? env[`${ENV_PREFIX}DB_CONFIG`];
+  return settingSources(file || undefined, env).map(({ key, value, origin }) => [key, SECRET_KEYS.has(key) ? MASK : value, origin] as const);
+}
+
+function format(lines: readonly Line[]): string {
+  const width = Math.max(0, ...lines.map(([setting, value]) => setting.length + value.length + 3));
+  return lines.map(([setting, value, origin]) => `${`${setting} = ${value}`.padEnd(width)}  # ${origin}\n`).join('');
+}
+
+export function runConfigPrint(flags: DaemonFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): number {
+  let config: DaemonConfig;
+  try {
+    config = resolveDaemonConfig(flags, env);
+  } catch (error) {
+    err.write(`problem: configuration: ${describeError(error).message}\n`);
+    return 1;
+  }
+  out.write('# the settings not left at their default, and where each comes from; every other setting has its default (saslauthd-mysql --help)\n');
+  out.write(format(flagLines(flags, env)));
+  const backend = backendLines(config, flags, env);
+  if (backend.length > 0) {
+    out.write(`# ${config.mech === 'mysql' ? '-a mysql settings' : '-a pam connection tuning (pam_mysql lines in the PAM files name the database)'}\n`);
+    out.write(format(backend));
+  }
+  return 0;
+}

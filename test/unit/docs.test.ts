@@ -35,3 +35,28 @@ describe('docs/errors.md', () => {
     expect([...documented].filter(([, row]) => row.meaning.length < 20).map(([code]) => code)).toEqual([]);
   });
 });
+
+describe('docs/troubleshooting.md', () => {
+  const troubleshooting = readFileSync(new URL('../../docs/troubleshooting.md', import.meta.url), 'utf8');
+  const sources = ['src/cli/check.ts', 'src/cli/node-version.ts', 'src/backends/pam/pam-backend.ts', 'src/backends/pam/pam-file.ts', 'src/backends/mysql/hosts.ts', 'src/protocol/socket-file.ts', 'src/protocol/server.ts', 'src/config/parse.ts', 'native/build.mjs']
+    .map((file) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8'))
+    .join('\n');
+
+  // Messages an administrator searches the page for: each must read there as the daemon writes it.
+  it.each([
+    'PAM service not usable: its logins get a temporary failure (Postfix: 454) until the file is fixed',
+    'Linux-PAM would fail every login through this file',
+    'no PAM file for this service: its logins are refused, as Linux-PAM',
+    'database host failed; the only host configured: logins get a temporary failure until it answers',
+    'database host failed; trying the next one',
+    'warning(s): the daemon would start, but fix what they say first',
+    'may not write',
+    'needs Node.js',
+    'expected 1, yes, on or true, or 0, no, off or false',
+    'native addon NOT built: md5crypt, DES and sha-crypt will run in JavaScript',
+    'answers are already held for throttled users and addresses; further throttled requests get a temporary failure',
+  ])('quotes "%s" as the code writes it', (message) => {
+    expect(sources).toContain(message);
+    expect(troubleshooting).toContain(message);
+  });
+});

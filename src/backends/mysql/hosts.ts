@@ -147,8 +147,8 @@ export class MysqlHosts {
         host.downUntil = Date.now() + this.#settings.retryAfterMs;
         if (!host.down) {
           host.down = true;
-          const next = this.#hosts.length > 1 ? 'trying the next one' : `the only host configured: logins get a temporary failure until it answers (tried again after ${this.#settings.retryAfterMs} ms)`;
-          this.#log.warn({ host: host.label, code: failure.code, reason: failure.message, retryAfterMs: this.#settings.retryAfterMs }, `database host failed; ${next}`);
+          const message = this.#hosts.length > 1 ? 'database host failed; trying the next one' : 'database host failed; the only host configured: logins get a temporary failure until it answers';
+          this.#log.warn({ host: host.label, code: failure.code, reason: failure.message, retryAfterMs: this.#settings.retryAfterMs }, message);
         }
       }
     }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
-import { spawnDaemon } from '../helpers/cli.js';
+import { CLI, spawnDaemon } from '../helpers/cli.js';
 import { SECRET_MD5CRYPT, suiteMailboxDatabase } from '../helpers/mysql.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -73,5 +73,21 @@ describe('-a pam with other modules in the stack', () => {
     await daemon.stop();
     const refusal = daemon.records().find((record) => record.code === 'ERR_PAM_CONFIG' && record.event !== 'auth');
     expect(refusal).toMatchObject({ level: 50, reason: expect.stringMatching(/pam\.d\/typo:1: "requird" is not a PAM control .*Linux-PAM would fail every login through this file/) });
+  });
+
+  it('answers a PAM file its user cannot read with a temporary failure logged as an error, never a wrong password', async () => {
+    const db = database();
+    const dir = tempDir();
+    const pamDir = path.join(dir, 'pam.d');
+    mkdirSync(pamDir);
+    // Mode 0000: the daemon's user may not read it (as root:root 0600 is for a daemon running as its own user).
+    writeFileSync(path.join(pamDir, 'smtp'), `auth required pam_mysql.so user=${db.user} passwd=${db.password} host=${db.host}:${db.port} db=${db.database} table=mailbox usercolumn=username passwdcolumn=password crypt=1\n`, { mode: 0o000 });
+    const args = ['-a', 'pam', '-r', '--pam-dir', pamDir, '-m', path.join(dir, 'run')];
+    // Every capability dropped, so file permissions bind the process as they bind an unprivileged user.
+    const daemon = process.getuid?.() === 0 ? await spawnDaemon(['--bounding-set=-all', '--inh-caps=-all', process.execPath, CLI, ...args], { program: '/usr/bin/setpriv' }) : await spawnDaemon(args);
+    const reply = (await exchange(path.join(dir, 'run', 'mux'), requestFrame({ login: 'alice', password: 'secret', service: 'smtp', realm: 'example.org' }))).reply;
+    await daemon.stop();
+    expect(reply).toBeUndefined();
+    expect(daemon.records().find((record) => record.event === 'auth')).toMatchObject({ level: 50, result: 'temporary-failure', code: 'ERR_PAM_CONFIG', reason: expect.stringMatching(/EACCES|permission denied/i) });
   });
 });

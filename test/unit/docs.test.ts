@@ -60,3 +60,14 @@ describe('docs/troubleshooting.md', () => {
     expect(troubleshooting).toContain(message);
   });
 });
+
+describe('the docs agree with the shipped files', () => {
+  it('the example -a mysql configuration lives where the defaults file points', () => {
+    const defaults = readFileSync(new URL('../../systemd/saslauthd-mysql.default', import.meta.url), 'utf8');
+    const example = readFileSync(new URL('../../docs/examples/saslauthd-mysql.conf', import.meta.url), 'utf8');
+    const pointed = /^#?SASLAUTHD_MYSQL_DB_CONFIG=(\S+)$/m.exec(defaults)?.[1];
+    expect(pointed).toBeDefined();
+    expect(example.split('\n')[0]).toBe(`# ${pointed}: -a mysql for a PostfixAdmin database.`);
+    expect(reference).toContain(pointed);
+  });
+});

@@ -81,6 +81,19 @@ export class AuthGeneration {
     }
   }
 
+  /** The same, for a protocol that answers with the user's name (the Dovecot protocol's OK user=). */
+  async authenticateNamed<Answer>(request: AuthRequest, cancellation: Cancellation, answer: (outcome: Outcome, user: string) => Answer): Promise<Answer> {
+    this.#inFlight += 1;
+    try {
+      let user = '';
+      const outcome = await this.#authenticator.authenticate(request, cancellation, undefined, (name) => (user = name));
+      return answer(outcome, user);
+    } finally {
+      this.#inFlight -= 1;
+      if (this.#inFlight === 0) this.#retired?.();
+    }
+  }
+
   flushCaches(): void {
     for (const cache of this.#caches) cache.clear();
   }

@@ -14,6 +14,8 @@ import type { MetricsServer } from './metrics/metrics-server.js';
 import { ConfigError, DaemonError, describeError, ErrorCodes } from './errors.js';
 import { createBackend } from './backends/index.js';
 import { MuxServer } from './protocol/server.js';
+import { DovecotServer } from './protocol/dovecot-server.js';
+import { dovecotReply } from './auth/dovecot-reply.js';
 import { VerifyPools } from './crypt/verify-pool.js';
 import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
 import { offloadFor } from './crypt/native-lane.js';
@@ -31,6 +33,8 @@ export interface RunningDaemon {
   readonly socketPath: string;
   /** The port /metrics is served on, when metrics are enabled (useful with port 0). */
   readonly metricsPort: number | undefined;
+  /** The TCP port of Dovecot's auth protocol, when --dovecot-listen asked for one (useful with port 0). */
+  readonly dovecotPort: number | undefined;
   /** Forget every cached password. */
   flushCaches(): void;
   /**
@@ -87,6 +91,18 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logger: logger.child({ component: 'server' }),
   });
 
+  // Dovecot's auth protocol, when asked for: the same generation (backend, caches, throttle), another way in.
+  const dovecotServer = config.dovecot
+    ? new DovecotServer({
+        handler: (request, cancellation) => current.authenticateNamed(request, cancellation, dovecotReply),
+        timeouts: { handshakeTimeoutMs: config.timeouts.readTimeoutMs, answerTimeoutMs: config.timeouts.answerTimeoutMs, responseTimeoutMs: config.timeouts.readTimeoutMs },
+        maxConnections: config.maxConnections,
+        logger: logger.child({ component: 'dovecot' }),
+      })
+    : undefined;
+  let dovecotIdentity: SocketIdentity | undefined;
+  let dovecotPort: number | undefined;
+
   let identity: SocketIdentity | undefined;
   let inherited: InheritedListener | undefined;
   let metricsServer: MetricsServer | undefined;
@@ -106,7 +122,20 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       });
       identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
     }
+    if (dovecotServer && config.dovecot?.socketPath) {
+      const socketPath = config.dovecot.socketPath;
+      if ((await claimSocketPath(socketPath, config.socket.gid)) === 'replaced-stale') logger.warn({ socket: socketPath }, 'removed a stale socket left by an earlier run');
+      await bindPrivately(() => dovecotServer.listen(socketPath)).catch((error: unknown) => {
+        throw listenError(socketPath, error);
+      });
+      dovecotIdentity = finishSocket(socketPath, config.socket.mode, config.socket.gid);
+    }
+    if (dovecotServer && config.dovecot?.listen) dovecotPort = await dovecotServer.listen(config.dovecot.listen);
   } catch (error) {
+    await dovecotServer?.close(0);
+    if (dovecotIdentity) releaseSocket(dovecotIdentity);
+    if (identity) releaseSocket(identity);
+    await server.close(0);
     await metricsServer?.close();
     await Promise.all([current.backend.close(), pools.close()]);
     throw error;
@@ -122,6 +151,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       // Who computes md5crypt, DES and sha-crypt: libxcrypt (native) or JavaScript (js).
       crypt: pools.fastEngine,
       ...(inherited ? {} : { mode: `0${config.socket.mode.toString(8)}` }),
+      ...(config.dovecot?.socketPath ? { dovecotSocket: config.dovecot.socketPath } : {}),
+      ...(config.dovecot?.listen ? { dovecotListen: `${config.dovecot.listen.host}:${dovecotPort ?? config.dovecot.listen.port}` } : {}),
     },
     'listening',
   );
@@ -138,6 +169,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   return {
     socketPath: config.socketPath,
     metricsPort: metricsServer?.port,
+    dovecotPort,
     flushCaches() {
       current.flushCaches();
     },
@@ -159,9 +191,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     },
     close() {
       closing ??= (async () => {
-        await Promise.all([server.close(config.shutdownGraceMs), metricsServer?.close()]);
+        await Promise.all([server.close(config.shutdownGraceMs), dovecotServer?.close(config.shutdownGraceMs), metricsServer?.close()]);
         // An inherited socket stays: systemd keeps it, and queues logins while we restart.
         if (identity) releaseSocket(identity);
+        if (dovecotIdentity) releaseSocket(dovecotIdentity);
         await Promise.all([current.backend.close(), ...retiring, pools.close()]);
       })();
       return closing;
@@ -179,6 +212,7 @@ function settingsNeedingRestart(running: DaemonConfig, next: DaemonConfig): stri
     ['socket mode and group', (c) => c.socket],
     ['connection timeouts', (c) => c.timeouts],
     ['--max-connections', (c) => c.maxConnections],
+    ['--dovecot-socket and --dovecot-listen', (c) => c.dovecot],
     ['verification threads and queue', (c) => c.verify],
     ['log level', (c) => c.log],
     ['metrics port and address', (c) => c.metrics],

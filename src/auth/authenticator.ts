@@ -100,9 +100,10 @@ export class Authenticator {
 
   /**
    * `park` is how the connection is told that the answer now waits on the
-   * throttle rather than on work (a turn to wait for, a delay to sit out).
+   * throttle rather than on work (a turn to wait for, a delay to sit out);
+   * `named`, when given, learns the name the login was decided under.
    */
-  async authenticate(request: AuthRequest, cancellation: Cancellation, park: Park = ALWAYS_ROOM): Promise<Outcome> {
+  async authenticate(request: AuthRequest, cancellation: Cancellation, park: Park = ALWAYS_ROOM, named?: (user: string) => void): Promise<Outcome> {
     const started = this.#clock.now();
     const read = readRequest(request, this.#options.realm, this.#options.backend.mechanism);
     const address = read.names.remote === undefined ? undefined : clientAddressOf(read.names.remote);
@@ -118,6 +119,8 @@ export class Authenticator {
     }
     this.#report(names, outcome, durationMs, delayMs);
     if (delayMs > 0) await holdBack(delayMs, cancellation);
+    // The name the login was decided under: the row's own when a row said it (the Dovecot protocol answers it).
+    named?.(names.user);
     return outcome;
   }
 

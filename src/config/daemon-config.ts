@@ -96,6 +96,8 @@ export interface DaemonConfig {
   readonly socket: { readonly mode: number; readonly gid?: number };
   readonly timeouts: ConnectionTimeouts;
   readonly maxConnections: number;
+  /** Dovecot's auth protocol, beside the mux socket, when asked for. */
+  readonly dovecot?: { readonly socketPath?: string; readonly listen?: { readonly host: string; readonly port: number } };
   /** Brute-force delays (src/auth/throttle.ts); afterFailures 0 turns them off. */
   readonly throttle: ThrottleSettings;
   /** Prometheus /metrics over HTTP; undefined when off (the default). */
@@ -233,6 +235,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
       replyTimeoutMs: readTimeoutMs,
     },
     maxConnections: pickInteger('maxConnections', flags, env, DEFAULTS.maxConnections, 1, 100_000),
+    ...resolveDovecot(flags, env, cwd),
     throttle,
     ...resolveMetrics(flags, env),
     shutdownGraceMs: pickInteger('shutdownGrace', flags, env, DEFAULTS.shutdownGraceMs, 0, 600_000),
@@ -260,6 +263,21 @@ function resolveThrottle(flags: DaemonFlags, env: Env, answerTimeoutMs: number):
   }
   const windowSeconds = pickInteger('throttleWindow', flags, env, DEFAULTS.throttleWindowSeconds, 1, 604_800);
   return { afterFailures, maxDelayMs, windowMs: windowSeconds * 1000 };
+}
+
+/** --dovecot-socket and --dovecot-listen: where to serve Dovecot's auth protocol, if anywhere. */
+function resolveDovecot(flags: DaemonFlags, env: Env, cwd: string): Pick<DaemonConfig, 'dovecot'> {
+  const socket = pick('dovecotSocket', flags, env);
+  const listen = pick('dovecotListen', flags, env);
+  if (!socket && !listen) return {};
+  let address: { host: string; port: number } | undefined;
+  if (listen) {
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):(\d+)$/.exec(listen.value.trim());
+    const host = match?.[1] ?? match?.[2];
+    if (!match || host === undefined || isIP(host) === 0) throw new ConfigError(listen.key, `expected an IP address and a port, such as 127.0.0.1:12345 or [::1]:12345 (${NOT_REPEATED})`);
+    address = { host, port: parseInteger(listen.key, match[3]!, 0, 65_535) };
+  }
+  return { dovecot: { ...(socket ? { socketPath: path.resolve(cwd, socket.value) } : {}), ...(address ? { listen: address } : {}) } };
 }
 
 /** saslauthd's table bytes per cached login (its struct bucket: 60 bytes of names, three offsets, an MD5 digest, a timestamp). */

@@ -50,6 +50,8 @@ export const DAEMON_OPTIONS = [
   { flags: '--max-phpass-rounds <log2>', env: 'MAX_PHPASS_ROUNDS', help: 'refuse, without computing, a stored phpass or Drupal 7 value above 2^N rounds (default 20)' },
   { flags: '--socket-mode <mode>', env: 'SOCKET_MODE', help: 'octal mode of the socket (default 0666; guard access with the directory)' },
   { flags: '--socket-group <group>', env: 'SOCKET_GROUP', help: 'group owning the socket, e.g. sasl' },
+  { flags: '--dovecot-socket <path>', env: 'DOVECOT_SOCKET', help: "also serve Dovecot's auth protocol on this UNIX socket (Postfix smtpd_sasl_type = dovecot), with the socket's mode and group" },
+  { flags: '--dovecot-listen <host:port>', env: 'DOVECOT_LISTEN', help: "also serve Dovecot's auth protocol on this TCP address; it has no authentication of its own: trusted networks only" },
   { flags: '--read-timeout <ms>', env: 'READ_TIMEOUT', help: 'drop a connection whose request is not complete within this time (default 5000)' },
   { flags: '--answer-timeout <ms>', env: 'ANSWER_TIMEOUT', help: 'close without a reply (temporary failure) if no answer within this time (default 10000)' },
   { flags: '--max-connections <n>', env: 'MAX_CONNECTIONS', help: 'open connections at most; at the cap a newcomer replaces the oldest stalled one (default 512)' },

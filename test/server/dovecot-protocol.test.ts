@@ -1,0 +1,130 @@
+/**
+ * Dovecot's auth-client protocol on --dovecot-socket, over a real UNIX socket,
+ * as Postfix (smtpd_sasl_type = dovecot) speaks it: the handshake, AUTH PLAIN
+ * with and without an initial response, LOGIN through CONT, pipelined ids,
+ * and what closes a connection.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEMO_HASH, eventually, startTestDaemon } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/temp.js';
+
+const USERS = [`alice@example.org:${DEMO_HASH}`];
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+/** A client that sends lines and collects the server's, for a test to wait on. */
+function client(socketPath: string) {
+  const socket = net.connect({ path: socketPath });
+  let received = '';
+  let closed = false;
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (received += chunk));
+  socket.on('close', () => (closed = true));
+  socket.on('error', () => undefined);
+  return {
+    send: (...lines: string[]) => socket.write(lines.map((line) => `${line}\n`).join('')),
+    lines: () => received.split('\n').filter((line) => line !== ''),
+    /** The lines after the handshake's DONE. */
+    replies: () => received.split('\n').filter((line) => line !== '').slice(received.split('\n').indexOf('DONE') + 1),
+    isClosed: () => closed,
+    end: () => socket.destroy(),
+  };
+}
+
+async function start() {
+  const dir = tempDir();
+  const dovecotSocket = path.join(dir, 'auth');
+  const daemon = await startTestDaemon(USERS, { realmJoin: true, dovecotSocket, logSuccesses: true });
+  return { ...daemon, dovecotSocket };
+}
+
+const HANDSHAKE = ['VERSION\t1\t0', 'CPID\t4242'];
+
+describe("Dovecot's auth protocol", () => {
+  it('opens with VERSION, the mechanisms (before SPID, as Postfix requires), SPID, CUID, COOKIE and DONE', async () => {
+    const { dovecotSocket } = await start();
+    const c = client(dovecotSocket);
+    await eventually(() => c.lines().includes('DONE'), 3000, 10);
+    const lines = c.lines();
+    expect(lines[0]).toBe('VERSION\t1\t2');
+    expect(lines.slice(1, 3)).toEqual(['MECH\tPLAIN\tplaintext', 'MECH\tLOGIN\tplaintext']);
+    expect(lines[3]).toMatch(/^SPID\t\d+$/);
+    expect(lines[4]).toMatch(/^CUID\t\d+$/);
+    expect(lines[5]).toMatch(/^COOKIE\t[0-9a-f]{32}$/);
+    expect(lines[6]).toBe('DONE');
+    c.end();
+  });
+
+  it('PLAIN with an initial response: OK with the user name, FAIL for a wrong password, the client address logged', async () => {
+    const { dovecotSocket, sink } = await start();
+    const c = client(dovecotSocket);
+    c.send(...HANDSHAKE, `AUTH\t1\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1\trip=203.0.113.7\tsecured\tresp=${b64('\0alice@example.org\0demo')}`);
+    c.send(`AUTH\t2\tPLAIN\tservice=smtp\tnologin\trip=203.0.113.7\tresp=${b64('\0alice@example.org\0wrong')}`);
+    await eventually(() => c.replies().length === 2, 3000, 10);
+    expect(c.replies()).toContain('OK\t1\tuser=alice@example.org');
+    expect(c.replies()).toContain('FAIL\t2\treason=authentication failed');
+    expect(sink.authEvents()).toEqual(expect.arrayContaining([expect.objectContaining({ result: 'success', remote: '203.0.113.7', service: 'smtp' }), expect.objectContaining({ result: 'failure', remote: '203.0.113.7' })]));
+    c.end();
+  });
+
+  it('PLAIN without one, through an empty CONT; LOGIN through its two challenges', async () => {
+    const { dovecotSocket } = await start();
+    const c = client(dovecotSocket);
+    c.send(...HANDSHAKE, 'AUTH\t7\tPLAIN\tservice=smtp', 'AUTH\t8\tLOGIN\tservice=smtp');
+    await eventually(() => c.replies().length === 2, 3000, 10);
+    expect(c.replies()).toEqual(['CONT\t7\t', `CONT\t8\t${b64('Username:')}`]);
+    c.send(`CONT\t7\t${b64('\0alice@example.org\0demo')}`, `CONT\t8\t${b64('alice@example.org')}`);
+    await eventually(() => c.replies().length === 4, 3000, 10);
+    expect(c.replies()).toContain(`CONT\t8\t${b64('Password:')}`);
+    c.send(`CONT\t8\t${b64('demo')}`);
+    await eventually(() => c.replies().length === 5, 3000, 10);
+    expect(c.replies()).toEqual(expect.arrayContaining(['OK\t7\tuser=alice@example.org', 'OK\t8\tuser=alice@example.org']));
+    // The connection stays open for the next login, as Postfix expects.
+    expect(c.isClosed()).toBe(false);
+    c.end();
+  });
+
+  it('answers bad base64 with FAIL code=invalid_base64, and closes only the connection that sends an unknown mechanism or a bad line', async () => {
+    const { dovecotSocket } = await start();
+    const good = client(dovecotSocket);
+    const bad = client(dovecotSocket);
+    good.send(...HANDSHAKE, 'AUTH\t1\tPLAIN\tservice=smtp\tresp=!!!');
+    bad.send(...HANDSHAKE, 'AUTH\t1\tCRAM-MD5\tservice=smtp');
+    await eventually(() => bad.isClosed() && good.replies().length === 1, 3000, 10);
+    expect(good.replies()).toEqual(['FAIL\t1\tcode=invalid_base64\treason=authentication failed']);
+    good.send(`AUTH\t2\tPLAIN\tservice=smtp\tresp=${b64('\0alice@example.org\0demo')}`);
+    await eventually(() => good.replies().length === 2, 3000, 10);
+    expect(good.replies()[1]).toBe('OK\t2\tuser=alice@example.org');
+    const garbage = client(dovecotSocket);
+    garbage.send('what is this');
+    await eventually(() => garbage.isClosed(), 3000, 10);
+    const long = client(dovecotSocket);
+    long.send(...HANDSHAKE, `AUTH\t1\tPLAIN\tservice=smtp\tresp=${'A'.repeat(10_000)}`);
+    await eventually(() => long.isClosed(), 3000, 10);
+    good.end();
+  });
+
+  it('takes an authorization id equal to the user (doveadm sends one), and refuses logging in as someone else', async () => {
+    const { dovecotSocket, sink } = await start();
+    const c = client(dovecotSocket);
+    c.send(...HANDSHAKE, `AUTH\t1\tPLAIN\tservice=smtp\tresp=${b64('alice@example.org\0alice@example.org\0demo')}`, `AUTH\t2\tPLAIN\tservice=smtp\tresp=${b64('bob@example.org\0alice@example.org\0demo')}`);
+    await eventually(() => c.replies().length === 2, 3000, 10);
+    expect(c.replies()).toEqual(expect.arrayContaining(['OK\t1\tuser=alice@example.org', 'FAIL\t2\treason=authentication failed']));
+    // The refused one never reached a lookup.
+    expect(sink.authEvents()).toHaveLength(1);
+    c.end();
+  });
+
+  it('closes a connection that never finishes its handshake, and keeps one that did, idle', async () => {
+    const dovecotSocket = path.join(tempDir(), 'auth');
+    await startTestDaemon(USERS, { dovecotSocket, readTimeout: '300' });
+    const silent = client(dovecotSocket);
+    const polite = client(dovecotSocket);
+    polite.send(...HANDSHAKE);
+    await eventually(() => silent.isClosed(), 3000, 20);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(polite.isClosed()).toBe(false);
+    polite.end();
+  });
+});

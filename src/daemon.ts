@@ -97,6 +97,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         handler: (request, cancellation) => current.authenticateNamed(request, cancellation, dovecotReply),
         timeouts: { handshakeTimeoutMs: config.timeouts.readTimeoutMs, answerTimeoutMs: config.timeouts.answerTimeoutMs, responseTimeoutMs: config.timeouts.readTimeoutMs },
         maxConnections: config.maxConnections,
+        policy: { plaintextNeedsTls: config.dovecot.plaintextNeedsTls },
         logger: logger.child({ component: 'dovecot' }),
       })
     : undefined;

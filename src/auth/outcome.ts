@@ -35,4 +35,6 @@ export interface LoginNames {
   readonly mech: string;
   /** The client's address, when the client sends one. */
   readonly remote?: string;
+  /** Whether the client's connection to the MTA was encrypted, when the MTA says (the Dovecot protocol). */
+  readonly secured?: boolean;
 }

@@ -23,20 +23,21 @@ export function readRequest(request: AuthRequest, policy: RealmPolicy, mech: str
   const remote = request.clientAddress === undefined ? undefined : printable(decodeName(request.clientAddress), request.clientAddress);
   const serviceName = printable(service, request.service);
   if (!login.ok || !realm.ok) {
-    const names = named(printable(login, request.login), serviceName, printable(realm, request.realm), mech, remote);
+    const names = named(printable(login, request.login), serviceName, printable(realm, request.realm), mech, remote, request.secured);
     const problem = !login.ok ? `invalid login: ${login.problem}` : !realm.ok ? `invalid realm: ${realm.problem}` : '';
     return refuse(names, { result: 'failure', code: ErrorCodes.INVALID_LOGIN, reason: problem });
   }
   const key = joinLogin(login.text, realm.text, policy);
-  const names = named(key.user, serviceName, key.realm, mech, remote);
+  const names = named(key.user, serviceName, key.realm, mech, remote, request.secured);
   if (!service.ok) return refuse(names, { result: 'failure', code: ErrorCodes.INVALID_SERVICE, reason: `invalid service: ${service.problem}` });
   return { ok: true, names, query: { user: key.user, realm: key.realm, service: service.text } };
 }
 
 const refuse = (names: LoginNames, refusal: Outcome): ReadRequest => ({ ok: false, names, refusal });
 
-function named(user: string, service: string, realm: string, mech: string, remote: string | undefined): LoginNames {
-  return remote === undefined ? { user, service, realm, mech } : { user, service, realm, mech, remote };
+function named(user: string, service: string, realm: string, mech: string, remote: string | undefined, secured: boolean | undefined): LoginNames {
+  const names: LoginNames = remote === undefined ? { user, service, realm, mech } : { user, service, realm, mech, remote };
+  return secured === undefined ? names : { ...names, secured };
 }
 
 /** Names as they arrived, made safe to print even when they are not valid text. */

@@ -97,7 +97,7 @@ export interface DaemonConfig {
   readonly timeouts: ConnectionTimeouts;
   readonly maxConnections: number;
   /** Dovecot's auth protocol, beside the mux socket, when asked for. */
-  readonly dovecot?: { readonly socketPath?: string; readonly listen?: { readonly host: string; readonly port: number } };
+  readonly dovecot?: { readonly socketPath?: string; readonly listen?: { readonly host: string; readonly port: number }; readonly plaintextNeedsTls: boolean };
   /** Brute-force delays (src/auth/throttle.ts); afterFailures 0 turns them off. */
   readonly throttle: ThrottleSettings;
   /** Prometheus /metrics over HTTP; undefined when off (the default). */
@@ -269,6 +269,8 @@ function resolveThrottle(flags: DaemonFlags, env: Env, answerTimeoutMs: number):
 function resolveDovecot(flags: DaemonFlags, env: Env, cwd: string): Pick<DaemonConfig, 'dovecot'> {
   const socket = pick('dovecotSocket', flags, env);
   const listen = pick('dovecotListen', flags, env);
+  // Checked even when no Dovecot listener is asked for, like every option.
+  const plaintextNeedsTls = pickBoolean('dovecotPlaintextNeedsTls', flags, env);
   if (!socket && !listen) return {};
   let address: { host: string; port: number } | undefined;
   if (listen) {
@@ -277,7 +279,7 @@ function resolveDovecot(flags: DaemonFlags, env: Env, cwd: string): Pick<DaemonC
     if (!match || host === undefined || isIP(host) === 0) throw new ConfigError(listen.key, `expected an IP address and a port, such as 127.0.0.1:12345 or [::1]:12345 (${NOT_REPEATED})`);
     address = { host, port: parseInteger(listen.key, match[3]!, 0, 65_535) };
   }
-  return { dovecot: { ...(socket ? { socketPath: path.resolve(cwd, socket.value) } : {}), ...(address ? { listen: address } : {}) } };
+  return { dovecot: { ...(socket ? { socketPath: path.resolve(cwd, socket.value) } : {}), ...(address ? { listen: address } : {}), plaintextNeedsTls } };
 }
 
 /** saslauthd's table bytes per cached login (its struct bucket: 60 bytes of names, three offsets, an MD5 digest, a timestamp). */

@@ -23,6 +23,8 @@ export interface AuthRequest {
   readonly realm: Buffer;
   /** Only from clients that send the fifth field (cyrus-sasl master): "addr;port". */
   readonly clientAddress?: Buffer;
+  /** Only from the Dovecot protocol: whether the client's connection to the MTA is encrypted (TLS). */
+  readonly secured?: boolean;
 }
 
 export type DecodeResult =

@@ -29,6 +29,11 @@ export type DovecotAnswer = { readonly kind: 'ok'; readonly user: string } | { r
 
 export type DovecotHandler = (request: AuthRequest, cancellation: Cancellation) => Promise<DovecotAnswer>;
 
+export interface DovecotPolicy {
+  /** Refuse PLAIN and LOGIN on a request without "secured" (the client's connection to the MTA is not encrypted), as Dovecot's disable_plaintext_auth does. */
+  readonly plaintextNeedsTls: boolean;
+}
+
 export interface DovecotTimeouts {
   /** From accept until the client's VERSION and CPID have arrived. */
   readonly handshakeTimeoutMs: number;
@@ -51,6 +56,7 @@ interface Pending {
   readonly mechanism: Mechanism;
   readonly service: string;
   readonly remote: string | undefined;
+  readonly secured: boolean;
   /** LOGIN: the user name once the first CONT has come back. */
   login?: Buffer;
   /** Waiting for the client's CONT: the timer that gives up on it. */
@@ -65,6 +71,7 @@ export class DovecotConnection {
   readonly #handler: DovecotHandler;
   readonly #timeouts: DovecotTimeouts;
   readonly #log: Logger;
+  readonly #policy: DovecotPolicy;
   readonly #pending = new Map<string, Pending>();
   #buffer = '';
   #gotVersion = false;
@@ -72,11 +79,12 @@ export class DovecotConnection {
   #handshakeTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(socket: Socket, handler: DovecotHandler, timeouts: DovecotTimeouts, log: Logger) {
+  constructor(socket: Socket, handler: DovecotHandler, timeouts: DovecotTimeouts, log: Logger, policy: DovecotPolicy = { plaintextNeedsTls: false }) {
     this.#socket = socket;
     this.#handler = handler;
     this.#timeouts = timeouts;
     this.#log = log;
+    this.#policy = policy;
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.#onData(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => this.#log.debug({ error: { code: error.code, message: error.message } }, 'dovecot-protocol connection error'));
@@ -157,8 +165,13 @@ export class DovecotConnection {
     if (!mechanism) return this.#drop(`unknown mechanism ${mechanismName}`);
     if (this.#pending.size >= MAX_REQUESTS_PER_CONNECTION) return this.#drop(`more than ${MAX_REQUESTS_PER_CONNECTION} requests at once`);
     const parameters = authParameters(rest);
-    const pending: Pending = { mechanism, service: parameters.get('service') ?? '', remote: parameters.get('rip') || undefined };
+    const pending: Pending = { mechanism, service: parameters.get('service') ?? '', remote: parameters.get('rip') || undefined, secured: parameters.has('secured') };
     this.#pending.set(id, pending);
+    if (this.#policy.plaintextNeedsTls && !pending.secured) {
+      this.#forget(id);
+      this.#socket.write(formatLine('FAIL', id, 'reason=Plaintext authentication disallowed on non-secure (SSL/TLS) connections.'));
+      return;
+    }
     const initial = parameters.get('resp');
     if (initial === undefined) {
       return this.#challenge(id, pending, mechanism === 'PLAIN' ? '' : USERNAME_PROMPT);
@@ -224,6 +237,7 @@ export class DovecotConnection {
       service: Buffer.from(pending.service),
       realm: Buffer.alloc(0),
       ...(pending.remote === undefined ? {} : { clientAddress: Buffer.from(pending.remote) }),
+      secured: pending.secured,
     };
     const cancellation = new LazyCancellation();
     const timer = setTimeout(() => {

@@ -7,13 +7,14 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
-import { DovecotConnection, type DovecotHandler, type DovecotTimeouts } from './dovecot-connection.js';
+import { DovecotConnection, type DovecotHandler, type DovecotPolicy, type DovecotTimeouts } from './dovecot-connection.js';
 
 export interface DovecotServerOptions {
   readonly handler: DovecotHandler;
   readonly timeouts: DovecotTimeouts;
   /** Connections at most, over every address it listens on; a newcomer beyond it is closed at once. */
   readonly maxConnections: number;
+  readonly policy: DovecotPolicy;
   readonly logger: Logger;
 }
 
@@ -66,7 +67,7 @@ export class DovecotServer {
       }
       return;
     }
-    const connection = new DovecotConnection(socket, this.#options.handler, this.#options.timeouts, this.#options.logger);
+    const connection = new DovecotConnection(socket, this.#options.handler, this.#options.timeouts, this.#options.logger, this.#options.policy);
     this.#connections.add(connection);
     socket.once('close', () => this.#connections.delete(connection));
   }

@@ -116,6 +116,46 @@ describe("Dovecot's auth protocol", () => {
     c.end();
   });
 
+  it("logs whether the client's connection was encrypted, and with --dovecot-plaintext-needs-tls refuses PLAIN without it", async () => {
+    const { dovecotSocket, sink } = await start();
+    const c = client(dovecotSocket);
+    c.send(...HANDSHAKE, `AUTH\t1\tPLAIN\tservice=smtp\trip=192.0.2.1\tsecured\tresp=${b64('\0alice@example.org\0demo')}`, `AUTH\t2\tPLAIN\tservice=smtp\trip=192.0.2.1\tresp=${b64('\0alice@example.org\0demo')}`);
+    await eventually(() => c.replies().length === 2, 3000, 10);
+    expect(sink.authEvents().map((event) => event.secured)).toEqual(expect.arrayContaining([true, false]));
+    c.end();
+
+    const strict = path.join(tempDir(), 'auth');
+    const { sink: strictSink } = await startTestDaemon(USERS, { dovecotSocket: strict, dovecotPlaintextNeedsTls: true });
+    const s = client(strict);
+    s.send(...HANDSHAKE, `AUTH\t1\tPLAIN\tservice=smtp\tresp=${b64('\0alice@example.org\0demo')}`, `AUTH\t2\tPLAIN\tservice=smtp\tsecured\tresp=${b64('\0alice@example.org\0demo')}`);
+    await eventually(() => s.replies().length === 2, 3000, 10);
+    expect(s.replies()).toEqual(expect.arrayContaining(['FAIL\t1\treason=Plaintext authentication disallowed on non-secure (SSL/TLS) connections.', 'OK\t2\tuser=alice@example.org']));
+    // The refused one was never looked up, and never counted as a guess.
+    expect(strictSink.authEvents()).toHaveLength(1);
+    s.end();
+  });
+
+  it("keys the throttle on rip: an address's failures delay its own answers, not another address's", async () => {
+    const dovecotSocket = path.join(tempDir(), 'auth');
+    const { sink } = await startTestDaemon(USERS, { dovecotSocket, throttleAfter: '3', throttleMaxDelay: '600' });
+    const c = client(dovecotSocket);
+    c.send(...HANDSHAKE);
+    for (let i = 1; i <= 4; i += 1) {
+      c.send(`AUTH\t${i}\tPLAIN\tservice=smtp\trip=203.0.113.9\tresp=${b64(`\0user${i}@example.org\0guess`)}`);
+      await eventually(() => c.replies().length === i, 3000, 10);
+    }
+    c.send(`AUTH\t9\tPLAIN\tservice=smtp\trip=198.51.100.4\tresp=${b64('\0alice@example.org\0demo')}`);
+    await eventually(() => c.replies().length === 5, 3000, 10);
+    expect(c.replies()[4]).toBe('OK\t9\tuser=alice@example.org');
+    const events = sink.authEvents();
+    // The fourth failure from 203.0.113.9 was held back by the address's count; the other address was not.
+    expect(events.find((event) => event.user === 'user4@example.org')).toMatchObject({ remote: '203.0.113.9' });
+    expect(Number(events.find((event) => event.user === 'user4@example.org')?.delayMs)).toBeGreaterThanOrEqual(125);
+    expect(events.find((event) => event.user === 'alice@example.org')?.delayMs).toBeUndefined();
+    expect(sink.records().some((record) => record.event === 'throttle' && record.by === 'address' && record.remote === '203.0.113.9')).toBe(true);
+    c.end();
+  });
+
   it('closes a connection that never finishes its handshake, and keeps one that did, idle', async () => {
     const dovecotSocket = path.join(tempDir(), 'auth');
     await startTestDaemon(USERS, { dovecotSocket, readTimeout: '300' });

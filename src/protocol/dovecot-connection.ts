@@ -172,7 +172,8 @@ export class DovecotConnection {
       this.#socket.write(formatLine('FAIL', id, 'reason=Plaintext authentication disallowed on non-secure (SSL/TLS) connections.'));
       return;
     }
-    const initial = parameters.get('resp');
+    // An empty initial response to LOGIN (Exim's dovecot driver sends one) is no user name yet.
+    const initial = mechanism === 'LOGIN' && parameters.get('resp') === '' ? undefined : parameters.get('resp');
     if (initial === undefined) {
       return this.#challenge(id, pending, mechanism === 'PLAIN' ? '' : USERNAME_PROMPT);
     }

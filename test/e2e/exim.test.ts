@@ -20,6 +20,7 @@ let server: ThrowawayServer;
 let daemon: DaemonProcess;
 let exim: EximSetup;
 let eximDir: string;
+let dovecotSocket: string;
 let cleanup: () => void;
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -41,7 +42,8 @@ beforeAll(async () => {
   writeFileSync(path.join(pamDir, 'smtp'), `auth required ${line}\naccount sufficient ${line}\n`, { mode: 0o600 });
   const runDir = path.join(dir, 'run');
   // Exim drops to its own user (here the mail user): the socket's group lets it in.
-  daemon = await spawnDaemon(['-a', 'pam', '-r', '-V', '-m', runDir, '--pam-dir', pamDir, '--socket-group', 'mail', '--socket-mode', '0660'], { forSuite: true });
+  dovecotSocket = path.join(runDir, 'auth');
+  daemon = await spawnDaemon(['-a', 'pam', '-r', '-V', '-m', runDir, '--pam-dir', pamDir, '--dovecot-socket', dovecotSocket, '--socket-group', 'mail', '--socket-mode', '0660'], { forSuite: true });
   eximDir = path.join(dir, 'exim');
   exim = eximSetup(eximDir, runDir);
 }, 120_000);
@@ -72,5 +74,16 @@ describe('Exim through its saslauthd condition', () => {
     const transcript = await exim.session(['EHLO client.example', plain('alice@example.org', 'secret'), 'QUIT'], file);
     expect(authReply(transcript)).toBe('535');
     expect(daemon.records().filter((record) => record.event === 'auth').at(-1)).toMatchObject({ service: '', result: 'failure', code: 'ERR_INVALID_SERVICE' });
+  });
+});
+
+describe("Exim's dovecot authenticator, on the daemon's --dovecot-socket", () => {
+  it('AUTH PLAIN and LOGIN: 235 with the right password, 535 with a wrong one', async () => {
+    const file = exim.dovecotConfig('dovecot', dovecotSocket);
+    const plainRight = await exim.session(['EHLO client.example', plain('alice@example.org', 'secret'), 'QUIT'], file);
+    expect(authReply(plainRight), `${plainRight}\n${eximLog(eximDir)}`).toBe('235');
+    expect(authReply(await exim.session(['EHLO client.example', plain('alice@example.org', 'wrong'), 'QUIT'], file))).toBe('535');
+    expect(authReply(await exim.session(['EHLO client.example', 'AUTH LOGIN', b64('alice@example.org'), b64('secret'), 'QUIT'], file))).toBe('235');
+    expect(authReply(await exim.session(['EHLO client.example', 'AUTH LOGIN', b64('alice@example.org'), b64('wrong'), 'QUIT'], file))).toBe('535');
   });
 });

@@ -30,6 +30,8 @@ export interface EximSetup {
   session(lines: readonly string[], config?: string): Promise<string>;
   /** Write a configuration whose authenticators use this server_condition (for PLAIN; LOGIN gets the same with $auth1/$auth2). */
   config(name: string, plainCondition: string, loginCondition: string): string;
+  /** Write a configuration whose PLAIN and LOGIN go through Exim's dovecot driver to this socket. */
+  dovecotConfig(name: string, socket: string): string;
 }
 
 /** `socketDir` is the daemon's -m directory; its group must let the mail user (Exim drops to it) in. */
@@ -48,38 +50,40 @@ export function eximSetup(dir: string, socketDir: string): EximSetup {
   copyFileSync('/etc/group', group);
   appendFileSync(passwd, 'Debian-exim:x:8:8:Exim (test):/nonexistent:/usr/sbin/nologin\n');
   appendFileSync(group, 'Debian-exim:x:8:\n');
-  const config = (name: string, plainCondition: string, loginCondition: string): string => {
+  const withAuthenticators = (name: string, authenticators: readonly string[]): string => {
     const file = path.join(dir, `${name}.conf`);
     writeFileSync(
       file,
-      [
-        'primary_hostname = exim-test',
-        `spool_directory = ${spool}`,
-        `log_file_path = ${log}/%slog`,
-        'acl_smtp_rcpt = accept',
-        'auth_advertise_hosts = *',
-        'begin authenticators',
-        'plain:',
-        '  driver = plaintext',
-        '  public_name = PLAIN',
-        '  server_prompts = :',
-        `  server_condition = ${plainCondition}`,
-        '  server_set_id = $auth2',
-        'login:',
-        '  driver = plaintext',
-        '  public_name = LOGIN',
-        '  server_prompts = Username:: : Password::',
-        `  server_condition = ${loginCondition}`,
-        '  server_set_id = $auth1',
-        '',
-      ].join('\n'),
+      ['primary_hostname = exim-test', `spool_directory = ${spool}`, `log_file_path = ${log}/%slog`, 'acl_smtp_rcpt = accept', 'auth_advertise_hosts = *', 'begin authenticators', ...authenticators, ''].join('\n'),
       { mode: 0o644 },
     );
     return file;
   };
+  const config = (name: string, plainCondition: string, loginCondition: string): string =>
+    withAuthenticators(name, [
+      'plain:',
+      '  driver = plaintext',
+      '  public_name = PLAIN',
+      '  server_prompts = :',
+      `  server_condition = ${plainCondition}`,
+      '  server_set_id = $auth2',
+      'login:',
+      '  driver = plaintext',
+      '  public_name = LOGIN',
+      '  server_prompts = Username:: : Password::',
+      `  server_condition = ${loginCondition}`,
+      '  server_set_id = $auth1',
+    ]);
+  /** Exim's dovecot driver, asking Dovecot's auth protocol on `socket` (the daemon's --dovecot-socket). */
+  const dovecotConfig = (name: string, socket: string): string =>
+    withAuthenticators(
+      name,
+      ['PLAIN', 'LOGIN'].flatMap((mechanism) => [`dovecot_${mechanism.toLowerCase()}:`, '  driver = dovecot', `  public_name = ${mechanism}`, `  server_socket = ${socket}`, '  server_set_id = $auth1']),
+    );
   const standard = config('exim', '${if saslauthd{{$auth2}{$auth3}{smtp}}}', '${if saslauthd{{$auth1}{$auth2}{smtp}}}');
   return {
     config,
+    dovecotConfig,
     async session(lines, file = standard) {
       const script = `mount --bind ${socketDir} /run/saslauthd && mount --bind ${passwd} /etc/passwd && mount --bind ${group} /etc/group && exec ${EXIM} -C ${file} -bs`;
       const result = await run('/usr/bin/unshare', ['-m', 'sh', '-c', script], { stdin: lines.map((line) => `${line}\r\n`).join(''), timeoutMs: 20_000 });

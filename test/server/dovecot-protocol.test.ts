@@ -80,6 +80,10 @@ describe("Dovecot's auth protocol", () => {
     c.send(`CONT\t8\t${b64('demo')}`);
     await eventually(() => c.replies().length === 5, 3000, 10);
     expect(c.replies()).toEqual(expect.arrayContaining(['OK\t7\tuser=alice@example.org', 'OK\t8\tuser=alice@example.org']));
+    // LOGIN with an empty initial response (Exim's dovecot driver sends one) still asks for the user name.
+    c.send(`AUTH\t9\tLOGIN\tservice=smtp\tresp=`);
+    await eventually(() => c.replies().length === 6, 3000, 10);
+    expect(c.replies()[5]).toBe(`CONT\t9\t${b64('Username:')}`);
     // The connection stays open for the next login, as Postfix expects.
     expect(c.isClosed()).toBe(false);
     c.end();

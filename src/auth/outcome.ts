@@ -37,4 +37,6 @@ export interface LoginNames {
   readonly remote?: string;
   /** Whether the client's connection to the MTA was encrypted, when the MTA says (the Dovecot protocol). */
   readonly secured?: boolean;
+  /** The listener, when not the mux socket. */
+  readonly listener?: 'dovecot';
 }

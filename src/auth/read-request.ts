@@ -37,7 +37,7 @@ const refuse = (names: LoginNames, refusal: Outcome): ReadRequest => ({ ok: fals
 
 function named(user: string, service: string, realm: string, mech: string, remote: string | undefined, secured: boolean | undefined): LoginNames {
   const names: LoginNames = remote === undefined ? { user, service, realm, mech } : { user, service, realm, mech, remote };
-  return secured === undefined ? names : { ...names, secured };
+  return secured === undefined ? names : { ...names, secured, listener: 'dovecot' };
 }
 
 /** Names as they arrived, made safe to print even when they are not valid text. */

@@ -22,7 +22,7 @@ export interface MetricSources {
 export class DaemonMetrics {
   readonly registry = new Registry();
   readonly #services = new Set<string>();
-  readonly #auth: Counter<'service' | 'mech' | 'result' | 'code' | 'scheme'>;
+  readonly #auth: Counter<'listener' | 'service' | 'mech' | 'result' | 'code' | 'scheme'>;
   readonly #duration: Histogram<'result'>;
   readonly #cacheHits: Counter<'cache'>;
   readonly #throttled: Counter<'service'>;
@@ -32,8 +32,8 @@ export class DaemonMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'saslauthd_mysql_' });
     this.#auth = new Counter({
       name: 'saslauthd_mysql_auth_total',
-      help: 'Authentications by service, mechanism, result (success, failure, temporary-failure), reason code and stored hash scheme.',
-      labelNames: ['service', 'mech', 'result', 'code', 'scheme'],
+      help: 'Authentications by listener (mux, dovecot), service, mechanism, result (success, failure, temporary-failure), reason code and stored hash scheme.',
+      labelNames: ['listener', 'service', 'mech', 'result', 'code', 'scheme'],
       registers,
     });
     this.#duration = new Histogram({
@@ -77,7 +77,7 @@ export class DaemonMetrics {
   /** One finished authentication, as logged. */
   observe(event: AuthEvent): void {
     const service = this.#serviceLabel(event.service);
-    this.#auth.inc({ service, mech: event.mech, result: event.result, code: event.code ?? '', scheme: event.scheme ?? '' });
+    this.#auth.inc({ listener: event.listener ?? 'mux', service, mech: event.mech, result: event.result, code: event.code ?? '', scheme: event.scheme ?? '' });
     this.#duration.observe({ result: event.result }, event.durationMs / 1000);
     if (event.cache) this.#cacheHits.inc({ cache: event.cache });
     if (event.delayMs !== undefined) this.#throttled.inc({ service });

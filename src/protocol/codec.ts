@@ -25,6 +25,8 @@ export interface AuthRequest {
   readonly clientAddress?: Buffer;
   /** Only from the Dovecot protocol: whether the client's connection to the MTA is encrypted (TLS). */
   readonly secured?: boolean;
+  /** Which listener it came in on, when not the mux socket. */
+  readonly listener?: 'dovecot';
 }
 
 export type DecodeResult =

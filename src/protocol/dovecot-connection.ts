@@ -239,6 +239,7 @@ export class DovecotConnection {
       realm: Buffer.alloc(0),
       ...(pending.remote === undefined ? {} : { clientAddress: Buffer.from(pending.remote) }),
       secured: pending.secured,
+      listener: 'dovecot',
     };
     const cancellation = new LazyCancellation();
     const timer = setTimeout(() => {

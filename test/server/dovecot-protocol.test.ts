@@ -126,6 +126,7 @@ describe("Dovecot's auth protocol", () => {
     c.send(...HANDSHAKE, `AUTH\t1\tPLAIN\tservice=smtp\trip=192.0.2.1\tsecured\tresp=${b64('\0alice@example.org\0demo')}`, `AUTH\t2\tPLAIN\tservice=smtp\trip=192.0.2.1\tresp=${b64('\0alice@example.org\0demo')}`);
     await eventually(() => c.replies().length === 2, 3000, 10);
     expect(sink.authEvents().map((event) => event.secured)).toEqual(expect.arrayContaining([true, false]));
+    expect(sink.authEvents().every((event) => event.listener === 'dovecot')).toBe(true);
     c.end();
 
     const strict = path.join(tempDir(), 'auth');

@@ -39,9 +39,9 @@ describe('Prometheus metrics', () => {
 
     const { status, text } = await scrape(port);
     expect(status).toBe(200);
-    expect(sample(text, 'saslauthd_mysql_auth_total{service="smtp",mech="passwd-file",result="success",code="",scheme="MD5-CRYPT"}')).toBe(2);
-    expect(sample(text, 'saslauthd_mysql_auth_total{service="imap",mech="passwd-file",result="failure",code="ERR_WRONG_PASSWORD",scheme="MD5-CRYPT"}')).toBe(1);
-    expect(sample(text, 'saslauthd_mysql_auth_total{service="smtp",mech="passwd-file",result="failure",code="ERR_UNKNOWN_USER",scheme=""}')).toBe(3);
+    expect(sample(text, 'saslauthd_mysql_auth_total{listener="mux",service="smtp",mech="passwd-file",result="success",code="",scheme="MD5-CRYPT"}')).toBe(2);
+    expect(sample(text, 'saslauthd_mysql_auth_total{listener="mux",service="imap",mech="passwd-file",result="failure",code="ERR_WRONG_PASSWORD",scheme="MD5-CRYPT"}')).toBe(1);
+    expect(sample(text, 'saslauthd_mysql_auth_total{listener="mux",service="smtp",mech="passwd-file",result="failure",code="ERR_UNKNOWN_USER",scheme=""}')).toBe(3);
     expect(sample(text, 'saslauthd_mysql_auth_duration_seconds_count{result="success"}')).toBe(2);
     expect(sample(text, 'saslauthd_mysql_cache_hits_total{cache="verified"}')).toBe(1);
     expect(sample(text, 'saslauthd_mysql_throttled_answers_total{service="smtp"}')).toBe(1);
@@ -60,9 +60,9 @@ describe('Prometheus metrics', () => {
     const { daemon, socketPath } = await startTestDaemon(USERS, { metricsPort: '0', throttleAfter: '0' });
     for (let i = 0; i < MAX_SERVICE_LABELS + 10; i += 1) await ask(socketPath, 'plain', 'pw', `svc${i}`);
     const { text } = await scrape(daemon.metricsPort!);
-    const services = new Set([...text.matchAll(/saslauthd_mysql_auth_total\{service="([^"]*)"/g)].map((m) => m[1]));
+    const services = new Set([...text.matchAll(/saslauthd_mysql_auth_total\{listener="mux",service="([^"]*)"/g)].map((m) => m[1]));
     expect(services.size).toBe(MAX_SERVICE_LABELS + 1);
-    expect(sample(text, 'saslauthd_mysql_auth_total{service="other",mech="passwd-file",result="success",code="",scheme="PLAIN"}')).toBe(10);
+    expect(sample(text, 'saslauthd_mysql_auth_total{listener="mux",service="other",mech="passwd-file",result="success",code="",scheme="PLAIN"}')).toBe(10);
   });
 
   it('listen on loopback only, unless told otherwise', async () => {

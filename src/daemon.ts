@@ -20,7 +20,7 @@ import { VerifyPools } from './crypt/verify-pool.js';
 import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
 import { offloadFor } from './crypt/native-lane.js';
 import { bindPrivately, claimSocketPath, finishSocket, listenError, releaseSocket, type SocketIdentity } from './protocol/socket-file.js';
-import { takeInheritedListener, type InheritedListener } from './protocol/socket-activation.js';
+import { takeInheritedListeners, type InheritedListener } from './protocol/socket-activation.js';
 
 export interface ReloadReport {
   /** Requests the replaced configuration still had to answer; they finish on it. */
@@ -91,13 +91,16 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logger: logger.child({ component: 'server' }),
   });
 
-  // Dovecot's auth protocol, when asked for: the same generation (backend, caches, throttle), another way in.
-  const dovecotServer = config.dovecot
+  // What systemd passed, if it started us (read once, before anything else could).
+  const passed = takeInheritedListeners();
+  // Dovecot's auth protocol, when asked for (or when systemd passed its socket): the same generation
+  // (backend, caches, throttle), another way in.
+  const dovecotServer = config.dovecot || passed.dovecot
     ? new DovecotServer({
         handler: (request, cancellation) => current.authenticateNamed(request, cancellation, dovecotReply),
         timeouts: { handshakeTimeoutMs: config.timeouts.readTimeoutMs, answerTimeoutMs: config.timeouts.answerTimeoutMs, responseTimeoutMs: config.timeouts.readTimeoutMs },
         maxConnections: config.maxConnections,
-        policy: { plaintextNeedsTls: config.dovecot.plaintextNeedsTls },
+        policy: { plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false },
         logger: logger.child({ component: 'dovecot' }),
       })
     : undefined;
@@ -110,7 +113,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   try {
     // Before the socket: a port in use stops start-up before any login could be taken.
     metricsServer = metrics && metricsModules && config.metrics ? await metricsModules[1].startMetricsServer(metrics.registry, config.metrics.host, config.metrics.port, logger) : undefined;
-    inherited = takeInheritedListener();
+    inherited = passed.mux;
     if (inherited) {
       // systemd owns the socket file, its mode and group (the .socket unit): we only accept on it.
       await server.listen({ fd: inherited.fd });
@@ -123,7 +126,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       });
       identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
     }
-    if (dovecotServer && config.dovecot?.socketPath) {
+    if (dovecotServer && passed.dovecot) {
+      await dovecotServer.listen({ fd: passed.dovecot.fd });
+    } else if (dovecotServer && config.dovecot?.socketPath) {
       const socketPath = config.dovecot.socketPath;
       if ((await claimSocketPath(socketPath, config.socket.gid)) === 'replaced-stale') logger.warn({ socket: socketPath }, 'removed a stale socket left by an earlier run');
       await bindPrivately(() => dovecotServer.listen(socketPath)).catch((error: unknown) => {
@@ -152,7 +157,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       // Who computes md5crypt, DES and sha-crypt: libxcrypt (native) or JavaScript (js).
       crypt: pools.fastEngine,
       ...(inherited ? {} : { mode: `0${config.socket.mode.toString(8)}` }),
-      ...(config.dovecot?.socketPath ? { dovecotSocket: config.dovecot.socketPath } : {}),
+      ...(passed.dovecot ? { dovecotSocket: `fd ${passed.dovecot.fd} from systemd` } : config.dovecot?.socketPath ? { dovecotSocket: config.dovecot.socketPath } : {}),
       ...(config.dovecot?.listen ? { dovecotListen: `${config.dovecot.listen.host}:${dovecotPort ?? config.dovecot.listen.port}` } : {}),
     },
     'listening',

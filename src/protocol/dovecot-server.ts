@@ -33,11 +33,11 @@ export class DovecotServer {
   }
 
   /** A path the caller has made sure is free, or a TCP host and port. Resolves with the TCP port bound (0 asks for any). */
-  async listen(where: string | { readonly host: string; readonly port: number }): Promise<number | undefined> {
+  async listen(where: string | { readonly host: string; readonly port: number } | { readonly fd: number }): Promise<number | undefined> {
     const server = net.createServer((socket) => this.#accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(typeof where === 'string' ? { path: where } : { host: where.host, port: where.port }, () => {
+      server.listen(typeof where === 'string' ? { path: where } : where, () => {
         server.off('error', reject);
         server.on('error', (error) => this.#options.logger.error({ error: describeError(error) }, 'dovecot-protocol listener error'));
         resolve();

@@ -16,31 +16,52 @@ export interface InheritedListener {
   readonly name: string | undefined;
 }
 
+/** What systemd passed: the mux socket, the Dovecot-protocol socket, or both. */
+export interface InheritedListeners {
+  readonly mux?: InheritedListener;
+  readonly dovecot?: InheritedListener;
+}
+
+/** The name that marks the Dovecot-protocol socket (FileDescriptorName= in its .socket unit). */
+export const DOVECOT_FD_NAME = 'dovecot';
+
+function inheritedSocket(fd: number, count: number): void {
+  let isSocket: boolean;
+  try {
+    isSocket = fstatSync(fd).isSocket();
+  } catch (error) {
+    throw new DaemonError(ErrorCodes.SOCKET_PATH, `LISTEN_FDS=${count} but fd ${fd} is not open: ${(error as NodeJS.ErrnoException).code}`);
+  }
+  if (!isSocket) throw new DaemonError(ErrorCodes.SOCKET_PATH, `LISTEN_FDS=${count} but fd ${fd} is not a socket`);
+}
+
 /**
- * The listener systemd passed to this process, or undefined when none was.
- * The variables are removed once read, as sd_listen_fds(1) does, so nothing
- * this process starts mistakes them for its own.
+ * The listeners systemd passed to this process: none, the mux socket, or, with
+ * a second .socket unit whose FileDescriptorName= is "dovecot", the Dovecot
+ * protocol's too (without names, the second is Dovecot's). The variables are
+ * removed once read, as sd_listen_fds(1) does, so nothing this process starts
+ * mistakes them for its own.
  */
-export function takeInheritedListener(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): InheritedListener | undefined {
+export function takeInheritedListeners(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): InheritedListeners {
   const listenPid = env.LISTEN_PID;
   const listenFds = env.LISTEN_FDS;
-  const names = env.LISTEN_FDNAMES;
+  const names = env.LISTEN_FDNAMES?.split(':') ?? [];
   delete env.LISTEN_PID;
   delete env.LISTEN_FDS;
   delete env.LISTEN_FDNAMES;
   // Variables meant for another process (a parent that did not clear them): not ours.
-  if (listenPid === undefined || listenFds === undefined || Number(listenPid) !== pid) return undefined;
+  if (listenPid === undefined || listenFds === undefined || Number(listenPid) !== pid) return {};
   const count = Number(listenFds);
-  if (!Number.isInteger(count) || count < 1) return undefined;
-  if (count > 1) {
-    throw new DaemonError(ErrorCodes.SOCKET_PATH, `systemd passed ${count} sockets; saslauthd-mysql listens on exactly one (one ListenStream= in the .socket unit)`);
+  if (!Number.isInteger(count) || count < 1) return {};
+  if (count > 2) {
+    throw new DaemonError(ErrorCodes.SOCKET_PATH, `systemd passed ${count} sockets; saslauthd-mysql takes at most two: the mux socket and the Dovecot protocol's (FileDescriptorName=${DOVECOT_FD_NAME})`);
   }
-  let isSocket: boolean;
-  try {
-    isSocket = fstatSync(FIRST_FD).isSocket();
-  } catch (error) {
-    throw new DaemonError(ErrorCodes.SOCKET_PATH, `LISTEN_FDS=1 but fd ${FIRST_FD} is not open: ${(error as NodeJS.ErrnoException).code}`);
-  }
-  if (!isSocket) throw new DaemonError(ErrorCodes.SOCKET_PATH, `LISTEN_FDS=1 but fd ${FIRST_FD} is not a socket`);
-  return { fd: FIRST_FD, name: names?.split(':')[0] || undefined };
+  const listeners = Array.from({ length: count }, (_, i) => {
+    inheritedSocket(FIRST_FD + i, count);
+    return { fd: FIRST_FD + i, name: names[i] || undefined };
+  });
+  const dovecotAt = listeners.findIndex((listener) => listener.name === DOVECOT_FD_NAME);
+  const dovecot = dovecotAt >= 0 ? listeners[dovecotAt] : count === 2 ? listeners[1] : undefined;
+  const mux = listeners.find((listener) => listener !== dovecot);
+  return { ...(mux ? { mux } : {}), ...(dovecot ? { dovecot } : {}) };
 }

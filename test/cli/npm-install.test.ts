@@ -44,7 +44,7 @@ describe('npm pack, then npm install -g of the tarball', () => {
     expect(units.code, units.stderr).toBe(0);
     const service = path.join(system, 'etc', 'systemd', 'system', 'saslauthd-mysql.service');
     expect(readFileSync(service, 'utf8')).toMatch(new RegExp(`^ExecStart=${bin.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} -m /run/saslauthd$`, 'm'));
-    const verified = await run('/usr/bin/systemd-analyze', ['verify', '--man=no', service, path.join(system, 'etc', 'systemd', 'system', 'saslauthd-mysql.socket')], { timeoutMs: 30_000 });
+    const verified = await run('/usr/bin/systemd-analyze', ['verify', '--man=no', service, ...['saslauthd-mysql.socket', 'saslauthd-mysql-dovecot.socket'].map((unit) => path.join(system, 'etc', 'systemd', 'system', unit))], { timeoutMs: 30_000 });
     expect(verified.stdout + verified.stderr).toBe('');
     expect(verified.code).toBe(0);
     expect(existsSync(path.join(system, 'usr', 'lib', 'sysusers.d', 'saslauthd-mysql.conf'))).toBe(true);

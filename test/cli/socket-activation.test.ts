@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { takeInheritedListener } from '../../src/protocol/socket-activation.js';
+import { takeInheritedListeners } from '../../src/protocol/socket-activation.js';
+import net from 'node:net';
 import { CLI, PROJECT_ROOT, run } from '../helpers/cli.js';
 import { DEMO_HASH, eventually } from '../helpers/daemon.js';
 import { requestFrame } from '../helpers/index.js';
@@ -48,19 +49,57 @@ describe('systemd socket activation', () => {
   }, 30_000);
 });
 
-describe('takeInheritedListener', () => {
+describe('systemd socket activation with both sockets', () => {
+  it("serves the mux socket and the Dovecot protocol's, both passed by systemd, named as the .socket units name them", async () => {
+    const dir = tempDir();
+    const passwd = path.join(dir, 'passwd');
+    writeFileSync(passwd, `demo@example.org:${DEMO_HASH}\n`);
+    const mux = path.join(dir, 'mux');
+    const auth = path.join(dir, 'auth');
+    const child = spawn(ACTIVATE, ['-l', auth, '-l', mux, '--fdname=dovecot:mux', process.execPath, CLI, '-a', 'passwd-file', '-O', passwd, '-r', '-m', path.join(dir, 'unused')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await eventually(() => existsSync(mux) && existsSync(auth), 10_000, 20);
+      expect((await exchange(mux, requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' }), { timeoutMs: 15_000 })).reply, output).toBe('OK');
+      const answer = await new Promise<string>((resolve) => {
+        const socket = net.connect({ path: auth });
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => {
+          text += chunk;
+          if (/\nOK\t1\t|\nFAIL\t1\t/.test(text)) {
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.write(`VERSION\t1\t0\nCPID\t1\nAUTH\t1\tPLAIN\tservice=smtp\tresp=${Buffer.from('\0demo@example.org\0demo').toString('base64')}\n`);
+      });
+      expect(answer).toMatch(/\nOK\t1\tuser=demo@example\.org\n/);
+      expect(output).toMatch(/"socket":"fd 4 from systemd \(mux\)"/);
+      expect(output).toMatch(/"dovecotSocket":"fd 3 from systemd"/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, output).toBe(0);
+  }, 30_000);
+});
+
+describe('takeInheritedListeners', () => {
   it('ignores variables meant for another process, and removes them either way', () => {
     const env: NodeJS.ProcessEnv = { LISTEN_PID: '1', LISTEN_FDS: '1', LISTEN_FDNAMES: 'mux' };
-    expect(takeInheritedListener(env, 4242)).toBeUndefined();
+    expect(takeInheritedListeners(env, 4242)).toEqual({});
     expect(env).toEqual({});
   });
 
   it('without the variables there is nothing inherited', () => {
-    expect(takeInheritedListener({}, 4242)).toBeUndefined();
+    expect(takeInheritedListeners({}, 4242)).toEqual({});
   });
 
-  it('refuses more than one socket, naming the fix', () => {
-    expect(() => takeInheritedListener({ LISTEN_PID: '4242', LISTEN_FDS: '2' }, 4242)).toThrow(/exactly one \(one ListenStream=/);
+  it('refuses more than two sockets, naming what it takes', () => {
+    expect(() => takeInheritedListeners({ LISTEN_PID: '4242', LISTEN_FDS: '3' }, 4242)).toThrow(/at most two: the mux socket and the Dovecot protocol's \(FileDescriptorName=dovecot\)/);
   });
 
   it('refuses a descriptor 3 that is not a socket, and says so', async () => {

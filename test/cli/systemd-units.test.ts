@@ -13,6 +13,7 @@ const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 const UNITS = path.join(PROJECT_ROOT, 'systemd');
 const SERVICE = 'saslauthd-mysql.service';
 const SOCKET = 'saslauthd-mysql.socket';
+const DOVECOT_SOCKET = 'saslauthd-mysql-dovecot.socket';
 
 const unitText = (name: string) => readFileSync(path.join(UNITS, name), 'utf8');
 /** Every value of a key, in file order (continuation lines are not used in these units). */
@@ -22,13 +23,13 @@ describe('systemd units', () => {
   it('pass systemd-analyze verify without a warning', async () => {
     if (!existsSync(SYSTEMD_ANALYZE)) throw new Error(`${SYSTEMD_ANALYZE} is missing: apt-get install -y systemd`);
     const dir = tempDir();
-    for (const name of [SERVICE, SOCKET]) copyFileSync(path.join(UNITS, name), path.join(dir, name));
+    for (const name of [SERVICE, SOCKET, DOVECOT_SOCKET]) copyFileSync(path.join(UNITS, name), path.join(dir, name));
     // verify checks that ExecStart exists; the package is not installed at /usr/local/bin here,
     // so a drop-in (as an administrator would write one) points it at this build. The unit files
     // themselves are verified byte for byte as shipped.
     mkdirSync(path.join(dir, `${SERVICE}.d`));
     writeFileSync(path.join(dir, `${SERVICE}.d`, 'build.conf'), `[Service]\nExecStart=\nExecStart=${CLI} -m /run/saslauthd\n`);
-    const result = await run(SYSTEMD_ANALYZE, ['verify', '--man=no', path.join(dir, SERVICE), path.join(dir, SOCKET)], { timeoutMs: 30_000 });
+    const result = await run(SYSTEMD_ANALYZE, ['verify', '--man=no', path.join(dir, SERVICE), path.join(dir, SOCKET), path.join(dir, DOVECOT_SOCKET)], { timeoutMs: 30_000 });
     expect(result.stdout + result.stderr).toBe('');
     expect(result.code).toBe(0);
   }, 40_000);
@@ -48,6 +49,9 @@ describe('systemd units', () => {
     expect(values(service, 'ExecStart')).toEqual(['/usr/local/bin/saslauthd-mysql -m /run/saslauthd']);
     expect(values(unitText(SOCKET), 'ListenStream')).toEqual(['/run/saslauthd/mux']);
     expect(values(unitText(SOCKET), 'Service')).toEqual([SERVICE]);
+    // The second socket, told apart by its name (protocol/socket-activation.ts).
+    expect(values(unitText(DOVECOT_SOCKET), 'FileDescriptorName')).toEqual(['dovecot']);
+    expect(values(unitText(DOVECOT_SOCKET), 'Service')).toEqual([SERVICE]);
   });
 
   it('are hardened, restart on failure, and keep the runtime directory for the socket unit', () => {

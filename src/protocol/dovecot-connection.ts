@@ -35,7 +35,7 @@ export interface DovecotPolicy {
 }
 
 export interface DovecotTimeouts {
-  /** From accept until the client's VERSION and CPID have arrived. */
+  /** From accept until the client's VERSION and CPID have arrived; and from a line's first byte to its end. */
   readonly handshakeTimeoutMs: number;
   /** From a complete request (all of LOGIN's steps) until its answer; past it, the connection closes (a temporary failure). */
   readonly answerTimeoutMs: number;
@@ -77,6 +77,8 @@ export class DovecotConnection {
   #gotVersion = false;
   #gotCpid = false;
   #handshakeTimer: NodeJS.Timeout | undefined;
+  /** Runs while a line has begun and not ended. */
+  #lineTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(socket: Socket, handler: DovecotHandler, timeouts: DovecotTimeouts, log: Logger, policy: DovecotPolicy = { plaintextNeedsTls: false }) {
@@ -123,7 +125,15 @@ export class DovecotConnection {
       this.#onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
       if (this.#closed) return;
     }
-    if (Buffer.byteLength(this.#buffer) > MAX_LINE_BYTES) this.#drop('line too long');
+    if (Buffer.byteLength(this.#buffer) > MAX_LINE_BYTES) return this.#drop('line too long');
+    // An idle connection may wait for ever, a line once begun may not: a peer dribbling bytes holds nothing for long.
+    if (this.#buffer === '') {
+      if (this.#lineTimer) clearTimeout(this.#lineTimer);
+      this.#lineTimer = undefined;
+    } else if (!this.#lineTimer) {
+      this.#lineTimer = setTimeout(() => this.#drop('a line not finished before the read deadline'), this.#timeouts.handshakeTimeoutMs);
+      this.#lineTimer.unref();
+    }
   }
 
   #onLine(line: string): void {
@@ -297,6 +307,7 @@ export class DovecotConnection {
   #onClose(): void {
     this.#closed = true;
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    if (this.#lineTimer) clearTimeout(this.#lineTimer);
     for (const id of [...this.#pending.keys()]) this.#forget(id);
   }
 }

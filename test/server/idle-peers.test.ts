@@ -157,3 +157,56 @@ describe('slow and idle peers (the real process)', () => {
     await daemon.stop();
   }, 30_000);
 });
+
+describe("slow and idle peers on the Dovecot protocol's socket (the real process)", () => {
+  it('silent peers are dropped at the handshake deadline, a peer dribbling a line at the read deadline, a handshaken idle one stays, and real logins are answered meanwhile', async () => {
+    const dir = tempDir();
+    const passwd = path.join(dir, 'passwd');
+    writeFileSync(passwd, `demo@example.org:${DEMO_HASH}\n`);
+    const auth = path.join(dir, 'auth');
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', passwd, '-r', '-m', path.join(dir, 'run'), '--read-timeout', String(READ_TIMEOUT_MS), '--dovecot-socket', auth]);
+    const silent = await openPeers(auth, 300);
+    // Handshaken, then a line that never ends: a byte every 200 ms.
+    const dribbler = net.connect({ path: auth });
+    dribbler.on('error', () => undefined);
+    dribbler.on('data', () => undefined);
+    const dribblerClosed = new Promise<number>((done) => dribbler.on('close', () => done(performance.now())));
+    dribbler.write('VERSION\t1\t0\nCPID\t1\n');
+    const line = Buffer.from('AUTH\t1\tPLAIN\tservice=smtp\tresp=AAAA');
+    let sent = 0;
+    const timer = setInterval(() => (dribbler.destroyed ? clearInterval(timer) : dribbler.write(line.subarray(sent % line.length, (sent++ % line.length) + 1))), 200);
+    onTestFinished(() => clearInterval(timer));
+    const idle = net.connect({ path: auth });
+    idle.on('error', () => undefined);
+    idle.on('data', () => undefined);
+    let idleClosed = false;
+    idle.on('close', () => (idleClosed = true));
+    idle.write('VERSION\t1\t0\nCPID\t1\n');
+    const dribbleStarted = performance.now();
+
+    // A real login on the same socket, answered at once.
+    const started = performance.now();
+    const answer = await new Promise<string>((resolve) => {
+      const socket = net.connect({ path: auth });
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+        if (/\nOK\t1\t/.test(text)) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.write(`VERSION\t1\t0\nCPID\t1\nAUTH\t1\tPLAIN\tservice=smtp\tresp=${Buffer.from('\0demo@example.org\0demo').toString('base64')}\n`);
+    });
+    expect(answer).toMatch(/\nOK\t1\tuser=demo@example\.org\n/);
+    expect(performance.now() - started).toBeLessThan(PROMPT_MS);
+
+    const closedAt = await Promise.all(silent.map((peer) => peer.closedAt));
+    silent.forEach((peer, i) => expect(closedAt[i]! - peer.openedAt).toBeLessThan(READ_TIMEOUT_MS + 2000));
+    expect((await dribblerClosed) - dribbleStarted).toBeLessThan(READ_TIMEOUT_MS + 2000);
+    expect(idleClosed).toBe(false);
+    idle.destroy();
+    await daemon.stop();
+  }, 60_000);
+});

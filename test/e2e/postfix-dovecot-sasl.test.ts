@@ -75,10 +75,14 @@ describe('Postfix with smtpd_sasl_type = dovecot, on --dovecot-socket', () => {
     expectCode(await swaksAuth({ port, mechanism: 'PLAIN', user: 'gone@example.org', password: 'secret' }), 535);
   }, 60_000);
 
-  it("logs the client's IP, which Postfix sends with every request, and decides under the row's own name", async () => {
+  it("logs the client's IP, which Postfix sends with every request, and gives Postfix the row's own name as the SASL user", async () => {
     expectCode(await swaksAuth({ port, mechanism: 'PLAIN', user: 'ALICE@example.org', password: 'secret' }), 235);
     const success = daemon.records().filter((record) => record.event === 'auth' && record.result === 'success').at(-1);
     expect(success).toMatchObject({ user: 'alice@example.org', requested: 'ALICE@example.org', remote: '127.0.0.1', service: 'smtp' });
+    // Postfix takes the OK's user= as the SASL user name: it logs it once a message is under way.
+    const sent = await run('/usr/bin/swaks', ['--server', `127.0.0.1:${port}`, '--tls', '--auth', 'PLAIN', '--auth-user', 'ALICE@example.org', '--auth-password', 'secret', '--from', 'alice@example.org', '--to', 'someone@example.net', '--quit-after', 'RCPT', '--timeout', '20'], { timeoutMs: 60_000 });
+    expect(sent.stdout + sent.stderr).toMatch(/^<~\s+250 /m);
+    await eventually(() => /sasl_method=PLAIN, sasl_username=alice@example\.org\b/.test(postfix.maillog()), 10_000, 100);
   }, 60_000);
 
   it('answers 454 while the database is down (the connection is closed, not FAILed), and 235 once it is back', async () => {

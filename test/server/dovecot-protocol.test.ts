@@ -161,6 +161,27 @@ describe("Dovecot's auth protocol", () => {
     c.end();
   });
 
+  it("does not hold the owner back at an address that logged in as them before, while guesses from other addresses are", async () => {
+    const dovecotSocket = path.join(tempDir(), 'auth');
+    const { sink } = await startTestDaemon(USERS, { dovecotSocket, throttleAfter: '2', throttleMaxDelay: '800' });
+    const c = client(dovecotSocket);
+    const auth = (id: number, rip: string, password: string) => `AUTH\t${id}\tPLAIN\tservice=smtp\trip=${rip}\tresp=${b64(`\0alice@example.org\0${password}`)}`;
+    c.send(...HANDSHAKE, auth(1, '198.51.100.7', 'demo'));
+    await eventually(() => c.replies().length === 1, 3000, 10);
+    for (let i = 2; i <= 5; i += 1) {
+      c.send(auth(i, `203.0.113.${i}`, 'guess'));
+      await eventually(() => c.replies().length === i, 5000, 10);
+    }
+    // The name is throttled by now: the last guesses were held back.
+    expect(Number(sink.authEvents().at(-1)?.delayMs)).toBeGreaterThan(0);
+    const started = performance.now();
+    c.send(auth(6, '198.51.100.7', 'demo'));
+    await eventually(() => c.replies().length === 6, 3000, 10);
+    expect(c.replies()[5]).toBe('OK\t6\tuser=alice@example.org');
+    expect(performance.now() - started).toBeLessThan(300);
+    c.end();
+  });
+
   it('closes a connection that never finishes its handshake, and keeps one that did, idle', async () => {
     const dovecotSocket = path.join(tempDir(), 'auth');
     await startTestDaemon(USERS, { dovecotSocket, readTimeout: '300' });

@@ -274,9 +274,11 @@ function resolveDovecot(flags: DaemonFlags, env: Env, cwd: string): Pick<DaemonC
   if (!socket && !listen) return {};
   let address: { host: string; port: number } | undefined;
   if (listen) {
-    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):(\d+)$/.exec(listen.value.trim());
+    // A bare port is on loopback: the protocol has no authentication of its own.
+    const value = /^\d+$/.test(listen.value.trim()) ? `127.0.0.1:${listen.value.trim()}` : listen.value.trim();
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):(\d+)$/.exec(value);
     const host = match?.[1] ?? match?.[2];
-    if (!match || host === undefined || isIP(host) === 0) throw new ConfigError(listen.key, `expected an IP address and a port, such as 127.0.0.1:12345 or [::1]:12345 (${NOT_REPEATED})`);
+    if (!match || host === undefined || isIP(host) === 0) throw new ConfigError(listen.key, `expected a port (on 127.0.0.1), or an IP address and a port, such as 127.0.0.1:12345 or [::1]:12345 (${NOT_REPEATED})`);
     address = { host, port: parseInteger(listen.key, match[3]!, 0, 65_535) };
   }
   return { dovecot: { ...(socket ? { socketPath: path.resolve(cwd, socket.value) } : {}), ...(address ? { listen: address } : {}), plaintextNeedsTls } };

@@ -52,7 +52,7 @@ export const DAEMON_OPTIONS = [
   { flags: '--socket-group <group>', env: 'SOCKET_GROUP', help: 'group owning the socket, e.g. sasl' },
   { flags: '--dovecot-socket <path>', env: 'DOVECOT_SOCKET', help: "also serve Dovecot's auth protocol on this UNIX socket (Postfix smtpd_sasl_type = dovecot), with the socket's mode and group" },
   { flags: '--dovecot-plaintext-needs-tls', env: 'DOVECOT_PLAINTEXT_NEEDS_TLS', help: "on the Dovecot protocol, refuse PLAIN and LOGIN for a client whose connection to the MTA is not encrypted (Dovecot's disable_plaintext_auth)" },
-  { flags: '--dovecot-listen <host:port>', env: 'DOVECOT_LISTEN', help: "also serve Dovecot's auth protocol on this TCP address; it has no authentication of its own: trusted networks only" },
+  { flags: '--dovecot-listen <[host:]port>', env: 'DOVECOT_LISTEN', help: "also serve Dovecot's auth protocol on this TCP port (127.0.0.1 unless a host is given); it has no authentication of its own: trusted networks only" },
   { flags: '--read-timeout <ms>', env: 'READ_TIMEOUT', help: 'drop a connection whose request is not complete within this time (default 5000)' },
   { flags: '--answer-timeout <ms>', env: 'ANSWER_TIMEOUT', help: 'close without a reply (temporary failure) if no answer within this time (default 10000)' },
   { flags: '--max-connections <n>', env: 'MAX_CONNECTIONS', help: 'open connections at most; at the cap a newcomer replaces the oldest stalled one (default 512)' },

@@ -182,6 +182,25 @@ describe("Dovecot's auth protocol", () => {
     c.end();
   });
 
+  it('serves the same protocol on --dovecot-listen, on loopback when only a port is given', async () => {
+    const { daemon } = await startTestDaemon(USERS, { dovecotListen: '0' });
+    expect(daemon.dovecotPort).toBeGreaterThan(0);
+    const answer = await new Promise<string>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port: daemon.dovecotPort! });
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+        if (/\nOK\t1\t/.test(text)) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.write(`VERSION\t1\t0\nCPID\t1\nAUTH\t1\tPLAIN\tservice=smtp\trip=192.0.2.8\tresp=${b64('\0alice@example.org\0demo')}\n`);
+    });
+    expect(answer).toMatch(/\nOK\t1\tuser=alice@example\.org\n/);
+  });
+
   it('closes a connection that never finishes its handshake, and keeps one that did, idle', async () => {
     const dovecotSocket = path.join(tempDir(), 'auth');
     await startTestDaemon(USERS, { dovecotSocket, readTimeout: '300' });

@@ -65,6 +65,13 @@ describe('resolveDaemonConfig', () => {
     }
   });
 
+  it('reads --dovecot-listen as a port on loopback, or an address and a port', () => {
+    expect(resolveDaemonConfig({ ...base, dovecotListen: '12345' }, {}).dovecot).toMatchObject({ listen: { host: '127.0.0.1', port: 12345 } });
+    expect(resolveDaemonConfig({ ...base, dovecotListen: '[::1]:12345' }, {}).dovecot).toMatchObject({ listen: { host: '::1', port: 12345 } });
+    expect(() => resolveDaemonConfig({ ...base, dovecotListen: 'mail.example.org:12345' }, {})).toThrow(/--dovecot-listen: expected a port/);
+    expect(resolveDaemonConfig(base, {}).dovecot).toBeUndefined();
+  });
+
   it('checks every value, even for a feature that is off', () => {
     expect(() => resolveDaemonConfig({ ...base, cacheTtl: 'abc' }, {})).toThrow(/-t.*whole number/);
     expect(() => resolveDaemonConfig({ ...base, cacheSize: '0' }, {})).toThrow(/--cache-size/);

@@ -14,8 +14,7 @@ import type { MetricsServer } from './metrics/metrics-server.js';
 import { ConfigError, DaemonError, describeError, ErrorCodes } from './errors.js';
 import { createBackend } from './backends/index.js';
 import { MuxServer } from './protocol/server.js';
-import { DovecotServer } from './protocol/dovecot-server.js';
-import { dovecotReply } from './auth/dovecot-reply.js';
+import type { DovecotServer } from './protocol/dovecot-server.js';
 import { VerifyPools } from './crypt/verify-pool.js';
 import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
 import { offloadFor } from './crypt/native-lane.js';
@@ -95,9 +94,11 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const passed = takeInheritedListeners();
   // Dovecot's auth protocol, when asked for (or when systemd passed its socket): the same generation
   // (backend, caches, throttle), another way in.
-  const dovecotServer = config.dovecot || passed.dovecot
-    ? new DovecotServer({
-        handler: (request, cancellation) => current.authenticateNamed(request, cancellation, dovecotReply),
+  // Loaded only when asked for, as the metrics are: a daemon without it need not carry it.
+  const dovecotModules = config.dovecot || passed.dovecot ? await Promise.all([import('./protocol/dovecot-server.js'), import('./auth/dovecot-reply.js')]) : undefined;
+  const dovecotServer: DovecotServer | undefined = dovecotModules
+    ? new dovecotModules[0].DovecotServer({
+        handler: (request, cancellation) => current.authenticateNamed(request, cancellation, dovecotModules[1].dovecotReply),
         timeouts: { handshakeTimeoutMs: config.timeouts.readTimeoutMs, answerTimeoutMs: config.timeouts.answerTimeoutMs, responseTimeoutMs: config.timeouts.readTimeoutMs },
         maxConnections: config.maxConnections,
         policy: { plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false },

@@ -9,12 +9,12 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { takeInheritedListeners } from '../../src/protocol/socket-activation.js';
-import net from 'node:net';
 import { CLI, PROJECT_ROOT, run } from '../helpers/cli.js';
 import { DEMO_HASH, eventually } from '../helpers/daemon.js';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { dovecotPlainLogin } from '../helpers/dovecot-client.js';
 
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
 
@@ -64,19 +64,7 @@ describe('systemd socket activation with both sockets', () => {
     try {
       await eventually(() => existsSync(mux) && existsSync(auth), 10_000, 20);
       expect((await exchange(mux, requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' }), { timeoutMs: 15_000 })).reply, output).toBe('OK');
-      const answer = await new Promise<string>((resolve) => {
-        const socket = net.connect({ path: auth });
-        let text = '';
-        socket.setEncoding('utf8');
-        socket.on('data', (chunk: string) => {
-          text += chunk;
-          if (/\nOK\t1\t|\nFAIL\t1\t/.test(text)) {
-            socket.destroy();
-            resolve(text);
-          }
-        });
-        socket.write(`VERSION\t1\t0\nCPID\t1\nAUTH\t1\tPLAIN\tservice=smtp\tresp=${Buffer.from('\0demo@example.org\0demo').toString('base64')}\n`);
-      });
+      const answer = await dovecotPlainLogin({ path: auth }, 'demo@example.org', 'demo');
       expect(answer).toMatch(/\nOK\t1\tuser=demo@example\.org\n/);
       expect(output).toMatch(/"socket":"fd 4 from systemd \(mux\)"/);
       expect(output).toMatch(/"dovecotSocket":"fd 3 from systemd"/);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEMO_HASH, eventually, startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp.js';
+import { dovecotPlainLogin } from '../helpers/dovecot-client.js';
 
 const USERS = [`alice@example.org:${DEMO_HASH}`];
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -185,19 +186,7 @@ describe("Dovecot's auth protocol", () => {
   it('serves the same protocol on --dovecot-listen, on loopback when only a port is given', async () => {
     const { daemon } = await startTestDaemon(USERS, { dovecotListen: '0' });
     expect(daemon.dovecotPort).toBeGreaterThan(0);
-    const answer = await new Promise<string>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port: daemon.dovecotPort! });
-      let text = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => {
-        text += chunk;
-        if (/\nOK\t1\t/.test(text)) {
-          socket.destroy();
-          resolve(text);
-        }
-      });
-      socket.write(`VERSION\t1\t0\nCPID\t1\nAUTH\t1\tPLAIN\tservice=smtp\trip=192.0.2.8\tresp=${b64('\0alice@example.org\0demo')}\n`);
-    });
+    const answer = await dovecotPlainLogin({ host: '127.0.0.1', port: daemon.dovecotPort! }, 'alice@example.org', 'demo', '\trip=192.0.2.8');
     expect(answer).toMatch(/\nOK\t1\tuser=alice@example\.org\n/);
   });
 

@@ -15,6 +15,7 @@ import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { openFileLimit, openSockets } from '../helpers/proc.js';
 import { tempDir } from '../helpers/temp.js';
+import { dovecotPlainLogin } from '../helpers/dovecot-client.js';
 
 const READ_TIMEOUT_MS = 3000;
 const PEERS = 1000;
@@ -186,19 +187,7 @@ describe("slow and idle peers on the Dovecot protocol's socket (the real process
 
     // A real login on the same socket, answered at once.
     const started = performance.now();
-    const answer = await new Promise<string>((resolve) => {
-      const socket = net.connect({ path: auth });
-      let text = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => {
-        text += chunk;
-        if (/\nOK\t1\t/.test(text)) {
-          socket.destroy();
-          resolve(text);
-        }
-      });
-      socket.write(`VERSION\t1\t0\nCPID\t1\nAUTH\t1\tPLAIN\tservice=smtp\tresp=${Buffer.from('\0demo@example.org\0demo').toString('base64')}\n`);
-    });
+    const answer = await dovecotPlainLogin({ path: auth }, 'demo@example.org', 'demo');
     expect(answer).toMatch(/\nOK\t1\tuser=demo@example\.org\n/);
     expect(performance.now() - started).toBeLessThan(PROMPT_MS);
 

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
 import { Authenticator, type Park } from './auth/authenticator.js';
+import { Rehasher } from './auth/rehash.js';
 import type { FailureThrottle } from './auth/throttle.js';
 import { PasswordVerifier } from './crypt/verifier.js';
 import type { VerifyPools } from './crypt/verify-pool.js';
@@ -34,6 +35,7 @@ export class AuthGeneration {
   readonly backend: Backend;
   readonly #authenticator: Authenticator;
   readonly #caches: ReadonlyArray<{ clear(): void }>;
+  readonly #rehasher: Rehasher | undefined;
   #inFlight = 0;
   #retired: (() => void) | undefined;
 
@@ -53,6 +55,15 @@ export class AuthGeneration {
     const outage = config.caches.outage;
     const outageCache = outage ? new CredentialCache(outage.entries, outage.ttlMs, digester) : undefined;
     this.#caches = [passwords, credentialCache, outageCache].filter((cache) => cache !== undefined);
+    const rewriter = backend.rewriter;
+    this.#rehasher = rewriter
+      ? new Rehasher({
+          rewriter,
+          generate: (scheme, password, options) => pools.slow.generate(scheme, password, options),
+          logger,
+          ...(metrics ? { observe: (from, to, result) => metrics.observeRehash(from, to, result) } : {}),
+        })
+      : undefined;
     this.#authenticator = new Authenticator({
       backend: this.backend,
       realm: config.realm,
@@ -63,6 +74,7 @@ export class AuthGeneration {
       ...(outageCache ? { outageCache } : {}),
       ...(throttle ? { throttle } : {}),
       ...(metrics ? { metrics } : {}),
+      ...(this.#rehasher ? { rehash: this.#rehasher } : {}),
     });
   }
 
@@ -105,6 +117,8 @@ export class AuthGeneration {
   async retire(): Promise<void> {
     this.flushCaches();
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#retired = resolve));
+    // Re-hashes under way write on the backend's connections: they end by its query deadline.
+    await this.#rehasher?.settle();
     await this.backend.close();
   }
 }

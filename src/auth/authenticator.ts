@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AuthRequest } from '../protocol/codec.js';
 import type { Cancellation } from '../common/cancellation.js';
-import type { Backend, LookupQuery, LookupResult } from '../backends/backend.js';
+import type { Backend, Candidate, LookupQuery, LookupResult } from '../backends/backend.js';
 import type { RealmPolicy } from '../realm/login-key.js';
 import type { VerifyOptions } from '../crypt/verifier.js';
 import type { CheckedVerdict, PasswordCheck } from '../cache/caching-verifier.js';
@@ -29,6 +29,22 @@ import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
 import { clientAddressOf, type FailureThrottle, type NameKind, type Settled, type ThrottleKey } from './throttle.js';
 import type { Admission, GatePass } from './guess-gate.js';
+
+/** A success with the account's own password, for re-hashing (auth/rehash.ts). */
+export interface SuccessfulPassword {
+  /** The row's own name. */
+  readonly user: string;
+  readonly stored: string;
+  /** The scheme the verifier read the value with. */
+  readonly scheme: string;
+  /** The request's bytes, wiped once the answer is sent: copy what is kept. */
+  readonly password: Buffer;
+}
+
+export interface RehashOnLogin {
+  /** Returns at once: whatever it does happens after the answer, and never changes it. */
+  consider(success: SuccessfulPassword): void;
+}
 
 /** Monotonic milliseconds, for how long a login took. */
 export interface Clock {
@@ -49,6 +65,8 @@ export interface AuthenticatorOptions {
   readonly outageCache?: RecentSuccesses;
   /** Delays answers after repeated failures; shared across reloads so a reload cannot reset it. */
   readonly throttle?: FailureThrottle;
+  /** Re-hashing on login, when configured: told about each success with the account's own password. */
+  readonly rehash?: RehashOnLogin;
   /** Told about every finished authentication (Prometheus metrics), when enabled. */
   readonly metrics?: { observe(event: AuthEvent): void };
   readonly clock?: Clock;
@@ -181,8 +199,12 @@ export class Authenticator {
     const pending = this.#switchTurn(asked, turn, user, 'has-row');
     const taken = pending instanceof Promise ? await pending : pending;
     if ('refused' in taken) return taken.refused;
-    const outcome = outcomeOf(await passwords.check(user, { stored: found.storedHash, defaultScheme: found.defaultScheme }, password, options));
+    const { candidates } = found;
+    const verdict = await passwords.check(user, { candidates: candidates.map((candidate) => candidate.stored), defaultScheme: found.defaultScheme }, password, options);
+    const { outcome, matched } = judge(verdict, candidates);
     if (outcome.result === 'success') {
+      // Only here: never after a -c or outage-cache answer, which saw no row.
+      if (matched?.role === 'password') this.#options.rehash?.consider({ user, stored: matched.stored, scheme: outcome.scheme ?? '', password });
       credentialCache?.remember(query.user, query.realm, query.service, password, user);
       outageCache?.remember(query.user, query.realm, query.service, password, user);
     }
@@ -281,6 +303,22 @@ function turnOf(keys: readonly ThrottleKey[], admission: Admission, kind: NameKi
 
 function sameKeys(a: readonly ThrottleKey[], b: readonly ThrottleKey[]): boolean {
   return a.length === b.length && a.every((key, i) => key.id === b[i]!.id);
+}
+
+/**
+ * What a verdict on the row's values means for the login, and the value that
+ * let it in. A value that matched but is refused (an expired password, TOTP)
+ * lets nobody in; another value that matched and is not refused does.
+ */
+function judge(verdict: CheckedVerdict, candidates: readonly Candidate[]): { readonly outcome: Outcome; readonly matched?: Candidate } {
+  if (verdict.status !== 'match') return { outcome: outcomeOf(verdict) };
+  const allowed = verdict.matched.find((index) => candidates[index]!.refusal === undefined);
+  if (allowed !== undefined) {
+    const matched = candidates[allowed]!;
+    return { outcome: outcomeOf(verdict), matched };
+  }
+  const { refusal } = candidates[verdict.matched[0]!]!;
+  return { outcome: { result: 'failure', code: refusal!.code, reason: `${refusal!.reason} (the password was right)`, scheme: verdict.scheme, ...(verdict.cache === undefined ? {} : { cache: verdict.cache }) } };
 }
 
 /** What a verdict on the row's password means for the login. */

@@ -11,6 +11,7 @@ import { joinLogin, type RealmPolicy } from '../realm/login-key.js';
 import { decodeName, escapeForLog, type DecodedText } from '../realm/text.js';
 import { ErrorCodes } from '../errors.js';
 import type { LoginNames, Outcome } from './outcome.js';
+import { clientAddressOf } from './throttle.js';
 
 export type ReadRequest =
   | { readonly ok: true; readonly names: LoginNames; readonly query: LookupQuery }
@@ -30,7 +31,8 @@ export function readRequest(request: AuthRequest, policy: RealmPolicy, mech: str
   const key = joinLogin(login.text, realm.text, policy);
   const names = named(key.user, serviceName, key.realm, mech, remote, request.secured);
   if (!service.ok) return refuse(names, { result: 'failure', code: ErrorCodes.INVALID_SERVICE, reason: `invalid service: ${service.problem}` });
-  return { ok: true, names, query: { user: key.user, realm: key.realm, service: service.text } };
+  const query: LookupQuery = { user: key.user, realm: key.realm, service: service.text };
+  return { ok: true, names, query: remote === undefined ? query : { ...query, address: clientAddressOf(remote) } };
 }
 
 const refuse = (names: LoginNames, refusal: Outcome): ReadRequest => ({ ok: false, names, refusal });

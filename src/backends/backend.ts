@@ -13,6 +13,8 @@ export interface LookupQuery {
   readonly user: string;
   readonly realm: string;
   readonly service: string;
+  /** The client's address (the request's fifth field, without a port), when the client sends one. */
+  readonly address?: string;
 }
 
 /**
@@ -21,8 +23,12 @@ export interface LookupQuery {
  * otherwise the daemon's --default-scheme applies.
  */
 export type LookupResult = (
-  /** `user`: the row's own name, when the backend can tell it (a collation may have matched another spelling). */
-  | { readonly status: 'found'; readonly storedHash: string; readonly user?: string }
+  /**
+   * `candidates`: the stored values the password may match, at least one (the mailbox's own
+   * password, and app passwords where the table has them). `user`: the row's own name, when
+   * the backend can tell it (a collation may have matched another spelling).
+   */
+  | { readonly status: 'found'; readonly candidates: readonly Candidate[]; readonly user?: string }
   | { readonly status: 'unknown' }
   /** The user must not log in (empty password, expired, no such PAM service): a definite no. */
   | { readonly status: 'refused'; readonly code: ErrorCode; readonly reason: string }
@@ -32,10 +38,41 @@ export type LookupResult = (
   | { readonly status: 'unavailable'; readonly code: ErrorCode; readonly reason: string }
 ) & { readonly defaultScheme?: DefaultScheme };
 
+/**
+ * One stored value a login's password may match.
+ *   password        the account's own password: the one re-hashing may rewrite
+ *   app-password    one of the account's app passwords: never rewritten
+ *   one-of-several  a row of a password_query that returned several: which is which is not known
+ */
+export interface Candidate {
+  readonly stored: string;
+  readonly role: 'password' | 'app-password' | 'one-of-several';
+  /**
+   * Set when a match with this value must still be refused (an expired password, a main
+   * password used from an address TOTP does not except). It is verified all the same, so the
+   * time does not tell, and the log can say the password was right but refused, and why.
+   */
+  readonly refusal?: { readonly code: ErrorCode; readonly reason: string };
+}
+
+/** The usual case: one row, one value, the account's own password. */
+export function onlyPassword(stored: string): readonly Candidate[] {
+  return [{ stored, role: 'password' }];
+}
+
 export interface StoredSample {
   readonly values: readonly string[];
   /** How unprefixed values among them are read, when the backend says (pam_mysql's crypt=). */
   readonly defaultScheme?: DefaultScheme;
+}
+
+/** Writes a stronger value over a weaker one after a login (re-hashing on login). */
+export interface StoredValueRewriter {
+  /** The scheme new values are written in, and their cost (sha-crypt rounds, bcrypt cost). */
+  readonly to: string;
+  readonly cost: number | undefined;
+  /** Replace the row's value with `value`, only if the row still holds `old`. Throws when the write fails. */
+  replace(user: string, value: string, old: string): Promise<'written' | 'row-changed'>;
 }
 
 export interface Backend {
@@ -50,5 +87,7 @@ export interface Backend {
    * dummy check for unknown users costs what the table's usual value costs.
    */
   sampleStoredValues?(): Promise<StoredSample>;
+  /** Set when re-hashing on login is configured. */
+  readonly rewriter?: StoredValueRewriter;
   close(): Promise<void>;
 }

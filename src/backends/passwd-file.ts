@@ -5,7 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, stat, type Stats } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Backend, LookupQuery, LookupResult, StoredSample } from './backend.js';
+import { onlyPassword, type Backend, type LookupQuery, type LookupResult, type StoredSample } from './backend.js';
 import { parsePasswdFile, type PasswdFileEntries } from './passwd-file-format.js';
 import { DaemonError, ErrorCodes, systemErrorText } from '../errors.js';
 
@@ -64,7 +64,7 @@ export class PasswdFileBackend implements Backend {
     if (stored === '') {
       return { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD, reason: 'empty password field in the passwd-file' };
     }
-    return { status: 'found', storedHash: stored };
+    return { status: 'found', candidates: onlyPassword(stored) };
   }
 
   async sampleStoredValues(): Promise<StoredSample> {

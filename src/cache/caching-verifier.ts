@@ -11,24 +11,25 @@
  * The answer is always the one the hash would give. Both are sized by
  * --verify-cache; 0 makes this a plain pass-through.
  */
+import { candidatesKey, verifyCandidates, type CandidatesVerdict } from '../crypt/candidates.js';
 import type { DefaultScheme } from '../crypt/default-scheme.js';
-import type { Verdict, Verifier, VerifyOptions } from '../crypt/verifier.js';
+import type { Verifier, VerifyOptions } from '../crypt/verifier.js';
 import type { PasswordDigest, PasswordDigester } from './password-digest.js';
 import { RejectedPasswordCache } from './rejected-cache.js';
 import { VerifiedPasswordCache } from './verified-cache.js';
 
-/** The row's password as the lookup found it, and how unprefixed values in it are read. */
+/** The values the lookup found (one, usually), and how unprefixed values among them are read. */
 export interface StoredPassword {
-  readonly stored: string;
+  readonly candidates: readonly string[];
   readonly defaultScheme: DefaultScheme | undefined;
 }
 
 /** A verdict, and which cache gave it when one did (the hash did not run). */
-export type CheckedVerdict = Verdict & { readonly cache?: 'verified' | 'rejected' };
+export type CheckedVerdict = CandidatesVerdict & { readonly cache?: 'verified' | 'rejected' };
 
 /** What the login path needs from password checking; this module's class is the daemon's. */
 export interface PasswordCheck {
-  /** Does `password` match the row? A cache's answer comes without a promise. */
+  /** Does `password` match one of the row's values, and which? A cache's answer comes without a promise. */
   check(user: string, row: StoredPassword, password: Buffer, options: VerifyOptions): CheckedVerdict | Promise<CheckedVerdict>;
   /**
    * There is no usable row: spend the time a check would take, so timing does
@@ -59,19 +60,30 @@ export class CachingVerifier implements PasswordCheck {
   check(user: string, row: StoredPassword, password: Buffer, options: VerifyOptions): CheckedVerdict | Promise<CheckedVerdict> {
     const verified = this.#verified;
     const rejected = this.#rejected;
-    if (!verified || !rejected) return this.#verifier.verify(password, row.stored, options);
+    if (!verified || !rejected) return verifyCandidates(this.#verifier, password, row.candidates, options);
+    // The caches know a set of values by one string: a changed value, an app password more or less, is another set.
+    const against = { stored: candidatesKey(row.candidates), defaultScheme: row.defaultScheme };
     const digest = this.#digester.once(password);
-    const matchedBefore = verified.lookup(user, row.stored, row.defaultScheme, digest);
-    if (matchedBefore !== undefined) return { status: 'match', scheme: matchedBefore, cache: 'verified' };
-    const failedBefore = rejected.lookup(user, row, digest);
+    const matchedBefore = verified.lookup(user, against.stored, row.defaultScheme, digest);
+    if (matchedBefore !== undefined) return { status: 'match', scheme: matchedBefore.scheme, matched: matchedBefore.matched, cache: 'verified' };
+    const failedBefore = rejected.lookup(user, against, digest);
     if (failedBefore) return { status: 'mismatch', scheme: failedBefore.scheme ?? 'unknown', cache: 'rejected' };
-    return this.#verifyAndRemember(user, row, password, digest, options, verified, rejected);
+    return this.#verifyAndRemember(user, row, against, password, digest, options, verified, rejected);
   }
 
-  async #verifyAndRemember(user: string, row: StoredPassword, password: Buffer, digest: PasswordDigest, options: VerifyOptions, verified: VerifiedPasswordCache, rejected: RejectedPasswordCache): Promise<Verdict> {
-    const verdict = await this.#verifier.verify(password, row.stored, options);
-    if (verdict.status === 'match') verified.remember(user, row.stored, row.defaultScheme, digest, verdict.scheme);
-    else if (verdict.status === 'mismatch') rejected.remember(user, row, digest, verdict.scheme);
+  async #verifyAndRemember(
+    user: string,
+    row: StoredPassword,
+    against: { readonly stored: string; readonly defaultScheme: DefaultScheme | undefined },
+    password: Buffer,
+    digest: PasswordDigest,
+    options: VerifyOptions,
+    verified: VerifiedPasswordCache,
+    rejected: RejectedPasswordCache,
+  ): Promise<CandidatesVerdict> {
+    const verdict = await verifyCandidates(this.#verifier, password, row.candidates, options);
+    if (verdict.status === 'match') verified.remember(user, against.stored, row.defaultScheme, digest, verdict);
+    else if (verdict.status === 'mismatch') rejected.remember(user, against, digest, verdict.scheme);
     return verdict;
   }
 

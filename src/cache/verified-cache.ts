@@ -11,10 +11,17 @@ import { LRUCache } from 'lru-cache';
 import type { Digest, PasswordDigest } from './password-digest.js';
 
 interface Entry {
+  /** The stored value, or the key of the set of values (crypt/candidates.ts). */
   readonly stored: string;
   readonly defaultScheme: DefaultScheme | undefined;
   readonly digest: Digest;
+  readonly match: RememberedMatch;
+}
+
+/** What the hash said when the password matched: the scheme, and which of the values matched. */
+export interface RememberedMatch {
   readonly scheme: string;
+  readonly matched: readonly number[];
 }
 
 export class VerifiedPasswordCache {
@@ -28,15 +35,15 @@ export class VerifiedPasswordCache {
     return this.#entries.size;
   }
 
-  /** The scheme of the stored value when this password verified against exactly this value before. */
-  lookup(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: PasswordDigest): string | undefined {
+  /** The match as it was when this password verified against exactly this value (or set of values) before. */
+  lookup(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: PasswordDigest): RememberedMatch | undefined {
     const entry = this.#entries.get(user);
     if (!entry || entry.stored !== stored || entry.defaultScheme !== defaultScheme) return undefined;
-    return password.equals(entry.digest) ? entry.scheme : undefined;
+    return password.equals(entry.digest) ? entry.match : undefined;
   }
 
-  remember(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: PasswordDigest, scheme: string): void {
-    this.#entries.set(user, { stored, defaultScheme, digest: password.value, scheme });
+  remember(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: PasswordDigest, match: RememberedMatch): void {
+    this.#entries.set(user, { stored, defaultScheme, digest: password.value, match: { scheme: match.scheme, matched: match.matched } });
   }
 
   clear(): void {

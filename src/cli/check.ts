@@ -170,12 +170,17 @@ async function checkEverything(flags: DaemonFlags, options: CheckOptions, report
         problem(`${label}: no such user, or not active (${took})`);
         return;
       case 'found': {
-        const scheme = describeStoredValue(result.storedHash, result.defaultScheme ?? config.defaultScheme, config.ceilings);
-        if (!scheme.supported) {
-          problem(`${label}: found, but its stored value cannot be verified: ${scheme.reason}`);
-          return;
+        const several = result.candidates.length > 1;
+        for (const [index, candidate] of result.candidates.entries()) {
+          const which = several ? ` value ${index + 1} of ${result.candidates.length} (${candidate.role})` : '';
+          const scheme = describeStoredValue(candidate.stored, result.defaultScheme ?? config.defaultScheme, config.ceilings);
+          if (!scheme.supported) {
+            problem(`${label}: found, but its stored${which} value cannot be verified: ${scheme.reason}`);
+            continue;
+          }
+          const refused = candidate.refusal ? `; a match is refused now (${candidate.refusal.code}): ${candidate.refusal.reason}` : '';
+          ok(`${label}: found in ${took}; stored${which} value is ${scheme.scheme}, verified ${whereVerified(scheme.scheme, scheme.runs, config.verify.engine)}${refused}`);
         }
-        ok(`${label}: found in ${took}; stored value is ${scheme.scheme}, verified ${whereVerified(scheme.scheme, scheme.runs, config.verify.engine)}`);
         return;
       }
     }

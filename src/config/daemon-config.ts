@@ -17,7 +17,7 @@ import { LOG_LEVELS } from '../log/logger.js';
 import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
 import { resolveGroupId } from './group.js';
 import { ENV_NAMES, ENV_PREFIX, optionSource, type DaemonFlags, type OptionName } from './options.js';
-import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning } from '../backends/mysql/native-config.js';
+import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning, PRESET_ENV } from '../backends/mysql/native-config.js';
 import type { BackendConfig } from '../backends/index.js';
 import type { ThrottleSettings } from '../auth/throttle.js';
 
@@ -33,7 +33,7 @@ export type { BackendConfig } from '../backends/index.js';
 
 /** Every variable name the daemon reads, the database ones included. */
 export function knownVariableNames(): ReadonlySet<string> {
-  return new Set([...ENV_NAMES.map((name) => ENV_PREFIX + name), `${DB_ENV_PREFIX}URL`, ...DB_KEYS.map((key) => DB_ENV_PREFIX + key.toUpperCase())]);
+  return new Set([...ENV_NAMES.map((name) => ENV_PREFIX + name), `${DB_ENV_PREFIX}URL`, PRESET_ENV, ...DB_KEYS.map((key) => DB_ENV_PREFIX + key.toUpperCase())]);
 }
 
 /**

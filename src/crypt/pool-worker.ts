@@ -2,7 +2,7 @@
  * Runs in a worker thread of the verification pool: one verification
  * per task. The password arrives as a copy and is wiped after.
  */
-import { verifyCryptTask, type CryptTask } from './schemes/crypt-strings.js';
+import { generateCryptString, verifyCryptTask, type CryptTask, type GeneratedCryptScheme, type GenerateOptions } from './schemes/crypt-strings.js';
 import { canCheckNatively, loadNativeCrypt } from './native-crypt.js';
 
 export interface PoolTask {
@@ -31,4 +31,20 @@ function verifyShaCryptNatively(password: Buffer, stored: string): boolean | nul
   if (!canCheckNatively(password, stored)) return null;
   const native = loadNativeCrypt();
   return native.loaded ? native.binding.verifySync(password, stored) : null;
+}
+
+export interface GenerateTask {
+  readonly scheme: GeneratedCryptScheme;
+  readonly options: GenerateOptions;
+  readonly password: Uint8Array;
+}
+
+/** A new stored value (re-hashing on login): as slow as a check, so off the event loop too. */
+export async function generate({ scheme, options, password: bytes }: GenerateTask): Promise<string> {
+  const password = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  try {
+    return await generateCryptString(scheme, password, options);
+  } finally {
+    password.fill(0);
+  }
 }

@@ -16,8 +16,8 @@ import { Piscina } from 'piscina';
 import type { Lane, LaneOutcome, VerifyLane } from './lane.js';
 import type { NativeCrypt } from './native-crypt.js';
 import { NativeLane, offloadFor } from './native-lane.js';
-import type { PoolTask } from './pool-worker.js';
-import type { CryptTask } from './schemes/crypt-strings.js';
+import type { GenerateTask, PoolTask } from './pool-worker.js';
+import type { CryptTask, GeneratedCryptScheme, GenerateOptions } from './schemes/crypt-strings.js';
 
 export interface VerifyPoolOptions {
   readonly threads: number;
@@ -48,7 +48,7 @@ interface Waiting {
 }
 
 export class VerifyPool implements VerifyLane {
-  readonly #pool: Piscina<PoolTask, boolean>;
+  readonly #pool: Piscina<PoolTask | GenerateTask, boolean | string>;
   readonly #native: boolean;
   readonly #threads: number;
   readonly #maxQueue: number;
@@ -91,7 +91,24 @@ export class VerifyPool implements VerifyLane {
     const job: PoolTask = { task, password: new Uint8Array(password), ...(this.#native ? { native: true } : {}) };
     try {
       // No signal to piscina: a running check is never cut short (see the top of this file).
-      return await this.#pool.run(job);
+      return (await this.#pool.run(job)) as boolean;
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next.start();
+      else this.#running -= 1;
+    }
+  }
+
+  /**
+   * A new stored value, computed on a thread, only if one is free now: work
+   * that can wait (re-hashing on login) never queues in front of a login.
+   * Undefined when every thread is busy.
+   */
+  async generate(scheme: GeneratedCryptScheme, password: Buffer, options: GenerateOptions): Promise<string | undefined> {
+    if (this.#running >= this.#threads || this.#waiting.length > 0) return undefined;
+    this.#running += 1;
+    try {
+      return (await this.#pool.run({ scheme, options, password: new Uint8Array(password) } satisfies GenerateTask, { name: 'generate' })) as string;
     } finally {
       const next = this.#waiting.shift();
       if (next) next.start();

@@ -26,6 +26,7 @@ export class DaemonMetrics {
   readonly #duration: Histogram<'result'>;
   readonly #cacheHits: Counter<'cache'>;
   readonly #throttled: Counter<'service'>;
+  readonly #rehashes: Counter<'from' | 'to' | 'result'>;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -45,6 +46,12 @@ export class DaemonMetrics {
     });
     this.#cacheHits = new Counter({ name: 'saslauthd_mysql_cache_hits_total', help: 'Answers that a cache made cheaper, by cache (verified, rejected, credential, outage).', labelNames: ['cache'], registers });
     this.#throttled = new Counter({ name: 'saslauthd_mysql_throttled_answers_total', help: 'Answers held back by the brute-force throttle.', labelNames: ['service'], registers });
+    this.#rehashes = new Counter({
+      name: 'saslauthd_mysql_rehash_total',
+      help: 'Re-hashes on login (rehash_to), by the scheme read and the scheme written, and result: written; row-changed (a new password came first); failed (logged; tried again at the next login); deferred (threads busy, or too many under way).',
+      labelNames: ['from', 'to', 'result'],
+      registers,
+    });
     new Gauge({
       name: 'saslauthd_mysql_open_connections',
       help: 'Client connections open on the mux socket.',
@@ -81,6 +88,11 @@ export class DaemonMetrics {
     this.#duration.observe({ result: event.result }, event.durationMs / 1000);
     if (event.cache) this.#cacheHits.inc({ cache: event.cache });
     if (event.delayMs !== undefined) this.#throttled.inc({ service });
+  }
+
+  /** One re-hash's result; `from` is a verifier scheme name, a bounded set. */
+  observeRehash(from: string, to: string, result: string): void {
+    this.#rehashes.inc({ from, to, result });
   }
 
   #serviceLabel(service: string): string {

@@ -2,8 +2,9 @@
  * The install an administrator does without a registry: `npm pack`, then
  * `npm install -g` of the tarball into a prefix. The daemon must run from
  * there with the native addon compiled at install time, and an old Node.js
- * must be told what to install. Offline: the dependencies come from npm's
- * cache, which `npm ci` filled.
+ * must be told what to install. The dependencies come from npm's cache where
+ * `npm ci` filled it (--prefer-offline); what `npm ci` does not cache (the
+ * registry's package documents an install -g resolves with) from the registry.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -21,7 +22,7 @@ describe('npm pack, then npm install -g of the tarball', () => {
     expect(packed.code, packed.stderr).toBe(0);
     const tarball = readdirSync(work).find((name) => name.endsWith('.tgz'))!;
     const prefix = path.join(work, 'prefix');
-    const installed = await run('npm', ['install', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', path.join(work, tarball)], { timeoutMs: 180_000, cwd: work });
+    const installed = await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', path.join(work, tarball)], { timeoutMs: 180_000, cwd: work });
     expect(installed.code, installed.stderr).toBe(0);
     const root = path.join(prefix, 'lib', 'node_modules', 'saslauthd-mysql');
     expect(existsSync(path.join(root, 'native', 'build', 'Release', 'saslauthd_mysql_crypt.node'))).toBe(true);

@@ -23,7 +23,7 @@ const NO_ANSWER = { kind: 'no-answer' };
 
 type Lookup = 'found' | 'unknown' | 'refused' | 'misconfigured' | 'unavailable' | 'throws';
 const LOOKUPS: Record<Lookup, () => Promise<LookupResult>> = {
-  found: async () => ({ status: 'found', storedHash: '$1$stored$value' }),
+  found: async () => ({ status: 'found', candidates: [{ stored: '$1$stored$value', role: 'password' }] }),
   unknown: async () => ({ status: 'unknown' }),
   refused: async () => ({ status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD, reason: 'the stored password is empty' }),
   misconfigured: async () => ({ status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER, reason: 'two rows' }),

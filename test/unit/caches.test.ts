@@ -11,10 +11,10 @@ describe('cache bounds', () => {
   it('keeps at most its size, dropping the least recently used user', () => {
     const digester = new PasswordDigester();
     const cache = new VerifiedPasswordCache(2);
-    for (const user of ['a', 'b']) cache.remember(user, 'stored', 'crypt', digester.once(pw('secret')), 'MD5-CRYPT');
+    for (const user of ['a', 'b']) cache.remember(user, 'stored', 'crypt', digester.once(pw('secret')), { scheme: 'MD5-CRYPT', matched: [0] });
     cache.lookup('a', 'stored', 'crypt', digester.once(pw('secret')));
-    cache.remember('c', 'stored', 'crypt', digester.once(pw('secret')), 'MD5-CRYPT');
-    const seen = ['a', 'b', 'c'].map((user) => cache.lookup(user, 'stored', 'crypt', digester.once(pw('secret'))));
+    cache.remember('c', 'stored', 'crypt', digester.once(pw('secret')), { scheme: 'MD5-CRYPT', matched: [0] });
+    const seen = ['a', 'b', 'c'].map((user) => cache.lookup(user, 'stored', 'crypt', digester.once(pw('secret')))?.scheme);
     expect([...seen, cache.size]).toEqual(['MD5-CRYPT', undefined, 'MD5-CRYPT', 2]);
   });
 });
@@ -37,8 +37,8 @@ describe('VerifiedPasswordCache', () => {
     const digester = new PasswordDigester();
     const d = (text: string) => digester.once(pw(text));
     const cache = new VerifiedPasswordCache(10);
-    cache.remember('alice', '$1$x$y', 'crypt', d('secret'), 'MD5-CRYPT');
-    expect(cache.lookup('alice', '$1$x$y', 'crypt', d('secret'))).toBe('MD5-CRYPT');
+    cache.remember('alice', '$1$x$y', 'crypt', d('secret'), { scheme: 'MD5-CRYPT', matched: [0] });
+    expect(cache.lookup('alice', '$1$x$y', 'crypt', d('secret'))).toEqual({ scheme: 'MD5-CRYPT', matched: [0] });
     expect(cache.lookup('alice', '$1$x$y', 'crypt', d('wrong'))).toBeUndefined();
     expect(cache.lookup('alice', '$1$x$z', 'crypt', d('secret'))).toBeUndefined();
     expect(cache.lookup('alice', '$1$x$y', 'plain', d('secret'))).toBeUndefined();

@@ -46,8 +46,8 @@ describe('the lookup SQL', () => {
 describe('what the rows mean', () => {
   it.each([
     ['no row', [], { status: 'unknown' }],
-    ['one row', [['$1$x$y']], { status: 'found', storedHash: '$1$x$y' }],
-    ['a binary column', [[Buffer.from('{PLAIN}a')]], { status: 'found', storedHash: '{PLAIN}a' }],
+    ['one row', [['$1$x$y']], { status: 'found', candidates: [{ stored: '$1$x$y', role: 'password' }] }],
+    ['a binary column', [[Buffer.from('{PLAIN}a')]], { status: 'found', candidates: [{ stored: '{PLAIN}a', role: 'password' }] }],
     ['two rows', [['a'], ['b']], { status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER }],
     ['three rows (pam_mysql 0.8.2 took the first)', [['a'], ['b'], ['c']], { status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER }],
     ['a NULL password', [[null]], { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD }],
@@ -57,9 +57,9 @@ describe('what the rows mean', () => {
   });
 
   it("returns the row's own user name when the lookup selects it", () => {
-    expect(interpretRows([['$1$x$y', 'alice@example.org']], false, 1)).toEqual({ status: 'found', storedHash: '$1$x$y', user: 'alice@example.org' });
-    expect(interpretRows([['$1$x$y', 0, Buffer.from('alice@example.org')]], true, 2)).toEqual({ status: 'found', storedHash: '$1$x$y', user: 'alice@example.org' });
-    expect(interpretRows([['$1$x$y']], false)).toEqual({ status: 'found', storedHash: '$1$x$y' });
+    expect(interpretRows([['$1$x$y', 'alice@example.org']], false, 1)).toEqual({ status: 'found', candidates: [{ stored: '$1$x$y', role: 'password' }], user: 'alice@example.org' });
+    expect(interpretRows([['$1$x$y', 0, Buffer.from('alice@example.org')]], true, 2)).toEqual({ status: 'found', candidates: [{ stored: '$1$x$y', role: 'password' }], user: 'alice@example.org' });
+    expect(interpretRows([['$1$x$y']], false)).toEqual({ status: 'found', candidates: [{ stored: '$1$x$y', role: 'password' }] });
   });
 
   it('refuses expired accounts and passwords by the status bits', () => {

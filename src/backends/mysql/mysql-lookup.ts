@@ -5,11 +5,11 @@
  * one of these; -a pam one per PAM service.
  */
 import type { LookupQuery, LookupResult, StoredSample } from '../backend.js';
-import { ErrorCodes } from '../../errors.js';
-import { QueryFailure, type MysqlHosts } from './hosts.js';
+import type { MysqlHosts } from './hosts.js';
 import { prepareColumnLookup, prepareQueryLookup, sampleColumnSql, type PreparedLookup } from './lookup-sql.js';
-import { interpretRows } from './rows.js';
-import type { MysqlBackendSettings } from './settings.js';
+import { unavailable } from './query-failure.js';
+import { DEFAULT_MAX_CANDIDATES, interpretQueryRows, interpretRows } from './rows.js';
+import type { PlainLookupSettings } from './settings.js';
 
 export class MysqlLookup {
   readonly #hosts: MysqlHosts;
@@ -18,8 +18,11 @@ export class MysqlLookup {
   /** Reads a sample of stored values; undefined for a password_query, which needs a user to run. */
   readonly #sampleSql: string | undefined;
 
-  constructor(settings: MysqlBackendSettings, hosts: MysqlHosts) {
+  readonly #maxCandidates: number;
+
+  constructor(settings: PlainLookupSettings, hosts: MysqlHosts) {
     this.#hosts = hosts;
+    this.#maxCandidates = settings.maxCandidates ?? DEFAULT_MAX_CANDIDATES;
     this.#prepared = settings.lookup.kind === 'columns' ? prepareColumnLookup(settings.lookup) : prepareQueryLookup(settings.lookup);
     this.#sampleSql = settings.lookup.kind === 'columns' ? sampleColumnSql(settings.lookup) : undefined;
     this.#scheme = settings.defaultScheme === undefined ? {} : { defaultScheme: settings.defaultScheme };
@@ -39,13 +42,9 @@ export class MysqlLookup {
     try {
       rows = await this.#hosts.query(prepared.sql, prepared.params({ user: query.user, service: query.service }));
     } catch (error) {
-      const failure = error instanceof QueryFailure ? error : undefined;
-      const where = failure ? ` (${failure.host}${failure.code ? `, ${failure.code}` : ''})` : '';
-      const kind = failure?.kind;
-      const reason = `${kind === 'sql' ? 'query failed' : kind === 'busy' ? 'no free database connection' : 'database unreachable'}${where}: ${(error as Error).message}`;
-      const code = kind === 'sql' ? ErrorCodes.BACKEND_QUERY : kind === 'busy' ? ErrorCodes.BACKEND_BUSY : ErrorCodes.BACKEND_UNAVAILABLE;
-      return { status: 'unavailable', code, reason, ...this.#scheme };
+      return { ...unavailable(error), ...this.#scheme };
     }
-    return { ...interpretRows(rows, prepared.hasStatus, prepared.nameColumn), ...this.#scheme };
+    const found = prepared.nameColumn === undefined ? interpretQueryRows(rows, this.#maxCandidates) : interpretRows(rows, prepared.hasStatus, prepared.nameColumn);
+    return { ...found, ...this.#scheme };
   }
 }

@@ -9,17 +9,24 @@ import { exposedSecretWarning } from '../../common/exposed-file.js';
 import { parseDefaultScheme, type DefaultScheme } from '../../crypt/default-scheme.js';
 import { parseHostAddress } from './host-address.js';
 import { prepareQueryLookup } from './lookup-sql.js';
-import { tlsIdentityProblem, type ColumnLookup, type ConnectionSettings, type MysqlBackendSettings, type QueryLookup, type TlsSettings } from './settings.js';
+import { DEFAULT_MAX_CANDIDATES } from './rows.js';
+import { parseRehashTarget } from '../../crypt/rehash-target.js';
+import { tlsIdentityProblem, type ColumnLookup, type ConnectionSettings, type MysqlBackendSettings, type PostfixAdminLookup, type QueryLookup, type RehashSettings, type TlsSettings } from './settings.js';
 
 export const KEYS = [
   'hosts', 'database', 'user', 'password', 'password_file',
   'table', 'user_column', 'password_column', 'where', 'status_column', 'password_query', 'default_scheme',
+  'preset', 'smtp_services', 'max_candidates',
+  'rehash_to', 'rehash_cost', 'rehash_user', 'rehash_password', 'rehash_password_file', 'rehash_query',
   'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify_identity',
   'connect_timeout', 'query_timeout', 'pool_size', 'retry_after',
 ] as const;
 export type Key = (typeof KEYS)[number];
 
 export const DB_ENV_PREFIX = 'SASLAUTHD_MYSQL_DB_';
+/** The preset also has a shorter name, the one a container's environment is likely to use. */
+export const PRESET_ENV = 'SASLAUTHD_MYSQL_PRESET';
+export const PRESETS = ['postfixadmin'] as const;
 
 export const CONNECTION_DEFAULTS = Object.freeze({
   connectTimeoutMs: 3000,
@@ -76,6 +83,7 @@ function fromEnvironment(env: Readonly<Record<string, string | undefined>>): Map
     const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
     if (database) values.set('database', { value: database, origin });
   }
+  if (env[PRESET_ENV]) values.set('preset', { value: env[PRESET_ENV], origin: PRESET_ENV });
   for (const key of KEYS) {
     const name = `${DB_ENV_PREFIX}${key.toUpperCase()}`;
     const value = env[name];
@@ -173,39 +181,111 @@ export function loadNativeSettings(file: string | undefined, env: Readonly<Recor
   const get = (key: Key) => fromEnv.get(key) ?? fromFile.get(key);
 
   const connection = buildConnection(get);
-  const warnings = [
+  const warnings: string[] = [
     file && fromFile.get('password') && !fromEnv.get('password') ? exposedSecretWarning(file, 'the database password') : undefined,
     get('password_file') ? exposedSecretWarning(get('password_file')!.value, 'the database password (password_file)') : undefined,
   ].filter((warning) => warning !== undefined);
-  const query = get('password_query');
-  const table = get('table');
-  let lookup: ColumnLookup | QueryLookup;
-  if (query) {
-    if (table) throw new ConfigError(query.origin, 'give either password_query or table/user_column/password_column, not both');
-    lookup = { kind: 'query', passwordQuery: query.value };
-    try {
-      prepareQueryLookup(lookup);
-    } catch (error) {
-      throw new ConfigError(query.origin, (error as Error).message);
-    }
-  } else {
-    if (!table) throw new ConfigError('table', 'give table, user_column and password_column, or a password_query');
-    const where = get('where')?.value;
-    const status = get('status_column')?.value;
-    lookup = {
-      kind: 'columns',
-      table: table.value,
-      userColumn: get('user_column')?.value ?? 'username',
-      passwordColumn: get('password_column')?.value ?? 'password',
-      ...(where ? { where } : {}),
-      ...(status ? { statusColumn: status } : {}),
-    };
-  }
+  const lookup = buildLookup(get);
   const schemeSource = get('default_scheme');
   let defaultScheme: DefaultScheme | undefined;
   if (schemeSource) {
     defaultScheme = parseDefaultScheme(schemeSource.value);
     if (!defaultScheme) throw new ConfigError(schemeSource.origin, `unknown default_scheme (${NOT_REPEATED})`);
   }
-  return { connection, lookup, ...(defaultScheme ? { defaultScheme } : {}), ...(warnings.length > 0 ? { warnings } : {}) };
+  const maxCandidates = positive(get('max_candidates'), DEFAULT_MAX_CANDIDATES, 1000);
+  const rehash = buildRehash(get, lookup, connection);
+  if (rehash?.warning) warnings.push(rehash.warning);
+  return {
+    connection,
+    lookup,
+    maxCandidates,
+    ...(rehash ? { rehash: rehash.settings } : {}),
+    ...(defaultScheme ? { defaultScheme } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
+}
+
+/** The lookup: PostfixAdmin's preset, a password_query, or pam_mysql's table and columns. */
+function buildLookup(get: (key: Key) => Source | undefined): ColumnLookup | QueryLookup | PostfixAdminLookup {
+  const preset = get('preset');
+  const query = get('password_query');
+  const table = get('table');
+  if (preset) {
+    if (!(PRESETS as readonly string[]).includes(preset.value.toLowerCase())) throw new ConfigError(preset.origin, `unknown preset "${preset.value}"; the one there is: ${PRESETS.join(', ')}`);
+    const clash = query ?? table ?? get('where') ?? get('status_column');
+    if (clash) throw new ConfigError(clash.origin, 'preset = postfixadmin writes the lookup itself: leave out password_query, table, where and status_column (or leave out the preset)');
+    const services = (get('smtp_services')?.value ?? 'smtp').split(',').map((service) => service.trim().toLowerCase()).filter((service) => service !== '');
+    return { kind: 'postfixadmin', smtpServices: services };
+  }
+  const smtpServices = get('smtp_services');
+  if (smtpServices) throw new ConfigError(smtpServices.origin, 'smtp_services is read only with preset = postfixadmin');
+  if (query) {
+    if (table) throw new ConfigError(query.origin, 'give either password_query or table/user_column/password_column, not both');
+    const lookup: QueryLookup = { kind: 'query', passwordQuery: query.value };
+    try {
+      prepareQueryLookup(lookup);
+    } catch (error) {
+      throw new ConfigError(query.origin, (error as Error).message);
+    }
+    return lookup;
+  }
+  if (!table) throw new ConfigError('table', 'give table, user_column and password_column, a password_query, or preset = postfixadmin');
+  const where = get('where')?.value;
+  const status = get('status_column')?.value;
+  return {
+    kind: 'columns',
+    table: table.value,
+    userColumn: get('user_column')?.value ?? 'username',
+    passwordColumn: get('password_column')?.value ?? 'password',
+    ...(where ? { where } : {}),
+    ...(status ? { statusColumn: status } : {}),
+  };
+}
+
+/**
+ * Re-hashing on login, off unless rehash_to is set: its own writer account
+ * (the lookup's only reads), and an UPDATE that writes only over the value
+ * the login matched, so a password changed meanwhile wins.
+ */
+function buildRehash(get: (key: Key) => Source | undefined, lookup: ColumnLookup | QueryLookup | PostfixAdminLookup, connection: ConnectionSettings): { readonly settings: RehashSettings; readonly warning?: string } | undefined {
+  const to = get('rehash_to');
+  if (!to) {
+    const stray = get('rehash_user') ?? get('rehash_password') ?? get('rehash_password_file') ?? get('rehash_query') ?? get('rehash_cost');
+    if (stray) throw new ConfigError(stray.origin, 'a rehash_ setting without rehash_to: re-hashing stays off; set rehash_to to turn it on, or remove this line');
+    return undefined;
+  }
+  const costSource = get('rehash_cost');
+  const target = parseRehashTarget(to.value, costSource ? positive(costSource, 1, 999_999_999) : undefined);
+  if ('problem' in target) throw new ConfigError(costSource && /cost/.test(target.problem) ? costSource.origin : to.origin, target.problem);
+  const user = get('rehash_user');
+  if (!user?.value) throw new ConfigError(to.origin, 'rehash_to needs rehash_user, an account that may UPDATE the password column (the lookup account only reads); docs/postfixadmin.md has the GRANT');
+  if (user.value === connection.user) throw new ConfigError(user.origin, 'rehash_user is the lookup account: give re-hashing its own account, so that the one every login uses cannot write');
+  const passwordFile = get('rehash_password_file');
+  const password = passwordFile ? readFile(passwordFile.origin, passwordFile.value).replace(/\r?\n$/, '') : (get('rehash_password')?.value ?? '');
+  const querySource = get('rehash_query');
+  const query = querySource?.value ?? defaultRehashQuery(lookup);
+  if (query === undefined) throw new ConfigError(to.origin, 'with a password_query, re-hashing needs rehash_query: an UPDATE with three ?, for the new value, the user name and the value the login matched');
+  const problem = rehashQueryProblem(query);
+  if (problem) throw new ConfigError(querySource?.origin ?? to.origin, problem);
+  const warning = passwordFile ? exposedSecretWarning(passwordFile.value, 'the re-hash writer\'s password (rehash_password_file)') : get('rehash_password') && !get('rehash_password')!.origin.startsWith(DB_ENV_PREFIX) ? exposedSecretWarningFor(get('rehash_password')!.origin) : undefined;
+  return { settings: { to: target.scheme, ...(target.cost === undefined ? {} : { cost: target.cost }), user: user.value, password, query }, ...(warning ? { warning } : {}) };
+}
+
+/** The config file's own check, for a writer password written in it. */
+function exposedSecretWarningFor(origin: string): string | undefined {
+  return exposedSecretWarning(origin.replace(/:\d+$/, ''), 'the re-hash writer\'s password');
+}
+
+/** For the preset and for table lookups the UPDATE follows from the lookup; a password_query's cannot be guessed. */
+function defaultRehashQuery(lookup: ColumnLookup | QueryLookup | PostfixAdminLookup): string | undefined {
+  if (lookup.kind === 'postfixadmin') return 'UPDATE mailbox SET password = ? WHERE username = ? AND password = ?';
+  if (lookup.kind === 'columns') return `UPDATE ${lookup.table} SET ${lookup.passwordColumn} = ? WHERE ${lookup.userColumn} = ? AND ${lookup.passwordColumn} = ?`;
+  return undefined;
+}
+
+function rehashQueryProblem(query: string): string | undefined {
+  if (!/^\s*update\b/i.test(query)) return 'rehash_query must be an UPDATE statement';
+  const marks = query.split('?').length - 1;
+  if (marks !== 3) return `rehash_query has ${marks} "?"; it needs exactly three: the new value, the user name, and the value the login matched (so that a password changed meanwhile is not overwritten)`;
+  return undefined;
 }

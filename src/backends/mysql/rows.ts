@@ -1,18 +1,44 @@
 /**
  * What a lookup's rows mean. pam_mysql's rules, with its bug fixed: exactly
- * one row with a non-NULL, non-empty password, or the login fails.
+ * one row with a non-NULL, non-empty password, or the login fails. A
+ * password_query may instead return several rows (a password and app
+ * passwords): each is a value the password may match, up to a bound.
  */
-import type { LookupResult } from '../backend.js';
+import { onlyPassword, type Candidate, type LookupResult } from '../backend.js';
 import { ErrorCodes } from '../../errors.js';
 
 /** pam_mysql's status bits (statcolumn). */
 const STATUS_EXPIRED = 0x1;
 const STATUS_PASSWORD_EXPIRED = 0x2;
 
-function text(value: unknown): string | null {
+export function text(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (Buffer.isBuffer(value)) return value.toString('utf8');
   return String(value);
+}
+
+/** How many values one login may be checked against, unless max_candidates says otherwise. */
+export const DEFAULT_MAX_CANDIDATES = 16;
+
+export function tooManyCandidates(count: number, max: number): LookupResult {
+  return { status: 'misconfigured', code: ErrorCodes.TOO_MANY_CANDIDATES, reason: `the lookup returned ${count} stored values for one login; at most ${max} are checked (max_candidates), so the query or the table needs a look` };
+}
+
+/**
+ * A password_query's rows: one is the usual case, with pam_mysql's rules;
+ * several are values the password may match, in the first column of each.
+ */
+export function interpretQueryRows(rows: readonly unknown[][], maxCandidates: number): LookupResult {
+  if (rows.length <= 1) return interpretRows(rows, false);
+  if (rows.length > maxCandidates) return tooManyCandidates(rows.length, maxCandidates);
+  const candidates: Candidate[] = [];
+  for (const row of rows) {
+    const stored = text(row[0]);
+    // A row with no value is no way in; the others still are.
+    if (stored !== null && stored !== '') candidates.push({ stored, role: 'one-of-several' });
+  }
+  if (candidates.length === 0) return { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD, reason: `all ${rows.length} stored values are NULL or empty` };
+  return { status: 'found', candidates };
 }
 
 export function interpretRows(rows: readonly unknown[][], hasStatus: boolean, nameColumn?: number): LookupResult {
@@ -31,5 +57,5 @@ export function interpretRows(rows: readonly unknown[][], hasStatus: boolean, na
     if (status & STATUS_PASSWORD_EXPIRED) return { status: 'refused', code: ErrorCodes.PASSWORD_EXPIRED, reason: 'password expired (status column)' };
   }
   const user = nameColumn === undefined ? null : text(rows[0]![nameColumn]);
-  return user ? { status: 'found', storedHash: stored, user } : { status: 'found', storedHash: stored };
+  return user ? { status: 'found', candidates: onlyPassword(stored), user } : { status: 'found', candidates: onlyPassword(stored) };
 }

@@ -47,9 +47,39 @@ export interface QueryLookup {
   readonly passwordQuery: string;
 }
 
+/**
+ * PostfixAdmin's tables and rules (postfixadmin-lookup.ts): which of its
+ * columns exist is found out from the database, at start-up and on reload.
+ */
+export interface PostfixAdminLookup {
+  readonly kind: 'postfixadmin';
+  /** Services that also need mailbox.smtp_active = 1 (Postfix's smtpd_sasl_service, "smtp" unless changed). */
+  readonly smtpServices: readonly string[];
+}
+
+/** Re-hashing on login: what to write, as whom, with which statement. */
+export interface RehashSettings {
+  /** The scheme new values are written in (crypt/rehash-target.ts says which may be). */
+  readonly to: string;
+  /** sha-crypt rounds or bcrypt cost of new values; the scheme's usual default when absent. */
+  readonly cost?: number;
+  /** The writer account: the lookup's account only reads. */
+  readonly user: string;
+  readonly password: string;
+  /** UPDATE with three "?": the new value, the row's user name, the value the login matched. */
+  readonly query: string;
+}
+
+/** A lookup the daemon runs as configured, with no schema to find out first. */
+export type PlainLookupSettings = MysqlBackendSettings & { readonly lookup: ColumnLookup | QueryLookup };
+
 export interface MysqlBackendSettings {
   readonly connection: ConnectionSettings;
-  readonly lookup: ColumnLookup | QueryLookup;
+  readonly lookup: ColumnLookup | QueryLookup | PostfixAdminLookup;
+  /** Values one login is checked against at most (a password_query's rows, app passwords); default DEFAULT_MAX_CANDIDATES. */
+  readonly maxCandidates?: number;
+  /** Off unless configured (-a mysql only). */
+  readonly rehash?: RehashSettings;
   /** When absent, the daemon's --default-scheme applies. */
   readonly defaultScheme?: DefaultScheme;
   /** Problems worth telling the administrator at start and on reload (a password file others can read). */

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseDefaultScheme, type DefaultScheme } from '../../crypt/default-scheme.js';
 import { parseHostAddress } from '../mysql/host-address.js';
 import type { ConnectionTuning } from '../mysql/native-config.js';
-import { tlsIdentityProblem, type HostAddress, type MysqlBackendSettings } from '../mysql/settings.js';
+import { tlsIdentityProblem, type HostAddress, type PlainLookupSettings } from '../mysql/settings.js';
 import type { PamMysqlLines } from './pam-file.js';
 
 /** config_file keys, as pam_mysql names them, and the PAM option each one sets. */
@@ -67,7 +67,7 @@ const isTrue = (value: string) => !['0', 'n', 'false', 'no'].includes(value.trim
 const LOCAL_SOCKETS = ['/run/mysqld/mysqld.sock', '/var/run/mysqld/mysqld.sock', '/var/lib/mysql/mysql.sock'];
 
 export type PamMysqlOutcome =
-  | { readonly ok: true; readonly settings: MysqlBackendSettings; readonly warnings: readonly string[]; readonly files: readonly string[] }
+  | { readonly ok: true; readonly settings: PlainLookupSettings; readonly warnings: readonly string[]; readonly files: readonly string[] }
   | { readonly ok: false; readonly reason: string; readonly files: readonly string[] };
 
 export function parseArgs(args: readonly string[]): Map<string, string> {

@@ -1,0 +1,78 @@
+/**
+ * PostfixAdmin 3.3 as Debian ships it (unpacked into build/postfixadmin by
+ * .ci/unpack-postfixadmin), run with php-cli against a throwaway database:
+ * its own schema upgrade (public/upgrade.php) makes the tables, its own CLI
+ * (postfixadmin-cli) adds domains and mailboxes with its own hashing, and
+ * its own pacrypt() says whether it still accepts a stored value. Each
+ * setup gets a private copy of the application with its own configuration;
+ * nothing under /etc is read or written.
+ */
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PROJECT_ROOT, run } from './cli.js';
+
+export const POSTFIXADMIN_TREE = path.join(PROJECT_ROOT, 'build', 'postfixadmin');
+const APP = path.join(POSTFIXADMIN_TREE, 'usr', 'share', 'postfixadmin');
+
+/** What is missing for the suite, as instructions. The suite fails on these: it never skips. */
+export function postfixAdminProblems(): string[] {
+  const problems: string[] = [];
+  if (!existsSync(path.join(APP, 'public', 'upgrade.php'))) problems.push(`${APP} is missing: run .ci/unpack-postfixadmin (it unpacks Debian's postfixadmin package)`);
+  if (!existsSync('/usr/bin/php')) problems.push('php is missing: apt-get install php-cli php-mysql php-mbstring');
+  return problems;
+}
+
+export interface PostfixAdminDatabase {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+}
+
+export interface PostfixAdmin {
+  /** Run postfixadmin-cli; throws with its output when it reports an error. */
+  cli(args: readonly string[]): Promise<string>;
+  /** Whether PostfixAdmin's own pacrypt(), with this encrypt setting, accepts `password` for `stored`. */
+  accepts(encrypt: string, password: string, stored: string): Promise<boolean>;
+}
+
+const php = (value: string) => `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+
+/** A private copy of PostfixAdmin configured for `db`, with its schema made by its own upgrade.php. */
+export async function setUpPostfixAdmin(dir: string, db: PostfixAdminDatabase): Promise<PostfixAdmin> {
+  const app = path.join(dir, 'postfixadmin');
+  rmSync(app, { recursive: true, force: true });
+  // The package's config.inc.php, config.local.php and templates_c are links into /etc and /var: replaced in the copy.
+  cpSync(APP, app, { recursive: true, verbatimSymlinks: true });
+  for (const link of ['config.inc.php', 'config.local.php', 'templates_c']) rmSync(path.join(app, link), { force: true, recursive: true });
+  cpSync(path.join(POSTFIXADMIN_TREE, 'etc', 'postfixadmin', 'config.inc.php'), path.join(app, 'config.inc.php'));
+  mkdirSync(path.join(app, 'templates_c'));
+  // What Debian's dbconfig-common would write, and the site's own settings (Debian's defaults otherwise: encrypt = md5crypt).
+  writeFileSync(
+    path.join(app, 'dbconfig.inc.php'),
+    `<?php\n$dbtype = 'mysqli';\n$dbserver = ${php(db.host)};\n$dbuser = ${php(db.user)};\n$dbpass = ${php(db.password)};\n$dbname = ${php(db.database)};\n`,
+  );
+  writeFileSync(
+    path.join(app, 'config.local.php'),
+    `<?php\n$CONF['configured'] = true;\n$CONF['database_port'] = ${php(String(db.port))};\n// example.org and friends do not resolve on a loopback-only machine.\n$CONF['emailcheck_resolve_domain'] = 'NO';\n`,
+  );
+  const upgraded = await run('php', [path.join(app, 'public', 'upgrade.php')], { cwd: path.join(app, 'public'), timeoutMs: 120_000 });
+  if (upgraded.code !== 0 || /Fatal error|DB update failed/.test(upgraded.stdout + upgraded.stderr)) {
+    throw new Error(`PostfixAdmin's upgrade.php failed:\n${upgraded.stdout.slice(-2000)}\n${upgraded.stderr.slice(-2000)}`);
+  }
+  return {
+    async cli(args) {
+      const done = await run('php', [path.join(app, 'scripts', 'postfixadmin-cli.php'), ...args], { cwd: path.join(app, 'scripts'), timeoutMs: 60_000 });
+      const output = done.stdout + done.stderr;
+      if (done.code !== 0 || /^Error:/m.test(output)) throw new Error(`postfixadmin-cli ${args.slice(0, 3).join(' ')} failed: ${output}`);
+      return output;
+    },
+    async accepts(encrypt, password, stored) {
+      const script = `$CONF = []; require ${php(path.join(app, 'common.php'))}; $CONF['encrypt'] = ${php(encrypt)}; echo (pacrypt(${php(password)}, ${php(stored)}) === ${php(stored)}) ? 'yes' : 'no';`;
+      const done = await run('php', ['-r', script], { cwd: path.join(app, 'public'), timeoutMs: 30_000 });
+      if (!/^(yes|no)$/.test(done.stdout.trim())) throw new Error(`pacrypt check failed: ${done.stdout}${done.stderr}`);
+      return done.stdout.trim() === 'yes';
+    },
+  };
+}

@@ -14,8 +14,8 @@ interface Entry {
   /** The stored value, or the key of the set of values (crypt/candidates.ts). */
   readonly stored: string;
   readonly defaultScheme: DefaultScheme | undefined;
-  readonly digest: Digest;
-  readonly match: RememberedMatch;
+  /** Newest last; at most PASSWORDS_PER_USER: a password and app passwords, each on its own device. */
+  readonly matches: Array<{ readonly digest: Digest; readonly match: RememberedMatch }>;
 }
 
 /** What the hash said when the password matched: the scheme, and which of the values matched. */
@@ -23,6 +23,9 @@ export interface RememberedMatch {
   readonly scheme: string;
   readonly matched: readonly number[];
 }
+
+/** A phone on an app password, a laptop on another, a webmail on the main one. */
+export const MATCHES_PER_USER = 3;
 
 export class VerifiedPasswordCache {
   readonly #entries: LRUCache<string, Entry>;
@@ -39,11 +42,23 @@ export class VerifiedPasswordCache {
   lookup(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: PasswordDigest): RememberedMatch | undefined {
     const entry = this.#entries.get(user);
     if (!entry || entry.stored !== stored || entry.defaultScheme !== defaultScheme) return undefined;
-    return password.equals(entry.digest) ? entry.match : undefined;
+    // Every slot is compared, so the time does not say which one matched.
+    let found: RememberedMatch | undefined;
+    for (const slot of entry.matches) if (password.equals(slot.digest)) found = slot.match;
+    return found;
   }
 
   remember(user: string, stored: string, defaultScheme: DefaultScheme | undefined, password: PasswordDigest, match: RememberedMatch): void {
-    this.#entries.set(user, { stored, defaultScheme, digest: password.value, match: { scheme: match.scheme, matched: match.matched } });
+    const slot = { digest: password.value, match: { scheme: match.scheme, matched: match.matched } };
+    const entry = this.#entries.get(user);
+    if (!entry || entry.stored !== stored || entry.defaultScheme !== defaultScheme) {
+      this.#entries.set(user, { stored, defaultScheme, matches: [slot] });
+      return;
+    }
+    const same = entry.matches.findIndex((known) => password.equals(known.digest));
+    if (same >= 0) entry.matches.splice(same, 1);
+    entry.matches.push(slot);
+    if (entry.matches.length > MATCHES_PER_USER) entry.matches.shift();
   }
 
   clear(): void {

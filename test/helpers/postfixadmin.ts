@@ -76,3 +76,56 @@ export async function setUpPostfixAdmin(dir: string, db: PostfixAdminDatabase): 
     },
   };
 }
+
+/**
+ * PostfixAdmin 4.x's tables, as its public/upgrade.php builds them on MySQL:
+ * the 3.3 mailbox and domain tables (latin1_general_ci since upgrade_1846)
+ * with password_expiry (upgrade_1842); totp_secret,
+ * totp_exception_address and mailbox_app_password (upgrade_1849, in the
+ * server's default character set); and mailbox.smtp_active (TINYINT,
+ * default 1). Only the columns that matter to logins, plus a few
+ * neighbours so that the rows look like PostfixAdmin's.
+ */
+export const POSTFIXADMIN_4_SCHEMA = [
+  `CREATE TABLE domain (
+     domain VARCHAR(255) NOT NULL,
+     description VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL DEFAULT '',
+     aliases INT NOT NULL DEFAULT 0,
+     mailboxes INT NOT NULL DEFAULT 0,
+     created DATETIME NOT NULL DEFAULT '2000-01-01 00:00:00',
+     modified DATETIME NOT NULL DEFAULT '2000-01-01 00:00:00',
+     active TINYINT(1) NOT NULL DEFAULT 1,
+     password_expiry INT DEFAULT 0,
+     PRIMARY KEY (domain)
+   ) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_general_ci`,
+  `CREATE TABLE mailbox (
+     username VARCHAR(255) NOT NULL,
+     password VARCHAR(255) NOT NULL,
+     name VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL DEFAULT '',
+     maildir VARCHAR(255) NOT NULL DEFAULT '',
+     quota BIGINT NOT NULL DEFAULT 0,
+     local_part VARCHAR(255) NOT NULL DEFAULT '',
+     domain VARCHAR(255) NOT NULL,
+     created DATETIME NOT NULL DEFAULT '2000-01-01 00:00:00',
+     modified DATETIME NOT NULL DEFAULT '2000-01-01 00:00:00',
+     active TINYINT(1) NOT NULL DEFAULT 1,
+     password_expiry DATETIME NOT NULL DEFAULT '2000-01-01 00:00:00',
+     totp_secret VARCHAR(255) CHARACTER SET utf8mb4 DEFAULT NULL,
+     smtp_active TINYINT(1) NOT NULL DEFAULT 1,
+     PRIMARY KEY (username),
+     KEY domain (domain)
+   ) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_general_ci`,
+  `CREATE TABLE totp_exception_address (
+     id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+     ip VARCHAR(46) NOT NULL,
+     username VARCHAR(255) DEFAULT NULL,
+     description VARCHAR(255) DEFAULT NULL,
+     UNIQUE KEY ip_user (ip, username)
+   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  `CREATE TABLE mailbox_app_password (
+     id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+     username VARCHAR(255) DEFAULT NULL,
+     description VARCHAR(255) DEFAULT NULL,
+     password_hash VARCHAR(255) DEFAULT NULL
+   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+];

@@ -1,0 +1,143 @@
+/**
+ * Several stored values per login (a password and app passwords): every one
+ * verified, whichever matched; the verdict that says most when none did; the
+ * value that let the login in decides what happens next (a refusal, a re-hash).
+ */
+import { describe, expect, it } from 'vitest';
+import { Authenticator, type SuccessfulPassword } from '../../src/auth/authenticator.js';
+import type { Candidate, LookupResult } from '../../src/backends/backend.js';
+import { CachingVerifier } from '../../src/cache/caching-verifier.js';
+import { CredentialCache } from '../../src/cache/credential-cache.js';
+import { PasswordDigester } from '../../src/cache/password-digest.js';
+import { candidatesKey, combine, verifyCandidates } from '../../src/crypt/candidates.js';
+import type { Verdict, Verifier } from '../../src/crypt/verifier.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { RequestDecoder, type AuthRequest } from '../../src/protocol/codec.js';
+import { requestFrame } from '../helpers/index.js';
+import { logSink } from '../helpers/log-sink.js';
+
+/** Matches when the stored value is "{PLAIN}" + the password; records every value it was asked about. */
+function plainVerifier() {
+  const asked: string[] = [];
+  const verifier: Verifier = {
+    verify: async (password, stored) => {
+      asked.push(stored);
+      if (stored.startsWith('!')) return { status: 'locked', scheme: 'LOCKED', reason: 'lock marker' };
+      if (stored.startsWith('{BROKEN}')) return { status: 'malformed', scheme: 'BROKEN', reason: 'damaged' };
+      return { status: stored === `{PLAIN}${password.toString()}` ? 'match' : 'mismatch', scheme: 'PLAIN' };
+    },
+    verifyDummy: async () => undefined,
+  };
+  return { verifier, asked };
+}
+
+const mismatch: Verdict = { status: 'mismatch', scheme: 'PLAIN' };
+
+describe('verifyCandidates', () => {
+  it('verifies every value, whichever matched, and says which matched', async () => {
+    const { verifier, asked } = plainVerifier();
+    const values = ['{PLAIN}main', '{PLAIN}phone', '{PLAIN}laptop', '{PLAIN}phone'];
+    for (const password of ['main', 'phone', 'laptop', 'nothing']) {
+      asked.length = 0;
+      const verdict = await verifyCandidates(verifier, Buffer.from(password), values, {});
+      expect(asked, password).toEqual(values);
+      expect(verdict.status === 'match' ? verdict.matched : verdict.status, password).toEqual({ main: [0], phone: [1, 3], laptop: [2], nothing: 'mismatch' }[password]);
+    }
+  });
+
+  it('says, when none matched, what needs someone first: a check that did not run, a value to fix, a lock, then a mismatch', () => {
+    const overloaded: Verdict = { status: 'overloaded', scheme: 'BLF-CRYPT' };
+    const malformed: Verdict = { status: 'malformed', scheme: 'MD5-CRYPT', reason: 'damaged' };
+    const locked: Verdict = { status: 'locked', scheme: 'LOCKED', reason: 'lock' };
+    expect(combine([mismatch, malformed, overloaded]).status).toBe('overloaded');
+    expect(combine([mismatch, locked, malformed]).status).toBe('malformed');
+    expect(combine([locked, mismatch]).status).toBe('locked');
+    expect(combine([mismatch, mismatch]).status).toBe('mismatch');
+    expect(combine([malformed, { status: 'match', scheme: 'PLAIN' }])).toEqual({ status: 'match', scheme: 'PLAIN', matched: [1] });
+  });
+
+  it('gives each set of values its own cache key, and a single value itself', () => {
+    expect(candidatesKey(['$1$a$b'])).toBe('$1$a$b');
+    const keys = [['a', 'b'], ['ab'], ['a', 'b', ''], ['b', 'a'], ['1:a', 'b']].map(candidatesKey);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+});
+
+function request(password: string, clientAddress?: string): AuthRequest {
+  const result = new RequestDecoder().push(requestFrame({ login: 'demo@example.org', password, realm: '', ...(clientAddress ? { clientAddress } : {}) }));
+  if (result.status !== 'complete') throw new Error('bad frame');
+  return result.request;
+}
+
+function harness(candidates: readonly Candidate[], options: { cache?: boolean; verifyCache?: number } = {}) {
+  const { verifier, asked } = plainVerifier();
+  const rehashed: SuccessfulPassword[] = [];
+  const sink = logSink();
+  const digester = new PasswordDigester();
+  const found: LookupResult = { status: 'found', candidates, user: 'demo@example.org' };
+  const auth = new Authenticator({
+    backend: { mechanism: 'scripted', lookup: async () => found },
+    realm: { joinRealm: true, lowercase: false },
+    passwords: new CachingVerifier(verifier, options.verifyCache ?? 0, digester),
+    logger: sink.logger,
+    rehash: { consider: (success) => rehashed.push({ ...success, password: Buffer.from(success.password) }) },
+    ...(options.cache ? { credentialCache: new CredentialCache(100, 60_000, digester) } : {}),
+  });
+  const login = async (password: string) => auth.authenticate(request(password), { signal: AbortSignal.timeout(5000) });
+  return { login, asked, rehashed, sink };
+}
+
+const expired = { code: ErrorCodes.PASSWORD_EXPIRED, reason: 'password expired' };
+
+describe('Authenticator with several values', () => {
+  it('lets in any value that matched and is not refused', async () => {
+    const { login } = harness([{ stored: '{PLAIN}main', role: 'password' }, { stored: '{PLAIN}phone', role: 'app-password' }]);
+    expect((await login('main')).result).toBe('success');
+    expect((await login('phone')).result).toBe('success');
+    expect(await login('other')).toMatchObject({ result: 'failure', code: ErrorCodes.WRONG_PASSWORD });
+  });
+
+  it('refuses a right password whose value is refused, with that refusal as the reason; another value still works', async () => {
+    const { login } = harness([{ stored: '{PLAIN}main', role: 'password', refusal: expired }, { stored: '{PLAIN}phone', role: 'app-password' }]);
+    expect(await login('main')).toMatchObject({ result: 'failure', code: ErrorCodes.PASSWORD_EXPIRED, reason: 'password expired (the password was right)' });
+    expect((await login('phone')).result).toBe('success');
+  });
+
+  it('a damaged app password makes a wrong password a temporary failure (the configuration must be fixed), never a "no"; the right one still works', async () => {
+    const { login } = harness([{ stored: '{PLAIN}main', role: 'password' }, { stored: '{BROKEN}x', role: 'app-password' }]);
+    expect((await login('main')).result).toBe('success');
+    expect(await login('other')).toMatchObject({ result: 'temporary-failure', code: ErrorCodes.MALFORMED_STORED_VALUE });
+  });
+
+  it('offers only successes with the account\'s own password for re-hashing: not app passwords, not failures, not -c answers', async () => {
+    const { login, rehashed, sink } = harness([{ stored: '{PLAIN}main', role: 'password' }, { stored: '{PLAIN}phone', role: 'app-password' }], { cache: true });
+    await login('phone');
+    await login('wrong');
+    expect(rehashed).toEqual([]);
+    await login('main');
+    expect(rehashed).toEqual([{ user: 'demo@example.org', stored: '{PLAIN}main', scheme: 'PLAIN', password: Buffer.from('main') }]);
+    await login('main');
+    expect(sink.authEvents().at(-1)?.cache).toBe('credential');
+    expect(rehashed).toHaveLength(1);
+  });
+
+  it('the verified cache answers each device\'s password against an unchanged set', async () => {
+    const candidates: Candidate[] = [{ stored: '{PLAIN}main', role: 'password' }, { stored: '{PLAIN}phone', role: 'app-password' }, { stored: '{PLAIN}laptop', role: 'app-password' }];
+    const { login, asked, sink } = harness(candidates, { verifyCache: 100 });
+    for (const password of ['main', 'phone', 'laptop']) await login(password);
+    asked.length = 0;
+    for (const password of ['laptop', 'main', 'phone']) {
+      expect((await login(password)).result, password).toBe('success');
+      expect(sink.authEvents().at(-1)?.cache, password).toBe('verified');
+    }
+    expect(asked).toEqual([]);
+  });
+
+  it('a cached match is still judged by the refusal the lookup says now', async () => {
+    const candidates: Candidate[] = [{ stored: '{PLAIN}main', role: 'password', refusal: expired }];
+    const { login, sink } = harness(candidates, { verifyCache: 100 });
+    expect((await login('main')).code).toBe(ErrorCodes.PASSWORD_EXPIRED);
+    expect(await login('main')).toMatchObject({ result: 'failure', code: ErrorCodes.PASSWORD_EXPIRED, cache: 'verified' });
+    expect(sink.authEvents()).toHaveLength(2);
+  });
+});

@@ -87,12 +87,15 @@ class CheckReport {
   logger(): Logger {
     const lines = {
       write: (json: string) => {
-        const record = JSON.parse(json) as { msg?: string; path?: string; file?: string };
+        const record = JSON.parse(json) as { level: number; msg?: string; path?: string; file?: string; event?: string };
         const where = record.path ?? record.file;
-        this.warn(`${record.msg ?? json.trim()}${where && !String(record.msg).includes(where) ? ` (${where})` : ''}`);
+        const line = `${record.msg ?? json.trim()}${where && !String(record.msg).includes(where) ? ` (${where})` : ''}`;
+        // The preset's line says which of PostfixAdmin's rules are on: worth showing even when all is well.
+        if (record.event === 'preset') (record.level >= 50 ? this.problem : this.ok)(line);
+        else if (record.level >= 40) this.warn(line);
       },
     };
-    return pino({ level: 'warn', base: null, redact: { paths: ['password', 'passwd', '*.password'], censor: '[redacted]' } }, lines);
+    return pino({ level: 'info', base: null, redact: { paths: ['password', 'passwd', '*.password'], censor: '[redacted]' } }, lines);
   }
 
   /** 0 when everything was ok; 1 on any warning or problem, with a last line saying so. */

@@ -12,7 +12,7 @@ import { describeError } from '../errors.js';
 
 const MASK = '******** (masked)';
 /** Settings whose value is a secret, whatever file or variable sets it. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(['password']);
+const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'rehash_password']);
 
 type Line = readonly [setting: string, value: string, origin: string];
 

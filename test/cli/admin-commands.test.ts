@@ -222,15 +222,16 @@ describe('saslauthd-mysql check, -a mysql against a real server', () => {
 });
 
 describe('saslauthd-mysql config', () => {
-  it('prints what is not at its default, with where each value comes from, and masks the database password', async () => {
+  it('prints what is not at its default, with where each value comes from, and masks the database passwords', async () => {
     const dir = tempDir();
     const conf = path.join(dir, 'mysql.conf');
-    writeFileSync(conf, 'hosts = 127.0.0.1:3306\ndatabase = postfix\nuser = mail\npassword = Marker-Secret-1\ntable = mailbox\n', { mode: 0o600 });
+    writeFileSync(conf, 'hosts = 127.0.0.1:3306\ndatabase = postfix\nuser = mail\npassword = Marker-Secret-1\ntable = mailbox\nrehash_to = SHA512-CRYPT\nrehash_user = writer\nrehash_password = Marker-Secret-2\n', { mode: 0o600 });
     const result = await runCli(['config', '-a', 'mysql', '-O', conf, '-r', '-m', path.join(dir, 'run')], {
       env: { ...process.env, SASLAUTHD_MYSQL_THROTTLE_AFTER: '3', SASLAUTHD_MYSQL_DB_USER: 'other' },
     });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).not.toContain('Marker-Secret-1');
+    expect(result.stdout).not.toContain('Marker-Secret-2');
     const lines = result.stdout.split('\n').map((line) => line.replace(/\s+#/, ' #'));
     expect(lines).toContain('--mech = mysql # command line (-a)');
     expect(lines).toContain('--realm-join = yes # command line (-r)');
@@ -239,6 +240,7 @@ describe('saslauthd-mysql config', () => {
     // The environment wins over the file, as in the daemon.
     expect(lines).toContain('user = other # SASLAUTHD_MYSQL_DB_USER');
     expect(lines).toContain(`password = ******** (masked) # ${conf}:4`);
+    expect(lines).toContain(`rehash_password = ******** (masked) # ${conf}:8`);
     expect(result.stdout).not.toMatch(/--answer-timeout/);
   });
 

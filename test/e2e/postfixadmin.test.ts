@@ -17,7 +17,8 @@ import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { ThrowawayServer } from '../helpers/mysql.js';
 import { postfixAdminProblems, setUpPostfixAdmin, type PostfixAdmin } from '../helpers/postfixadmin.js';
-import { suiteTempDir } from '../helpers/temp.js';
+import { suiteTempDir, tempDir } from '../helpers/temp.js';
+import { runCli } from '../helpers/cli.js';
 
 const PASSWORD = 'Mailb0x!42';
 let server: ThrowawayServer;
@@ -97,6 +98,14 @@ describe('PostfixAdmin 3.3 (Debian) made the tables and the mailboxes', () => {
     expect(line).toBe(
       'postfixadmin preset: rules on: mailbox.active, domain.active, password expiry; off: smtp_active (no mailbox.smtp_active), app passwords (no mailbox_app_password table), TOTP (no mailbox.totp_secret)',
     );
+  });
+
+  it('saslauthd-mysql check shows which rules are on and finds the mailbox', async () => {
+    const dir = tempDir();
+    const result = await runCli(['check', '-a', 'mysql', '-m', dir, '--user', 'alice@example.org'], { env: { ...process.env, ...presetEnv() } });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('ok: postfixadmin preset: rules on: mailbox.active, domain.active, password expiry; off:');
+    expect(result.stdout).toMatch(/ok: user alice@example\.org \(service smtp\): found in [\d.]+ ms; stored value is MD5-CRYPT/);
   });
 
   it('re-hashes md5crypt to SHA512-CRYPT on login; PostfixAdmin (php_crypt) and libxcrypt accept the new value', async () => {

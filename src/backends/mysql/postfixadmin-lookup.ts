@@ -125,8 +125,8 @@ export class PostfixAdminLookupRunner {
   #detect(): Promise<{ readonly schema: PostfixAdminSchema; readonly sql: string }> {
     this.#schema ??= detectSchema(this.#hosts).then(
       (schema) => {
-        if (schema.missing.length > 0) this.#log.error({ missing: schema.missing }, `postfixadmin preset: ${missingMessage(schema)}`);
-        else this.#log.info(describeRules(schema, this.#settings.smtpServices));
+        if (schema.missing.length > 0) this.#log.error({ event: 'preset', missing: schema.missing }, `postfixadmin preset: ${missingMessage(schema)}`);
+        else this.#log.info({ event: 'preset' }, describeRules(schema, this.#settings.smtpServices));
         return { schema, sql: presetSql(schema) };
       },
       (error: unknown) => {

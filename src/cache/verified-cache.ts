@@ -1,6 +1,7 @@
 /**
- * The cache that is never stale. Per user it remembers the stored hash and a
- * keyed digest of the last password that verified against it. Every login
+ * The cache that is never stale. Per user it remembers the stored hash (or
+ * the key of the set of values: a password and app passwords) and keyed
+ * digests of the last few passwords that verified against it, one per device. Every login
  * still reads the row (cheap on a pooled, prepared connection); only the
  * expensive hash is skipped, and only when the row is unchanged and the
  * digest matches. A password change, a deactivation or a deleted mailbox

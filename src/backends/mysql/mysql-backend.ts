@@ -10,7 +10,7 @@ import { sampleColumnSql } from './lookup-sql.js';
 import { MysqlLookup } from './mysql-lookup.js';
 import { PostfixAdminLookupRunner } from './postfixadmin-lookup.js';
 import { MysqlRehashWriter } from './rehash-writer.js';
-import { DEFAULT_MAX_CANDIDATES } from './rows.js';
+import { DEFAULT_MAX_CANDIDATES, storedValues } from './rows.js';
 import type { MysqlBackendSettings } from './settings.js';
 
 export class MysqlBackend implements Backend {
@@ -29,7 +29,7 @@ export class MysqlBackend implements Backend {
       const sampleSql = sampleColumnSql({ kind: 'columns', table: 'mailbox', userColumn: 'username', passwordColumn: 'password' });
       this.#lookup = {
         lookup: (query) => runner.lookup(query),
-        sample: async () => ({ values: textValues(await this.#hosts.query(sampleSql, [])) }),
+        sample: async () => ({ values: storedValues(await this.#hosts.query(sampleSql, [])) }),
       };
     } else {
       this.#lookup = new MysqlLookup({ ...settings, lookup }, this.#hosts);
@@ -53,6 +53,3 @@ export class MysqlBackend implements Backend {
   }
 }
 
-function textValues(rows: readonly unknown[][]): string[] {
-  return rows.map((row) => (Buffer.isBuffer(row[0]) ? row[0].toString('utf8') : row[0])).filter((value): value is string => typeof value === 'string' && value !== '');
-}

@@ -8,7 +8,7 @@ import type { LookupQuery, LookupResult, StoredSample } from '../backend.js';
 import type { MysqlHosts } from './hosts.js';
 import { prepareColumnLookup, prepareQueryLookup, sampleColumnSql, type PreparedLookup } from './lookup-sql.js';
 import { unavailable } from './query-failure.js';
-import { DEFAULT_MAX_CANDIDATES, interpretQueryRows, interpretRows } from './rows.js';
+import { DEFAULT_MAX_CANDIDATES, interpretQueryRows, interpretRows, storedValues } from './rows.js';
 import type { PlainLookupSettings } from './settings.js';
 
 export class MysqlLookup {
@@ -32,8 +32,7 @@ export class MysqlLookup {
   async sample(): Promise<StoredSample> {
     if (this.#sampleSql === undefined) return { values: [], ...this.#scheme };
     const rows = await this.#hosts.query(this.#sampleSql, []);
-    const values = rows.map((row) => (Buffer.isBuffer(row[0]) ? row[0].toString('utf8') : row[0])).filter((value): value is string => typeof value === 'string' && value !== '');
-    return { values, ...this.#scheme };
+    return { values: storedValues(rows), ...this.#scheme };
   }
 
   async lookup(query: LookupQuery): Promise<LookupResult> {

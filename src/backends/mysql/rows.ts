@@ -59,3 +59,8 @@ export function interpretRows(rows: readonly unknown[][], hasStatus: boolean, na
   const user = nameColumn === undefined ? null : text(rows[0]![nameColumn]);
   return user ? { status: 'found', candidates: onlyPassword(stored), user } : { status: 'found', candidates: onlyPassword(stored) };
 }
+
+/** The non-empty text values of the first column: a sample of stored values for the dummy check. */
+export function storedValues(rows: readonly unknown[][]): string[] {
+  return rows.map((row) => text(row[0])).filter((value): value is string => value !== null && value !== '');
+}

@@ -3,10 +3,14 @@
  * upgrade.php builds them): every rule, right and wrong, through the socket,
  * with the client's address in the request's fifth field for TOTP.
  */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
-import { startConfiguredDaemon } from '../helpers/daemon.js';
+import { spawnDaemon } from '../helpers/cli.js';
+import { eventually, startConfiguredDaemon } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/temp.js';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
 import { ThrowawayServer } from '../helpers/mysql.js';
@@ -215,4 +219,38 @@ describe('preset = postfixadmin where the reader cannot see the tables', () => {
     expect(lastCode()).toBe(ErrorCodes.PRESET_SCHEMA);
     expect(sink.records().some((record) => record.level === 50 && String(record.msg).includes('mailbox.username, mailbox.password, mailbox.active, mailbox.domain'))).toBe(true);
   });
+});
+
+describe('preset = postfixadmin across a schema upgrade', () => {
+  it('reads the columns again on SIGHUP: a rule turns on once its column exists', async () => {
+    // PostfixAdmin 3.3's shape: no smtp_active yet.
+    await root.query('CREATE DATABASE upgrading');
+    await root.query('CREATE TABLE upgrading.domain LIKE postfix.domain');
+    await root.query('CREATE TABLE upgrading.mailbox LIKE postfix.mailbox');
+    await root.query('ALTER TABLE upgrading.mailbox DROP COLUMN smtp_active');
+    await root.query("INSERT INTO upgrading.domain (domain, active) VALUES ('example.org', 1)");
+    await root.query("INSERT INTO upgrading.mailbox (username, password, domain) VALUES ('carl@example.org', ?, 'example.org')", [MD5CRYPT]);
+    await root.query("GRANT SELECT ON upgrading.* TO 'mailreader'@'%'");
+    const dir = tempDir();
+    const conf = path.join(dir, 'mysql.conf');
+    writeFileSync(conf, `hosts = 127.0.0.1:${server.port}\ndatabase = upgrading\nuser = mailreader\npassword = reader-pw\npreset = postfixadmin\n`, { mode: 0o600 });
+    const daemon = await spawnDaemon(['-a', 'mysql', '-O', conf, '-m', path.join(dir, 'run')]);
+    const socketPath = path.join(dir, 'run', 'mux');
+    const ask = async () => (await exchange(socketPath, requestFrame({ login: 'carl@example.org', password: 'secret', service: 'smtp', realm: '' }))).reply;
+    const rules = () => daemon.records().filter((record) => String(record.msg).startsWith('postfixadmin preset:')).map((record) => String(record.msg));
+    await eventually(() => rules().length === 1);
+    expect(rules()[0]).toContain('off: smtp_active (no mailbox.smtp_active)');
+    expect(await ask()).toBe(OK);
+
+    // PostfixAdmin 4.x's upgrade adds the column; the administrator turns sending off for carl.
+    await root.query('ALTER TABLE upgrading.mailbox ADD COLUMN smtp_active TINYINT(1) NOT NULL DEFAULT 1');
+    await root.query("UPDATE upgrading.mailbox SET smtp_active = 0 WHERE username = 'carl@example.org'");
+    daemon.child.kill('SIGHUP');
+    await daemon.waitForOutput('SIGHUP: configuration reloaded');
+    await eventually(() => rules().length === 2);
+    expect(rules()[1]).toContain('smtp_active (for smtp)');
+    expect(await ask()).toBe(NO);
+    expect(daemon.records().filter((record) => record.event === 'auth').at(-1)?.code).toBe(ErrorCodes.SMTP_DISABLED);
+    await daemon.stop();
+  }, 30_000);
 });

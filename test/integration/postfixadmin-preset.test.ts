@@ -13,6 +13,7 @@ import { eventually, startConfiguredDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp.js';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
+import { dovecotPlainLogin } from '../helpers/dovecot-client.js';
 import { ThrowawayServer } from '../helpers/mysql.js';
 import { POSTFIXADMIN_4_SCHEMA } from '../helpers/postfixadmin.js';
 import { vector } from '../helpers/vectors.js';
@@ -194,6 +195,16 @@ describe('preset = postfixadmin on 4.x tables', () => {
     expect(await ask('everywhere@example.org', 'secret', { from: '203.0.113.98' })).toBe(NO);
     // A mailbox without TOTP does not care where the client is.
     expect(await ask('alice@example.org', 'secret', { from: '192.0.2.11' })).toBe(OK);
+  });
+
+  it('TOTP through the Dovecot listener: the address is its rip=', async () => {
+    const dovecotSocket = path.join(tempDir(), 'auth');
+    const started = await startConfiguredDaemon({ mech: 'mysql', dovecotSocket }, env());
+    const login = (password: string, rip: string) => dovecotPlainLogin({ path: dovecotSocket }, 'totp@example.org', password, `\trip=${rip}`);
+    expect(await login('secret', '192.0.2.10')).toMatch(/\nOK\t1\tuser=totp@example.org/);
+    expect(await login('secret', '192.0.2.11')).toMatch(/\nFAIL\t1\t/);
+    expect(started.sink.authEvents().at(-1)?.code).toBe(ErrorCodes.TOTP_REQUIRED);
+    expect(await login('app-phone', '192.0.2.11')).toMatch(/\nOK\t1\t/);
   });
 
   it('more values than max_candidates is a configuration problem: no answer, never a "no"', async () => {

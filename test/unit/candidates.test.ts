@@ -121,6 +121,28 @@ describe('Authenticator with several values', () => {
     expect(rehashed).toHaveLength(1);
   });
 
+  it('never offers an outage-cache answer for re-hashing', async () => {
+    const { verifier } = plainVerifier();
+    const rehashed: SuccessfulPassword[] = [];
+    const digester = new PasswordDigester();
+    let up = true;
+    const auth = new Authenticator({
+      backend: {
+        mechanism: 'scripted',
+        lookup: async () => (up ? { status: 'found', candidates: [{ stored: '{PLAIN}main', role: 'password' }], user: 'demo@example.org' } : { status: 'unavailable', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: 'down' }),
+      },
+      realm: { joinRealm: true, lowercase: false },
+      passwords: new CachingVerifier(verifier, 0, digester),
+      logger: logSink().logger,
+      outageCache: new CredentialCache(100, 60_000, digester),
+      rehash: { consider: (success) => rehashed.push(success) },
+    });
+    expect((await auth.authenticate(request('main'), { signal: AbortSignal.timeout(5000) })).result).toBe('success');
+    up = false;
+    expect(await auth.authenticate(request('main'), { signal: AbortSignal.timeout(5000) })).toMatchObject({ result: 'success', cache: 'outage' });
+    expect(rehashed).toHaveLength(1);
+  });
+
   it('the verified cache answers each device\'s password against an unchanged set', async () => {
     const candidates: Candidate[] = [{ stored: '{PLAIN}main', role: 'password' }, { stored: '{PLAIN}phone', role: 'app-password' }, { stored: '{PLAIN}laptop', role: 'app-password' }];
     const { login, asked, sink } = harness(candidates, { verifyCache: 100 });

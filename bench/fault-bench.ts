@@ -1,12 +1,16 @@
 /**
  * npm run bench:faults: database faults under the benchmark's load
  * (bench/fault-run.ts), printed as the table docs/BENCHMARKS.md records.
+ * `--scenario primary-replica` (the default) stops, locks and restarts two
+ * plain servers; `--scenario galera` kills and restarts the nodes of a real
+ * three-node Galera cluster (bench/galera-run.ts; needs root and galera-4).
  * Exits 1 when any invariant broke (an OK for a wrong password, a NO for a
  * right one, no recovery, a dead daemon, leaked connections).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { faultReportProblems, formatFaultReport, runFaultScenario } from './fault-run.js';
+import { runGaleraScenario } from './galera-run.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -15,14 +19,22 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '16' },
     wrong: { type: 'string', default: '0.2' },
     'daemon-log': { type: 'string' },
+    scenario: { type: 'string', default: 'primary-replica' },
   },
 });
 
+const SCENARIOS = {
+  'primary-replica': { run: runFaultScenario, describe: 'a primary and a replica' },
+  galera: { run: runGaleraScenario, describe: 'a three-node Galera cluster' },
+} as const;
+const scenario = SCENARIOS[args.scenario as keyof typeof SCENARIOS];
+if (!scenario) throw new Error(`--scenario must be one of ${Object.keys(SCENARIOS).join(', ')}`);
+
 const options = { users: Number(args.users), clients: Number(args.clients), phaseMs: Number(args.phase) * 1000, wrongShare: Number(args.wrong) };
 console.log(
-  `saslauthd-mysql fault run: ${os.cpus().length} cores, node ${process.version}, ${options.users} md5crypt users, ${options.clients} clients, ${options.wrongShare * 100}% wrong passwords, ${args.phase} s per phase; -a mysql with a primary and a replica (connect/query timeout 1000 ms, retry_after 1000 ms)`,
+  `saslauthd-mysql fault run: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}, ${options.users} md5crypt users, ${options.clients} clients, ${options.wrongShare * 100}% wrong passwords, ${args.phase} s per phase; -a mysql with ${scenario.describe} (connect/query timeout 1000 ms, retry_after 1000 ms)`,
 );
-const report = await runFaultScenario({ ...options, log: (line) => console.log(line), ...(args['daemon-log'] ? { daemonLogFile: args['daemon-log'] } : {}) });
+const report = await scenario.run({ ...options, log: (line) => console.log(line), ...(args['daemon-log'] ? { daemonLogFile: args['daemon-log'] } : {}) });
 console.log(`\n${formatFaultReport(report)}`);
 const problems = faultReportProblems(report);
 if (problems.length > 0) {

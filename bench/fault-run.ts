@@ -52,6 +52,8 @@ export interface PhaseCounts {
   readonly okForWrong: number;
   /** NO for a right password: must be 0. */
   readonly noForRight: number;
+  /** Fault phases: OK answers that came once the fault was in place (0 when nothing could answer). */
+  readonly okInPlace: number;
   /** Recovery phases only: from the end of the fault (the server back, the lock gone) to the first OK. */
   readonly firstOkAfterMs: number | undefined;
   readonly p99Ms: number;
@@ -63,13 +65,13 @@ export interface FaultReport {
   readonly phases: PhaseCounts[];
   readonly daemonAlive: boolean;
   /** Connections the daemon's account held on each server at the end, while still running. */
-  readonly connectionsWhileRunning: { primary: number; replica: number };
+  readonly connectionsWhileRunning: Readonly<Record<string, number>>;
   /** The same after the daemon stopped (must be 0). */
-  readonly connectionsAfterStop: { primary: number; replica: number };
+  readonly connectionsAfterStop: Readonly<Record<string, number>>;
   readonly poolSize: number;
 }
 
-interface Phase {
+export interface Phase {
   readonly name: string;
   /** A fault begins, a fault ends, or neither. */
   readonly kind: 'steady' | 'fault' | 'recovery';
@@ -77,8 +79,8 @@ interface Phase {
   readonly enter: () => Promise<void>;
 }
 
-/** Connections the daemon's account (sasl) holds on a server. */
-export async function daemonConnections(server: ThrowawayServer): Promise<number> {
+/** Connections the daemon's account (sasl) holds on a server (or on a port where one listens). */
+export async function daemonConnections(server: { readonly port: number }): Promise<number> {
   const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
   try {
     const [rows] = await root.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'sasl'");
@@ -98,24 +100,62 @@ async function lockMailboxes(server: ThrowawayServer): Promise<() => Promise<voi
   };
 }
 
+/**
+ * The databases a scenario runs against, and the faults it makes: the daemon
+ * is pointed at `hosts` (in order), and `connections` counts what it holds on
+ * each server (a server that is down counts as holding none).
+ */
+export interface Topology {
+  readonly hosts: string;
+  readonly phases: readonly Phase[];
+  connections(): Promise<Record<string, number>>;
+}
+
+/** A primary and a replica, each a throwaway server: stopped, locked, restarted. */
 export async function runFaultScenario(options: FaultRunOptions): Promise<FaultReport> {
-  const log = options.log ?? (() => undefined);
-  const cli = options.cli ?? CLI;
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build"`);
-  const work = mkdtempSync(path.join(os.tmpdir(), 'sm-faults-'));
   const [primary, replica] = await Promise.all([ThrowawayServer.create(), ThrowawayServer.create()]);
-  let child: ChildProcess | undefined;
   let unlock: (() => Promise<void>) | undefined;
   try {
     const mailboxes = makeBenchMailboxes(options.users);
     await Promise.all([seedMailboxes(primary, mailboxes), seedMailboxes(replica, mailboxes)]);
+    return await runUnderLoad(options, mailboxes.users, {
+      hosts: `127.0.0.1:${primary.port},127.0.0.1:${replica.port}`,
+      connections: async () => ({ primary: await daemonConnections(primary), replica: await daemonConnections(replica) }),
+      phases: [
+        { name: 'steady (both servers up)', kind: 'steady', enter: async () => undefined },
+        { name: 'primary stopped: fail over', kind: 'fault', enter: () => primary.stop() },
+        { name: 'primary restarted', kind: 'recovery', enter: () => primary.start() },
+        { name: 'primary slow (table locked)', kind: 'fault', enter: async () => void (unlock = await lockMailboxes(primary)) },
+        { name: 'primary unlocked', kind: 'recovery', enter: async () => { await unlock?.(); unlock = undefined; } },
+        { name: 'both servers stopped', kind: 'fault', enter: async () => void (await Promise.all([primary.stop(), replica.stop()])) },
+        { name: 'both restarted', kind: 'recovery', enter: async () => void (await Promise.all([primary.start(), replica.start()])) },
+      ],
+    });
+  } finally {
+    await unlock?.().catch(() => undefined);
+    await Promise.all([primary.destroy(), replica.destroy()]);
+  }
+}
+
+/**
+ * The daemon (the real process, -a mysql on `topology.hosts`) under
+ * closed-loop load while the topology's phases make their faults; every
+ * answer counted under the phase it came in.
+ */
+export async function runUnderLoad(options: FaultRunOptions, users: Parameters<typeof runLoad>[0]['users'], topology: Topology): Promise<FaultReport> {
+  const log = options.log ?? (() => undefined);
+  const cli = options.cli ?? CLI;
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build"`);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'sm-faults-'));
+  let child: ChildProcess | undefined;
+  try {
     const socketPath = path.join(work, 'mux');
     const logFd = options.daemonLogFile ? openSync(options.daemonLogFile, 'w') : undefined;
     child = spawn(process.execPath, [cli, '-a', 'mysql', '-r', '-m', work, '--throttle-after', '0'], {
       stdio: ['ignore', logFd ?? 'ignore', logFd ?? 'ignore'],
       env: {
         ...process.env,
-        SASLAUTHD_MYSQL_DB_HOSTS: `127.0.0.1:${primary.port},127.0.0.1:${replica.port}`,
+        SASLAUTHD_MYSQL_DB_HOSTS: topology.hosts,
         SASLAUTHD_MYSQL_DB_DATABASE: 'postfix',
         SASLAUTHD_MYSQL_DB_USER: 'sasl',
         SASLAUTHD_MYSQL_DB_PASSWORD: 'sasl-pw',
@@ -128,20 +168,10 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
       },
     });
     await waitForSocket(socketPath, child);
+    const { phases } = topology;
 
-    const phases: Phase[] = [
-      { name: 'steady (both servers up)', kind: 'steady', enter: async () => undefined },
-      { name: 'primary stopped: fail over', kind: 'fault', enter: () => primary.stop() },
-      { name: 'primary restarted', kind: 'recovery', enter: () => primary.start() },
-      { name: 'primary slow (table locked)', kind: 'fault', enter: async () => void (unlock = await lockMailboxes(primary)) },
-      { name: 'primary unlocked', kind: 'recovery', enter: async () => { await unlock?.(); unlock = undefined; } },
-      { name: 'both servers stopped', kind: 'fault', enter: async () => void (await Promise.all([primary.stop(), replica.stop()])) },
-      { name: 'both restarted', kind: 'recovery', enter: async () => void (await Promise.all([primary.start(), replica.start()])) },
-    ];
-
-    // Samples are filed under the phase current when they were answered.
     // An answer belongs to the phase whose fault was being set up or in place when it came.
-    const counts = phases.map((phase) => ({ name: phase.name, kind: phase.kind, requests: 0, ok: 0, no: 0, noReply: 0, okForWrong: 0, noForRight: 0, firstOkAt: undefined as number | undefined, inPlaceAt: Infinity, latencies: [] as number[] }));
+    const counts = phases.map((phase) => ({ name: phase.name, kind: phase.kind, requests: 0, ok: 0, no: 0, noReply: 0, okForWrong: 0, noForRight: 0, okInPlace: 0, firstOkAt: undefined as number | undefined, inPlaceAt: Infinity, latencies: [] as number[] }));
     let current = 0;
     const observe = (sample: Sample) => {
       const phase = counts[current]!;
@@ -149,7 +179,10 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
       phase.latencies.push(sample.ms);
       if (sample.answer === 'OK') {
         phase.ok += 1;
-        if (sample.at >= phase.inPlaceAt) phase.firstOkAt ??= sample.at;
+        if (sample.at >= phase.inPlaceAt) {
+          phase.okInPlace += 1;
+          phase.firstOkAt ??= sample.at;
+        }
         if (sample.wrong) phase.okForWrong += 1;
       } else if (sample.answer === 'NO') {
         phase.no += 1;
@@ -158,8 +191,9 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
         phase.noReply += 1;
       }
     };
-    const totalMs = phases.length * options.phaseMs;
-    const load = runLoad({ socketPath, clients: options.clients, durationMs: totalMs, users: mailboxes.users, realm: 'example.org', service: 'smtp', wrongShare: options.wrongShare, requestTimeoutMs: 15_000, observe });
+    // The load runs until every phase has had its time, however long their setup took.
+    let loadDone = false;
+    const load = runLoad({ socketPath, clients: options.clients, durationMs: 3_600_000, until: () => loadDone, users, realm: 'example.org', service: 'smtp', wrongShare: options.wrongShare, requestTimeoutMs: 15_000, observe });
     for (let i = 0; i < phases.length; i += 1) {
       const phaseStart = performance.now();
       current = i;
@@ -167,18 +201,20 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
       // Recovery is timed from when the fault is over (a server start takes a while).
       counts[i]!.inPlaceAt = performance.now();
       log(`  ${phases[i]!.name} (in place after ${(counts[i]!.inPlaceAt - phaseStart).toFixed(0)} ms)`);
-      const rest = options.phaseMs - (performance.now() - phaseStart);
+      // Each phase then has its full time with its fault in place, however long the setup took.
+      const rest = options.phaseMs - (performance.now() - counts[i]!.inPlaceAt);
       if (rest > 0) await new Promise((r) => setTimeout(r, rest));
     }
+    loadDone = true;
     await load;
 
     const daemonAlive = child.exitCode === null && child.signalCode === null;
     // Let lookups abandoned by the faults finish on the servers before counting what is held.
     await new Promise((r) => setTimeout(r, 1500));
-    const connectionsWhileRunning = { primary: await daemonConnections(primary), replica: await daemonConnections(replica) };
+    const connectionsWhileRunning = await topology.connections();
     await stopDaemon(child);
     await new Promise((r) => setTimeout(r, 500));
-    const connectionsAfterStop = { primary: await daemonConnections(primary), replica: await daemonConnections(replica) };
+    const connectionsAfterStop = await topology.connections();
     return {
       phases: counts.map(({ firstOkAt, inPlaceAt, latencies, ...phase }) => ({
         ...phase,
@@ -193,8 +229,6 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
     };
   } finally {
     if (child) await stopDaemon(child);
-    await unlock?.().catch(() => undefined);
-    await Promise.all([primary.destroy(), replica.destroy()]);
     rmSync(work, { recursive: true, force: true });
   }
 }
@@ -220,16 +254,16 @@ function stopDaemon(child: ChildProcess): Promise<void> {
 /** The report as a table, for the console and docs/BENCHMARKS.md. */
 export function formatFaultReport(report: FaultReport): string {
   const lines = [
-    `| phase | requests | OK | NO | no reply | OK for a wrong password | NO for a right password | p99 ms | max ms | first OK after the fault ended |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+    `| phase | requests | OK | NO | no reply | OK for a wrong password | NO for a right password | p99 ms | max ms | OK with the fault in place | first OK after the fault ended |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
     ...report.phases.map(
       (p) =>
-        `| ${p.name} | ${p.requests} | ${p.ok} | ${p.no} | ${p.noReply} | ${p.okForWrong} | ${p.noForRight} | ${p.p99Ms.toFixed(1)} | ${p.maxMs.toFixed(0)} | ${p.kind !== 'recovery' ? '' : p.firstOkAfterMs === undefined ? 'none' : `${p.firstOkAfterMs.toFixed(0)} ms`} |`,
+        `| ${p.name} | ${p.requests} | ${p.ok} | ${p.no} | ${p.noReply} | ${p.okForWrong} | ${p.noForRight} | ${p.p99Ms.toFixed(1)} | ${p.maxMs.toFixed(0)} | ${p.kind === 'fault' ? p.okInPlace : ''} | ${p.kind !== 'recovery' ? '' : p.firstOkAfterMs === undefined ? 'none' : `${p.firstOkAfterMs.toFixed(0)} ms`} |`,
     ),
     '',
     `daemon still running at the end: ${report.daemonAlive ? 'yes' : 'NO'}`,
-    `database connections held by the daemon at the end: primary ${report.connectionsWhileRunning.primary}, replica ${report.connectionsWhileRunning.replica} (pool size ${report.poolSize} per host)`,
-    `after the daemon stopped: primary ${report.connectionsAfterStop.primary}, replica ${report.connectionsAfterStop.replica}`,
+    `database connections held by the daemon at the end: ${perServer(report.connectionsWhileRunning)} (pool size ${report.poolSize} per host)`,
+    `after the daemon stopped: ${perServer(report.connectionsAfterStop)}`,
   ];
   return lines.join('\n');
 }
@@ -245,8 +279,11 @@ export function faultReportProblems(report: FaultReport): string[] {
     if (phase.firstOkAfterMs === undefined) problems.push(`${phase.name}: no OK after the fault ended: no recovery`);
   }
   if (!report.daemonAlive) problems.push('the daemon died');
-  const { primary, replica } = report.connectionsWhileRunning;
-  if (primary > report.poolSize || replica > report.poolSize) problems.push(`more connections than the pool allows: primary ${primary}, replica ${replica}`);
-  if (report.connectionsAfterStop.primary + report.connectionsAfterStop.replica > 0) problems.push('connections left open after the daemon stopped');
+  if (Object.values(report.connectionsWhileRunning).some((held) => held > report.poolSize)) problems.push(`more connections than the pool allows: ${perServer(report.connectionsWhileRunning)}`);
+  if (Object.values(report.connectionsAfterStop).some((held) => held > 0)) problems.push(`connections left open after the daemon stopped: ${perServer(report.connectionsAfterStop)}`);
   return problems;
+}
+
+function perServer(counts: Readonly<Record<string, number>>): string {
+  return Object.entries(counts).map(([server, held]) => `${server} ${held}`).join(', ');
 }

@@ -30,6 +30,8 @@ export interface LoadOptions {
   readonly hotSet?: number;
   /** Give up on one request after this long (counted as no reply). */
   readonly requestTimeoutMs?: number;
+  /** Stop early once this says so (a fault run whose phases take as long as they take). */
+  readonly until?: () => boolean;
   /** Told about every answer as it comes, e.g. to count them per phase of a fault run. */
   readonly observe?: (sample: Sample) => void;
 }
@@ -91,7 +93,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   await Promise.all(
     Array.from({ length: options.clients }, async () => {
-      while (performance.now() < deadline) {
+      while (performance.now() < deadline && !options.until?.()) {
         const pick = frames[Math.floor(Math.random() * frames.length)]!;
         const wrong = Math.random() < options.wrongShare;
         const t = performance.now();

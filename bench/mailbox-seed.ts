@@ -27,6 +27,6 @@ export function makeBenchMailboxes(count: number): BenchMailboxes {
   return { users, rows };
 }
 
-export function seedMailboxes(server: ThrowawayServer, mailboxes: BenchMailboxes): Promise<void> {
+export function seedMailboxes(server: { readonly port: number }, mailboxes: BenchMailboxes): Promise<void> {
   return seedMailboxServer(server, mailboxes.rows, { user: 'sasl', password: 'sasl-pw' });
 }

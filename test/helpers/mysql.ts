@@ -138,7 +138,7 @@ export async function createMailboxes(sql: RunSql, rows: readonly MailboxRow[] =
  * On a throwaway server: database "postfix" with the shared fixture and these
  * mailboxes, readable by `user`/`password` (and by nobody else).
  */
-export async function seedMailboxServer(server: ThrowawayServer, rows: readonly MailboxRow[], account: { user: string; password: string; requireSsl?: boolean }): Promise<void> {
+export async function seedMailboxServer(server: { readonly port: number }, rows: readonly MailboxRow[], account: { user: string; password: string; requireSsl?: boolean }): Promise<void> {
   const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
   const sql: RunSql = (statement, params) => root.query(statement, params);
   await sql('CREATE DATABASE postfix');

@@ -43,6 +43,9 @@ const HOST_LEVEL_SQL_ERRORS = new Set([
   'ER_LOCK_WAIT_TIMEOUT',
   'ER_QUERY_INTERRUPTED',
   'ER_OPTION_PREVENTS_STATEMENT',
+  // 1047: a Galera node that lost quorum (or is still joining) accepts connections but refuses
+  // every table read ("WSREP has not yet prepared node for application use"): a down host.
+  'ER_UNKNOWN_COM_ERROR',
 ]);
 
 /** Logins waiting for a connection to one host, at most; more wait no longer than they would have. */

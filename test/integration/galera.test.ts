@@ -1,0 +1,31 @@
+/**
+ * A real three-node MariaDB Galera cluster under the benchmark's load,
+ * bounded for CI (bench/galera-run.ts): nodes killed until the last loses
+ * quorum, then restarted until the cluster re-forms. The daemon must never
+ * answer OK to a wrong password nor NO to a right one (a node without
+ * quorum answers 1047: a down host), must recover by itself, and must hold
+ * no more connections than its pools allow. Needs root, galera-4 and rsync;
+ * fails (never skips) without them.
+ */
+import { describe, expect, it } from 'vitest';
+import { CLI } from '../helpers/cli.js';
+import { galeraProblems } from '../helpers/galera.js';
+import { faultReportProblems, formatFaultReport } from '../../bench/fault-run.js';
+import { runGaleraScenario } from '../../bench/galera-run.js';
+
+describe('a Galera cluster under load', () => {
+  it('fails over, treats a node without quorum as down, and recovers when the cluster re-forms', async () => {
+    expect(galeraProblems()).toEqual([]);
+    const report = await runGaleraScenario({ users: 300, clients: 8, phaseMs: 2500, wrongShare: 0.2, cli: CLI });
+    process.stderr.write(`[galera under load]\n${formatFaultReport(report)}\n`);
+    expect(faultReportProblems(report)).toEqual([]);
+    const phase = (name: string) => report.phases.find((p) => p.name.startsWith(name))!;
+    // One node down is covered by the others...
+    expect(phase('node 1 killed').ok).toBeGreaterThan(0);
+    // ...and once the survivor lost quorum, every answer was a temporary failure (1047 is a down host).
+    expect(phase('node 2 killed').noReply).toBeGreaterThan(0);
+    expect(phase('node 2 killed').okInPlace).toBe(0);
+    expect(phase('node 2 killed').noForRight).toBe(0);
+    for (const p of report.phases) expect(p.requests).toBeGreaterThan(0);
+  }, 300_000);
+});

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { md5crypt } from '../src/crypt/schemes/md5crypt.js';
 import type { BenchUser } from './load-generator.js';
 import { seedMailboxServer, type MailboxRow } from '../test/helpers/mysql.js';
-import type { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 
 export interface BenchMailboxes {
   /** Logins (without the domain) and their passwords, for the load generator. */

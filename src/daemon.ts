@@ -6,7 +6,8 @@
  */
 import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
-import { FailureThrottle } from './auth/throttle.js';
+import { FailureThrottle, OWNER_ADDRESS_MS } from './auth/throttle.js';
+import type { ThrottleStore } from './auth/throttle-store.js';
 import { AuthGeneration } from './auth-generation.js';
 import { muxReply } from './auth/mux-reply.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
@@ -63,7 +64,9 @@ function chooseNativeCrypt({ engine, threads }: DaemonConfig['verify'], logger: 
 
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
   const pools = new VerifyPools(config.verify, chooseNativeCrypt(config.verify, logger));
-  let throttle = config.throttle.afterFailures > 0 ? new FailureThrottle(config.throttle) : undefined;
+  const throttleStore = config.throttleStore ? await openThrottleStore(config, logger) : undefined;
+  const makeThrottle = (settings: DaemonConfig['throttle']) => (settings.afterFailures > 0 ? new FailureThrottle(settings, undefined, throttleStore) : undefined);
+  let throttle = makeThrottle(config.throttle);
   let running = config;
   // Declared before the metrics that read it, assigned once the generation exists.
   // eslint-disable-next-line prefer-const
@@ -183,7 +186,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     async reload(next) {
       if (closing) throw new DaemonError(ErrorCodes.SHUTTING_DOWN, 'shutting down: the new configuration is not used');
       const restartNeeded = settingsNeedingRestart(running, next);
-      const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : next.throttle.afterFailures > 0 ? new FailureThrottle(next.throttle) : undefined;
+      const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : makeThrottle(next.throttle);
       // Building the generation builds its backend: a configuration it cannot use throws here, and nothing has changed yet.
       const replacement = new AuthGeneration({ config: next, backend: createBackend(next.backend, logger), logger, pools, throttle: nextThrottle, metrics });
       const previous = current;
@@ -202,7 +205,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         // An inherited socket stays: systemd keeps it, and queues logins while we restart.
         if (identity) releaseSocket(identity);
         if (dovecotIdentity) releaseSocket(dovecotIdentity);
-        await Promise.all([current.backend.close(), ...retiring, pools.close()]);
+        await Promise.all([current.backend.close(), ...retiring, pools.close(), throttleStore?.close()]);
       })();
       return closing;
     },
@@ -213,6 +216,26 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
  * Parts that are built once, at start-up: a new value for them is reported
  * and waits for a restart, while everything else takes effect at once.
  */
+/** The shared throttle store, loaded only when asked for (ioredis is a daemon without it need not carry). */
+async function openThrottleStore(config: DaemonConfig, logger: Logger): Promise<ThrottleStore> {
+  const settings = config.throttleStore!;
+  const { RedisThrottleStore } = await import('./auth/redis-throttle-store.js');
+  const log = logger.child({ component: 'throttle-store' });
+  for (const warning of settings.warnings) log.warn(warning);
+  log.info({ store: RedisThrottleStore.describe(settings.url), deadlineMs: settings.deadlineMs, keyed: settings.digestKey !== undefined }, `throttle counts are shared through ${RedisThrottleStore.describe(settings.url)}`);
+  return new RedisThrottleStore(
+    {
+      url: settings.url,
+      deadlineMs: settings.deadlineMs,
+      windowMs: config.throttle.windowMs,
+      turnLeaseMs: config.timeouts.answerTimeoutMs,
+      ownerAddressMs: OWNER_ADDRESS_MS,
+      ...(settings.digestKey !== undefined ? { digestKey: Buffer.from(settings.digestKey) } : {}),
+    },
+    log,
+  );
+}
+
 function settingsNeedingRestart(running: DaemonConfig, next: DaemonConfig): string[] {
   const parts: Array<[string, (config: DaemonConfig) => unknown]> = [
     ['socket path (-m)', (c) => c.socketPath],
@@ -223,6 +246,7 @@ function settingsNeedingRestart(running: DaemonConfig, next: DaemonConfig): stri
     ['verification threads and queue', (c) => c.verify],
     ['log level', (c) => c.log],
     ['metrics port and address', (c) => c.metrics],
+    ['--throttle-store and its key and deadline', (c) => c.throttleStore],
   ];
   return parts.filter(([, read]) => !sameJson(read(running), read(next))).map(([name]) => name);
 }

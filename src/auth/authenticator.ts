@@ -27,8 +27,8 @@ import { describeError, ErrorCodes } from '../errors.js';
 import { authLogLevel, escapeField, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
 import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
-import { clientAddressOf, type FailureThrottle, type NameKind, type Settled, type ThrottleKey } from './throttle.js';
-import type { Admission, GatePass } from './guess-gate.js';
+import { clientAddressOf, type FailureThrottle, type NameKind, type Settled, type ThrottleAdmission, type ThrottleKey } from './throttle.js';
+import type { GatePass } from './guess-gate.js';
 
 /** A success with the account's own password, for re-hashing (auth/rehash.ts). */
 export interface SuccessfulPassword {
@@ -296,8 +296,9 @@ export function normalizedName(name: string): string {
 type TurnTaken = { readonly turn: Turn | undefined } | { readonly refused: Decided };
 const NO_TURN: TurnTaken = Object.freeze({ turn: undefined });
 
-function turnOf(keys: readonly ThrottleKey[], admission: Admission, kind: NameKind): TurnTaken {
-  if (admission.admitted) return { turn: { keys, pass: admission.pass } };
+function turnOf(keys: readonly ThrottleKey[], admission: ThrottleAdmission, kind: NameKind): TurnTaken {
+  // Another host may have known the address as the user's: the turn is then under the keys it was taken with.
+  if (admission.admitted) return { turn: { keys: 'keys' in admission ? admission.keys : keys, pass: admission.pass } };
   return { refused: { outcome: admission.why === 'cancelled' ? NOBODY_WAITS : admission.why === 'queue-full' ? THROTTLE_QUEUE_FULL : NO_ROOM_TO_WAIT, name: kind } };
 }
 

@@ -28,10 +28,17 @@
  * gated under its own key (user at address) instead of the user's and the
  * address's, so guesses from elsewhere do not hold the owner back. With no
  * address known, the owner waits their turn with the guesses.
+ *
+ * Several hosts (throttle-store.ts). With a store, counts, turns, holds and
+ * owner addresses are shared: an attempt is counted everywhere before it is
+ * evaluated, and a throttled key takes one turn across every host, so
+ * guesses spread over hosts get the bound one host gives. The local tables
+ * and gate keep working underneath (and alone while the store is away).
  */
 import { LRUCache } from 'lru-cache';
 import type { Cancellation } from '../common/cancellation.js';
 import { GuessGate, type Admission, type GatePass } from './guess-gate.js';
+import type { SharedReservation, ThrottleStore } from './throttle-store.js';
 
 export interface ThrottleSettings {
   /** Failures before answers are delayed; 0 turns throttling off. */
@@ -113,9 +120,12 @@ export class FailureThrottle {
   readonly #owners = new LRUCache<string, number>({ max: MAX_TRACKED_KEYS });
   readonly #gate: GuessGate<ThrottleKey>;
 
-  constructor(settings: ThrottleSettings, clock: ThrottleClock = SYSTEM_CLOCK) {
+  readonly #store: ThrottleStore | undefined;
+
+  constructor(settings: ThrottleSettings, clock: ThrottleClock = SYSTEM_CLOCK, store?: ThrottleStore) {
     this.#settings = settings;
     this.#clock = clock;
+    this.#store = store;
     this.#gate = new GuessGate<ThrottleKey>({ capacity: (key) => this.#capacity(key), maxWaitingPerKey: MAX_WAITING_PER_KEY, clock });
   }
 
@@ -138,9 +148,37 @@ export class FailureThrottle {
     return address === undefined ? [name] : [key('address', address), name];
   }
 
-  /** Wait for these keys' turn to evaluate a password (guess-gate.ts). */
-  admit(keys: readonly ThrottleKey[], cancellation: Cancellation, onWait: () => boolean): Admission | Promise<Admission> {
-    return this.#gate.admit(keys, cancellation, onWait);
+  /**
+   * Wait for these keys' turn to evaluate a password (guess-gate.ts), on
+   * this host and, with a store, on every host. The admission may name other
+   * keys than asked: another host knew the address as the user's owner.
+   */
+  admit(keys: readonly ThrottleKey[], cancellation: Cancellation, onWait: () => boolean): ThrottleAdmission | Promise<ThrottleAdmission> {
+    if (!this.#store) return this.#gate.admit(keys, cancellation, onWait);
+    return this.#admitShared(this.#store, keys, cancellation, onWait);
+  }
+
+  async #admitShared(store: ThrottleStore, asked: readonly ThrottleKey[], cancellation: Cancellation, onWait: () => boolean): Promise<ThrottleAdmission> {
+    const keys = await this.#withSharedOwner(store, asked);
+    const pending = this.#gate.admit(keys, cancellation, onWait);
+    const local = pending instanceof Promise ? await pending : pending;
+    if (!local.admitted) return local;
+    const reservation = await store.reserve(keys, this.#settings.afterFailures, cancellation);
+    if (reservation === 'cancelled') {
+      local.pass.release();
+      return { admitted: false, why: 'cancelled' };
+    }
+    const pass = reservation ? new SharedPass(local.pass, reservation) : local.pass;
+    return keys === asked ? { admitted: true, pass } : { admitted: true, pass, keys };
+  }
+
+  /** A user's name and address another host saw log in together: their owner key, remembered here too. */
+  async #withSharedOwner(store: ThrottleStore, keys: readonly ThrottleKey[]): Promise<readonly ThrottleKey[]> {
+    const [address, name] = keys;
+    if (keys.length !== 2 || address?.table !== 'address' || name?.table !== 'has-row') return keys;
+    if (!(await store.isOwnerAddress(name.key, address.key))) return keys;
+    this.#owners.set(ownerId(name.key, address.key), this.#clock.now());
+    return [key('owner', ownerId(name.key, address.key))];
   }
 
   /**
@@ -150,10 +188,16 @@ export class FailureThrottle {
    * of a success, which makes the address an owner address.
    */
   settle(pass: GatePass, keys: readonly ThrottleKey[], failed: boolean, owner?: { readonly user: string; readonly address: string }): Settled {
-    const delays = keys.map((k) => this.#delayOf(k, failed));
-    const crossed = this.#record(keys, failed);
-    if (!failed && owner) this.#owners.set(ownerId(owner.user, owner.address), this.#clock.now());
-    pass.release(delays.map((d) => d?.delayMs ?? 0));
+    const shared = pass instanceof SharedPass ? pass.reservation.failuresBefore : undefined;
+    const delays = keys.map((k, i) => this.#delayOf(k, failed, shared?.[i]));
+    const crossed = this.#record(keys, failed, shared);
+    if (!failed && owner) {
+      this.#owners.set(ownerId(owner.user, owner.address), this.#clock.now());
+      this.#store?.rememberOwnerAddress(owner.user, owner.address);
+    }
+    const holds = delays.map((d) => d?.delayMs ?? 0);
+    if (pass instanceof SharedPass) pass.settle(failed ? 'failure' : 'success', holds);
+    pass.release(holds);
     return { decision: longest(delays), crossed };
   }
 
@@ -172,11 +216,13 @@ export class FailureThrottle {
     this.#owners.clear();
   }
 
-  #record(keys: readonly ThrottleKey[], failed: boolean): ThrottleKey[] {
+  /** `sharedBefore`: each key's failures on every host before this one, when a store said. */
+  #record(keys: readonly ThrottleKey[], failed: boolean, sharedBefore?: readonly number[]): ThrottleKey[] {
     const crossed: ThrottleKey[] = [];
-    for (const k of keys) {
+    for (const [i, k] of keys.entries()) {
       if (failed) {
-        if (this.#bump(k) === this.#settings.afterFailures) crossed.push(k);
+        const here = this.#bump(k);
+        if ((sharedBefore ? sharedBefore[i]! + 1 : here) === this.#settings.afterFailures) crossed.push(k);
       } else if (k.table !== 'address') {
         // The owner proved the password: the name starts over. The address does not,
         // or an attacker with one account of their own could wipe their address's record between guesses.
@@ -186,9 +232,9 @@ export class FailureThrottle {
     return crossed;
   }
 
-  #delayOf(k: ThrottleKey, failed: boolean): ThrottleDecision | undefined {
+  #delayOf(k: ThrottleKey, failed: boolean, sharedBefore?: number): ThrottleDecision | undefined {
     if (this.#settings.afterFailures <= 0 || (!failed && k.table !== 'address')) return undefined;
-    const failures = this.#failures(k);
+    const failures = Math.max(this.#failures(k), sharedBefore ?? 0);
     if (failures < this.#settings.afterFailures) return undefined;
     const ceiling = Math.min(this.#settings.maxDelayMs, FIRST_DELAY_MS * 2 ** Math.min(30, failures - this.#settings.afterFailures));
     const delayMs = Math.round(ceiling / 2 + (this.#clock.random() * ceiling) / 2);
@@ -252,4 +298,32 @@ function longest(delays: ReadonlyArray<ThrottleDecision | undefined>): ThrottleD
 export function clientAddressOf(field: string): string {
   const separator = field.lastIndexOf(';');
   return separator < 0 ? field : field.slice(0, separator);
+}
+
+/** An admission, and the keys it was taken under when they differ from the ones asked for. */
+export type ThrottleAdmission = Admission | { readonly admitted: true; readonly pass: GatePass; readonly keys: readonly ThrottleKey[] };
+
+/**
+ * A turn on this host and a reservation in the shared store: the outcome
+ * settles the reservation; given back without one (a temporary failure, a
+ * client that left), the attempt is taken back from the shared counts.
+ */
+class SharedPass implements GatePass {
+  readonly #local: GatePass;
+  readonly reservation: SharedReservation;
+
+  constructor(local: GatePass, reservation: SharedReservation) {
+    this.#local = local;
+    this.reservation = reservation;
+  }
+
+  settle(outcome: 'failure' | 'success', holdMs: readonly number[]): void {
+    this.reservation.settle(outcome, holdMs);
+  }
+
+  release(holdMs?: readonly number[]): void {
+    // Settling twice is a no-op: after settle() this only gives the local turn back.
+    this.reservation.settle('not-counted', []);
+    this.#local.release(holdMs);
+  }
 }

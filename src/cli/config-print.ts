@@ -16,14 +16,30 @@ const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'rehash_password']
 
 type Line = readonly [setting: string, value: string, origin: string];
 
+/** Options whose value is a URL that may carry a password: shown with the password masked. */
+const URL_WITH_SECRET: ReadonlySet<string> = new Set(['--throttle-store']);
+
 function flagLines(flags: DaemonFlags, env: NodeJS.ProcessEnv): Line[] {
   const lines: Line[] = [];
   for (const [name, source] of everyOption()) {
     const given = flags[name];
-    if (given !== undefined) lines.push([source.longFlag, given === true ? 'yes' : String(given), `command line (${source.label})`]);
-    else if (source.variable && env[source.variable]) lines.push([source.longFlag, env[source.variable]!, source.variable]);
+    const shown = (value: string) => (URL_WITH_SECRET.has(source.longFlag) ? maskUrlPassword(value) : value);
+    if (given !== undefined) lines.push([source.longFlag, given === true ? 'yes' : shown(String(given)), `command line (${source.label})`]);
+    else if (source.variable && env[source.variable]) lines.push([source.longFlag, shown(env[source.variable]!), source.variable]);
   }
   return lines;
+}
+
+function maskUrlPassword(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password === '') return value;
+    url.password = 'masked';
+    return url.href.replace(':masked@', ':********@');
+  } catch {
+    // resolveDaemonConfig has refused it already; never echo what may hold a secret.
+    return MASK;
+  }
 }
 
 function backendLines(config: DaemonConfig, flags: DaemonFlags, env: NodeJS.ProcessEnv): Line[] {

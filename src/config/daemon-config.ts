@@ -4,6 +4,7 @@
  * The result is validated and frozen; a bad value stops start-up with a
  * message naming the flag or variable it came from.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Level } from 'pino';
@@ -20,6 +21,7 @@ import { ENV_NAMES, ENV_PREFIX, optionSource, type DaemonFlags, type OptionName 
 import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning, PRESET_ENV } from '../backends/mysql/native-config.js';
 import type { BackendConfig } from '../backends/index.js';
 import type { ThrottleSettings } from '../auth/throttle.js';
+import { exposedSecretWarning } from '../common/exposed-file.js';
 
 export const MECHANISMS = ['passwd-file', 'pam', 'mysql'] as const;
 export const CRYPT_ENGINES = ['auto', 'native', 'js'] as const;
@@ -68,6 +70,7 @@ export const DEFAULTS = Object.freeze({
   throttleAfter: 5,
   throttleMaxDelayMs: 5_000,
   throttleWindowSeconds: 900,
+  throttleStoreTimeoutMs: 100,
 });
 
 export interface DaemonConfig {
@@ -100,6 +103,8 @@ export interface DaemonConfig {
   readonly dovecot?: { readonly socketPath?: string; readonly listen?: { readonly host: string; readonly port: number }; readonly plaintextNeedsTls: boolean };
   /** Brute-force delays (src/auth/throttle.ts); afterFailures 0 turns them off. */
   readonly throttle: ThrottleSettings;
+  /** Where the throttle's counts are shared with other hosts, when they are (src/auth/redis-throttle-store.ts). */
+  readonly throttleStore?: ThrottleStoreConfig;
   /** Prometheus /metrics over HTTP; undefined when off (the default). */
   readonly metrics?: { readonly host: string; readonly port: number };
   readonly shutdownGraceMs: number;
@@ -237,6 +242,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     maxConnections: pickInteger('maxConnections', flags, env, DEFAULTS.maxConnections, 1, 100_000),
     ...resolveDovecot(flags, env, cwd),
     throttle,
+    ...resolveThrottleStore(flags, env, cwd, throttle),
     ...resolveMetrics(flags, env),
     shutdownGraceMs: pickInteger('shutdownGrace', flags, env, DEFAULTS.shutdownGraceMs, 0, 600_000),
     log: { level, pretty: debug, successes: pickBoolean('logSuccesses', flags, env) },
@@ -263,6 +269,59 @@ function resolveThrottle(flags: DaemonFlags, env: Env, answerTimeoutMs: number):
   }
   const windowSeconds = pickInteger('throttleWindow', flags, env, DEFAULTS.throttleWindowSeconds, 1, 604_800);
   return { afterFailures, maxDelayMs, windowMs: windowSeconds * 1000 };
+}
+
+export interface ThrottleStoreConfig {
+  /** redis:// or rediss://, with any credentials it carries (never printed: describe it with RedisThrottleStore.describe). */
+  readonly url: string;
+  readonly deadlineMs: number;
+  /** The shared secret for the digests, from --throttle-store-key-file; absent: plain SHA-256. */
+  readonly digestKey?: string;
+  /** Said once at start-up: an exposed key file, or no key at all. */
+  readonly warnings: readonly string[];
+}
+
+/** The shortest shared secret accepted for the digests: HMAC under a guessable key would be no better than none. */
+export const MIN_THROTTLE_STORE_KEY_BYTES = 16;
+
+/** --throttle-store, its key file and its deadline: checked together, since each is useless without the store. */
+function resolveThrottleStore(flags: DaemonFlags, env: Env, cwd: string, throttle: ThrottleSettings): Pick<DaemonConfig, 'throttleStore'> {
+  const store = pick('throttleStore', flags, env);
+  const keyFile = pick('throttleStoreKeyFile', flags, env);
+  const timeout = pick('throttleStoreTimeout', flags, env);
+  const deadlineMs = timeout ? parseInteger(timeout.key, timeout.value, 5, 10_000) : DEFAULTS.throttleStoreTimeoutMs;
+  if (!store) {
+    const stray = keyFile ?? timeout;
+    if (stray) throw new ConfigError(stray.key, 'only means something with --throttle-store (SASLAUTHD_MYSQL_THROTTLE_STORE): set that too, or remove this');
+    return {};
+  }
+  let url: URL;
+  try {
+    url = new URL(store.value.trim());
+  } catch {
+    throw new ConfigError(store.key, 'expected a Redis URL: redis://[user:password@]host:port[/db], or rediss:// for TLS');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(store.key, `expected redis:// or rediss://, not ${url.protocol}//`);
+  if (!/^\/?\d*$/.test(url.pathname)) throw new ConfigError(store.key, 'the path is the database number, such as redis://127.0.0.1:6379/2');
+  if (throttle.afterFailures <= 0) throw new ConfigError(store.key, 'shares the throttle\'s counts, but --throttle-after 0 turns the throttle off: remove one of them');
+  const warnings: string[] = [];
+  let digestKey: string | undefined;
+  if (keyFile) {
+    const file = path.resolve(cwd, keyFile.value);
+    try {
+      digestKey = readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError(keyFile.key, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    if (Buffer.byteLength(digestKey) < MIN_THROTTLE_STORE_KEY_BYTES) {
+      throw new ConfigError(keyFile.key, `${file} holds ${Buffer.byteLength(digestKey)} bytes; use ${MIN_THROTTLE_STORE_KEY_BYTES} or more, the same file on every host (e.g. openssl rand -base64 32 > ${file})`);
+    }
+    const exposed = exposedSecretWarning(file, 'the throttle store\'s digest key');
+    if (exposed) warnings.push(exposed);
+  } else {
+    warnings.push('the throttle store holds plain SHA-256 digests of user names and client addresses, which anyone who can read Redis can test guesses against: give every host the same --throttle-store-key-file');
+  }
+  return { throttleStore: { url: store.value.trim(), deadlineMs, ...(digestKey !== undefined ? { digestKey } : {}), warnings } };
 }
 
 /** --dovecot-socket and --dovecot-listen: where to serve Dovecot's auth protocol, if anywhere. */

@@ -227,7 +227,7 @@ describe('saslauthd-mysql config', () => {
     const conf = path.join(dir, 'mysql.conf');
     writeFileSync(conf, 'hosts = 127.0.0.1:3306\ndatabase = postfix\nuser = mail\npassword = Marker-Secret-1\ntable = mailbox\nrehash_to = SHA512-CRYPT\nrehash_user = writer\nrehash_password = Marker-Secret-2\n', { mode: 0o600 });
     const result = await runCli(['config', '-a', 'mysql', '-O', conf, '-r', '-m', path.join(dir, 'run')], {
-      env: { ...process.env, SASLAUTHD_MYSQL_THROTTLE_AFTER: '3', SASLAUTHD_MYSQL_DB_USER: 'other' },
+      env: { ...process.env, SASLAUTHD_MYSQL_THROTTLE_AFTER: '3', SASLAUTHD_MYSQL_DB_USER: 'other', SASLAUTHD_MYSQL_THROTTLE_STORE: 'redis://sasl:Marker-Secret-3@10.0.0.5:6379/2' },
     });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).not.toContain('Marker-Secret-1');
@@ -241,6 +241,8 @@ describe('saslauthd-mysql config', () => {
     expect(lines).toContain('user = other # SASLAUTHD_MYSQL_DB_USER');
     expect(lines).toContain(`password = ******** (masked) # ${conf}:4`);
     expect(lines).toContain(`rehash_password = ******** (masked) # ${conf}:8`);
+    expect(result.stdout).not.toContain('Marker-Secret-3');
+    expect(lines).toContain('--throttle-store = redis://sasl:********@10.0.0.5:6379/2 # SASLAUTHD_MYSQL_THROTTLE_STORE');
     expect(result.stdout).not.toMatch(/--answer-timeout/);
   });
 

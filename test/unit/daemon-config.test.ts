@@ -1,3 +1,6 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveDaemonConfig, type DaemonFlags } from '../../src/config/daemon-config.js';
 import { ConfigError, ErrorCodes } from '../../src/errors.js';
@@ -156,5 +159,40 @@ describe('resolveDaemonConfig', () => {
     expect(error.code).toBe(ErrorCodes.CONFIG);
     expect(error.key).toBe(key);
     expect(error.message.startsWith(`${key}:`)).toBe(true);
+  });
+
+  describe('--throttle-store', () => {
+    it('takes a redis:// or rediss:// URL, with a deadline of 100 ms unless told', () => {
+      expect(resolveDaemonConfig({ ...base, throttleStore: 'redis://127.0.0.1:6380/3' }, {}, '/srv').throttleStore).toMatchObject({ url: 'redis://127.0.0.1:6380/3', deadlineMs: 100 });
+      expect(resolveDaemonConfig(base, { SASLAUTHD_MYSQL_THROTTLE_STORE: 'rediss://u:p@redis.example:6380', SASLAUTHD_MYSQL_THROTTLE_STORE_TIMEOUT: '40' }, '/srv').throttleStore).toMatchObject({ deadlineMs: 40 });
+      expect(resolveDaemonConfig(base, {}, '/srv').throttleStore).toBeUndefined();
+    });
+
+    it('says what is wrong with a URL, a key file or a lone setting', () => {
+      expect(configError({ ...base, throttleStore: 'memcached://127.0.0.1' }).message).toMatch(/--throttle-store: expected redis:\/\/ or rediss:\/\//);
+      expect(configError({ ...base, throttleStore: 'not a url' }).message).toMatch(/expected a Redis URL/);
+      expect(configError({ ...base, throttleStore: 'redis://h:6379/db' }).message).toMatch(/database number/);
+      expect(configError({ ...base, throttleStoreKeyFile: '/etc/key' }).message).toMatch(/--throttle-store-key-file: only means something with --throttle-store/);
+      expect(configError({ ...base, throttleStore: 'redis://h', throttleAfter: '0' }).message).toMatch(/--throttle-after 0 turns the throttle off/);
+      expect(configError({ ...base, throttleStore: 'redis://h', throttleStoreKeyFile: '/nonexistent/key' }).message).toMatch(/cannot read \/nonexistent\/key: ENOENT/);
+    });
+
+    it('wants a key of 16 bytes or more, and warns when there is none or it is readable by others', () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'sm-key-'));
+      try {
+        const short = path.join(dir, 'short');
+        writeFileSync(short, 'tiny\n', { mode: 0o600 });
+        expect(configError({ ...base, throttleStore: 'redis://h', throttleStoreKeyFile: short }).message).toMatch(/holds 4 bytes; use 16 or more/);
+        const open = path.join(dir, 'open');
+        writeFileSync(open, 'a long enough shared secret\n');
+        chmodSync(open, 0o644);
+        const keyed = resolveDaemonConfig({ ...base, throttleStore: 'redis://h', throttleStoreKeyFile: open }, {}, '/srv').throttleStore!;
+        expect(keyed.digestKey).toBe('a long enough shared secret');
+        expect(keyed.warnings.join()).toMatch(/readable by every user/);
+        expect(resolveDaemonConfig({ ...base, throttleStore: 'redis://h' }, {}, '/srv').throttleStore!.warnings.join()).toMatch(/plain SHA-256/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 });

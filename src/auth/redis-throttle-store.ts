@@ -1,0 +1,217 @@
+/**
+ * The throttle's counts in Redis (ioredis), shared by every daemon pointed at
+ * the same server. Plain commands only, each atomic on its own:
+ *   count   INCR + PEXPIRE per key, before the password is evaluated, so
+ *           guesses fired at several hosts at once are numbered one by one;
+ *           the window restarts with every attempt, as the local count's does
+ *   turn    SET NX PX: once a key is throttled, one evaluation at a time
+ *           across every host; the lease ends with the answer deadline so a
+ *           host that dies holding it blocks nobody for long
+ *   hold    SET PX: the delay a failure earned closes the key on every host
+ *   owner   SET PX: an address that logged in as a user, for every host
+ * Rate-limiting libraries count and block; this throttle delays and takes
+ * turns (docs/security.md), so the commands are written here.
+ *
+ * Names and addresses never reach Redis: keys are digests, HMAC-SHA-256 under
+ * the key every host shares (--throttle-store-key-file), else plain SHA-256,
+ * which a reader of Redis could test guesses of names against (the daemon
+ * warns at start-up). Values are counts and markers, never a password or a
+ * digest of one.
+ *
+ * Deadlines: every command times out after `deadlineMs` (commandTimeout), and
+ * nothing queues while Redis is unreachable (enableOfflineQueue off), so a
+ * login is never slowed by more than the deadline. After a failure the store
+ * is left alone for RETRY_AFTER_MS (logins count locally, at no cost), then
+ * tried again; one line says it went away, one that it is back.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Cancellation } from '../common/cancellation.js';
+import type { SharedKey, SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
+
+export interface RedisThrottleStoreSettings {
+  /** redis://[user:pass@]host:port[/db] or rediss:// */
+  readonly url: string;
+  /** Every command's deadline. */
+  readonly deadlineMs: number;
+  /** A count is forgotten after this long without an attempt. */
+  readonly windowMs: number;
+  /** How long a turn is held at most (the answer deadline): a host that died holding it blocks nobody longer. */
+  readonly turnLeaseMs: number;
+  /** How long an owner address is remembered. */
+  readonly ownerAddressMs: number;
+  /** The key every host shares for the digests; without it, plain SHA-256. */
+  readonly digestKey?: Buffer;
+}
+
+export const KEY_NAMESPACE = 'saslauthd-mysql:throttle:';
+/** After a failed or late command, logins count locally this long before the store is tried again. */
+export const RETRY_AFTER_MS = 2_000;
+/** Waiting for another host's turn: look again after the time it has left, within these bounds. */
+const TURN_POLL_MIN_MS = 5;
+const TURN_POLL_MAX_MS = 250;
+
+export class RedisThrottleStore implements ThrottleStore {
+  readonly #settings: RedisThrottleStoreSettings;
+  readonly #log: Logger;
+  readonly #redis: Redis;
+  readonly #marker = `${hostname()}:${process.pid}`;
+  #skipUntil = 0;
+  #down = false;
+  #closed = false;
+
+  constructor(settings: RedisThrottleStoreSettings, log: Logger) {
+    this.#settings = settings;
+    this.#log = log;
+    this.#redis = new Redis(settings.url, {
+      commandTimeout: settings.deadlineMs,
+      connectTimeout: Math.max(settings.deadlineMs, 1_000),
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // Reconnect forever, at most every 2 s: the store comes back by itself.
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+      connectionName: 'saslauthd-mysql',
+    });
+    // Without a listener an error event would end the process; each is one line at most (#failed).
+    this.#redis.on('error', (error: Error) => this.#failed(error));
+  }
+
+  /** The server and database, for the start-up line: never the password. */
+  static describe(url: string): string {
+    try {
+      const parsed = new URL(url);
+      return `${parsed.protocol}//${parsed.host}${parsed.pathname.length > 1 ? parsed.pathname : ''}`;
+    } catch {
+      return 'an invalid URL';
+    }
+  }
+
+  async reserve(keys: readonly SharedKey[], throttledAt: number, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
+    if (!this.#usable()) return undefined;
+    const counts = keys.map((key) => this.#name('count', key.id));
+    try {
+      const multi = this.#redis.multi();
+      for (const count of counts) multi.incr(count).pexpire(count, this.#settings.windowMs);
+      const replies = await multi.exec();
+      if (!replies) throw new Error('the transaction was discarded');
+      const failuresBefore = counts.map((_, i) => Math.max(0, Number(replies[2 * i]?.[1] ?? 1) - 1));
+      const turns: number[] = [];
+      for (let i = 0; i < keys.length; i += 1) {
+        if (throttledAt <= 0 || failuresBefore[i]! < throttledAt) continue;
+        if (!(await this.#takeTurn(this.#name('turn', keys[i]!.id), cancellation))) {
+          this.#settle(keys, turns, 'not-counted', []);
+          return 'cancelled';
+        }
+        turns.push(i);
+      }
+      this.#answered();
+      let settled = false;
+      return {
+        failuresBefore,
+        settle: (outcome, holdMs) => {
+          if (settled) return;
+          settled = true;
+          this.#settle(keys, turns, outcome, holdMs);
+        },
+      };
+    } catch (error) {
+      this.#failed(error as Error);
+      return undefined;
+    }
+  }
+
+  async isOwnerAddress(user: string, address: string): Promise<boolean | undefined> {
+    if (!this.#usable()) return undefined;
+    try {
+      const found = await this.#redis.exists(this.#name('owner', `${user}\u0000${address}`));
+      this.#answered();
+      return found === 1;
+    } catch (error) {
+      this.#failed(error as Error);
+      return undefined;
+    }
+  }
+
+  rememberOwnerAddress(user: string, address: string): void {
+    if (!this.#usable()) return;
+    this.#redis.set(this.#name('owner', `${user}\u0000${address}`), '1', 'PX', this.#settings.ownerAddressMs).catch((error: Error) => this.#failed(error));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    try {
+      await this.#redis.quit();
+    } catch {
+      this.#redis.disconnect();
+    }
+  }
+
+  /** Take the key's turn across every host, waiting while another holds it; false if the client stopped waiting first. */
+  async #takeTurn(turn: string, cancellation: Cancellation): Promise<boolean> {
+    for (;;) {
+      if (cancellation.signal.aborted) return false;
+      if ((await this.#redis.set(turn, this.#marker, 'PX', this.#settings.turnLeaseMs, 'NX')) === 'OK') return true;
+      const left = await this.#redis.pttl(turn);
+      if (!(await pause(Math.min(TURN_POLL_MAX_MS, Math.max(TURN_POLL_MIN_MS, left)), cancellation))) return false;
+    }
+  }
+
+  #settle(keys: readonly SharedKey[], turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {
+    if (!this.#usable()) return;
+    const pipeline = this.#redis.pipeline();
+    keys.forEach((key, i) => {
+      const count = this.#name('count', key.id);
+      // An attempt taken back: decremented under its window, so the count never outlives it.
+      if (outcome === 'not-counted' || (outcome === 'success' && key.table === 'address')) pipeline.decr(count).pexpire(count, this.#settings.windowMs);
+      else if (outcome === 'success') pipeline.del(count);
+      const turn = this.#name('turn', key.id);
+      const hold = holdMs[i] ?? 0;
+      if (hold > 0) pipeline.set(turn, this.#marker, 'PX', Math.ceil(hold));
+      else if (turns.includes(i)) pipeline.del(turn);
+    });
+    pipeline.exec().catch((error: Error) => this.#failed(error));
+  }
+
+  #name(kind: 'count' | 'turn' | 'owner', id: string): string {
+    const { digestKey } = this.#settings;
+    const digest = digestKey ? createHmac('sha256', digestKey).update(id).digest('base64url') : createHash('sha256').update(id).digest('base64url');
+    return `${KEY_NAMESPACE}${kind}:${digest}`;
+  }
+
+  #usable(): boolean {
+    return !this.#closed && this.#redis.status === 'ready' && Date.now() >= this.#skipUntil;
+  }
+
+  #failed(error: Error): void {
+    if (this.#closed) return;
+    this.#skipUntil = Date.now() + RETRY_AFTER_MS;
+    if (this.#down) return;
+    this.#down = true;
+    this.#log.warn({ event: 'throttle-store', reason: error.message, retryAfterMs: RETRY_AFTER_MS }, 'throttle store unreachable or late: failures are counted on this host alone until it answers');
+  }
+
+  #answered(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    this.#log.info({ event: 'throttle-store' }, 'throttle store answers again: failures are counted across hosts again');
+  }
+}
+
+/** Wait `ms`, or less if the client stops waiting: true when the time ran out. */
+function pause(ms: number, cancellation: Cancellation): Promise<boolean> {
+  const signal = cancellation.signal;
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

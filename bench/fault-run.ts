@@ -22,6 +22,7 @@ import mysql from 'mysql2/promise';
 import { runLoad, type Sample } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
+import { rootTarget, type ServerAddress } from '../test/helpers/mysql.js';
 import { waitForSocket } from './wait-for-socket.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
@@ -40,7 +41,14 @@ export interface FaultRunOptions {
   readonly cli?: string;
   /** Keep the daemon's own log in this file (otherwise it is discarded). */
   readonly daemonLogFile?: string;
+  /** The daemon's --answer-timeout; every answer must come within it. */
+  readonly answerTimeoutMs?: number;
 }
+
+/** The daemon's --answer-timeout in these runs unless a run says otherwise (its default). */
+const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
+/** An answer may come this much after --answer-timeout (timer and scheduling slack) and still count as within it. */
+const ANSWER_SLACK_MS = 250;
 
 export interface PhaseCounts {
   readonly name: string;
@@ -54,7 +62,7 @@ export interface PhaseCounts {
   readonly noForRight: number;
   /** Fault phases: OK answers that came once the fault was in place (0 when nothing could answer). */
   readonly okInPlace: number;
-  /** Recovery phases only: from the end of the fault (the server back, the lock gone) to the first OK. */
+  /** Fault phases: from the fault being in place to the first OK (failover); recovery phases: from its end to the first OK. */
   readonly firstOkAfterMs: number | undefined;
   readonly p99Ms: number;
   readonly maxMs: number;
@@ -69,6 +77,7 @@ export interface FaultReport {
   /** The same after the daemon stopped (must be 0). */
   readonly connectionsAfterStop: Readonly<Record<string, number>>;
   readonly poolSize: number;
+  readonly answerTimeoutMs: number;
 }
 
 export interface Phase {
@@ -80,8 +89,8 @@ export interface Phase {
 }
 
 /** Connections the daemon's account (sasl) holds on a server (or on a port where one listens). */
-export async function daemonConnections(server: { readonly port: number }): Promise<number> {
-  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
+export async function daemonConnections(server: ServerAddress): Promise<number> {
+  const root = await mysql.createConnection({ ...rootTarget(server), user: 'root' });
   try {
     const [rows] = await root.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'sasl'");
     return Number((rows as Array<{ n: number | string }>)[0]!.n);
@@ -91,8 +100,9 @@ export async function daemonConnections(server: { readonly port: number }): Prom
 }
 
 /** Holds a WRITE lock on the mailbox table from a session of its own: every lookup there waits. */
-async function lockMailboxes(server: ThrowawayServer): Promise<() => Promise<void>> {
-  const session = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root', database: 'postfix' });
+/** Lock the mailbox table: lookups on the server wait until the returned function unlocks it. */
+export async function lockMailboxes(server: ServerAddress): Promise<() => Promise<void>> {
+  const session = await mysql.createConnection({ ...rootTarget(server), user: 'root', database: 'postfix' });
   await session.query('LOCK TABLES mailbox WRITE');
   return async () => {
     await session.query('UNLOCK TABLES');
@@ -165,6 +175,7 @@ export async function runUnderLoad(options: FaultRunOptions, users: Parameters<t
         SASLAUTHD_MYSQL_DB_QUERY_TIMEOUT: '1000',
         SASLAUTHD_MYSQL_DB_RETRY_AFTER: '1000',
         SASLAUTHD_MYSQL_DB_POOL_SIZE: String(POOL_SIZE),
+        SASLAUTHD_MYSQL_ANSWER_TIMEOUT: String(options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS),
       },
     });
     await waitForSocket(socketPath, child);
@@ -218,7 +229,7 @@ export async function runUnderLoad(options: FaultRunOptions, users: Parameters<t
     return {
       phases: counts.map(({ firstOkAt, inPlaceAt, latencies, ...phase }) => ({
         ...phase,
-        firstOkAfterMs: phase.kind === 'recovery' && firstOkAt !== undefined ? firstOkAt - inPlaceAt : undefined,
+        firstOkAfterMs: phase.kind !== 'steady' && firstOkAt !== undefined ? firstOkAt - inPlaceAt : undefined,
         p99Ms: percentile99(latencies),
         maxMs: latencies.reduce((max, ms) => Math.max(max, ms), 0),
       })),
@@ -226,6 +237,7 @@ export async function runUnderLoad(options: FaultRunOptions, users: Parameters<t
       connectionsWhileRunning,
       connectionsAfterStop,
       poolSize: POOL_SIZE,
+      answerTimeoutMs: options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS,
     };
   } finally {
     if (child) await stopDaemon(child);
@@ -254,11 +266,11 @@ function stopDaemon(child: ChildProcess): Promise<void> {
 /** The report as a table, for the console and docs/BENCHMARKS.md. */
 export function formatFaultReport(report: FaultReport): string {
   const lines = [
-    `| phase | requests | OK | NO | no reply | OK for a wrong password | NO for a right password | p99 ms | max ms | OK with the fault in place | first OK after the fault ended |`,
+    `| phase | requests | OK | NO | no reply | OK for a wrong password | NO for a right password | p99 ms | max ms | OK with the fault in place | first OK after the fault began (fault) or ended (recovery) |`,
     `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
     ...report.phases.map(
       (p) =>
-        `| ${p.name} | ${p.requests} | ${p.ok} | ${p.no} | ${p.noReply} | ${p.okForWrong} | ${p.noForRight} | ${p.p99Ms.toFixed(1)} | ${p.maxMs.toFixed(0)} | ${p.kind === 'fault' ? p.okInPlace : ''} | ${p.kind !== 'recovery' ? '' : p.firstOkAfterMs === undefined ? 'none' : `${p.firstOkAfterMs.toFixed(0)} ms`} |`,
+        `| ${p.name} | ${p.requests} | ${p.ok} | ${p.no} | ${p.noReply} | ${p.okForWrong} | ${p.noForRight} | ${p.p99Ms.toFixed(1)} | ${p.maxMs.toFixed(0)} | ${p.kind === 'fault' ? p.okInPlace : ''} | ${p.kind === 'steady' ? '' : p.firstOkAfterMs === undefined ? 'none' : `${p.firstOkAfterMs.toFixed(0)} ms`} |`,
     ),
     '',
     `daemon still running at the end: ${report.daemonAlive ? 'yes' : 'NO'}`,
@@ -277,6 +289,9 @@ export function faultReportProblems(report: FaultReport): string[] {
   }
   for (const phase of report.phases.filter((p) => p.kind === 'recovery')) {
     if (phase.firstOkAfterMs === undefined) problems.push(`${phase.name}: no OK after the fault ended: no recovery`);
+  }
+  for (const phase of report.phases) {
+    if (phase.maxMs > report.answerTimeoutMs + ANSWER_SLACK_MS) problems.push(`${phase.name}: an answer took ${phase.maxMs.toFixed(0)} ms, past --answer-timeout (${report.answerTimeoutMs} ms)`);
   }
   if (!report.daemonAlive) problems.push('the daemon died');
   if (Object.values(report.connectionsWhileRunning).some((held) => held > report.poolSize)) problems.push(`more connections than the pool allows: ${perServer(report.connectionsWhileRunning)}`);

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { md5crypt } from '../src/crypt/schemes/md5crypt.js';
 import type { BenchUser } from './load-generator.js';
-import { seedMailboxServer, type MailboxRow } from '../test/helpers/mysql.js';
+import { seedMailboxServer, type MailboxRow, type ServerAddress } from '../test/helpers/mysql.js';
 
 export interface BenchMailboxes {
   /** Logins (without the domain) and their passwords, for the load generator. */
@@ -26,6 +26,6 @@ export function makeBenchMailboxes(count: number): BenchMailboxes {
   return { users, rows };
 }
 
-export function seedMailboxes(server: { readonly port: number }, mailboxes: BenchMailboxes): Promise<void> {
+export function seedMailboxes(server: ServerAddress, mailboxes: BenchMailboxes): Promise<void> {
   return seedMailboxServer(server, mailboxes.rows, { user: 'sasl', password: 'sasl-pw' });
 }

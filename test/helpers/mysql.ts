@@ -134,12 +134,23 @@ export async function createMailboxes(sql: RunSql, rows: readonly MailboxRow[] =
   await insertMailboxes(sql, rows);
 }
 
+/** A server of ours: its TCP port on loopback, or its UNIX socket where it has one (it may listen elsewhere). */
+export interface ServerAddress {
+  readonly port: number;
+  readonly socketPath?: string;
+}
+
+/** How root reaches a server of ours. */
+export function rootTarget(server: ServerAddress): { socketPath: string } | { host: string; port: number } {
+  return server.socketPath ? { socketPath: server.socketPath } : { host: '127.0.0.1', port: server.port };
+}
+
 /**
  * On a throwaway server: database "postfix" with the shared fixture and these
  * mailboxes, readable by `user`/`password` (and by nobody else).
  */
-export async function seedMailboxServer(server: { readonly port: number }, rows: readonly MailboxRow[], account: { user: string; password: string; requireSsl?: boolean }): Promise<void> {
-  const root = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });
+export async function seedMailboxServer(server: ServerAddress, rows: readonly MailboxRow[], account: { user: string; password: string; requireSsl?: boolean }): Promise<void> {
+  const root = await mysql.createConnection({ ...rootTarget(server), user: 'root' });
   const sql: RunSql = (statement, params) => root.query(statement, params);
   await sql('CREATE DATABASE postfix');
   await sql('USE postfix');

@@ -48,6 +48,14 @@ async function canConnect(options: mysql.ConnectionOptions): Promise<boolean> {
   }
 }
 
+/** Where a server runs: a command prefix (such as `ip netns exec NAME`) and the address it listens on. */
+export interface ServerPlacement {
+  readonly prefix: readonly string[];
+  readonly host: string;
+}
+
+const ON_LOOPBACK: ServerPlacement = { prefix: [], host: '127.0.0.1' };
+
 /** A mariadbd of our own: a data directory in /tmp, a free port, root with an empty password. */
 export class ThrowawayServer {
   readonly dataDir: string;
@@ -56,19 +64,26 @@ export class ThrowawayServer {
   #log = '';
 
   readonly #extraArgs: readonly string[];
+  readonly #placement: ServerPlacement;
 
-  private constructor(dataDir: string, port: number, extraArgs: readonly string[]) {
+  private constructor(dataDir: string, port: number, extraArgs: readonly string[], placement: ServerPlacement) {
     this.dataDir = dataDir;
     this.port = port;
     this.#extraArgs = extraArgs;
+    this.#placement = placement;
+  }
+
+  /** The address clients reach it on (127.0.0.1 unless it runs in a network namespace). */
+  get host(): string {
+    return this.#placement.host;
   }
 
   static available(): boolean {
     return Boolean(which('mariadbd') && which('mariadb-install-db'));
   }
 
-  /** extraArgs go to mariadbd, e.g. --ssl-cert for TLS tests. */
-  static async create(extraArgs: readonly string[] = []): Promise<ThrowawayServer> {
+  /** extraArgs go to mariadbd, e.g. --ssl-cert for TLS tests; placement runs it elsewhere, e.g. in a network namespace. */
+  static async create(extraArgs: readonly string[] = [], placement: ServerPlacement = ON_LOOPBACK): Promise<ThrowawayServer> {
     const daemon = which('mariadbd');
     const installer = which('mariadb-install-db');
     if (!daemon || !installer) {
@@ -83,7 +98,7 @@ export class ThrowawayServer {
       env: { ...process.env, TMPDIR: tmpDir },
     });
     if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr || install.stdout}`);
-    const server = new ThrowawayServer(dataDir, await freePort(), extraArgs);
+    const server = new ThrowawayServer(dataDir, await freePort(), extraArgs, placement);
     // The free port can be taken between choosing it and binding it: try a few.
     for (let attempt = 1; ; attempt += 1) {
       try {
@@ -103,16 +118,18 @@ export class ThrowawayServer {
 
   async start(): Promise<void> {
     if (this.#process) return;
+    const [command, ...prefixArgs] = [...this.#placement.prefix, which('mariadbd')!];
     const child = spawn(
-      which('mariadbd')!,
+      command!,
       [
+        ...prefixArgs,
         '--no-defaults',
         `--datadir=${path.join(this.dataDir, 'data')}`,
         `--tmpdir=${path.join(this.dataDir, 'tmp')}`,
         `--socket=${this.socketPath}`,
         `--pid-file=${path.join(this.dataDir, 'mysqld.pid')}`,
         `--port=${this.port}`,
-        '--bind-address=127.0.0.1',
+        `--bind-address=${this.#placement.host}`,
         '--user=root',
         '--skip-log-bin',
         '--innodb-buffer-pool-size=16M',
@@ -128,7 +145,8 @@ export class ThrowawayServer {
     });
     await waitUntil(async () => {
       if (!this.#process) throw new Error(`mariadbd exited during start:\n${this.#log}`);
-      return canConnect({ host: '127.0.0.1', port: this.port, user: 'root' });
+      // By its UNIX socket: it answers there wherever its TCP port is reachable from.
+      return canConnect({ socketPath: this.socketPath, user: 'root' });
     }, 30_000, 'mariadbd');
   }
 

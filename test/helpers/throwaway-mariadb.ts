@@ -120,7 +120,7 @@ export class ThrowawayServer {
     if (this.#process) return;
     const [command, ...prefixArgs] = [...this.#placement.prefix, which('mariadbd')!];
     const child = spawn(
-      command!,
+      command,
       [
         ...prefixArgs,
         '--no-defaults',

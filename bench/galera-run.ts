@@ -12,7 +12,12 @@ import { GaleraCluster } from '../test/helpers/galera.js';
 import { daemonConnections, runUnderLoad, type FaultReport, type FaultRunOptions } from './fault-run.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 
-export async function runGaleraScenario(options: FaultRunOptions): Promise<FaultReport> {
+export interface GaleraRunOptions extends FaultRunOptions {
+  /** Called while the survivor has lost quorum, with its client port: to see what else makes of it (saslauthd-mysql check). */
+  readonly whileQuorumLost?: (port: number) => Promise<void>;
+}
+
+export async function runGaleraScenario(options: GaleraRunOptions): Promise<FaultReport> {
   const cluster = await GaleraCluster.create();
   try {
     const [first, second, third] = cluster.nodes;
@@ -25,7 +30,7 @@ export async function runGaleraScenario(options: FaultRunOptions): Promise<Fault
       phases: [
         { name: 'steady (three nodes)', kind: 'steady', enter: async () => undefined },
         { name: 'node 1 killed: fail over', kind: 'fault', enter: () => first!.kill() },
-        { name: 'node 2 killed: node 3 loses quorum (1047)', kind: 'fault', enter: async () => { await second!.kill(); await third!.waitForNonPrimary(); } },
+        { name: 'node 2 killed: node 3 loses quorum (1047)', kind: 'fault', enter: async () => { await second!.kill(); await third!.waitForNonPrimary(); await options.whileQuorumLost?.(third!.port); } },
         // A lone survivor never declares itself primary (it cannot tell a partition from a crash):
         // the administrator tells it to, and node 2 then rejoins it by state transfer.
         { name: 'node 3 made primary by hand, node 2 rejoins', kind: 'recovery', enter: async () => { await third!.bootstrapPrimary(); await second!.start(); } },

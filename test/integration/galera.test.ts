@@ -8,7 +8,8 @@
  * fails (never skips) without them.
  */
 import { describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 import { galeraProblems } from '../helpers/galera.js';
 import { faultReportProblems, formatFaultReport } from '../../bench/fault-run.js';
 import { runGaleraScenario } from '../../bench/galera-run.js';
@@ -16,7 +17,21 @@ import { runGaleraScenario } from '../../bench/galera-run.js';
 describe('a Galera cluster under load', () => {
   it('fails over, treats a node without quorum as down, and recovers when the cluster re-forms', async () => {
     expect(galeraProblems()).toEqual([]);
-    const report = await runGaleraScenario({ users: 300, clients: 8, phaseMs: 2500, wrongShare: 0.2, cli: CLI });
+    let check: { code: number; stdout: string } | undefined;
+    const report = await runGaleraScenario({
+      users: 300,
+      clients: 8,
+      phaseMs: 2500,
+      wrongShare: 0.2,
+      cli: CLI,
+      // The health check is a table read: a node without quorum answers SELECT 1, but fails it.
+      whileQuorumLost: async (port) => {
+        const result = await runCli(['check', '-a', 'mysql', '-m', tempDir()], { env: { ...process.env, SASLAUTHD_MYSQL_DB_HOSTS: `127.0.0.1:${port}`, SASLAUTHD_MYSQL_DB_DATABASE: 'postfix', SASLAUTHD_MYSQL_DB_USER: 'sasl', SASLAUTHD_MYSQL_DB_PASSWORD: 'sasl-pw', SASLAUTHD_MYSQL_DB_TABLE: 'mailbox' } });
+        check = { code: result.code, stdout: result.stdout + result.stderr };
+      },
+    });
+    expect(check?.code).toBe(1);
+    expect(check?.stdout).toMatch(/problem: lookup of a name no mailbox has .*could not answer.*WSREP/);
     process.stderr.write(`[galera under load]\n${formatFaultReport(report)}\n`);
     expect(faultReportProblems(report)).toEqual([]);
     const phase = (name: string) => report.phases.find((p) => p.name.startsWith(name))!;

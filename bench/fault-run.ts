@@ -13,17 +13,13 @@
  * Used by `npm run bench:faults` (figures for docs/BENCHMARKS.md) and, with
  * shorter phases, by test/integration/faults-under-load.test.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { runLoad, type Sample } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 import { rootTarget, type ServerAddress } from '../test/helpers/mysql.js';
-import { waitForSocket } from './wait-for-socket.js';
+import { startMysqlDaemon, type MysqlDaemonProcess } from './mysql-daemon-process.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 /** The daemon's per-host pool size in this run; more connections than this on a host would be a leak. */
@@ -154,31 +150,17 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
  */
 export async function runUnderLoad(options: FaultRunOptions, users: Parameters<typeof runLoad>[0]['users'], topology: Topology): Promise<FaultReport> {
   const log = options.log ?? (() => undefined);
-  const cli = options.cli ?? CLI;
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build"`);
-  const work = mkdtempSync(path.join(os.tmpdir(), 'sm-faults-'));
-  let child: ChildProcess | undefined;
+  let daemon: MysqlDaemonProcess | undefined;
   try {
-    const socketPath = path.join(work, 'mux');
-    const logFd = options.daemonLogFile ? openSync(options.daemonLogFile, 'w') : undefined;
-    child = spawn(process.execPath, [cli, '-a', 'mysql', '-r', '-m', work, '--throttle-after', '0'], {
-      stdio: ['ignore', logFd ?? 'ignore', logFd ?? 'ignore'],
-      env: {
-        ...process.env,
-        SASLAUTHD_MYSQL_DB_HOSTS: topology.hosts,
-        SASLAUTHD_MYSQL_DB_DATABASE: 'postfix',
-        SASLAUTHD_MYSQL_DB_USER: 'sasl',
-        SASLAUTHD_MYSQL_DB_PASSWORD: 'sasl-pw',
-        SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
-        SASLAUTHD_MYSQL_DB_WHERE: 'active = 1',
-        SASLAUTHD_MYSQL_DB_CONNECT_TIMEOUT: '1000',
-        SASLAUTHD_MYSQL_DB_QUERY_TIMEOUT: '1000',
-        SASLAUTHD_MYSQL_DB_RETRY_AFTER: '1000',
-        SASLAUTHD_MYSQL_DB_POOL_SIZE: String(POOL_SIZE),
-        SASLAUTHD_MYSQL_ANSWER_TIMEOUT: String(options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS),
-      },
+    daemon = await startMysqlDaemon({
+      cli: options.cli ?? CLI,
+      hosts: topology.hosts,
+      poolSize: POOL_SIZE,
+      args: ['--throttle-after', '0'],
+      env: { SASLAUTHD_MYSQL_ANSWER_TIMEOUT: String(options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS) },
+      ...(options.daemonLogFile ? { logFile: options.daemonLogFile } : {}),
     });
-    await waitForSocket(socketPath, child);
+    const { socketPath } = daemon;
     const { phases } = topology;
 
     // An answer belongs to the phase whose fault was being set up or in place when it came.
@@ -219,11 +201,11 @@ export async function runUnderLoad(options: FaultRunOptions, users: Parameters<t
     loadDone = true;
     await load;
 
-    const daemonAlive = child.exitCode === null && child.signalCode === null;
+    const daemonAlive = daemon.alive;
     // Let lookups abandoned by the faults finish on the servers before counting what is held.
     await new Promise((r) => setTimeout(r, 1500));
     const connectionsWhileRunning = await topology.connections();
-    await stopDaemon(child);
+    await daemon.stop();
     await new Promise((r) => setTimeout(r, 500));
     const connectionsAfterStop = await topology.connections();
     return {
@@ -240,8 +222,7 @@ export async function runUnderLoad(options: FaultRunOptions, users: Parameters<t
       answerTimeoutMs: options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS,
     };
   } finally {
-    if (child) await stopDaemon(child);
-    rmSync(work, { recursive: true, force: true });
+    await daemon?.stop();
   }
 }
 
@@ -249,18 +230,6 @@ function percentile99(values: number[]): number {
   if (values.length === 0) return 0;
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
-}
-
-function stopDaemon(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 /** The report as a table, for the console and docs/BENCHMARKS.md. */

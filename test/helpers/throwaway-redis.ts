@@ -5,10 +5,11 @@
  * but never answers: the deadline case).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterThisTest } from './cleanup.js';
-import { tempDir } from './temp.js';
 import { freePort } from './throwaway-mariadb.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -29,12 +30,28 @@ export class ThrowawayRedis {
     this.#dir = dir;
   }
 
-  /** Started, answering, and stopped again after the current test. */
+  /** Started, answering, and gone again after the current test. */
   static async create(): Promise<ThrowawayRedis> {
-    const redis = new ThrowawayRedis(await freePort(), tempDir());
-    afterThisTest(() => redis.stop());
-    await redis.start();
+    const redis = await ThrowawayRedis.launch();
+    afterThisTest(() => redis.destroy());
     return redis;
+  }
+
+  /** Started and answering; the caller destroys it (a benchmark, outside any test). */
+  static async launch(): Promise<ThrowawayRedis> {
+    const redis = new ThrowawayRedis(await freePort(), mkdtempSync(path.join(os.tmpdir(), 'sm-redis-')));
+    try {
+      await redis.start();
+    } catch (error) {
+      await redis.destroy();
+      throw error;
+    }
+    return redis;
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.#dir, { recursive: true, force: true });
   }
 
   get url(): string {
@@ -82,9 +99,14 @@ export class ThrowawayRedis {
 
   /** A client of our own, closed after the current test. */
   client(): Redis {
-    const client = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: false, maxRetriesPerRequest: 1 });
+    const client = this.connect();
     afterThisTest(() => client.disconnect());
     return client;
+  }
+
+  /** A client the caller disconnects. */
+  connect(): Redis {
+    return new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: false, maxRetriesPerRequest: 1 });
   }
 
   async #answers(): Promise<boolean> {

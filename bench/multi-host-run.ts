@@ -111,9 +111,9 @@ export async function runMultiHost(options: MultiHostOptions): Promise<MultiHost
         return {
           hosts: daemons.length,
           single,
-          spreadShared: spreadShared as GuesserResult,
+          spreadShared: spreadShared,
           spreadAlone,
-          everyday: (everyday as LoadResult[]).reduce((sum, r) => ({ requests: sum.requests + r.requests, perSecond: sum.perSecond + r.perSecond, wrongAnswers: sum.wrongAnswers + r.wrongAnswers, noReply: sum.noReply + r.noReply }), { requests: 0, perSecond: 0, wrongAnswers: 0, noReply: 0 }),
+          everyday: (everyday).reduce((sum, r) => ({ requests: sum.requests + r.requests, perSecond: sum.perSecond + r.perSecond, wrongAnswers: sum.wrongAnswers + r.wrongAnswers, noReply: sum.noReply + r.noReply }), { requests: 0, perSecond: 0, wrongAnswers: 0, noReply: 0 }),
           redisKeys: keys.length,
           redisKeysWithoutExpiry: ttls.filter((ttl) => ttl < 0).length,
           daemonsAlive,

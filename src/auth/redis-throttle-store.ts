@@ -73,6 +73,8 @@ export class RedisThrottleStore implements ThrottleStore {
       // Reconnect forever, at most every 2 s: the store comes back by itself.
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
       connectionName: 'saslauthd-mysql',
+      // Commands of concurrent logins issued in the same tick leave in one write.
+      enableAutoPipelining: true,
     });
     // Without a listener an error event would end the process; each is one line at most (#failed).
     this.#redis.on('error', (error: Error) => this.#failed(error));
@@ -90,18 +92,17 @@ export class RedisThrottleStore implements ThrottleStore {
 
   async reserve(keys: readonly SharedKey[], throttledAt: number, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
     if (!this.#usable()) return undefined;
-    const counts = keys.map((key) => this.#name('count', key.id));
+    // One digest per key, for its count and its turn.
+    const digests = keys.map((key) => this.#digest(key.id));
     try {
-      const multi = this.#redis.multi();
-      for (const count of counts) multi.incr(count).pexpire(count, this.#settings.windowMs);
-      const replies = await multi.exec();
-      if (!replies) throw new Error('the transaction was discarded');
-      const failuresBefore = counts.map((_, i) => Math.max(0, Number(replies[2 * i]?.[1] ?? 1) - 1));
+      // Separate commands, not a pipeline object: auto-pipelining sends those of concurrent logins in one write.
+      const counted = await Promise.all(digests.map((digest) => this.#count(`${KEY_NAMESPACE}count:${digest}`)));
+      const failuresBefore = counted.map((n) => Math.max(0, n - 1));
       const turns: number[] = [];
       for (let i = 0; i < keys.length; i += 1) {
         if (throttledAt <= 0 || failuresBefore[i]! < throttledAt) continue;
-        if (!(await this.#takeTurn(this.#name('turn', keys[i]!.id), cancellation))) {
-          this.#settle(keys, turns, 'not-counted', []);
+        if (!(await this.#takeTurn(`${KEY_NAMESPACE}turn:${digests[i]!}`, cancellation))) {
+          this.#settle(keys, digests, turns, 'not-counted', []);
           return 'cancelled';
         }
         turns.push(i);
@@ -113,7 +114,7 @@ export class RedisThrottleStore implements ThrottleStore {
         settle: (outcome, holdMs) => {
           if (settled) return;
           settled = true;
-          this.#settle(keys, turns, outcome, holdMs);
+          this.#settle(keys, digests, turns, outcome, holdMs);
         },
       };
     } catch (error) {
@@ -122,10 +123,16 @@ export class RedisThrottleStore implements ThrottleStore {
     }
   }
 
+  /** This attempt counted: the count after it, under a window that restarts with it. */
+  async #count(name: string): Promise<number> {
+    const [count] = await Promise.all([this.#redis.incr(name), this.#redis.pexpire(name, this.#settings.windowMs)]);
+    return count;
+  }
+
   async isOwnerAddress(user: string, address: string): Promise<boolean | undefined> {
     if (!this.#usable()) return undefined;
     try {
-      const found = await this.#redis.exists(this.#name('owner', `${user}\u0000${address}`));
+      const found = await this.#redis.exists(`${KEY_NAMESPACE}owner:${this.#digest(`${user}\u0000${address}`)}`);
       this.#answered();
       return found === 1;
     } catch (error) {
@@ -136,7 +143,7 @@ export class RedisThrottleStore implements ThrottleStore {
 
   rememberOwnerAddress(user: string, address: string): void {
     if (!this.#usable()) return;
-    this.#redis.set(this.#name('owner', `${user}\u0000${address}`), '1', 'PX', this.#settings.ownerAddressMs).catch((error: Error) => this.#failed(error));
+    this.#redis.set(`${KEY_NAMESPACE}owner:${this.#digest(`${user}\u0000${address}`)}`, '1', 'PX', this.#settings.ownerAddressMs).catch((error: Error) => this.#failed(error));
   }
 
   async close(): Promise<void> {
@@ -158,26 +165,25 @@ export class RedisThrottleStore implements ThrottleStore {
     }
   }
 
-  #settle(keys: readonly SharedKey[], turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {
+  #settle(keys: readonly SharedKey[], digests: readonly string[], turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {
     if (!this.#usable()) return;
-    const pipeline = this.#redis.pipeline();
+    const sent: Array<Promise<unknown>> = [];
     keys.forEach((key, i) => {
-      const count = this.#name('count', key.id);
+      const count = `${KEY_NAMESPACE}count:${digests[i]!}`;
       // An attempt taken back: decremented under its window, so the count never outlives it.
-      if (outcome === 'not-counted' || (outcome === 'success' && key.table === 'address')) pipeline.decr(count).pexpire(count, this.#settings.windowMs);
-      else if (outcome === 'success') pipeline.del(count);
-      const turn = this.#name('turn', key.id);
+      if (outcome === 'not-counted' || (outcome === 'success' && key.table === 'address')) sent.push(this.#redis.decr(count), this.#redis.pexpire(count, this.#settings.windowMs));
+      else if (outcome === 'success') sent.push(this.#redis.del(count));
+      const turn = `${KEY_NAMESPACE}turn:${digests[i]!}`;
       const hold = holdMs[i] ?? 0;
-      if (hold > 0) pipeline.set(turn, this.#marker, 'PX', Math.ceil(hold));
-      else if (turns.includes(i)) pipeline.del(turn);
+      if (hold > 0) sent.push(this.#redis.set(turn, this.#marker, 'PX', Math.ceil(hold)));
+      else if (turns.includes(i)) sent.push(this.#redis.del(turn));
     });
-    pipeline.exec().catch((error: Error) => this.#failed(error));
+    Promise.all(sent).catch((error: Error) => this.#failed(error));
   }
 
-  #name(kind: 'count' | 'turn' | 'owner', id: string): string {
+  #digest(id: string): string {
     const { digestKey } = this.#settings;
-    const digest = digestKey ? createHmac('sha256', digestKey).update(id).digest('base64url') : createHash('sha256').update(id).digest('base64url');
-    return `${KEY_NAMESPACE}${kind}:${digest}`;
+    return digestKey ? createHmac('sha256', digestKey).update(id).digest('base64url') : createHash('sha256').update(id).digest('base64url');
   }
 
   #usable(): boolean {

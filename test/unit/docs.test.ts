@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../src/backends/mysql/native-config.js';
 import { DAEMON_OPTIONS, ENV_NAMES, ENV_PREFIX } from '../../src/config/options.js';
+import { knownVariableNames, resolveDaemonConfig } from '../../src/config/daemon-config.js';
 import { ERROR_CATEGORIES, type ErrorCode } from '../../src/errors.js';
 
 const reference = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
@@ -69,5 +70,25 @@ describe('the docs agree with the shipped files', () => {
     expect(pointed).toBeDefined();
     expect(example.split('\n')[0]).toBe(`# ${pointed}: -a mysql for a PostfixAdmin database.`);
     expect(reference).toContain(pointed);
+  });
+});
+
+describe('docs/deployment.md, several mail hosts', () => {
+  const deployment = readFileSync(new URL('../../docs/deployment.md', import.meta.url), 'utf8');
+  const section = deployment.slice(deployment.indexOf('## Several mail hosts'));
+
+  it('sets only variables the daemon knows, to values it takes', () => {
+    const assignments = [...section.matchAll(/^(SASLAUTHD_MYSQL_[A-Z_]+)=(\S+)$/gm)];
+    expect(assignments.length).toBeGreaterThan(0);
+    const known = knownVariableNames();
+    for (const [, name] of assignments) expect(known.has(name!)).toBe(true);
+    const store = assignments.find(([, name]) => name === 'SASLAUTHD_MYSQL_THROTTLE_STORE')![2]!;
+    expect(resolveDaemonConfig({ mech: 'passwd-file', passwdFile: 'demo/passwd' }, { SASLAUTHD_MYSQL_THROTTLE_STORE: store }, '/srv').throttleStore?.url).toBe(store);
+  });
+
+  it('uses only keys the -a mysql file has', () => {
+    const block = /# \/etc\/saslauthd-mysql\/mysql\.conf on mail host 2\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block).toBeDefined();
+    for (const line of block!.trim().split('\n')) expect(KEYS).toContain(line.split('=')[0]!.trim());
   });
 });

@@ -17,7 +17,7 @@ import { runGaleraScenario } from '../../bench/galera-run.js';
 describe('a Galera cluster under load', () => {
   it('fails over, treats a node without quorum as down, and recovers when the cluster re-forms', async () => {
     expect(galeraProblems()).toEqual([]);
-    let check: { code: number; stdout: string } | undefined;
+    let check: { code: number | null; stdout: string } | undefined;
     const report = await runGaleraScenario({
       users: 300,
       clients: 8,

@@ -2,7 +2,7 @@
 // ran no test), and prints a plain closing line with the totals.
 import { readFileSync } from 'node:fs';
 
-const REQUIRED_SUITES = ['test/e2e/', 'test/e2e/postfix.test.ts', 'test/e2e/postfix-migration.test.ts', 'test/e2e/cyrus-imap.test.ts', 'test/e2e/exim.test.ts', 'test/e2e/postfix-dovecot-sasl.test.ts', 'test/e2e/dovecot-reference.test.ts', 'test/e2e/postfixadmin.test.ts', 'test/integration/postfixadmin-preset.test.ts', 'test/integration/rehash.test.ts', 'test/integration/galera.test.ts', 'test/integration/throttle-store.test.ts', 'test/integration/network-faults.test.ts', 'test/integration/multi-host.test.ts', 'test/packaging/deb.test.ts', 'test/packaging/man-page.test.ts', 'test/cli/npm-install.test.ts', 'test/integration/', 'test/cli/', 'test/server/', 'test/security/', 'test/unit/'];
+const REQUIRED_SUITES = ['test/e2e/', 'test/e2e/postfix.test.ts', 'test/e2e/postfix-migration.test.ts', 'test/e2e/cyrus-imap.test.ts', 'test/e2e/exim.test.ts', 'test/e2e/postfix-dovecot-sasl.test.ts', 'test/e2e/dovecot-reference.test.ts', 'test/e2e/postfixadmin.test.ts', 'test/integration/postfixadmin-preset.test.ts', 'test/integration/rehash.test.ts', 'test/integration/galera.test.ts', 'test/integration/throttle-store.test.ts', 'test/integration/network-faults.test.ts', 'test/integration/multi-host.test.ts', 'test/packaging/deb.test.ts', 'test/packaging/man-page.test.ts', 'test/packaging/operations-kit.test.ts', 'test/cli/npm-install.test.ts', 'test/integration/', 'test/cli/', 'test/server/', 'test/security/', 'test/unit/'];
 
 const report = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 let ok = true;

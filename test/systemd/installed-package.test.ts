@@ -1,0 +1,148 @@
+/**
+ * The Debian package under a real systemd (npm run test:systemd; not in the
+ * default run: it downloads a Debian 12 system, a few minutes): a fresh
+ * bookworm rootfs (debootstrap) gets Node.js 20 (this host's nodejs package),
+ * Postfix, sasl2-bin and our .deb with apt alone, nothing from npm, and boots
+ * with systemd as PID 1 (systemd-nspawn -b, private network). Then:
+ * systemctl start, status, reload (SIGHUP keeps serving, same process),
+ * the hardening in effect (systemd-analyze security, the process's
+ * privileges), a login through the socket with testsaslauthd, Postfix
+ * authenticating a client through it (swaks: 235, and 535 for a wrong
+ * password), stop (socket removed), and socket activation (the first
+ * connection starts the service).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildDeb } from '../../packaging/build-deb.js';
+import { afterThisTest } from '../helpers/cleanup.js';
+import { DEMO_HASH } from '../helpers/daemon.js';
+import { DebianMachine, nspawnProblems } from '../helpers/nspawn.js';
+import { tempDir } from '../helpers/temp.js';
+
+/**
+ * This host's Node.js 20 package for the Debian 12 machine: from apt when a source still has it,
+ * else rebuilt from the installed files with dpkg-repack (Debian 12's own nodejs is 18).
+ */
+function nodejsPackage(): string {
+  const dir = tempDir();
+  if (spawnSync('apt-get', ['download', '-qq', 'nodejs'], { cwd: dir, stdio: 'ignore' }).status !== 0) {
+    execFileSync('dpkg-repack', ['nodejs'], { cwd: dir, stdio: 'ignore', timeout: 600_000 });
+  }
+  return path.join(dir, readdirSync(dir).find((name) => name.startsWith('nodejs_'))!);
+}
+
+const POSTFIX_MAIN_CF = `compatibility_level = 3.6
+myhostname = mail.example.org
+mydestination = localhost
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+maillog_file = /var/log/postfix.log
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = /etc/postfix/sasl
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+`;
+
+describe('the package under a real systemd', () => {
+  it('installs with apt alone, runs as a hardened service, and Postfix authenticates through it', async () => {
+    expect(nspawnProblems()).toEqual([]);
+    const deb = buildDeb(tempDir());
+    const nodejs = nodejsPackage();
+    const machine = DebianMachine.create(['ca-certificates']);
+    afterThisTest(() => machine.destroy());
+    const inside = { deb: machine.copyIn(deb), nodejs: machine.copyIn(nodejs) };
+
+    // Only apt, as on a fresh Debian 12 machine.
+    const installed = machine.prepare(`
+      echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends ${inside.nodejs} >/dev/null
+      apt-get install -y -qq --no-install-recommends postfix swaks libsasl2-modules sasl2-bin >/dev/null
+      apt-get install -y -qq --no-install-recommends ${inside.deb}
+    `);
+    expect(installed.status, installed.stderr).toBe(0);
+    expect(installed.stdout).toContain('neither enabled nor started');
+
+    await machine.boot();
+    const sh = (script: string) => {
+      const result = machine.run(script);
+      return { ...result, out: result.stdout.trim() };
+    };
+    const login = (password: string) => sh(`testsaslauthd -u demo -p '${password}' -s smtp -f /run/saslauthd/mux`).out;
+
+    // Nothing runs until the administrator says so.
+    expect(sh('systemctl is-enabled saslauthd-mysql.service saslauthd-mysql.socket').out.split('\n')).toEqual(['disabled', 'disabled']);
+    expect(sh('systemctl is-active saslauthd-mysql.service').out).toBe('inactive');
+
+    // A passwd-file, through /etc/default, as an administrator would set it.
+    expect(
+      sh(`set -e
+        install -d -m 0750 -g saslauthd-mysql /etc/saslauthd-mysql
+        printf 'demo:%s\\n' '${DEMO_HASH}' > /etc/saslauthd-mysql/passwd
+        chown root:saslauthd-mysql /etc/saslauthd-mysql/passwd && chmod 0640 /etc/saslauthd-mysql/passwd
+        printf 'SASLAUTHD_MYSQL_MECH=passwd-file\\nSASLAUTHD_MYSQL_PASSWD_FILE=/etc/saslauthd-mysql/passwd\\n' >> /etc/default/saslauthd-mysql`).status,
+    ).toBe(0);
+
+    // start, status, a login.
+    // Type=exec: active once started; the socket follows a moment later.
+    const started = sh('systemctl start saslauthd-mysql.service && for i in $(seq 100); do [ -S /run/saslauthd/mux ] && break; sleep 0.1; done; systemctl is-active saslauthd-mysql.service');
+    expect(started.out, `${started.stderr}\n${sh('journalctl -u saslauthd-mysql --no-pager -o cat | tail -20').out}`).toBe('active');
+    expect(sh('systemctl status saslauthd-mysql.service --no-pager').out).toMatch(/Active: active \(running\)/);
+    expect(sh('stat -c %U:%G:%a /run/saslauthd/mux').out).toBe('saslauthd-mysql:sasl:660');
+    expect(login('demo')).toBe('0: OK "Success."');
+    expect(login('wrong')).toBe('0: NO "authentication failed"');
+
+    // The hardening, in effect on the running process.
+    const pid = sh('systemctl show -p MainPID --value saslauthd-mysql.service').out;
+    const status = sh(`cat /proc/${pid}/status`).out;
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(status).toMatch(/^CapEff:\s+0+$/m);
+    expect(status).toMatch(new RegExp(`^Uid:\\s+${sh('id -u saslauthd-mysql').out}\\s`, 'm'));
+    const security = sh('systemd-analyze security saslauthd-mysql.service --no-pager').out;
+    const exposure = /Overall exposure level for saslauthd-mysql\.service: ([\d.]+) (\w+)/.exec(security);
+    expect(exposure, security).not.toBeNull();
+    process.stderr.write(`[systemd-analyze security] exposure ${exposure![1]} ${exposure![2]}\n`);
+    expect(Number(exposure![1])).toBeLessThan(5);
+
+    // reload: SIGHUP, the same process keeps serving.
+    expect(sh('systemctl reload saslauthd-mysql.service').status).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(sh('systemctl show -p MainPID --value saslauthd-mysql.service').out).toBe(pid);
+    expect(sh('journalctl -u saslauthd-mysql --no-pager -o cat').out).toContain('SIGHUP: configuration reloaded');
+    expect(login('demo')).toBe('0: OK "Success."');
+
+    // Postfix, configured as for saslauthd, authenticates SMTP clients through it.
+    const postfix = sh(`set -e
+      cat > /etc/postfix/main.cf <<'MAIN'
+${POSTFIX_MAIN_CF}MAIN
+      [ -e /etc/postfix/master.cf ] || cp /usr/share/postfix/master.cf.dist /etc/postfix/master.cf
+      postconf -F 'smtp/inet/chroot = n'
+      install -d /etc/postfix/sasl
+      printf 'pwcheck_method: saslauthd\\nmech_list: PLAIN LOGIN\\nsaslauthd_path: /run/saslauthd/mux\\n' > /etc/postfix/sasl/smtpd.conf
+      usermod -a -G sasl postfix
+      systemctl restart postfix
+      for i in $(seq 50); do swaks --server 127.0.0.1 --quit-after EHLO >/dev/null 2>&1 && break; sleep 0.2; done`);
+    expect(postfix.status, postfix.stderr).toBe(0);
+    const right = sh('swaks --server 127.0.0.1 --auth PLAIN --auth-user demo --auth-password demo --quit-after AUTH');
+    expect(right.out, sh('tail -20 /var/log/postfix.log').out).toContain('235 2.7.0 Authentication successful');
+    const wrong = sh('swaks --server 127.0.0.1 --auth PLAIN --auth-user demo --auth-password wrong --quit-after AUTH');
+    expect(wrong.out).toContain('535 5.7.8 Error: authentication failed');
+    expect(sh('journalctl -u saslauthd-mysql --no-pager -o cat').out).toMatch(/auth failure: \[user=demo\] \[service=smtp\]/);
+
+    // stop: the daemon removes its socket.
+    expect(sh('systemctl stop saslauthd-mysql.service; systemctl is-active saslauthd-mysql.service').out).toBe('inactive');
+    expect(sh('test -e /run/saslauthd/mux && echo present || echo gone').out).toBe('gone');
+
+    // Socket activation: systemd holds the socket, and the first login starts the service.
+    expect(sh('systemctl start saslauthd-mysql.socket && systemctl is-active saslauthd-mysql.service').out).toBe('inactive');
+    expect(login('demo')).toBe('0: OK "Success."');
+    expect(sh('systemctl is-active saslauthd-mysql.service').out).toBe('active');
+    // Postfix through the socket systemd holds, and a restart of the service loses no login.
+    expect(sh('systemctl restart saslauthd-mysql.service & swaks --server 127.0.0.1 --auth PLAIN --auth-user demo --auth-password demo --quit-after AUTH; wait').out).toContain('235 2.7.0 Authentication successful');
+    expect(sh('systemctl stop saslauthd-mysql.socket saslauthd-mysql.service; systemctl is-active saslauthd-mysql.socket saslauthd-mysql.service').out.split('\n')).toEqual(['inactive', 'inactive']);
+    expect(sh('test -e /run/saslauthd/mux && echo present || echo gone').out).toBe('gone');
+  }, 1_200_000);
+});

@@ -8,6 +8,8 @@
  *   latency floor: p50/p99 at 16 clients of a server that spends a fixed
  *     time per request on one thread and nothing else, under the same load
  *     generator: what latency the machine and generator allow at all
+ *   the floor: a bare Node server that only parses and answers, against our
+ *     hot path (-c, and the default cache) under the C generator (floor-run.ts)
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { FailureThrottle } from '../src/auth/throttle.js';
 import { VerifyPool } from '../src/crypt/verify-pool.js';
 import { runLoad, type LoadResult } from './load-generator.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
+import { describeFloor, runFloor } from './floor-run.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '3');
@@ -140,7 +143,10 @@ function throttleCost(address: string | undefined): number {
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sm-parts-'));
   try {
-    console.log(`CPU per login, part by part (node ${process.version}, ${os.cpus().length} cores, ${SECONDS} s each)`);
+    console.log(`${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}`);
+    console.log(`the floor: a bare Node server (parse, answer OK, close) against our hot path, C generator, 32 clients, 100 hot users, right passwords, ${SECONDS} s per run, 3 rounds`);
+    console.log(describeFloor(await runFloor({ seconds: SECONDS, rounds: 3, clients: 32, log: (line) => console.log(line) })).join('\n'));
+    console.log(`CPU per login, part by part (${SECONDS} s each)`);
     const socket = await socketCost(dir);
     console.log(`  socket (accept, read, answer, close): ${socket.perRequest.toFixed(1)} us  (load generator: ${socket.generatorPercent.toFixed(0)}% of a core)`);
     console.log(`  mysql2 prepared lookup, client side:  ${(await mysqlCost()).toFixed(1)} us`);

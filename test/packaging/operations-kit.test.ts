@@ -39,12 +39,12 @@ describe('the operations kit', () => {
   it('has alert rules promtool accepts, whose unit tests pass', () => {
     const check = promtool('check', 'rules', RULES);
     expect(check.status, check.stdout + check.stderr).toBe(0);
-    const test = promtool('test', 'rules', 'saslauthd-mysql.rules.test.yml');
+    const test = promtool('test', 'rules', 'saslauthd-mysql.rules_test.yml');
     expect(test.status, test.stdout + test.stderr).toBe(0);
     expect(test.stdout).toContain('SUCCESS');
     // Every alert the rules define has a test that expects it to fire.
     const rules = readFileSync(RULES, 'utf8');
-    const tests = readFileSync(`${EXAMPLES}prometheus/saslauthd-mysql.rules.test.yml`, 'utf8');
+    const tests = readFileSync(`${EXAMPLES}prometheus/saslauthd-mysql.rules_test.yml`, 'utf8');
     for (const [, alert] of rules.matchAll(/- alert: (\S+)/g)) expect(tests, alert).toMatch(new RegExp(`alertname: ${alert}\\n\\s+exp_alerts:\\n\\s+- exp_labels`));
   });
 

@@ -13,6 +13,9 @@
  * default, as a phone with an old password sends it), or a new one every time (a guesser).
  * --rounds N (3) runs every daemon N times, alternating; the ratios are taken within each round
  * and the median round is checked against the targets (paired-ratios.ts).
+ * Then the open loop (bench/open-loop.ts): every login a miss, Poisson arrivals at 50% and 80% of
+ * each daemon's measured capacity (and ours at 80% of saslauthd's, the same traffic), latency
+ * counted from when each login was due: what an MTA sees at a given load.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +30,8 @@ import { runLoad, type LoadOptions, type LoadResult, type WrongPasswords } from 
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 import { waitForSocket } from './wait-for-socket.js';
-import { describeTarget, formatRatio, pairedRatios, type Target } from './paired-ratios.js';
+import { describeTarget, formatRatio, median as medianOf, pairedRatios, type Target } from './paired-ratios.js';
+import { runOpenLoop } from './open-loop.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,8 +50,8 @@ const { values: args } = parseArgs({
     'wrong-passwords': { type: 'string', default: 'repeat' },
     // Another build's dist/cli/main.js, run in every round beside this one: an A/B of two versions in one run.
     baseline: { type: 'string' },
-    // Run only these scenarios (comma-separated): misses, hot, memory. Default: all three.
-    only: { type: 'string', default: 'misses,hot,memory' },
+    // Run only these scenarios (comma-separated): misses, hot, memory, open (open needs misses). Default: all four.
+    only: { type: 'string', default: 'misses,hot,memory,open' },
   },
 });
 const WRONG_PASSWORDS = args['wrong-passwords'] as WrongPasswords;
@@ -62,6 +66,7 @@ const ROUNDS = Number(args.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${args.rounds}`);
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const ONLY = new Set(args.only.split(','));
+if (ONLY.has('open') && !ONLY.has('misses')) throw new Error('--only open needs misses too: the open-loop rates are shares of the capacity the misses scenario measures');
 for (const name of ONLY) if (!['misses', 'hot', 'memory'].includes(name)) throw new Error(`--only takes misses, hot and memory, not ${name}`);
 const BASELINE = args.baseline === undefined ? undefined : path.resolve(args.baseline);
 if (BASELINE !== undefined && !existsSync(BASELINE)) throw new Error(`--baseline ${BASELINE} does not exist (give another build's dist/cli/main.js)`);
@@ -194,7 +199,9 @@ async function main(): Promise<void> {
       { title: 'peak memory at 64 clients', clients: 64, hot: undefined, ours: [], theirs: undefined, targets: 'memory' },
     ];
     const targets: Target[] = [];
-    for (const scenario of scenarios.filter(({ targets }) => ONLY.has(targets))) {
+    /** The misses scenario's runs, by contender: the open loop's rates are shares of them. */
+    const capacities: Record<string, LoadResult[]> = {};
+    for (const scenario of scenarios.filter(({ targets: kind }) => ONLY.has(kind))) {
       console.log(`\n${scenario.title}, ${scenario.clients} clients${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}`);
       console.log(`  ${''.padEnd(NAME_WIDTH)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'peak MB'.padStart(10)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'gen CPU'.padStart(9)}`);
       const results: Record<string, LoadResult[]> = {};
@@ -235,6 +242,7 @@ async function main(): Promise<void> {
           }
         }
       }
+      if (scenario.targets === 'misses') Object.assign(capacities, results);
       const ours = results['saslauthd-mysql'];
       const oursCached = results['saslauthd-mysql -c'];
       const theirs = results['saslauthd + pam_mysql'];
@@ -260,6 +268,36 @@ async function main(): Promise<void> {
       }
       if (scenario.targets === 'memory' && baselinePeaksMb.length > 0) console.log(`  peak MB, highest round: this build ${mb(Math.max(...peaksMb))}, baseline ${mb(Math.max(...baselinePeaksMb))}`);
       if (scenario.targets === 'memory' && peaksMb.length > 0) targets.push({ what: 'peak MB at 64 clients, highest round', value: Math.max(...peaksMb), bound: 'below', limit: 150 });
+    }
+    if (ONLY.has('open')) {
+      const capacity = (name: string) => (capacities[name] && capacities[name].length > 0 ? medianOf(capacities[name].map((r) => r.perSecond)) : undefined);
+      const ours = capacity('saslauthd-mysql');
+      const theirs = capacity('saslauthd + pam_mysql');
+      console.log(`\nopen loop, every login a cache miss: Poisson arrivals at a fixed rate, latency from when each login was due (Node generator, ${DURATION_MS / 1000} s per rate)`);
+      const openWidth = NAME_WIDTH + 20;
+      console.log(`  ${''.padEnd(openWidth)}${'offered/s'.padStart(10)}${'answered/s'.padStart(11)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'p99.9 ms'.padStart(10)}${'max ms'.padStart(9)}${'wrong'.padStart(7)}${'no reply'.padStart(10)}${'gen CPU'.padStart(9)}${'late'.padStart(7)}`);
+      const plans: Array<[string, string, string[] | undefined, Array<[string, number]>]> = [
+        ['saslauthd-mysql', CLI, ['-a', 'pam', '-r', '--pam-dir', pamDir, '--throttle-after', '0', '--verify-cache', '0'], ours ? [['50% of its capacity', 0.5 * ours], ['80% of its capacity', 0.8 * ours], ...(theirs ? ([['80% of saslauthd\'s', 0.8 * theirs]] as Array<[string, number]>) : [])] : []],
+        ['saslauthd + pam_mysql', '/usr/sbin/saslauthd', missing ? undefined : ['-a', 'pam', '-r', '-n', '16', '-d'], theirs ? [['50% of its capacity', 0.5 * theirs], ['80% of its capacity', 0.8 * theirs]] : []],
+      ];
+      for (const [name, command, argv, rates] of plans) {
+        if (!argv) continue;
+        for (const [label, rate] of rates) {
+          const runDir = path.join(work, `${name.replace(/\W+/g, '-')}-open-${Math.round(rate)}`);
+          mkdirSync(runDir);
+          const socketPath = path.join(runDir, 'mux');
+          const daemon = await startDaemon(command, [...argv, '-m', runDir], socketPath);
+          try {
+            const load = { socketPath, ratePerSecond: rate, users, realm: 'example.org', service, wrongShare: WRONG };
+            await runOpenLoop({ ...load, durationMs: 1000 });
+            const r = await runOpenLoop({ ...load, durationMs: DURATION_MS });
+            if (r.wrongAnswers > 0) failed = true;
+            console.log(`  ${`${name}, ${label}`.padEnd(openWidth)}${r.offeredPerSecond.toFixed(0).padStart(10)}${r.answeredPerSecond.toFixed(0).padStart(11)}${r.p50Ms.toFixed(2).padStart(9)}${r.p99Ms.toFixed(2).padStart(9)}${r.p999Ms.toFixed(2).padStart(10)}${r.maxMs.toFixed(0).padStart(9)}${String(r.wrongAnswers).padStart(7)}${String(r.noReply).padStart(10)}${`${r.generatorCpuPercent.toFixed(0)}%`.padStart(9)}${String(r.lateSends).padStart(7)}`);
+          } finally {
+            await daemon.stop();
+          }
+        }
+      }
     }
     if (targets.length > 0) {
       console.log('\ntargets (docs/BENCHMARKS.md)');

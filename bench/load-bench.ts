@@ -67,7 +67,7 @@ if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const ONLY = new Set(args.only.split(','));
 if (ONLY.has('open') && !ONLY.has('misses')) throw new Error('--only open needs misses too: the open-loop rates are shares of the capacity the misses scenario measures');
-for (const name of ONLY) if (!['misses', 'hot', 'memory'].includes(name)) throw new Error(`--only takes misses, hot and memory, not ${name}`);
+for (const name of ONLY) if (!['misses', 'hot', 'memory', 'open'].includes(name)) throw new Error(`--only takes misses, hot, memory and open, not ${name}`);
 const BASELINE = args.baseline === undefined ? undefined : path.resolve(args.baseline);
 if (BASELINE !== undefined && !existsSync(BASELINE)) throw new Error(`--baseline ${BASELINE} does not exist (give another build's dist/cli/main.js)`);
 const PAM_MYSQL = ['/lib/x86_64-linux-gnu/security/pam_mysql.so', '/usr/lib/x86_64-linux-gnu/security/pam_mysql.so', '/lib/security/pam_mysql.so'];

@@ -10,8 +10,9 @@
  *     generator: what latency the machine and generator allow at all
  *   the floor: a bare Node server that only parses and answers, against our
  *     hot path (-c, and the default cache) under the C generator (floor-run.ts)
+ *   memory per cached user, per cache (cache-memory.ts)
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -155,6 +156,8 @@ async function main(): Promise<void> {
     console.log(`  throttle bookkeeping, owner address:  ${throttleCost('203.0.113.9').toFixed(1)} us`);
     const password = Buffer.from('correct horse');
     console.log(`  md5crypt, one verification:           ${onThisThread(() => md5crypt(password, 'saltsalt')).toFixed(1)} us  (JavaScript; the native addon's libxcrypt takes about half)`);
+    console.log('memory per cached user (heap after a full collection, 20,000 users per cache):');
+    process.stdout.write(execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./cache-memory.ts', import.meta.url))], { encoding: 'utf8' }));
     console.log('latency floor: a server spending a fixed time per request on one thread, 16 clients');
     for (const busy of [100, 200]) {
       const { result } = await socketCost(dir, busy);

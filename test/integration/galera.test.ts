@@ -11,13 +11,25 @@ import { describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
 import { galeraProblems } from '../helpers/galera.js';
+import { afterThisTest } from '../helpers/cleanup.js';
+import { SECRET_MD5CRYPT, seedMailboxServer } from '../helpers/mysql.js';
+import { ThrowawayServer } from '../helpers/throwaway-mariadb.js';
 import { faultReportProblems, formatFaultReport } from '../../bench/fault-run.js';
 import { runGaleraScenario } from '../../bench/galera-run.js';
 
 describe('a Galera cluster under load', () => {
   it('fails over, treats a node without quorum as down, and recovers when the cluster re-forms', async () => {
     expect(galeraProblems()).toEqual([]);
+    // A plain server with the same mailboxes: the host after the quorum-less node in the second check.
+    const healthy = await ThrowawayServer.create();
+    afterThisTest(() => healthy.destroy());
+    await seedMailboxServer(healthy, [{ username: 'alice@example.org', password: SECRET_MD5CRYPT }], { user: 'sasl', password: 'sasl-pw' });
+    const checkOn = async (hosts: string) => {
+      const result = await runCli(['check', '-a', 'mysql', '-m', tempDir(), '--user', 'alice@example.org'], { env: { ...process.env, SASLAUTHD_MYSQL_DB_HOSTS: hosts, SASLAUTHD_MYSQL_DB_DATABASE: 'postfix', SASLAUTHD_MYSQL_DB_USER: 'sasl', SASLAUTHD_MYSQL_DB_PASSWORD: 'sasl-pw', SASLAUTHD_MYSQL_DB_TABLE: 'mailbox' } });
+      return { code: result.code, stdout: result.stdout + result.stderr };
+    };
     let check: { code: number | null; stdout: string } | undefined;
+    let failover: { code: number | null; stdout: string } | undefined;
     const report = await runGaleraScenario({
       users: 300,
       clients: 8,
@@ -26,12 +38,15 @@ describe('a Galera cluster under load', () => {
       cli: CLI,
       // The health check is a table read: a node without quorum answers SELECT 1, but fails it.
       whileQuorumLost: async (port) => {
-        const result = await runCli(['check', '-a', 'mysql', '-m', tempDir()], { env: { ...process.env, SASLAUTHD_MYSQL_DB_HOSTS: `127.0.0.1:${port}`, SASLAUTHD_MYSQL_DB_DATABASE: 'postfix', SASLAUTHD_MYSQL_DB_USER: 'sasl', SASLAUTHD_MYSQL_DB_PASSWORD: 'sasl-pw', SASLAUTHD_MYSQL_DB_TABLE: 'mailbox' } });
-        check = { code: result.code, stdout: result.stdout + result.stderr };
+        check = await checkOn(`127.0.0.1:${port}`);
+        // 1047 is the host's trouble, not the statement's: the next host is tried.
+        failover = await checkOn(`127.0.0.1:${port},127.0.0.1:${healthy.port}`);
       },
     });
     expect(check?.code).toBe(1);
-    expect(check?.stdout).toMatch(/problem: lookup of a name no mailbox has .*could not answer.*WSREP/);
+    expect(check?.stdout).toMatch(/problem: user alice@example\.org .*could not answer.*WSREP/);
+    expect(failover?.stdout).toMatch(/ok: user alice@example\.org \(service smtp\): found/);
+    expect(failover?.stdout).toContain('warn: database host failed; trying the next one');
     process.stderr.write(`[galera under load]\n${formatFaultReport(report)}\n`);
     expect(faultReportProblems(report)).toEqual([]);
     const phase = (name: string) => report.phases.find((p) => p.name.startsWith(name))!;

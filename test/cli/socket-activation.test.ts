@@ -5,6 +5,7 @@
  * The first login must be answered, and the socket must outlive the daemon.
  */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -17,6 +18,26 @@ import { tempDir } from '../helpers/temp.js';
 import { dovecotPlainLogin } from '../helpers/dovecot-client.js';
 
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
+
+/**
+ * Until systemd-socket-activate listens: it makes the socket file at bind(), a moment before
+ * listen(), and a connection in between is refused. Connecting then is what starts the daemon.
+ */
+async function listening(socketPath: string): Promise<void> {
+  await eventually(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const probe = net.connect({ path: socketPath });
+        probe.once('connect', () => {
+          probe.destroy();
+          resolve(true);
+        });
+        probe.once('error', () => resolve(false));
+      }),
+    10_000,
+    20,
+  );
+}
 
 describe('systemd socket activation', () => {
   it('answers on the inherited socket, from the very first connection, and leaves the socket to systemd', async () => {
@@ -32,8 +53,8 @@ describe('systemd socket activation', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      await eventually(() => existsSync(socketPath), 10_000, 20);
-      // This connection is what makes systemd-socket-activate start the daemon; it waits in the backlog meanwhile.
+      await listening(socketPath);
+      // The probe above started the daemon; this login may still wait in the backlog while it starts.
       const first = await exchange(socketPath, requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' }), { timeoutMs: 15_000 });
       expect(first.reply, output).toBe('OK');
       const wrong = await exchange(socketPath, requestFrame({ login: 'demo', password: 'nope', service: 'smtp', realm: 'example.org' }));
@@ -62,7 +83,8 @@ describe('systemd socket activation with both sockets', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      await eventually(() => existsSync(mux) && existsSync(auth), 10_000, 20);
+      await listening(mux);
+      await listening(auth);
       expect((await exchange(mux, requestFrame({ login: 'demo', password: 'demo', service: 'smtp', realm: 'example.org' }), { timeoutMs: 15_000 })).reply, output).toBe('OK');
       const answer = await dovecotPlainLogin({ path: auth }, 'demo@example.org', 'demo');
       expect(answer).toMatch(/\nOK\t1\tuser=demo@example\.org\n/);

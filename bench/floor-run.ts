@@ -22,7 +22,7 @@ import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
 /** The V8 setting the installed command runs with (its #! line); the floor gets it too. */
-const V8_FLAGS = ['--max-semi-space-size=8'];
+const V8_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
 
 export interface FloorReport {
   readonly rounds: Record<'floor' | 'cached' | 'default', LoadResult[]>;

@@ -267,7 +267,7 @@ async function main(): Promise<void> {
         if (theirs) console.log(`  baseline${label} / reference${median}: throughput ${formatRatio(pairedRatios(before, theirs).throughput)}, p99 ${formatRatio(pairedRatios(before, theirs).p99)}`);
       }
       if (scenario.targets === 'memory' && baselinePeaksMb.length > 0) console.log(`  peak MB, highest round: this build ${mb(Math.max(...peaksMb))}, baseline ${mb(Math.max(...baselinePeaksMb))}`);
-      if (scenario.targets === 'memory' && peaksMb.length > 0) targets.push({ what: 'peak MB at 64 clients, highest round', value: Math.max(...peaksMb), bound: 'below', limit: 150 });
+      if (scenario.targets === 'memory' && peaksMb.length > 0) targets.push({ what: 'peak MB at 64 clients, highest round', value: Math.max(...peaksMb), bound: 'below', limit: 120 });
     }
     if (ONLY.has('open')) {
       const capacity = (name: string) => (capacities[name] && capacities[name].length > 0 ? medianOf(capacities[name].map((r) => r.perSecond)) : undefined);

@@ -1,4 +1,4 @@
 #!/bin/sh
 # /usr/sbin/saslauthd-mysql: the daemon and its commands (saslauthd-mysql(8)),
 # run by Debian's Node.js with the V8 setting the daemon is measured with.
-exec /usr/bin/node --max-semi-space-size=8 /usr/lib/saslauthd-mysql/dist/cli/main.js "$@"
+exec /usr/bin/node --max-semi-space-size=8 --heap-growing-percent=50 /usr/lib/saslauthd-mysql/dist/cli/main.js "$@"

@@ -11,8 +11,9 @@
  * outnumber --verify-threads. The cost ceilings bound how long that is.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { Lane, LaneOutcome, VerifyLane } from './lane.js';
 import type { NativeCrypt } from './native-crypt.js';
 import { NativeLane, offloadFor } from './native-lane.js';
@@ -47,8 +48,16 @@ interface Waiting {
   readonly start: () => void;
 }
 
+type Threads = Piscina<PoolTask | GenerateTask, boolean | string>;
+
 export class VerifyPool implements VerifyLane {
-  readonly #pool: Piscina<PoolTask | GenerateTask, boolean | string>;
+  /**
+   * Made at the first task when no thread is kept at rest: piscina weighs
+   * megabytes even with no thread, and with the native addon most tables
+   * never need this lane.
+   */
+  #pool: Threads | undefined;
+  readonly #makePool: () => Threads;
   readonly #native: boolean;
   readonly #threads: number;
   readonly #maxQueue: number;
@@ -59,9 +68,11 @@ export class VerifyPool implements VerifyLane {
     this.#native = options.native ?? false;
     this.#threads = options.threads;
     this.#maxQueue = options.maxQueue;
-    this.#pool = new Piscina({
-      filename: workerFile(),
-      minThreads: Math.min(options.minThreads ?? 1, options.threads),
+    const filename = workerFile();
+    const minThreads = Math.min(options.minThreads ?? 1, options.threads);
+    this.#makePool = () => new (createRequire(import.meta.url)('piscina') as { Piscina: typeof Piscina }).Piscina({
+      filename,
+      minThreads,
       maxThreads: options.threads,
       // Our queue is in front (run): piscina holds a task only while its thread starts.
       maxQueue: options.threads,
@@ -70,6 +81,12 @@ export class VerifyPool implements VerifyLane {
       // Hash work allocates little: a small young generation keeps each thread's memory down.
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
+    if (minThreads > 0) this.#pool = this.#makePool();
+  }
+
+  #threadsPool(): Threads {
+    this.#pool ??= this.#makePool();
+    return this.#pool;
   }
 
   get queueSize(): number {
@@ -77,7 +94,7 @@ export class VerifyPool implements VerifyLane {
   }
 
   get threads(): number {
-    return this.#pool.threads.length;
+    return this.#pool?.threads.length ?? 0;
   }
 
   async run(task: CryptTask, password: Buffer, signal?: AbortSignal): Promise<LaneOutcome> {
@@ -91,7 +108,7 @@ export class VerifyPool implements VerifyLane {
     const job: PoolTask = { task, password: new Uint8Array(password), ...(this.#native ? { native: true } : {}) };
     try {
       // No signal to piscina: a running check is never cut short (see the top of this file).
-      return (await this.#pool.run(job)) as boolean;
+      return (await this.#threadsPool().run(job)) as boolean;
     } finally {
       const next = this.#waiting.shift();
       if (next) next.start();
@@ -108,7 +125,7 @@ export class VerifyPool implements VerifyLane {
     if (this.#running >= this.#threads || this.#waiting.length > 0) return undefined;
     this.#running += 1;
     try {
-      return (await this.#pool.run({ scheme, options, password: new Uint8Array(password) } satisfies GenerateTask, { name: 'generate' })) as string;
+      return (await this.#threadsPool().run({ scheme, options, password: new Uint8Array(password) } satisfies GenerateTask, { name: 'generate' })) as string;
     } finally {
       const next = this.#waiting.shift();
       if (next) next.start();
@@ -136,7 +153,7 @@ export class VerifyPool implements VerifyLane {
   }
 
   async close(): Promise<void> {
-    await this.#pool.destroy();
+    await this.#pool?.destroy();
   }
 }
 

@@ -10,8 +10,12 @@
  * plain JSON lines.
  */
 import { fstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Level, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+/** Loaded only for -d: a daemon writing JSON lines never needs it, and it weighs megabytes of memory. */
+const loadPretty = (): typeof PinoPretty => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 
 export const LOG_LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
@@ -60,7 +64,7 @@ export function createLogger(options: LoggerOptions): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
   if (options.pretty) {
-    const stream = pretty({
+    const stream = loadPretty()({
       sync: true,
       colorize: Boolean(process.stdout.isTTY) && options.destination === undefined,
       translateTime: 'SYS:standard',

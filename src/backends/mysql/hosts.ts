@@ -5,8 +5,9 @@
  * the daemon heals by itself the moment a server returns. Every step has a
  * deadline: a stuck server never holds a login for long.
  */
+import { createRequire } from 'node:module';
 // The callback API: the promise wrapper captures a stack trace on every call, a measurable cost per login.
-import mysql from 'mysql2';
+import type mysql from 'mysql2';
 import type { Logger } from 'pino';
 import type { ConnectionSettings, HostAddress } from './settings.js';
 
@@ -15,6 +16,17 @@ import type { ConnectionSettings, HostAddress } from './settings.js';
  * means every connection of ours to the host was in use and the wait ran out
  * (the host is up, this daemon is at its pool size); the others are the host's.
  */
+/**
+ * mysql2 is loaded by the first host list, not with this module: a daemon
+ * serving a passwd-file never needs it, and it is one of the largest parts of
+ * the daemon's memory at rest (docs/BENCHMARKS.md).
+ */
+let mysql2: typeof mysql | undefined;
+function loadMysql2(): typeof mysql {
+  mysql2 ??= createRequire(import.meta.url)('mysql2') as typeof mysql;
+  return mysql2;
+}
+
 export class QueryFailure extends Error {
   readonly kind: 'connection' | 'timeout' | 'sql' | 'busy';
   readonly host: string;
@@ -93,12 +105,13 @@ export class MysqlHosts {
   constructor(settings: ConnectionSettings, log: Logger) {
     this.#settings = settings;
     this.#log = log;
+    const { createPool } = loadMysql2();
     this.#hosts = settings.hosts.map((address) => ({
       label: label(address),
       downUntil: 0,
       down: false,
       inUse: 0,
-      pool: mysql.createPool({
+      pool: createPool({
         ...address,
         user: settings.user,
         password: settings.password,

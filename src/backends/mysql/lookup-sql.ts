@@ -38,6 +38,23 @@ export function prepareColumnLookup(lookup: ColumnLookup): PreparedLookup {
   };
 }
 
+/**
+ * The column lookup for several logins at once (lookup-batch.ts): the same
+ * columns, table and WHERE, the names in an IN list, and one column per name
+ * saying whether the row is that name's. The server decides that with the same
+ * comparison as the one-name statement (`column = ?`), so a row reached
+ * through a collation ("ALICE" for "alice") goes to exactly the logins the
+ * one-name statement would have given it to. Parameters: the names, then the
+ * same names again.
+ */
+export function batchColumnSql(lookup: ColumnLookup, count: number): string {
+  const columns = lookup.statusColumn === undefined ? lookup.passwordColumn : `${lookup.passwordColumn}, ${lookup.statusColumn}`;
+  const where = lookup.where === undefined || lookup.where.trim() === '' ? '' : ` AND (${lookup.where})`;
+  const marks = Array.from({ length: count }, () => '?').join(', ');
+  const isName = Array.from({ length: count }, () => `${lookup.userColumn} = ?`).join(', ');
+  return `SELECT ${columns}, ${lookup.userColumn}, ${isName} FROM ${lookup.table} WHERE ${lookup.userColumn} IN (${marks})${where}`;
+}
+
 /** How many stored values the dummy check's sample reads (crypt/dummy-choice.ts). */
 export const SAMPLE_ROWS = 1000;
 

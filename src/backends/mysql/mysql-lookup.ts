@@ -6,10 +6,24 @@
  */
 import type { LookupQuery, LookupResult, StoredSample } from '../backend.js';
 import type { MysqlHosts } from './hosts.js';
-import { prepareColumnLookup, prepareQueryLookup, sampleColumnSql, type PreparedLookup } from './lookup-sql.js';
+import { LookupBatcher } from './lookup-batch.js';
+import { batchColumnSql, prepareColumnLookup, prepareQueryLookup, sampleColumnSql, type PreparedLookup } from './lookup-sql.js';
 import { unavailable } from './query-failure.js';
-import { DEFAULT_MAX_CANDIDATES, interpretQueryRows, interpretRows, storedValues } from './rows.js';
-import type { PlainLookupSettings } from './settings.js';
+import { DEFAULT_MAX_CANDIDATES, interpretQueryRows, interpretRows, rowsByName, storedValues } from './rows.js';
+import type { ColumnLookup, PlainLookupSettings } from './settings.js';
+
+/**
+ * Names one statement asks for at most. Each count is its own prepared
+ * statement on every connection, so this also bounds how many the server keeps.
+ */
+export const MAX_BATCH = 32;
+
+/**
+ * A statement out this long stops holding the next one back (lookup-batch.ts):
+ * longer than a lookup on a healthy local network takes, short enough that a
+ * login waiting behind a slow one hardly notices.
+ */
+const STALL_AFTER_MS = 2;
 
 export class MysqlLookup {
   readonly #hosts: MysqlHosts;
@@ -19,13 +33,26 @@ export class MysqlLookup {
   readonly #sampleSql: string | undefined;
 
   readonly #maxCandidates: number;
+  /**
+   * Column lookups of logins that arrive together go out as one statement
+   * (lookup-batch.ts). A password_query is the administrator's own SQL and is
+   * always asked one login at a time.
+   */
+  readonly #batcher: LookupBatcher | undefined;
+  /** The batched statement's text, by how many names it asks for. */
+  readonly #batchSql: string[] = [];
 
   constructor(settings: PlainLookupSettings, hosts: MysqlHosts) {
     this.#hosts = hosts;
     this.#maxCandidates = settings.maxCandidates ?? DEFAULT_MAX_CANDIDATES;
-    this.#prepared = settings.lookup.kind === 'columns' ? prepareColumnLookup(settings.lookup) : prepareQueryLookup(settings.lookup);
-    this.#sampleSql = settings.lookup.kind === 'columns' ? sampleColumnSql(settings.lookup) : undefined;
+    const { lookup } = settings;
+    this.#prepared = lookup.kind === 'columns' ? prepareColumnLookup(lookup) : prepareQueryLookup(lookup);
+    this.#sampleSql = lookup.kind === 'columns' ? sampleColumnSql(lookup) : undefined;
     this.#scheme = settings.defaultScheme === undefined ? {} : { defaultScheme: settings.defaultScheme };
+    this.#batcher =
+      lookup.kind === 'columns'
+        ? new LookupBatcher((names) => this.#askColumns(lookup, names), { maxInFlight: settings.connection.poolSize, maxBatch: MAX_BATCH, stallAfterMs: STALL_AFTER_MS })
+        : undefined;
   }
 
   /** Up to SAMPLE_ROWS stored values of the table (none for a password_query). */
@@ -39,11 +66,20 @@ export class MysqlLookup {
     const prepared = this.#prepared;
     let rows: unknown[][];
     try {
-      rows = await this.#hosts.query(prepared.sql, prepared.params({ user: query.user, service: query.service }));
+      rows = this.#batcher ? await this.#batcher.lookup(query.user) : await this.#hosts.query(prepared.sql, prepared.params({ user: query.user, service: query.service }));
     } catch (error) {
       return { ...unavailable(error), ...this.#scheme };
     }
     const found = prepared.nameColumn === undefined ? interpretQueryRows(rows, this.#maxCandidates) : interpretRows(rows, prepared.hasStatus, prepared.nameColumn);
     return { ...found, ...this.#scheme };
+  }
+
+  /** One statement for these names: the one-name statement for one, the batched one for more. */
+  async #askColumns(lookup: ColumnLookup, names: readonly string[]): Promise<unknown[][][]> {
+    if (names.length === 1) return [await this.#hosts.query(this.#prepared.sql, [names[0]!])];
+    const sql = (this.#batchSql[names.length] ??= batchColumnSql(lookup, names.length));
+    const rows = await this.#hosts.query(sql, [...names, ...names]);
+    // The name flags follow the row's own name column (lookup-sql.ts).
+    return rowsByName(rows, names.length, this.#prepared.nameColumn! + 1);
   }
 }

@@ -60,6 +60,22 @@ export function interpretRows(rows: readonly unknown[][], hasStatus: boolean, na
   return user ? { status: 'found', candidates: onlyPassword(stored), user } : { status: 'found', candidates: onlyPassword(stored) };
 }
 
+/**
+ * A batched column lookup's rows (lookup-sql.ts batchColumnSql), split by
+ * name: after the row's own columns come `count` columns, the j-th 1 when the
+ * server found the row to be the j-th name's. A row may be several names'
+ * ("alice" and "ALICE" asked together).
+ */
+export function rowsByName(rows: readonly unknown[][], count: number, firstFlag: number): unknown[][][] {
+  const byName: unknown[][][] = Array.from({ length: count }, () => []);
+  for (const row of rows) {
+    for (let j = 0; j < count; j += 1) {
+      if (Number(text(row[firstFlag + j])) === 1) byName[j]!.push(row);
+    }
+  }
+  return byName;
+}
+
 /** The non-empty text values of the first column: a sample of stored values for the dummy check. */
 export function storedValues(rows: readonly unknown[][]): string[] {
   return rows.map((row) => text(row[0])).filter((value): value is string => value !== null && value !== '');

@@ -1,0 +1,72 @@
+/**
+ * Column lookups asked together in one statement (src/backends/mysql/lookup-batch.ts)
+ * must give every login exactly what asking alone gives it, on a real server,
+ * with the collation deciding which row is whose: "ALICE", "Älice" and
+ * "alice " are all the row "alice" under utf8mb4_general_ci.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { MysqlHosts } from '../../src/backends/mysql/hosts.js';
+import { MysqlLookup } from '../../src/backends/mysql/mysql-lookup.js';
+import type { ColumnLookup } from '../../src/backends/mysql/settings.js';
+import { testDatabase, type TestDatabase } from '../helpers/mysql.js';
+
+let db: TestDatabase;
+let hosts: MysqlHosts;
+
+beforeAll(async () => {
+  db = await testDatabase();
+  await db.sql('CREATE TABLE people (username VARCHAR(64) NOT NULL, password VARCHAR(128), active TINYINT NOT NULL, status INT NOT NULL DEFAULT 0, KEY (username)) DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_general_ci');
+  await db.sql(
+    "INSERT INTO people VALUES ('alice', 'pw-alice', 1, 0), ('bob', 'pw-bob', 1, 0), ('carol', 'pw-carol', 0, 0), ('twin', 'pw-1', 1, 0), ('twin', 'pw-2', 1, 0), ('dora', 'pw-dora', 1, 1), ('empty', '', 1, 0)",
+  );
+  hosts = new MysqlHosts(
+    { hosts: [{ host: db.host, port: db.port }], database: db.database, user: db.user, password: db.password, connectTimeoutMs: 5000, queryTimeoutMs: 5000, poolSize: 4, retryAfterMs: 1000 },
+    pino({ level: 'silent' }),
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await hosts?.close();
+  await db?.close();
+});
+
+const NAMES = ['alice', 'ALICE', 'Älice', 'alice ', 'bob', 'carol', 'nobody', 'twin', 'dora', 'empty', "x' OR '1'='1", 'alice'];
+
+describe.each<[string, ColumnLookup]>([
+  ['password column only', { kind: 'columns', table: 'people', userColumn: 'username', passwordColumn: 'password', where: 'active = 1' }],
+  ['with a status column', { kind: 'columns', table: 'people', userColumn: 'username', passwordColumn: 'password', where: 'active = 1', statusColumn: 'status' }],
+])('lookups asked together, %s', (_name, lookup) => {
+  const statements: string[] = [];
+  const counting = { query: (sql: string, params: readonly string[]) => (statements.push(sql), hosts.query(sql, params)) } as unknown as MysqlHosts;
+  const make = () => new MysqlLookup({ connection: { hosts: [], database: '', user: '', password: '', connectTimeoutMs: 0, queryTimeoutMs: 0, poolSize: 4, retryAfterMs: 0 }, lookup }, counting);
+
+  it('give every login what asking alone gives it, in one statement', async () => {
+    const alone = make();
+    const one: unknown[] = [];
+    for (const user of NAMES) {
+      one.push(await alone.lookup({ user, realm: '', service: 'smtp' }));
+      await nextTurn();
+    }
+    expect(statements).toHaveLength(NAMES.length);
+    statements.length = 0;
+
+    const together = make();
+    const all = await Promise.all(NAMES.map((user) => together.lookup({ user, realm: '', service: 'smtp' })));
+    expect(statements).toHaveLength(1);
+    expect(all).toEqual(one);
+
+    const byName = Object.fromEntries(NAMES.map((name, i) => [name, all[i]]));
+    expect(byName.ALICE).toMatchObject({ status: 'found', user: 'alice', candidates: [{ stored: 'pw-alice' }] });
+    expect(byName['Älice']).toMatchObject({ status: 'found', user: 'alice' });
+    expect(byName['alice ']).toMatchObject({ status: 'found', user: 'alice' });
+    expect(byName.bob).toMatchObject({ status: 'found', user: 'bob', candidates: [{ stored: 'pw-bob' }] });
+    expect(byName.carol).toEqual({ status: 'unknown' });
+    expect(byName.nobody).toEqual({ status: 'unknown' });
+    expect(byName["x' OR '1'='1"]).toEqual({ status: 'unknown' });
+    expect(byName.twin).toMatchObject({ status: 'misconfigured' });
+    expect(byName.empty).toMatchObject({ status: 'refused' });
+    expect(byName.dora).toMatchObject(lookup.statusColumn ? { status: 'refused' } : { status: 'found', user: 'dora' });
+  }, 30_000);
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { LookupBatcher, type BatchRun } from '../../src/backends/mysql/lookup-batch.js';
+
+/** A statement runner the test answers by hand: every call is recorded with a way to answer it. */
+function manualRun() {
+  const calls: Array<{ names: readonly string[]; answer: () => void; fail: (error: Error) => void }> = [];
+  const run: BatchRun = (names) =>
+    new Promise((resolve, reject) => {
+      calls.push({ names, answer: () => resolve(names.map((name) => [[`row of ${name}`]])), fail: reject });
+    });
+  return { run, calls };
+}
+
+const options = { maxInFlight: 4, maxBatch: 32, stallAfterMs: 60_000 };
+
+describe('LookupBatcher', () => {
+  it('asks for a lone lookup at the end of the turn, alone', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, options);
+    const pending = batcher.lookup('alice');
+    expect(calls).toHaveLength(0);
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['alice']]);
+    calls[0]!.answer();
+    await expect(pending).resolves.toEqual([['row of alice']]);
+  });
+
+  it('asks for the lookups of one turn in one statement, each name once, and gives each its own rows', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, options);
+    const pending = ['alice', 'bob', 'alice', 'carol'].map((name) => batcher.lookup(name));
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['alice', 'bob', 'carol']]);
+    calls[0]!.answer();
+    expect(await Promise.all(pending)).toEqual([[['row of alice']], [['row of bob']], [['row of alice']], [['row of carol']]]);
+  });
+
+  it('keeps lookups that arrive while a statement is out, and asks for them together when it is back', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, options);
+    const first = batcher.lookup('alice');
+    await nextTurn();
+    const later = ['bob', 'carol', 'dave'].map((name) => batcher.lookup(name));
+    await nextTurn();
+    expect(calls).toHaveLength(1);
+    calls[0]!.answer();
+    await first;
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['alice'], ['bob', 'carol', 'dave']]);
+    calls[1]!.answer();
+    expect(await Promise.all(later)).toEqual([[['row of bob']], [['row of carol']], [['row of dave']]]);
+  });
+
+  it('fails every lookup of a statement that failed, and asks for the next ones as usual', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, options);
+    const failing = ['alice', 'bob'].map((name) => batcher.lookup(name));
+    await nextTurn();
+    const next = batcher.lookup('carol');
+    calls[0]!.fail(new Error('host gone'));
+    for (const pending of failing) await expect(pending).rejects.toThrow('host gone');
+    await nextTurn();
+    calls[1]!.answer();
+    await expect(next).resolves.toEqual([['row of carol']]);
+    expect(batcher.inFlight).toBe(0);
+  });
+
+  it('splits more names than one statement may carry', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, { ...options, maxBatch: 2 });
+    const pending = ['a', 'b', 'c'].map((name) => batcher.lookup(name));
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['a', 'b']]);
+    calls[0]!.answer();
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['a', 'b'], ['c']]);
+    calls[1]!.answer();
+    expect(await Promise.all(pending)).toHaveLength(3);
+  });
+
+  it('lets a stalled statement stop holding the others back, up to maxInFlight statements in all', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, { maxInFlight: 2, maxBatch: 32, stallAfterMs: 20 });
+    const stuck = batcher.lookup('slow');
+    await nextTurn();
+    const second = batcher.lookup('bob');
+    await nextTurn();
+    expect(calls).toHaveLength(1);
+    await sleep(60);
+    // The first one stalled: bob went out beside it.
+    expect(calls.map((call) => call.names)).toEqual([['slow'], ['bob']]);
+    const third = batcher.lookup('carol');
+    await sleep(60);
+    // Both out (one stalled, one stalled too by now): the cap holds carol back.
+    expect(calls).toHaveLength(2);
+    expect(batcher.inFlight).toBe(2);
+    calls[1]!.answer();
+    await expect(second).resolves.toEqual([['row of bob']]);
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['slow'], ['bob'], ['carol']]);
+    calls[2]!.answer();
+    calls[0]!.answer();
+    await expect(third).resolves.toEqual([['row of carol']]);
+    await expect(stuck).resolves.toEqual([['row of slow']]);
+  });
+});

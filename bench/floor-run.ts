@@ -8,7 +8,7 @@
  * taken within its round and the median round reported.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,12 @@ export interface FloorReport {
   readonly rounds: Record<'floor' | 'cached' | 'default', LoadResult[]>;
   readonly cachedShare: readonly number[];
   readonly defaultShare: readonly number[];
+}
+
+/** utime + stime of a process, in microseconds (clock ticks of 10 ms). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 async function started(child: ChildProcess, socketPath: string): Promise<ChildProcess> {
@@ -51,6 +57,7 @@ export async function runFloor(options: { seconds: number; rounds: number; clien
   try {
     const mailboxes = makeBenchMailboxes(2000);
     await seedMailboxes(database, mailboxes);
+    const databasePid = Number(readFileSync(path.join(database.dataDir, 'mysqld.pid'), 'utf8').trim());
     const env = {
       ...process.env,
       SASLAUTHD_MYSQL_DB_HOSTS: `127.0.0.1:${database.port}`,
@@ -74,10 +81,13 @@ export async function runFloor(options: { seconds: number; rounds: number; clien
         try {
           const load = { socketPath, clients: options.clients, users: mailboxes.users, hotSet: 100, realm: 'example.org', service: 'smtp', wrongShare: 0 };
           await runCLoad(build.binary, { ...load, durationMs: 1000 });
+          const before = { server: cpuMicros(child.pid!), database: cpuMicros(databasePid) };
           const result = await runCLoad(build.binary, { ...load, durationMs: options.seconds * 1000 });
+          const perLogin = (pid: number, from: number) => ((cpuMicros(pid) - from) / result.requests).toFixed(0);
+          const cpu = `server ${perLogin(child.pid!, before.server)} us CPU/login${name === 'default' ? `, MariaDB ${perLogin(databasePid, before.database)}` : ''}`;
           if (result.wrongAnswers > 0) throw new Error(`${name}: ${result.wrongAnswers} wrong answers`);
           rounds[name].push(result);
-          options.log(`  ${`${name} #${round}`.padEnd(14)}${result.perSecond.toFixed(0).padStart(8)}/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  (generator ${result.generatorCpuPercent.toFixed(0)}% of a core)`);
+          options.log(`  ${`${name} #${round}`.padEnd(14)}${result.perSecond.toFixed(0).padStart(8)}/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  ${cpu}  (generator ${result.generatorCpuPercent.toFixed(0)}% of a core)`);
         } finally {
           await stop(child);
         }

@@ -280,6 +280,8 @@ async function main(): Promise<void> {
         ['saslauthd-mysql', CLI, ['-a', 'pam', '-r', '--pam-dir', pamDir, '--throttle-after', '0', '--verify-cache', '0'], ours ? [['50% of its capacity', 0.5 * ours], ['80% of its capacity', 0.8 * ours], ...(theirs ? ([['80% of saslauthd\'s', 0.8 * theirs]] as Array<[string, number]>) : [])] : []],
         ['saslauthd + pam_mysql', '/usr/sbin/saslauthd', missing ? undefined : ['-a', 'pam', '-r', '-n', '16', '-d'], theirs ? [['50% of its capacity', 0.5 * theirs], ['80% of its capacity', 0.8 * theirs]] : []],
       ];
+      // With --baseline, the other build gets the same offered rates as this one: an A/B under the same traffic.
+      if (BASELINE) plans.splice(1, 0, ['baseline', BASELINE, plans[0]![2], plans[0]![3].map(([label, rate]) => [label.replace('its capacity', "this build's capacity"), rate])]);
       for (const [name, command, argv, rates] of plans) {
         if (!argv) continue;
         for (const [label, rate] of rates) {

@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCodes } from '../../src/errors.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { MysqlHosts } from '../../src/backends/mysql/hosts.js';
 import { MysqlLookup } from '../../src/backends/mysql/mysql-lookup.js';
@@ -40,7 +42,7 @@ describe.each<[string, ColumnLookup]>([
 ])('lookups asked together, %s', (_name, lookup) => {
   const statements: string[] = [];
   const counting = { query: (sql: string, params: readonly string[]) => (statements.push(sql), hosts.query(sql, params)) } as unknown as MysqlHosts;
-  const make = () => new MysqlLookup({ connection: { hosts: [], database: '', user: '', password: '', connectTimeoutMs: 0, queryTimeoutMs: 0, poolSize: 4, retryAfterMs: 0 }, lookup }, counting);
+  const make = () => new MysqlLookup({ connection: { hosts: [], database: '', user: '', password: '', connectTimeoutMs: 5000, queryTimeoutMs: 5000, poolSize: 4, retryAfterMs: 0 }, lookup }, counting);
 
   it('give every login what asking alone gives it, in one statement', async () => {
     const alone = make();
@@ -68,5 +70,36 @@ describe.each<[string, ColumnLookup]>([
     expect(byName.twin).toMatchObject({ status: 'misconfigured' });
     expect(byName.empty).toMatchObject({ status: 'refused' });
     expect(byName.dora).toMatchObject(lookup.statusColumn ? { status: 'refused' } : { status: 'found', user: 'dora' });
+  }, 30_000);
+});
+
+describe('lookups while the table is locked (every statement stalls)', () => {
+  it('refuses at once what the statements could not carry, and without asking what waited past connect_timeout; the rest are answered once the lock goes', async () => {
+    const connection = { hosts: [{ host: db.host, port: db.port }], database: db.database, user: db.user, password: db.password, connectTimeoutMs: 300, queryTimeoutMs: 10_000, poolSize: 2, retryAfterMs: 1000 };
+    const lockedHosts = new MysqlHosts(connection, pino({ level: 'silent' }));
+    const lookup = new MysqlLookup({ connection, lookup: { kind: 'columns', table: 'people', userColumn: 'username', passwordColumn: 'password', where: 'active = 1' } }, lockedHosts);
+    try {
+      // On the administrative connection, which nothing else uses meanwhile.
+      await db.sql('LOCK TABLES people WRITE');
+      // pool_size 2 x 32 names per statement = 64 may wait; the rest of this turn's lookups are refused at once.
+      const first = Array.from({ length: 164 }, (_, i) => lookup.lookup({ user: i % 2 ? 'alice' : `user${i}`, realm: '', service: 'smtp' }));
+      const refusedAtOnce = await Promise.race([Promise.all(first.slice(64)), sleep(200).then(() => 'still waiting' as const)]);
+      expect(refusedAtOnce).not.toBe('still waiting');
+      for (const result of refusedAtOnce as unknown[]) expect(result).toMatchObject({ status: 'unavailable', code: ErrorCodes.BACKEND_BUSY, reason: expect.stringContaining('LOOKUP_QUEUE_FULL') });
+      // Once both statements are out and stalled, these wait for a turn, and wait too long.
+      await sleep(100);
+      const late = Array.from({ length: 20 }, () => lookup.lookup({ user: 'bob', realm: '', service: 'smtp' }));
+      await sleep(500);
+      await db.sql('UNLOCK TABLES');
+      const answered = await Promise.all(first.slice(0, 64));
+      expect(answered.filter((result) => result.status === 'found')).toHaveLength(32);
+      expect(answered.filter((result) => result.status === 'unknown')).toHaveLength(32);
+      for (const result of await Promise.all(late)) expect(result).toMatchObject({ status: 'unavailable', code: ErrorCodes.BACKEND_BUSY, reason: expect.stringContaining('LOOKUP_WAIT') });
+      // And the next login is asked as usual.
+      await expect(lookup.lookup({ user: 'bob', realm: '', service: 'smtp' })).resolves.toMatchObject({ status: 'found', user: 'bob' });
+    } finally {
+      await db.sql('UNLOCK TABLES').catch(() => undefined);
+      await lockedHosts.close();
+    }
   }, 30_000);
 });

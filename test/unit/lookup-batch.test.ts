@@ -12,7 +12,15 @@ function manualRun() {
   return { run, calls };
 }
 
-const options = { maxInFlight: 4, maxBatch: 32, stallAfterMs: 60_000 };
+const options = {
+  maxInFlight: 4,
+  maxBatch: 32,
+  stallAfterMs: 60_000,
+  maxQueue: 1000,
+  maxWaitMs: 60_000,
+  queueFull: () => new Error('queue full'),
+  waitedTooLong: () => new Error('waited too long'),
+};
 
 describe('LookupBatcher', () => {
   it('asks for a lone lookup at the end of the turn, alone', async () => {
@@ -81,7 +89,7 @@ describe('LookupBatcher', () => {
 
   it('lets a stalled statement stop holding the others back, up to maxInFlight statements in all', async () => {
     const { run, calls } = manualRun();
-    const batcher = new LookupBatcher(run, { maxInFlight: 2, maxBatch: 32, stallAfterMs: 20 });
+    const batcher = new LookupBatcher(run, { ...options, maxInFlight: 2, stallAfterMs: 20 });
     const stuck = batcher.lookup('slow');
     await nextTurn();
     const second = batcher.lookup('bob');
@@ -103,5 +111,38 @@ describe('LookupBatcher', () => {
     calls[0]!.answer();
     await expect(third).resolves.toEqual([['row of carol']]);
     await expect(stuck).resolves.toEqual([['row of slow']]);
+  });
+
+  it('refuses at once a lookup beyond maxQueue while the database does not answer', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, { ...options, maxInFlight: 1, maxQueue: 3 });
+    const stuck = batcher.lookup('first');
+    await nextTurn();
+    const waiting = ['a', 'b', 'c'].map((name) => batcher.lookup(name));
+    await expect(batcher.lookup('d')).rejects.toThrow('queue full');
+    expect(calls).toHaveLength(1);
+    calls[0]!.answer();
+    await stuck;
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['first'], ['a', 'b', 'c']]);
+    calls[1]!.answer();
+    expect(await Promise.all(waiting)).toHaveLength(3);
+  });
+
+  it('refuses, without asking, the lookups that waited longer than maxWaitMs for their turn', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, { ...options, maxInFlight: 1, maxWaitMs: 30 });
+    const stuck = batcher.lookup('first');
+    await nextTurn();
+    const stale = ['old-1', 'old-2'].map((name) => batcher.lookup(name));
+    await sleep(50);
+    const fresh = batcher.lookup('fresh');
+    calls[0]!.answer();
+    await stuck;
+    for (const pending of stale) await expect(pending).rejects.toThrow('waited too long');
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['first'], ['fresh']]);
+    calls[1]!.answer();
+    await expect(fresh).resolves.toEqual([['row of fresh']]);
   });
 });

@@ -13,9 +13,15 @@
  * produced). A statement still out after `stallAfterMs` stops holding the
  * others back, so a slow query or a host that stopped answering delays the
  * logins in that one statement, never the ones after it: they go out on other
- * connections, up to `maxInFlight` statements in all. How long a lookup may
- * wait is bounded by that and by each statement's own deadline (hosts.ts);
- * how many wait is bounded by the connections the listeners allow.
+ * connections, up to `maxInFlight` statements in all.
+ *
+ * While the database does not answer, every statement stalls and lookups
+ * pile up: `maxQueue` bounds how many wait (more are refused at once), and a
+ * lookup that has waited `maxWaitMs` when its turn comes is refused instead
+ * of asked, so a database that comes back is not flooded with the names of
+ * clients that left long ago. Both refusals are the owner's errors (to the
+ * login, a busy database: a temporary failure). Each statement's own
+ * deadline (hosts.ts) bounds how long a turn can take to come.
  */
 
 /** Runs one statement for these names (distinct, at most maxBatch) and returns each name's rows, in the same order. */
@@ -28,10 +34,18 @@ export interface LookupBatchOptions {
   readonly maxBatch: number;
   /** A statement out this long no longer keeps the next one waiting. */
   readonly stallAfterMs: number;
+  /** Lookups waiting at most; the next one is refused with queueFull(). */
+  readonly maxQueue: number;
+  /** A lookup that has waited this long when its turn comes is refused with waitedTooLong(). */
+  readonly maxWaitMs: number;
+  readonly queueFull: () => Error;
+  readonly waitedTooLong: () => Error;
 }
 
 interface Waiting {
   readonly name: string;
+  /** performance.now() when it began to wait. */
+  readonly since: number;
   readonly resolve: (rows: unknown[][]) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -53,8 +67,9 @@ export class LookupBatcher {
 
   /** The rows for this name; rejects with the statement's error, which every name in it shares. */
   lookup(name: string): Promise<unknown[][]> {
+    if (this.#queue.length >= this.#options.maxQueue) return Promise.reject(this.#options.queueFull());
     return new Promise((resolve, reject) => {
-      this.#queue.push({ name, resolve, reject });
+      this.#queue.push({ name, since: performance.now(), resolve, reject });
       if (this.#scheduled || !this.#mayAsk()) return;
       this.#scheduled = true;
       setImmediate(() => {
@@ -75,10 +90,21 @@ export class LookupBatcher {
 
   #send(): void {
     if (this.#queue.length === 0 || !this.#mayAsk()) return;
+    this.#dropStale();
+    if (this.#queue.length === 0) return;
     const { maxBatch } = this.#options;
     const batch = this.#queue.length <= maxBatch ? this.#queue : this.#queue.slice(0, maxBatch);
     this.#queue = batch === this.#queue ? [] : this.#queue.slice(batch.length);
     void this.#ask(batch);
+  }
+
+  /** Refuse, oldest first, the lookups that waited too long for their turn. */
+  #dropStale(): void {
+    const oldest = performance.now() - this.#options.maxWaitMs;
+    let stale = 0;
+    while (stale < this.#queue.length && this.#queue[stale]!.since <= oldest) stale += 1;
+    if (stale === 0) return;
+    for (const waiting of this.#queue.splice(0, stale)) waiting.reject(this.#options.waitedTooLong());
   }
 
   async #ask(batch: readonly Waiting[]): Promise<void> {

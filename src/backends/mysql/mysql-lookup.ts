@@ -5,12 +5,12 @@
  * one of these; -a pam one per PAM service.
  */
 import type { LookupQuery, LookupResult, StoredSample } from '../backend.js';
-import type { MysqlHosts } from './hosts.js';
-import { LookupBatcher } from './lookup-batch.js';
+import { QueryFailure, type MysqlHosts } from './hosts.js';
+import { LookupBatcher, type LookupBatchOptions } from './lookup-batch.js';
 import { batchColumnSql, prepareColumnLookup, prepareQueryLookup, sampleColumnSql, type PreparedLookup } from './lookup-sql.js';
 import { unavailable } from './query-failure.js';
 import { DEFAULT_MAX_CANDIDATES, interpretQueryRows, interpretRows, rowsByName, storedValues } from './rows.js';
-import type { ColumnLookup, PlainLookupSettings } from './settings.js';
+import type { ColumnLookup, ConnectionSettings, PlainLookupSettings } from './settings.js';
 
 /**
  * Names one statement asks for at most. Each count is its own prepared
@@ -24,6 +24,26 @@ export const MAX_BATCH = 32;
  * login waiting behind a slow one hardly notices.
  */
 const STALL_AFTER_MS = 2;
+
+/**
+ * How the batches are bounded: as many statements as the pool has
+ * connections; as many waiting logins as those statements can carry at once;
+ * and a login waits for its turn no longer than it would for a free
+ * connection (connect_timeout). Either refusal is a busy database to the
+ * login: a temporary failure, never a "no".
+ */
+function batchLimits(connection: ConnectionSettings): LookupBatchOptions {
+  const maxQueue = connection.poolSize * MAX_BATCH;
+  return {
+    maxInFlight: connection.poolSize,
+    maxBatch: MAX_BATCH,
+    stallAfterMs: STALL_AFTER_MS,
+    maxQueue,
+    maxWaitMs: connection.connectTimeoutMs,
+    queueFull: () => new QueryFailure('busy', 'lookups', 'LOOKUP_QUEUE_FULL', `${maxQueue} logins already waiting for a lookup (pool_size x ${MAX_BATCH})`),
+    waitedTooLong: () => new QueryFailure('busy', 'lookups', 'LOOKUP_WAIT', `no lookup statement could go out within ${connection.connectTimeoutMs} ms (connect_timeout)`),
+  };
+}
 
 export class MysqlLookup {
   readonly #hosts: MysqlHosts;
@@ -51,7 +71,7 @@ export class MysqlLookup {
     this.#scheme = settings.defaultScheme === undefined ? {} : { defaultScheme: settings.defaultScheme };
     this.#batcher =
       lookup.kind === 'columns'
-        ? new LookupBatcher((names) => this.#askColumns(lookup, names), { maxInFlight: settings.connection.poolSize, maxBatch: MAX_BATCH, stallAfterMs: STALL_AFTER_MS })
+        ? new LookupBatcher((names) => this.#askColumns(lookup, names), batchLimits(settings.connection))
         : undefined;
   }
 

@@ -13,9 +13,10 @@
  * default, as a phone with an old password sends it), or a new one every time (a guesser).
  * --rounds N (3) runs every daemon N times, alternating; the ratios are taken within each round
  * and the median round is checked against the targets (paired-ratios.ts).
- * Then the open loop (bench/open-loop.ts): every login a miss, Poisson arrivals at 50% and 80% of
- * each daemon's measured capacity (and ours at 80% of saslauthd's, the same traffic), latency
- * counted from when each login was due: what an MTA sees at a given load.
+ * Then the open loop (mux-load's open mode, or bench/open-loop.ts with --generator node): every
+ * login a miss, Poisson arrivals at 50% and 80% of each daemon's measured capacity (and ours at
+ * 80% of saslauthd's, the same traffic), latency counted from when each login was due: what an
+ * MTA sees at a given load.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,13 +26,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadNativeCrypt } from '../src/crypt/native-crypt.js';
-import { buildCGenerator, runCLoad } from './c-load-generator.js';
+import { buildCGenerator, OPEN_LOOP_THREADS, runCLoad, runCOpenLoop } from './c-load-generator.js';
 import { runLoad, type LoadOptions, type LoadResult, type WrongPasswords } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 import { waitForSocket } from './wait-for-socket.js';
 import { describeTarget, formatRatio, median as medianOf, pairedRatios, type Target } from './paired-ratios.js';
-import { runOpenLoop } from './open-loop.js';
+import { runOpenLoop, type OpenLoopOptions, type OpenLoopResult } from './open-loop.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -152,13 +153,23 @@ function row(name: string, result: LoadResult, rssMb: number): string {
 interface Generator {
   readonly description: string;
   run(options: LoadOptions): Promise<LoadResult>;
+  /** The open loop, by the same generator. */
+  readonly openDescription: string;
+  open(options: OpenLoopOptions): Promise<OpenLoopResult>;
 }
 
 function chooseGenerator(): Generator {
-  const node: Generator = { description: 'load generator: Node (bench/load-generator.ts), one process', run: runLoad };
+  const node: Generator = { description: 'load generator: Node (bench/load-generator.ts), one process', run: runLoad, openDescription: 'Node generator', open: runOpenLoop };
   if (args.generator === 'node') return node;
   const build = buildCGenerator();
-  if (build.ok) return { description: `load generator: C (bench/mux-load.c), one blocking thread per client, asking as libsasl2 does`, run: (options) => runCLoad(build.binary, options) };
+  if (build.ok) {
+    return {
+      description: `load generator: C (bench/mux-load.c), one blocking thread per client, asking as libsasl2 does`,
+      run: (options) => runCLoad(build.binary, options),
+      openDescription: `C generator, ${OPEN_LOOP_THREADS} threads`,
+      open: (options) => runCOpenLoop(build.binary, options),
+    };
+  }
   if (args.generator === 'c') throw new Error(`--generator c: ${build.reason}`);
   return { ...node, description: `${node.description} (the C generator could not be built: ${build.reason})` };
 }
@@ -273,7 +284,7 @@ async function main(): Promise<void> {
       const capacity = (name: string) => (capacities[name] && capacities[name].length > 0 ? medianOf(capacities[name].map((r) => r.perSecond)) : undefined);
       const ours = capacity('saslauthd-mysql');
       const theirs = capacity('saslauthd + pam_mysql');
-      console.log(`\nopen loop, every login a cache miss: Poisson arrivals at a fixed rate, latency from when each login was due (Node generator, ${DURATION_MS / 1000} s per rate)`);
+      console.log(`\nopen loop, every login a cache miss: Poisson arrivals at a fixed rate, latency from when each login was due (${generator.openDescription}, ${DURATION_MS / 1000} s per rate)`);
       const openWidth = NAME_WIDTH + 20;
       console.log(`  ${''.padEnd(openWidth)}${'offered/s'.padStart(10)}${'answered/s'.padStart(11)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'p99.9 ms'.padStart(10)}${'max ms'.padStart(9)}${'wrong'.padStart(7)}${'no reply'.padStart(10)}${'gen CPU'.padStart(9)}${'late'.padStart(7)}`);
       const plans: Array<[string, string, string[] | undefined, Array<[string, number]>]> = [
@@ -291,8 +302,8 @@ async function main(): Promise<void> {
           const daemon = await startDaemon(command, [...argv, '-m', runDir], socketPath);
           try {
             const load = { socketPath, ratePerSecond: rate, users, realm: 'example.org', service, wrongShare: WRONG };
-            await runOpenLoop({ ...load, durationMs: 1000 });
-            const r = await runOpenLoop({ ...load, durationMs: DURATION_MS });
+            await generator.open({ ...load, durationMs: 1000 });
+            const r = await generator.open({ ...load, durationMs: DURATION_MS });
             if (r.wrongAnswers > 0) failed = true;
             console.log(`  ${`${name}, ${label}`.padEnd(openWidth)}${r.offeredPerSecond.toFixed(0).padStart(10)}${r.answeredPerSecond.toFixed(0).padStart(11)}${r.p50Ms.toFixed(2).padStart(9)}${r.p99Ms.toFixed(2).padStart(9)}${r.p999Ms.toFixed(2).padStart(10)}${r.maxMs.toFixed(0).padStart(9)}${String(r.wrongAnswers).padStart(7)}${String(r.noReply).padStart(10)}${`${r.generatorCpuPercent.toFixed(0)}%`.padStart(9)}${String(r.lateSends).padStart(7)}`);
           } finally {

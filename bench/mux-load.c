@@ -11,13 +11,23 @@
  * right one is counted as a wrong answer); a close without a whole reply, an
  * error or a timeout counts as no reply. Prints one JSON object on stdout.
  *
- * usage: mux-load SOCKET CLIENTS DURATION_MS WRONG_SHARE HOT_SET TIMEOUT_MS SERVICE REALM [WRONG_PASSWORDS] < users
+ * Open loop (RATE > 0): logins are due at Poisson arrival times of that mean
+ * rate, whatever the answers do; each thread takes the next due login, waits
+ * for its time, asks, and the latency is counted from when it was due, so a
+ * daemon that falls behind shows its queue (no coordinated omission). The
+ * threads are the MTA's processes (Postfix starts up to 100 smtpd): when all
+ * are busy, the next login starts late, and that wait is in its latency and
+ * in "late" (started more than 5 ms after it was due).
+ *
+ * usage: mux-load SOCKET CLIENTS DURATION_MS WRONG_SHARE HOT_SET TIMEOUT_MS SERVICE REALM [WRONG_PASSWORDS [RATE]] < users
  *   users: one "login<TAB>password" per line; HOT_SET 0 means all of them.
  *   WRONG_PASSWORDS: repeat (the default: each user's wrong password is always the same one, as
  *   a phone with an old password sends it) or distinct (a new one every time, as a guesser does).
+ *   RATE: logins per second for the open loop; 0 or absent: closed loop.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +63,7 @@ typedef struct {
   size_t capacity;
   long wrong_answers;
   long no_reply;
+  long late;
 } worker_t;
 
 static struct sockaddr_un address;
@@ -63,6 +74,12 @@ static int distinct_wrong;
 static const char *service_name, *realm_name;
 static double deadline;
 static struct timeval io_timeout;
+
+/* The open loop's schedule: the next login's due time, shared by the threads. */
+static double open_rate;
+static double next_due;
+static uint64_t schedule_random;
+static pthread_mutex_t schedule_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static double now_us(void) {
   struct timespec ts;
@@ -135,14 +152,40 @@ static int ask(const unsigned char *frame, size_t len) {
   return answer;
 }
 
+/* The open loop: the next login's due time, and the one after it drawn (exponential gaps). */
+static double take_due(void) {
+  pthread_mutex_lock(&schedule_lock);
+  double due = next_due;
+  double uniform = (double)(next_random(&schedule_random) >> 11) / 9007199254740992.0;
+  next_due += -log(1.0 - uniform) * 1e6 / open_rate;
+  pthread_mutex_unlock(&schedule_lock);
+  return due;
+}
+
+static void sleep_until(double when_us) {
+  struct timespec at = {.tv_sec = (time_t)(when_us / 1e6), .tv_nsec = (long)(fmod(when_us, 1e6) * 1e3)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {
+  }
+}
+
 static void *run_client(void *arg) {
   worker_t *worker = arg;
   unsigned char fresh[MAX_FRAME];
   uint64_t state = ((uint64_t)now_us() * 2654435761ULL) ^ ((uint64_t)(worker->index + 1) << 32) ^ 0x9E3779B97F4A7C15ULL;
-  while (now_us() < deadline) {
+  for (;;) {
+    double due = 0;
+    if (open_rate > 0) {
+      due = take_due();
+      if (due >= deadline) break;
+      sleep_until(due);
+      if (now_us() - due > 5000) worker->late += 1;
+    } else if (now_us() >= deadline) {
+      break;
+    }
     const frames_t *pick = &frames[next_random(&state) % frame_count];
     int wrong = (double)(next_random(&state) >> 11) / 9007199254740992.0 < wrong_share;
-    double started = now_us();
+    /* Open loop: from when it was due, however late the thread got to it. */
+    double started = open_rate > 0 ? due : now_us();
     const unsigned char *frame = wrong ? pick->wrong : pick->right;
     size_t frame_len = wrong ? pick->wrong_len : pick->right_len;
     if (wrong && distinct_wrong) {
@@ -191,8 +234,13 @@ static double cpu_us(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 9 && argc != 10) {
-    fprintf(stderr, "usage: mux-load SOCKET CLIENTS DURATION_MS WRONG_SHARE HOT_SET TIMEOUT_MS SERVICE REALM [repeat|distinct] < users\n");
+  if (argc < 9 || argc > 11) {
+    fprintf(stderr, "usage: mux-load SOCKET CLIENTS DURATION_MS WRONG_SHARE HOT_SET TIMEOUT_MS SERVICE REALM [repeat|distinct [RATE]] < users\n");
+    return 2;
+  }
+  if (argc == 11) open_rate = atof(argv[10]);
+  if (open_rate < 0) {
+    fprintf(stderr, "mux-load: RATE is logins per second, 0 for a closed loop\n");
     return 2;
   }
   const char *socket_path = argv[1];
@@ -204,8 +252,8 @@ int main(int argc, char **argv) {
   const char *service = argv[7], *realm = argv[8];
   service_name = service;
   realm_name = realm;
-  if (argc == 10 && strcmp(argv[9], "distinct") == 0) distinct_wrong = 1;
-  else if (argc == 10 && strcmp(argv[9], "repeat") != 0) {
+  if (argc >= 10 && strcmp(argv[9], "distinct") == 0) distinct_wrong = 1;
+  else if (argc >= 10 && strcmp(argv[9], "repeat") != 0) {
     fprintf(stderr, "mux-load: WRONG_PASSWORDS is repeat or distinct, not %s\n", argv[9]);
     return 2;
   }
@@ -257,6 +305,8 @@ int main(int argc, char **argv) {
   double cpu_before = cpu_us();
   double started = now_us();
   deadline = started + duration_ms * 1000.0;
+  next_due = started;
+  schedule_random = ((uint64_t)started * 2654435761ULL) ^ 0xD1B54A32D192ED03ULL;
   for (int i = 0; i < clients; i += 1) {
     workers[i].index = i;
     pthread_attr_t attr;
@@ -273,11 +323,12 @@ int main(int argc, char **argv) {
   double cpu = cpu_us() - cpu_before;
 
   size_t total = 0;
-  long wrong_answers = 0, no_reply = 0;
+  long wrong_answers = 0, no_reply = 0, late = 0;
   for (int i = 0; i < clients; i += 1) {
     total += workers[i].count;
     wrong_answers += workers[i].wrong_answers;
     no_reply += workers[i].no_reply;
+    late += workers[i].late;
   }
   double *all = malloc((total ? total : 1) * sizeof *all);
   if (!all) return 2;
@@ -287,7 +338,8 @@ int main(int argc, char **argv) {
     at += workers[i].count;
   }
   qsort(all, total, sizeof *all, by_value);
-  printf("{\"requests\":%zu,\"elapsedMs\":%.3f,\"p50Ms\":%.4f,\"p99Ms\":%.4f,\"wrongAnswers\":%ld,\"noReply\":%ld,\"cpuPercent\":%.2f}\n",
-         total, elapsed_us / 1000.0, percentile(all, total, 50) / 1000.0, percentile(all, total, 99) / 1000.0, wrong_answers, no_reply, cpu / elapsed_us * 100.0);
+  printf("{\"requests\":%zu,\"elapsedMs\":%.3f,\"p50Ms\":%.4f,\"p99Ms\":%.4f,\"p999Ms\":%.4f,\"maxMs\":%.4f,\"wrongAnswers\":%ld,\"noReply\":%ld,\"late\":%ld,\"cpuPercent\":%.2f}\n",
+         total, elapsed_us / 1000.0, percentile(all, total, 50) / 1000.0, percentile(all, total, 99) / 1000.0, percentile(all, total, 99.9) / 1000.0,
+         total ? all[total - 1] / 1000.0 : 0, wrong_answers, no_reply, late, cpu / elapsed_us * 100.0);
   return 0;
 }

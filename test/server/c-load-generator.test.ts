@@ -8,7 +8,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildCGenerator, runCLoad } from '../../bench/c-load-generator.js';
+import { buildCGenerator, runCLoad, runCOpenLoop } from '../../bench/c-load-generator.js';
 import { runLoad, type LoadOptions } from '../../bench/load-generator.js';
 import { DEMO_HASH, startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp.js';
@@ -97,6 +97,47 @@ describe('mux-load, the C load generator', () => {
       // Every repeat after the first one or few (the clients start together) comes from the cache.
       expect(await fromCache(generator, 'repeat')).toBeGreaterThan(0.8);
       expect(await fromCache(generator, 'distinct')).toBe(0);
+    }
+  }, 20_000);
+
+  it('open loop: sends at the rate asked, whatever the answers do, and checks every answer', async () => {
+    const { socketPath } = await startTestDaemon(['demo@example.org:' + DEMO_HASH, 'bob@example.org:{PLAIN}bob-pw'], NO_THROTTLE);
+    const open = { socketPath, ratePerSecond: 400, durationMs: 1000, realm: 'example.org', service: 'smtp', wrongShare: 0.3, requestTimeoutMs: 2000 };
+    const right = await runCOpenLoop(binary(), { ...open, users: [{ login: 'demo', password: 'demo' }, { login: 'bob', password: 'bob-pw' }] });
+    // Poisson arrivals: 400 expected, far outside 300-500 only by a broken schedule.
+    expect(right.answeredPerSecond).toBeGreaterThan(300);
+    expect(right.answeredPerSecond).toBeLessThan(500);
+    expect(right.wrongAnswers).toBe(0);
+    expect(right.noReply).toBe(0);
+    expect(right.p999Ms).toBeGreaterThanOrEqual(right.p99Ms);
+    expect(right.maxMs).toBeGreaterThanOrEqual(right.p999Ms);
+    const refused = await runCOpenLoop(binary(), { ...open, wrongShare: 0, users: [{ login: 'bob', password: 'not-it' }] });
+    expect(refused.wrongAnswers).toBeGreaterThan(300);
+    expect(refused.wrongAnswers).toBe(Math.round((refused.answeredPerSecond * open.durationMs) / 1000));
+  }, 20_000);
+
+  it('open loop: counts latency from when a login was due, so a daemon that stalls shows its queue', async () => {
+    // Answers nothing for the first 600 ms, then everything at once. With 4 threads, 4 logins are
+    // sent on time and the other ~116 due meanwhile only once the stall ends: counted from when
+    // they were due they waited 0 to 600 ms (a median near 300), counted from when they were sent
+    // they would look instant.
+    const socketPath = path.join(tempDir(), 'mux');
+    const stalledUntil = performance.now() + 600;
+    const reply = Buffer.from([0, 2, 0x4f, 0x4b]);
+    const server = net.createServer((socket) => {
+      socket.once('data', () => setTimeout(() => socket.end(reply), Math.max(0, stalledUntil - performance.now())));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      const options = { socketPath, ratePerSecond: 200, durationMs: 600, realm: 'example.org', service: 'smtp', wrongShare: 0, users: [{ login: 'demo', password: 'demo' }] };
+      const result = await runCOpenLoop(binary(), options, 4);
+      expect(result.noReply).toBe(0);
+      expect(result.lateSends).toBeGreaterThan(50);
+      expect(result.p50Ms).toBeGreaterThan(150);
+      expect(result.maxMs).toBeGreaterThan(450);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   }, 20_000);
 });

@@ -14,7 +14,7 @@
  * throttle's bookkeeping on each login, never its delays.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { md5crypt } from '../src/crypt/schemes/md5crypt.js';
 import { buildCGenerator, runCLoad } from './c-load-generator.js';
 import { median } from './paired-ratios.js';
+import { processCpuMicros } from './process-cpu.js';
 import { waitForSocket } from './wait-for-socket.js';
 
 const { values: args } = parseArgs({
@@ -40,12 +41,6 @@ const BUILDS = { 'this build': fileURLToPath(new URL('../dist/cli/main.js', impo
 const MODES: Record<string, string[]> = { '-c': ['-c'], default: [], 'no-cache': ['--verify-cache', '0'] };
 const ROUNDS = Number(args.rounds);
 const DURATION_MS = Number(args.duration) * 1000;
-
-/** utime + stime of a process, in microseconds (clock ticks of 10 ms). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
 
 const generator = buildCGenerator();
 if (!generator.ok) throw new Error(`the C load generator: ${generator.reason}`);
@@ -70,9 +65,9 @@ try {
           await waitForSocket(path.join(dir, 'mux'), child);
           const load = { socketPath: path.join(dir, 'mux'), clients: 32, users, realm: 'example.org', service: 'smtp', wrongShare: WRONG_SHARE, hotSet: users.length };
           await runCLoad(generator.binary, { ...load, durationMs: 1000 });
-          const before = cpuMicros(child.pid!);
+          const before = processCpuMicros(child.pid!);
           const result = await runCLoad(generator.binary, { ...load, durationMs: DURATION_MS });
-          const cpu = (cpuMicros(child.pid!) - before) / result.requests;
+          const cpu = (processCpuMicros(child.pid!) - before) / result.requests;
           runs[name].push({ rate: result.perSecond, cpu });
           console.log(`  ${`${name} #${round + 1}`.padEnd(16)}${result.perSecond.toFixed(0).padStart(8)} logins/s${cpu.toFixed(1).padStart(8)} us CPU/login${result.wrongAnswers ? `  WRONG ANSWERS: ${result.wrongAnswers}` : ''}`);
         } finally {

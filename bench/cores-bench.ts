@@ -13,7 +13,7 @@
  * with the cores. The database is counted where it runs: on this machine in
  * the measured figures, elsewhere in the projection.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildCGenerator, runCLoad } from './c-load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
+import { cpuOf, cpuOfStatFields, mariadbPid } from './process-cpu.js';
 import { waitForSocket } from './wait-for-socket.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 
@@ -30,17 +31,6 @@ const { values: args } = parseArgs({ options: { seconds: { type: 'string', defau
 const SECONDS = Number(args.seconds);
 /** The run that moves every hash off the event loop, as a machine with many cores does. */
 const OFF_MAIN = 'saslauthd-mysql, hashes off the main thread';
-const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || '100');
-
-/** utime + stime of a thread or process, in microseconds. */
-function cpuOf(statFile: string): number {
-  try {
-    const fields = readFileSync(statFile, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_US;
-  } catch {
-    return 0;
-  }
-}
 
 function threadsOf(pid: number): Map<number, number> {
   const cpu = new Map<number, number>();
@@ -61,14 +51,11 @@ function groupCpu(pgid: number): number {
       }
     })();
     const fields = stat.split(') ')[1]?.split(' ');
-    if (fields && Number(fields[2]) === pgid) total += (Number(fields[11]) + Number(fields[12])) * TICK_US;
+    if (fields && Number(fields[2]) === pgid) total += cpuOfStatFields(fields);
   }
   return total;
 }
 
-function mariadbPid(dataDir: string): number {
-  return Number(readFileSync(path.join(dataDir, 'mysqld.pid'), 'utf8').trim());
-}
 
 interface Measured {
   readonly name: string;

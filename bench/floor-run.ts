@@ -8,7 +8,7 @@
  * taken within its round and the median round reported.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { buildCGenerator, runCLoad } from './c-load-generator.js';
 import type { LoadResult } from './load-generator.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { formatRatio, median, pairedRatios } from './paired-ratios.js';
+import { mariadbPid, processCpuMicros } from './process-cpu.js';
 import { waitForSocket } from './wait-for-socket.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 
@@ -28,12 +29,6 @@ export interface FloorReport {
   readonly rounds: Record<'floor' | 'cached' | 'default', LoadResult[]>;
   readonly cachedShare: readonly number[];
   readonly defaultShare: readonly number[];
-}
-
-/** utime + stime of a process, in microseconds (clock ticks of 10 ms). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 async function started(child: ChildProcess, socketPath: string): Promise<ChildProcess> {
@@ -57,7 +52,7 @@ export async function runFloor(options: { seconds: number; rounds: number; clien
   try {
     const mailboxes = makeBenchMailboxes(2000);
     await seedMailboxes(database, mailboxes);
-    const databasePid = Number(readFileSync(path.join(database.dataDir, 'mysqld.pid'), 'utf8').trim());
+    const databasePid = mariadbPid(database.dataDir);
     const env = {
       ...process.env,
       SASLAUTHD_MYSQL_DB_HOSTS: `127.0.0.1:${database.port}`,
@@ -81,9 +76,9 @@ export async function runFloor(options: { seconds: number; rounds: number; clien
         try {
           const load = { socketPath, clients: options.clients, users: mailboxes.users, hotSet: 100, realm: 'example.org', service: 'smtp', wrongShare: 0 };
           await runCLoad(build.binary, { ...load, durationMs: 1000 });
-          const before = { server: cpuMicros(child.pid!), database: cpuMicros(databasePid) };
+          const before = { server: processCpuMicros(child.pid!), database: processCpuMicros(databasePid) };
           const result = await runCLoad(build.binary, { ...load, durationMs: options.seconds * 1000 });
-          const perLogin = (pid: number, from: number) => ((cpuMicros(pid) - from) / result.requests).toFixed(0);
+          const perLogin = (pid: number, from: number) => ((processCpuMicros(pid) - from) / result.requests).toFixed(0);
           const cpu = `server ${perLogin(child.pid!, before.server)} us CPU/login${name === 'default' ? `, MariaDB ${perLogin(databasePid, before.database)}` : ''}`;
           if (result.wrongAnswers > 0) throw new Error(`${name}: ${result.wrongAnswers} wrong answers`);
           rounds[name].push(result);

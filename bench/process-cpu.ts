@@ -1,0 +1,34 @@
+/**
+ * CPU time read from /proc, for the benchmarks that report CPU per login:
+ * utime + stime of a process or thread, in microseconds.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Microseconds per clock tick (the unit of /proc's utime and stime). */
+export const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || '100');
+
+/** utime + stime from the fields after a stat line's "(comm) ". */
+export function cpuOfStatFields(fields: readonly string[]): number {
+  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
+}
+
+/** utime + stime of the thread or process whose stat file this is; 0 once it is gone. */
+export function cpuOf(statFile: string): number {
+  try {
+    return cpuOfStatFields(readFileSync(statFile, 'utf8').split(') ')[1]!.split(' '));
+  } catch {
+    return 0;
+  }
+}
+
+/** utime + stime of a process, in microseconds. */
+export function processCpuMicros(pid: number): number {
+  return cpuOf(`/proc/${pid}/stat`);
+}
+
+/** The pid of a throwaway MariaDB, from the pid file in its data directory. */
+export function mariadbPid(dataDir: string): number {
+  return Number(readFileSync(path.join(dataDir, 'mysqld.pid'), 'utf8').trim());
+}

@@ -30,6 +30,8 @@ import { describeFloor, runFloor } from './floor-run.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '3');
+/** More rounds on a noisy machine: the floor's shares are medians of rounds. */
+const FLOOR_ROUNDS = Number(process.env.BENCH_FLOOR_ROUNDS ?? '3');
 
 /** Child mode: a mux server whose handler answers OK after `busyMicros` of work (none by default); reports its CPU on request. */
 async function serveOnly(socketPath: string, busyMicros: number): Promise<void> {
@@ -145,8 +147,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sm-parts-'));
   try {
     console.log(`${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}`);
-    console.log(`the floor: a bare Node server (parse, answer OK, close) against our hot path, C generator, 32 clients, 100 hot users, right passwords, ${SECONDS} s per run, 3 rounds`);
-    console.log(describeFloor(await runFloor({ seconds: SECONDS, rounds: 3, clients: 32, log: (line) => console.log(line) })).join('\n'));
+    console.log(`the floor: a bare Node server (parse, answer OK, close) against our hot path, C generator, 32 clients, 100 hot users, right passwords, ${SECONDS} s per run, ${FLOOR_ROUNDS} rounds`);
+    console.log(describeFloor(await runFloor({ seconds: SECONDS, rounds: FLOOR_ROUNDS, clients: 32, log: (line) => console.log(line) })).join('\n'));
     console.log(`CPU per login, part by part (${SECONDS} s each)`);
     const socket = await socketCost(dir);
     console.log(`  socket (accept, read, answer, close): ${socket.perRequest.toFixed(1)} us  (load generator: ${socket.generatorPercent.toFixed(0)}% of a core)`);

@@ -16,6 +16,7 @@ const options = {
   maxInFlight: 4,
   maxBatch: 32,
   stallAfterMs: 60_000,
+  gatherMs: 0,
   maxQueue: 1000,
   maxWaitMs: 60_000,
   queueFull: () => new Error('queue full'),
@@ -144,5 +145,60 @@ describe('LookupBatcher', () => {
     expect(calls.map((call) => call.names)).toEqual([['first'], ['fresh']]);
     calls[1]!.answer();
     await expect(fresh).resolves.toEqual([['row of fresh']]);
+  });
+
+  it('while lookups arrive turn after turn, waits for them and asks for all of them together', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, { ...options, gatherMs: 60_000 });
+    const pending = [batcher.lookup('alice')];
+    for (const name of ['bob', 'carol']) {
+      await nextTurn();
+      pending.push(batcher.lookup(name));
+    }
+    await nextTurn();
+    expect(calls).toHaveLength(0);
+    // A turn in which nothing arrived: now they go.
+    await nextTurn();
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['alice', 'bob', 'carol']]);
+    calls[0]!.answer();
+    expect(await Promise.all(pending)).toEqual([[['row of alice']], [['row of bob']], [['row of carol']]]);
+  });
+
+  it('asks for a lone lookup after one quiet turn, not after gatherMs', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, { ...options, gatherMs: 60_000 });
+    const pending = batcher.lookup('alice');
+    await nextTurn();
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['alice']]);
+    calls[0]!.answer();
+    await expect(pending).resolves.toEqual([['row of alice']]);
+  });
+
+  it('stops waiting for more once the oldest lookup has waited gatherMs, though lookups keep arriving', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, { ...options, maxBatch: 100_000, gatherMs: 20 });
+    const started = performance.now();
+    const pending: Array<Promise<unknown>> = [];
+    while (calls.length === 0 && performance.now() - started < 2000) {
+      pending.push(batcher.lookup(`user${pending.length}`));
+      await nextTurn();
+    }
+    expect(performance.now() - started).toBeGreaterThanOrEqual(20);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(calls[0]!.names.length).toBeGreaterThan(1);
+    calls[0]!.answer();
+    await Promise.all(pending.slice(0, calls[0]!.names.length));
+  });
+
+  it('does not wait for more once maxBatch names wait', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, { ...options, maxBatch: 2, gatherMs: 60_000 });
+    const full = ['alice', 'bob'].map((name) => batcher.lookup(name));
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['alice', 'bob']]);
+    calls[0]!.answer();
+    expect(await Promise.all(full)).toHaveLength(2);
   });
 });

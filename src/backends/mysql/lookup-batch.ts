@@ -8,12 +8,21 @@
  * little more than one, on both sides.
  *
  * One statement is out at a time, normally: the lookups that arrive while it
- * is out go together when it comes back. An idle daemon asks at once (at the
- * end of the event loop's current turn, with whatever else that turn
- * produced). A statement still out after `stallAfterMs` stops holding the
+ * is out go together when it comes back. A statement still out after `stallAfterMs` stops holding the
  * others back, so a slow query or a host that stopped answering delays the
  * logins in that one statement, never the ones after it: they go out on other
  * connections, up to `maxInFlight` statements in all.
+ *
+ * A local database answers faster than logins arrive, so "while it is out"
+ * alone gathers one or two names, and a busy daemon spends its one thread on
+ * statements instead of logins. So a statement also waits while lookups keep
+ * arriving turn after turn of the event loop: it goes after a turn that
+ * brought none, once `maxBatch` names wait, or once the oldest has waited
+ * `gatherMs`. An idle daemon pays one quiet turn (microseconds); a busy one,
+ * whose every turn brings new logins, asks for many names at once and spends
+ * its thread on logins. A fixed wait instead (a timer since the last
+ * statement) gathered as much, but made every login on the miss path, busy
+ * hashing rather than its thread, wait for it.
  *
  * While the database does not answer, every statement stalls and lookups
  * pile up: `maxQueue` bounds how many wait (more are refused at once), and a
@@ -34,6 +43,8 @@ export interface LookupBatchOptions {
   readonly maxBatch: number;
   /** A statement out this long no longer keeps the next one waiting. */
   readonly stallAfterMs: number;
+  /** While lookups keep arriving, the oldest waits at most this long for more. */
+  readonly gatherMs: number;
   /** Lookups waiting at most; the next one is refused with queueFull(). */
   readonly maxQueue: number;
   /** A lookup that has waited this long when its turn comes is refused with waitedTooLong(). */
@@ -58,7 +69,10 @@ export class LookupBatcher {
   #inFlight = 0;
   /** Statements out and not stalled: while there is one, new lookups gather. */
   #pacing = 0;
-  #scheduled = false;
+  /** A look at the queue is due at the end of the event loop's turn. */
+  #turnEndDue = false;
+  /** Lookups arrived since the last look at the queue. */
+  #arrived = false;
 
   constructor(run: BatchRun, options: LookupBatchOptions) {
     this.#run = run;
@@ -70,12 +84,18 @@ export class LookupBatcher {
     if (this.#queue.length >= this.#options.maxQueue) return Promise.reject(this.#options.queueFull());
     return new Promise((resolve, reject) => {
       this.#queue.push({ name, since: performance.now(), resolve, reject });
-      if (this.#scheduled || !this.#mayAsk()) return;
-      this.#scheduled = true;
-      setImmediate(() => {
-        this.#scheduled = false;
-        this.#send();
-      });
+      this.#arrived = true;
+      // Otherwise the statement out (or its stall timer) sends when it is done.
+      if (this.#mayAsk()) this.#atTurnEnd();
+    });
+  }
+
+  #atTurnEnd(): void {
+    if (this.#turnEndDue) return;
+    this.#turnEndDue = true;
+    setImmediate(() => {
+      this.#turnEndDue = false;
+      this.#send();
     });
   }
 
@@ -92,7 +112,14 @@ export class LookupBatcher {
     if (this.#queue.length === 0 || !this.#mayAsk()) return;
     this.#dropStale();
     if (this.#queue.length === 0) return;
-    const { maxBatch } = this.#options;
+    const { maxBatch, gatherMs } = this.#options;
+    // Lookups still arriving turn after turn: look again at the end of the next turn.
+    if (this.#arrived && this.#queue.length < maxBatch && performance.now() - this.#queue[0]!.since < gatherMs) {
+      this.#arrived = false;
+      this.#atTurnEnd();
+      return;
+    }
+    this.#arrived = false;
     const batch = this.#queue.length <= maxBatch ? this.#queue : this.#queue.slice(0, maxBatch);
     this.#queue = batch === this.#queue ? [] : this.#queue.slice(batch.length);
     void this.#ask(batch);

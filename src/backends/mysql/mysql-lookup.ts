@@ -26,6 +26,13 @@ export const MAX_BATCH = 32;
 const STALL_AFTER_MS = 2;
 
 /**
+ * While lookups keep arriving, a login waits at most this long for others to
+ * share its statement (lookup-batch.ts): enough for a busy daemon to gather a
+ * dozen or more, too short for a mail client to notice.
+ */
+const GATHER_MS = 1;
+
+/**
  * How the batches are bounded: as many statements as the pool has
  * connections; as many waiting logins as those statements can carry at once;
  * and a login waits for its turn no longer than it would for a free
@@ -38,6 +45,7 @@ function batchLimits(connection: ConnectionSettings): LookupBatchOptions {
     maxInFlight: connection.poolSize,
     maxBatch: MAX_BATCH,
     stallAfterMs: STALL_AFTER_MS,
+    gatherMs: GATHER_MS,
     maxQueue,
     maxWaitMs: connection.connectTimeoutMs,
     queueFull: () => new QueryFailure('busy', 'lookups', 'LOOKUP_QUEUE_FULL', `${maxQueue} logins already waiting for a lookup (pool_size x ${MAX_BATCH})`),

@@ -8,10 +8,11 @@
  * little more than one, on both sides.
  *
  * One statement is out at a time, normally: the lookups that arrive while it
- * is out go together when it comes back. A statement still out after `stallAfterMs` stops holding the
- * others back, so a slow query or a host that stopped answering delays the
- * logins in that one statement, never the ones after it: they go out on other
- * connections, up to `maxInFlight` statements in all.
+ * is out go together when it comes back. A statement still out after
+ * `stallAfterMs` stops holding the others back, so a slow query or a host
+ * that stopped answering delays the logins in that one statement, never the
+ * ones after it: they go out on other connections, up to `maxInFlight`
+ * statements in all.
  *
  * A local database answers faster than logins arrive, so "while it is out"
  * alone gathers one or two names, and a busy daemon spends its one thread on
@@ -113,13 +114,13 @@ export class LookupBatcher {
     this.#dropStale();
     if (this.#queue.length === 0) return;
     const { maxBatch, gatherMs } = this.#options;
+    const arriving = this.#arrived;
+    this.#arrived = false;
     // Lookups still arriving turn after turn: look again at the end of the next turn.
-    if (this.#arrived && this.#queue.length < maxBatch && performance.now() - this.#queue[0]!.since < gatherMs) {
-      this.#arrived = false;
+    if (arriving && this.#queue.length < maxBatch && performance.now() - this.#queue[0]!.since < gatherMs) {
       this.#atTurnEnd();
       return;
     }
-    this.#arrived = false;
     const batch = this.#queue.length <= maxBatch ? this.#queue : this.#queue.slice(0, maxBatch);
     this.#queue = batch === this.#queue ? [] : this.#queue.slice(batch.length);
     void this.#ask(batch);

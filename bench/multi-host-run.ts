@@ -115,7 +115,8 @@ export async function runMultiHost(options: MultiHostOptions): Promise<MultiHost
           spreadAlone,
           everyday: (everyday).reduce((sum, r) => ({ requests: sum.requests + r.requests, perSecond: sum.perSecond + r.perSecond, wrongAnswers: sum.wrongAnswers + r.wrongAnswers, noReply: sum.noReply + r.noReply }), { requests: 0, perSecond: 0, wrongAnswers: 0, noReply: 0 }),
           redisKeys: keys.length,
-          redisKeysWithoutExpiry: ttls.filter((ttl) => ttl < 0).length,
+          // -1: no expiry. -2: the key went between listing and asking (a success deleted it, or it expired), which is no fault.
+          redisKeysWithoutExpiry: ttls.filter((ttl) => ttl === -1).length,
           daemonsAlive,
         };
       } finally {

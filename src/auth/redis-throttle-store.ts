@@ -1,13 +1,19 @@
 /**
  * The throttle's counts in Redis (ioredis), shared by every daemon pointed at
- * the same server. Plain commands only, each atomic on its own:
- *   count   INCR + PEXPIRE per key, before the password is evaluated, so
- *           guesses fired at several hosts at once are numbered one by one;
- *           the window restarts with every attempt, as the local count's does
+ * the same server. Every write that creates or changes a count sets its
+ * expiry in the same script, so no count can be left without one, whatever
+ * happens to the connection between two commands:
+ *   count   one script: INCR + PEXPIRE for every key of a login, before the
+ *           password is evaluated, so guesses fired at several hosts at once
+ *           are numbered one by one; the window restarts with every attempt,
+ *           as the local count's does
  *   turn    SET NX PX: once a key is throttled, one evaluation at a time
  *           across every host; the lease ends with the answer deadline so a
  *           host that dies holding it blocks nobody for long
- *   hold    SET PX: the delay a failure earned closes the key on every host
+ *   settle  one script: take an attempt back (DECR, under the window again,
+ *           or gone at zero), start a name over (DEL), close a key for the
+ *           delay a failure earned (SET PX), give a turn back (DEL, only the
+ *           turn this login holds)
  *   owner   SET PX: an address that logged in as a user, for every host
  * Rate-limiting libraries count and block; this throttle delays and takes
  * turns (docs/security.md), so the commands are written here.
@@ -53,11 +59,53 @@ export const RETRY_AFTER_MS = 2_000;
 const TURN_POLL_MIN_MS = 5;
 const TURN_POLL_MAX_MS = 250;
 
+/** KEYS: a login's count keys; ARGV[1]: the window. Returns the counts after this attempt. */
+const COUNT_SCRIPT = `
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('INCR', key)
+  redis.call('PEXPIRE', key, ARGV[1])
+end
+return counts`;
+
+/**
+ * KEYS: n count keys, then their n turn keys. ARGV[1]: the window; ARGV[2]:
+ * this login's turn token; ARGV[2 + i]: "op hold owned" for the i-th key, op
+ * one of keep (a failure stays counted), back (the attempt taken back),
+ * clear (the name starts over).
+ */
+const SETTLE_SCRIPT = `
+local n = #KEYS / 2
+for i = 1, n do
+  local op, hold, owned = string.match(ARGV[2 + i], '^(%a+) (%d+) (%d)$')
+  local count = KEYS[i]
+  if op == 'back' then
+    if redis.call('DECR', count) <= 0 then redis.call('DEL', count) else redis.call('PEXPIRE', count, ARGV[1]) end
+  elseif op == 'clear' then
+    redis.call('DEL', count)
+  end
+  local turn = KEYS[n + i]
+  if tonumber(hold) > 0 then
+    redis.call('SET', turn, ARGV[2], 'PX', hold)
+  elseif owned == '1' and redis.call('GET', turn) == ARGV[2] then
+    redis.call('DEL', turn)
+  end
+end
+return n`;
+
+/** The scripts, as ioredis defines them (EVALSHA, and EVAL once when Redis does not know the script yet). */
+interface ThrottleScripts {
+  throttleCount(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
+  throttleSettle(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number>;
+}
+
 export class RedisThrottleStore implements ThrottleStore {
   readonly #settings: RedisThrottleStoreSettings;
   readonly #log: Logger;
-  readonly #redis: Redis;
+  readonly #redis: Redis & ThrottleScripts;
   readonly #marker = `${hostname()}:${process.pid}`;
+  /** Numbers this host's turns, so a login gives back only the turn it holds. */
+  #turns = 0;
   #skipUntil = 0;
   #down = false;
   #closed = false;
@@ -65,7 +113,7 @@ export class RedisThrottleStore implements ThrottleStore {
   constructor(settings: RedisThrottleStoreSettings, log: Logger) {
     this.#settings = settings;
     this.#log = log;
-    this.#redis = new Redis(settings.url, {
+    const redis = new Redis(settings.url, {
       commandTimeout: settings.deadlineMs,
       connectTimeout: Math.max(settings.deadlineMs, 1_000),
       enableOfflineQueue: false,
@@ -76,6 +124,9 @@ export class RedisThrottleStore implements ThrottleStore {
       // Commands of concurrent logins issued in the same tick leave in one write.
       enableAutoPipelining: true,
     });
+    redis.defineCommand('throttleCount', { lua: COUNT_SCRIPT });
+    redis.defineCommand('throttleSettle', { lua: SETTLE_SCRIPT });
+    this.#redis = redis as Redis & ThrottleScripts;
     // Without a listener an error event would end the process; each is one line at most (#failed).
     this.#redis.on('error', (error: Error) => this.#failed(error));
   }
@@ -94,15 +145,15 @@ export class RedisThrottleStore implements ThrottleStore {
     if (!this.#usable()) return undefined;
     // One digest per key, for its count and its turn.
     const digests = keys.map((key) => this.#digest(key.id));
+    const token = `${this.#marker}:${(this.#turns += 1)}`;
     try {
-      // Separate commands, not a pipeline object: auto-pipelining sends those of concurrent logins in one write.
-      const counted = await Promise.all(digests.map((digest) => this.#count(`${KEY_NAMESPACE}count:${digest}`)));
+      const counted = await this.#redis.throttleCount(digests.length, ...digests.map(countKey), this.#settings.windowMs);
       const failuresBefore = counted.map((n) => Math.max(0, n - 1));
       const turns: number[] = [];
       for (let i = 0; i < keys.length; i += 1) {
         if (throttledAt <= 0 || failuresBefore[i]! < throttledAt) continue;
-        if (!(await this.#takeTurn(`${KEY_NAMESPACE}turn:${digests[i]!}`, cancellation))) {
-          this.#settle(keys, digests, turns, 'not-counted', []);
+        if (!(await this.#takeTurn(turnKey(digests[i]!), token, cancellation))) {
+          this.#settle(keys, digests, token, turns, 'not-counted', []);
           return 'cancelled';
         }
         turns.push(i);
@@ -114,19 +165,13 @@ export class RedisThrottleStore implements ThrottleStore {
         settle: (outcome, holdMs) => {
           if (settled) return;
           settled = true;
-          this.#settle(keys, digests, turns, outcome, holdMs);
+          this.#settle(keys, digests, token, turns, outcome, holdMs);
         },
       };
     } catch (error) {
       this.#failed(error as Error);
       return undefined;
     }
-  }
-
-  /** This attempt counted: the count after it, under a window that restarts with it. */
-  async #count(name: string): Promise<number> {
-    const [count] = await Promise.all([this.#redis.incr(name), this.#redis.pexpire(name, this.#settings.windowMs)]);
-    return count;
   }
 
   async isOwnerAddress(user: string, address: string): Promise<boolean | undefined> {
@@ -156,29 +201,23 @@ export class RedisThrottleStore implements ThrottleStore {
   }
 
   /** Take the key's turn across every host, waiting while another holds it; false if the client stopped waiting first. */
-  async #takeTurn(turn: string, cancellation: Cancellation): Promise<boolean> {
+  async #takeTurn(turn: string, token: string, cancellation: Cancellation): Promise<boolean> {
     for (;;) {
       if (cancellation.signal.aborted) return false;
-      if ((await this.#redis.set(turn, this.#marker, 'PX', this.#settings.turnLeaseMs, 'NX')) === 'OK') return true;
+      if ((await this.#redis.set(turn, token, 'PX', this.#settings.turnLeaseMs, 'NX')) === 'OK') return true;
       const left = await this.#redis.pttl(turn);
       if (!(await pause(Math.min(TURN_POLL_MAX_MS, Math.max(TURN_POLL_MIN_MS, left)), cancellation))) return false;
     }
   }
 
-  #settle(keys: readonly SharedKey[], digests: readonly string[], turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {
+  #settle(keys: readonly SharedKey[], digests: readonly string[], token: string, turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {
     if (!this.#usable()) return;
-    const sent: Array<Promise<unknown>> = [];
-    keys.forEach((key, i) => {
-      const count = `${KEY_NAMESPACE}count:${digests[i]!}`;
-      // An attempt taken back: decremented under its window, so the count never outlives it.
-      if (outcome === 'not-counted' || (outcome === 'success' && key.table === 'address')) sent.push(this.#redis.decr(count), this.#redis.pexpire(count, this.#settings.windowMs));
-      else if (outcome === 'success') sent.push(this.#redis.del(count));
-      const turn = `${KEY_NAMESPACE}turn:${digests[i]!}`;
-      const hold = holdMs[i] ?? 0;
-      if (hold > 0) sent.push(this.#redis.set(turn, this.#marker, 'PX', Math.ceil(hold)));
-      else if (turns.includes(i)) sent.push(this.#redis.del(turn));
+    const operations = keys.map((key, i) => {
+      // A success starts a name over; it takes the attempt back from an address, which a guesser with an account of their own could otherwise wipe.
+      const op = outcome === 'not-counted' || (outcome === 'success' && key.table === 'address') ? 'back' : outcome === 'success' ? 'clear' : 'keep';
+      return `${op} ${Math.max(0, Math.ceil(holdMs[i] ?? 0))} ${turns.includes(i) ? 1 : 0}`;
     });
-    Promise.all(sent).catch((error: Error) => this.#failed(error));
+    this.#redis.throttleSettle(2 * keys.length, ...digests.map(countKey), ...digests.map(turnKey), this.#settings.windowMs, token, ...operations).catch((error: Error) => this.#failed(error));
   }
 
   #digest(id: string): string {
@@ -203,6 +242,14 @@ export class RedisThrottleStore implements ThrottleStore {
     this.#down = false;
     this.#log.info({ event: 'throttle-store' }, 'throttle store answers again: failures are counted across hosts again');
   }
+}
+
+function countKey(digest: string): string {
+  return `${KEY_NAMESPACE}count:${digest}`;
+}
+
+function turnKey(digest: string): string {
+  return `${KEY_NAMESPACE}turn:${digest}`;
 }
 
 /** Wait `ms`, or less if the client stops waiting: true when the time ran out. */

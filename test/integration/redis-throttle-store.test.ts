@@ -12,13 +12,16 @@ import { eventually } from '../helpers/daemon.js';
 import { logSink } from '../helpers/log-sink.js';
 import { ThrowawayRedis } from '../helpers/throwaway-redis.js';
 import { freePort } from '../helpers/throwaway-mariadb.js';
+import { startCuttingProxy } from '../helpers/cutting-proxy.js';
+import type { Redis } from 'ioredis';
 
 const USER: SharedKey = { table: 'has-row', id: 'has-row\u0000alice' };
 const ADDRESS: SharedKey = { table: 'address', id: 'address\u0000203.0.113.5' };
 const NOBODY_LEAVES = new AbortController();
+const WINDOW_MS = 60_000;
 
 async function storeOn(url: string, deadlineMs = 200): Promise<RedisThrottleStore> {
-  const store = new RedisThrottleStore({ url, deadlineMs, windowMs: 60_000, turnLeaseMs: 5_000, ownerAddressMs: 60_000, digestKey: Buffer.from('a key for the store tests, long') }, logSink('trace').logger);
+  const store = new RedisThrottleStore({ url, deadlineMs, windowMs: WINDOW_MS, turnLeaseMs: 5_000, ownerAddressMs: 60_000, digestKey: Buffer.from('a key for the store tests, long') }, logSink('trace').logger);
   afterThisTest(() => store.close());
   return store;
 }
@@ -39,6 +42,13 @@ async function reserve(store: RedisThrottleStore, keys: readonly SharedKey[], th
   return reservation;
 }
 
+/** The store's keys and what each has left to live (-1: no expiry; a key gone meanwhile is left out). */
+async function lifetimes(client: Redis, pattern = `${KEY_NAMESPACE}*`): Promise<Map<string, number>> {
+  const keys = await client.keys(pattern);
+  const ttls = await Promise.all(keys.map((key) => client.pttl(key)));
+  return new Map(keys.flatMap((key, i) => (ttls[i] === -2 ? [] : [[key, ttls[i]!] as const])));
+}
+
 describe('RedisThrottleStore', () => {
   it('numbers attempts across hosts before they are evaluated, and takes back what did not count', async () => {
     const redis = await ThrowawayRedis.create();
@@ -51,7 +61,12 @@ describe('RedisThrottleStore', () => {
     expect(second.failuresBefore).toEqual([1, 1]);
     first.settle('failure', [0, 0]);
     second.settle('not-counted', [0, 0]);
-    await eventually(async () => (await reserve(one, [ADDRESS, USER])).failuresBefore.join() === '1,1');
+    // Each look is itself an attempt, given back at once; the settles above arrive in their own time.
+    await eventually(async () => {
+      const next = await reserve(one, [ADDRESS, USER]);
+      next.settle('not-counted', [0, 0]);
+      return next.failuresBefore.join() === '1,1';
+    });
   });
 
   it('starts a name over on success, but only takes the attempt back from an address', async () => {
@@ -65,8 +80,47 @@ describe('RedisThrottleStore', () => {
       next.settle('not-counted', [0, 0]);
       return next.failuresBefore.join() === '3,0';
     });
+    for (const ttl of (await lifetimes(redis.client())).values()) expect(ttl).toBeGreaterThan(0);
+  });
+
+  it('keeps a count for the throttle window from its last attempt, and a hold for the delay it earned', async () => {
+    const redis = await ThrowawayRedis.create();
+    const store = await storeOn(redis.url);
+    await ready(store);
     const client = redis.client();
-    for (const key of await client.keys(`${KEY_NAMESPACE}*`)) expect(await client.pttl(key)).toBeGreaterThan(0);
+    await client.flushall();
+    const reservation = await reserve(store, [ADDRESS, USER]);
+    const counts = await lifetimes(client, `${KEY_NAMESPACE}count:*`);
+    expect(counts.size).toBe(2);
+    // The window, not more (a week would hold a user's count long after the guessing stopped), and not much less.
+    for (const ttl of counts.values()) expect(ttl).toBeGreaterThan(WINDOW_MS - 2_000);
+    for (const ttl of counts.values()) expect(ttl).toBeLessThanOrEqual(WINDOW_MS);
+    reservation.settle('failure', [0, 700]);
+    await eventually(async () => (await lifetimes(client, `${KEY_NAMESPACE}turn:*`)).size === 1);
+    const [hold] = [...(await lifetimes(client, `${KEY_NAMESPACE}turn:*`)).values()];
+    expect(hold).toBeGreaterThan(0);
+    expect(hold).toBeLessThanOrEqual(700);
+    // Taken back to nothing: the count goes, rather than staying at zero.
+    const taken = await reserve(store, [{ table: 'no-row', id: 'no-row\u0000once' }]);
+    taken.settle('not-counted', [0]);
+    await eventually(async () => (await lifetimes(client, `${KEY_NAMESPACE}count:*`)).size === 2);
+  });
+
+  it('leaves no count without an expiry when the connection is cut right after a count reaches Redis', async () => {
+    const redis = await ThrowawayRedis.create();
+    // A store straight to Redis first: Redis then knows the store's scripts, so the cut one runs.
+    const direct = await storeOn(redis.url);
+    await ready(direct);
+    const client = redis.client();
+    await client.flushall();
+    const proxy = await startCuttingProxy({ target: { host: '127.0.0.1', port: redis.port }, cutAfter: (words) => words.some((word) => word.includes(`${KEY_NAMESPACE}count:`)) });
+    const cut = await storeOn(proxy.url);
+    await eventually(async () => proxy.cutCommands.length > 0 || (await cut.reserve([ADDRESS, USER], 0, NOBODY_LEAVES)) !== undefined, 10_000, 50);
+    expect(proxy.cutCommands.length).toBe(1);
+    // The command that counted reached Redis whole; nothing after it did.
+    await eventually(async () => (await lifetimes(client, `${KEY_NAMESPACE}count:*`)).size > 0);
+    const withoutExpiry = [...(await lifetimes(client)).entries()].filter(([, ttl]) => ttl === -1);
+    expect(withoutExpiry).toEqual([]);
   });
 
   it('gives a throttled key one turn at a time across hosts, and keeps it closed for the hold', async () => {

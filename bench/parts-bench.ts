@@ -45,7 +45,7 @@ async function serveOnly(socketPath: string, busyMicros: number): Promise<void> 
     maxConnections: 512,
     logger: createLogger({ level: 'warn', pretty: false }),
   });
-  await server.listen(socketPath);
+  await server.listen({ path: socketPath });
   process.on('message', (message) => {
     if (message === 'cpu') process.send!(process.cpuUsage());
     else void server.close(0).then(() => process.exit(0));
@@ -130,16 +130,16 @@ async function handoffCost(): Promise<number> {
 
 /** The brute-force throttle's bookkeeping for one successful login: its keys, its turn at the gate, counting the outcome. */
 function throttleCost(address: string | undefined): number {
-  const throttle = new FailureThrottle({ afterFailures: 5, maxDelayMs: 5000, windowMs: 900_000 });
+  const throttle = new FailureThrottle({ afterFailures: 5, maxDelayMs: 5000, windowMs: 900_000 }, createLogger({ level: 'warn', pretty: false }));
   const nobody = new AbortController();
   const users = Array.from({ length: 100 }, (_, i) => `user${i}@example.org`);
+  const success = { result: 'success' } as const;
   let i = 0;
   return onThisThread(() => {
     const user = users[(i += 1) % users.length]!;
-    const keys = throttle.keysFor(user, address, 'has-row');
-    const admission = throttle.admit(keys, nobody, () => true);
-    if (admission instanceof Promise || !admission.admitted) throw new Error('a free turn was not given at once');
-    throttle.settle(admission.pass, keys, false, address === undefined ? undefined : { user, address });
+    const turn = throttle.turn(address, nobody, () => true);
+    if (turn.claim(user, 'has-row') !== undefined) throw new Error('a free turn was not given at once');
+    turn.settle(success, user);
   });
 }
 

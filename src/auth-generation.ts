@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
-import { Authenticator, type Park } from './auth/authenticator.js';
+import { Authenticator, type Decision } from './auth/authenticator.js';
 import { Rehasher } from './auth/rehash.js';
 import type { FailureThrottle } from './auth/throttle.js';
 import { PasswordVerifier } from './crypt/verifier.js';
@@ -15,9 +15,9 @@ import type { VerifyPools } from './crypt/verify-pool.js';
 import { PasswordDigester } from './cache/password-digest.js';
 import { CachingVerifier } from './cache/caching-verifier.js';
 import { CredentialCache } from './cache/credential-cache.js';
-import type { AuthRequest } from './protocol/codec.js';
+import type { LoginRequest } from './protocol/request.js';
+import type { Hold } from './protocol/answering.js';
 import type { Cancellation } from './common/cancellation.js';
-import type { Outcome } from './auth/outcome.js';
 import type { Backend } from './backends/backend.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
 
@@ -82,24 +82,11 @@ export class AuthGeneration {
     return this.#inFlight;
   }
 
-  /** One login's outcome, as `answer` turns it into the protocol's reply (auth/mux-reply.ts for the mux socket). */
-  async authenticate<Answer>(request: AuthRequest, cancellation: Cancellation, park: Park, answer: (outcome: Outcome) => Answer): Promise<Answer> {
+  /** One login, decided by this generation; the protocol turns the decision into its answer (auth/mux-reply.ts, auth/dovecot-reply.ts). */
+  async authenticate(request: LoginRequest, cancellation: Cancellation, hold: Hold): Promise<Decision> {
     this.#inFlight += 1;
     try {
-      return answer(await this.#authenticator.authenticate(request, cancellation, park));
-    } finally {
-      this.#inFlight -= 1;
-      if (this.#inFlight === 0) this.#retired?.();
-    }
-  }
-
-  /** The same, for a protocol that answers with the user's name (the Dovecot protocol's OK user=). */
-  async authenticateNamed<Answer>(request: AuthRequest, cancellation: Cancellation, answer: (outcome: Outcome, user: string) => Answer): Promise<Answer> {
-    this.#inFlight += 1;
-    try {
-      let user = '';
-      const outcome = await this.#authenticator.authenticate(request, cancellation, undefined, (name) => (user = name));
-      return answer(outcome, user);
+      return await this.#authenticator.authenticate(request, cancellation, hold);
     } finally {
       this.#inFlight -= 1;
       if (this.#inFlight === 0) this.#retired?.();

@@ -1,17 +1,19 @@
 /**
  * Assembles the daemon from its parts and owns their order of start and stop:
- * backend first (a broken configuration fails before the socket exists),
- * then the socket; on the way out, the socket first, then the backend.
- * A reload (SIGHUP) swaps the backend and caches under a listening socket.
+ * backend first (a broken configuration fails before a socket exists), then
+ * the metrics port, then the listeners; on the way out, the listeners first,
+ * then the backend. Everything started goes on one cleanup list, which a
+ * failed start runs backwards and a stop runs after the listeners drain.
+ * A reload (SIGHUP) swaps the backend and caches under listening sockets.
  */
 import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
+import { settingsNeedingRestart } from './config/daemon-config.js';
 import { FailureThrottle, OWNER_ADDRESS_MS } from './auth/throttle.js';
 import type { ThrottleStore } from './auth/throttle-store.js';
 import { AuthGeneration } from './auth-generation.js';
 import { muxReply } from './auth/mux-reply.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
-import type { MetricsServer } from './metrics/metrics-server.js';
 import { ConfigError, DaemonError, describeError, ErrorCodes } from './errors.js';
 import { createBackend } from './backends/index.js';
 import { MuxServer } from './protocol/server.js';
@@ -19,8 +21,8 @@ import type { DovecotServer } from './protocol/dovecot-server.js';
 import { VerifyPools } from './crypt/verify-pool.js';
 import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
 import { offloadFor } from './crypt/native-lane.js';
-import { bindPrivately, claimSocketPath, finishSocket, listenError, releaseSocket, type SocketIdentity } from './protocol/socket-file.js';
-import { takeInheritedListeners, type InheritedListener } from './protocol/socket-activation.js';
+import { takeInheritedListeners } from './protocol/socket-activation.js';
+import { listenOn, type ListenSpec, type Listening } from './protocol/listen-on.js';
 
 export interface ReloadReport {
   /** Requests the replaced configuration still had to answer; they finish on it. */
@@ -43,8 +45,51 @@ export interface RunningDaemon {
    * configuration cannot be used.
    */
   reload(config: DaemonConfig): Promise<ReloadReport>;
-  /** Stop accepting, finish in-flight requests within the grace period, remove the socket. */
+  /** Stop accepting, finish in-flight requests within the grace period, remove the sockets. */
   close(): Promise<void>;
+}
+
+/** What a stop or a failed start undoes, newest first. */
+class CleanupList {
+  readonly #steps: Array<() => unknown> = [];
+
+  add(step: () => unknown): void {
+    this.#steps.push(step);
+  }
+
+  async run(): Promise<void> {
+    for (const step of this.#steps.splice(0).reverse()) await step();
+  }
+}
+
+/** Loaded only when asked for, like each loader below: prom-client and node:http cost a few MB a daemon without metrics need not carry. */
+async function loadMetrics() {
+  const [{ DaemonMetrics }, { startMetricsServer }] = await Promise.all([import('./metrics/daemon-metrics.js'), import('./metrics/metrics-server.js')]);
+  return { DaemonMetrics, startMetricsServer };
+}
+
+async function loadDovecot() {
+  const [{ DovecotServer }, { dovecotReply }] = await Promise.all([import('./protocol/dovecot-server.js'), import('./auth/dovecot-reply.js')]);
+  return { DovecotServer, dovecotReply };
+}
+
+/** The shared throttle store: ioredis is a dependency a daemon without it need not carry. */
+async function openThrottleStore(config: DaemonConfig, logger: Logger): Promise<ThrottleStore> {
+  const settings = config.throttleStore!;
+  const { RedisThrottleStore } = await import('./auth/redis-throttle-store.js');
+  const log = logger.child({ component: 'throttle-store' });
+  for (const warning of settings.warnings) log.warn(warning);
+  log.info({ store: RedisThrottleStore.describe(settings.url), deadlineMs: settings.deadlineMs, keyed: settings.digestKey !== undefined }, `throttle counts are shared through ${RedisThrottleStore.describe(settings.url)}`);
+  return new RedisThrottleStore(
+    {
+      url: settings.url,
+      deadlineMs: settings.deadlineMs,
+      turnLeaseMs: config.timeouts.answerTimeoutMs,
+      ownerAddressMs: OWNER_ADDRESS_MS,
+      ...(settings.digestKey !== undefined ? { digestKey: Buffer.from(settings.digestKey) } : {}),
+    },
+    log,
+  );
 }
 
 /** The addon for md5crypt, DES and sha-crypt, as --crypt-engine asks; 'native' insists, 'auto' says why it goes without. */
@@ -63,106 +108,142 @@ function chooseNativeCrypt({ engine, threads }: DaemonConfig['verify'], logger: 
 }
 
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
-  const pools = new VerifyPools(config.verify, chooseNativeCrypt(config.verify, logger));
-  const throttleStore = config.throttleStore ? await openThrottleStore(config, logger) : undefined;
-  const makeThrottle = (settings: DaemonConfig['throttle']) => (settings.afterFailures > 0 ? new FailureThrottle(settings, undefined, throttleStore) : undefined);
-  let throttle = makeThrottle(config.throttle);
-  let running = config;
-  // Declared before the metrics that read it, assigned once the generation exists.
-  // eslint-disable-next-line prefer-const
-  let server: MuxServer | undefined;
-  // Loaded only when asked for: prom-client and node:http cost a few MB a daemon without metrics need not carry.
-  const metricsModules = config.metrics ? await Promise.all([import('./metrics/daemon-metrics.js'), import('./metrics/metrics-server.js')]) : undefined;
-  const metrics: DaemonMetrics | undefined = metricsModules
-    ? new metricsModules[0].DaemonMetrics({ openConnections: () => server?.connectionCount ?? 0, heldConnections: () => server?.waitingCount ?? 0, verifyQueue: () => ({ fast: pools.fast.queueSize, slow: pools.slow.queueSize }) })
-    : undefined;
-  let current: AuthGeneration;
-  try {
-    current = new AuthGeneration({ config, backend: createBackend(config.backend, logger), logger, pools, throttle, metrics });
-  } catch (error) {
-    await pools.close();
-    throw error;
-  }
-  /** Generations replaced by a reload that still have requests to answer. */
-  const retiring = new Set<Promise<void>>();
-  server = new MuxServer({
-    // Read `current` per request: after a reload, new requests go to the new generation.
-    handler: (request, cancellation, park) => current.authenticate(request, cancellation, park, muxReply),
-    timeouts: config.timeouts,
-    maxConnections: config.maxConnections,
-    logger: logger.child({ component: 'server' }),
-  });
-
+  const cleanup = new CleanupList();
   // What systemd passed, if it started us (read once, before anything else could).
   const passed = takeInheritedListeners();
-  // Dovecot's auth protocol, when asked for (or when systemd passed its socket): the same generation
-  // (backend, caches, throttle), another way in.
-  // Loaded only when asked for, as the metrics are: a daemon without it need not carry it.
-  const dovecotModules = config.dovecot || passed.dovecot ? await Promise.all([import('./protocol/dovecot-server.js'), import('./auth/dovecot-reply.js')]) : undefined;
-  const dovecotServer: DovecotServer | undefined = dovecotModules
-    ? new dovecotModules[0].DovecotServer({
-        handler: (request, cancellation) => current.authenticateNamed(request, cancellation, dovecotModules[1].dovecotReply),
-        timeouts: { handshakeTimeoutMs: config.timeouts.readTimeoutMs, answerTimeoutMs: config.timeouts.answerTimeoutMs, responseTimeoutMs: config.timeouts.readTimeoutMs },
+  const pools = new VerifyPools(config.verify, chooseNativeCrypt(config.verify, logger));
+  cleanup.add(() => pools.close());
+  try {
+    const throttleStore = config.throttleStore ? await openThrottleStore(config, logger) : undefined;
+    if (throttleStore) cleanup.add(() => throttleStore.close());
+    const makeThrottle = (settings: DaemonConfig['throttle']) => (settings.afterFailures > 0 ? new FailureThrottle(settings, logger, undefined, throttleStore) : undefined);
+    let throttle = makeThrottle(config.throttle);
+
+    const metricsParts = config.metrics ? await loadMetrics() : undefined;
+    // The listeners the gauges read are made below, before anyone can scrape.
+    let dovecotServer: DovecotServer | undefined;
+    const metrics: DaemonMetrics | undefined = metricsParts
+      ? new metricsParts.DaemonMetrics({
+          openConnections: (): number => muxServer.connectionCount,
+          heldAnswers: (): number => muxServer.heldCount + (dovecotServer?.heldCount ?? 0),
+          verifyQueue: () => ({ fast: pools.fast.queueSize, slow: pools.slow.queueSize }),
+          throttleKeys: () => throttle?.keyCounts ?? { counted: 0, active: 0 },
+        })
+      : undefined;
+
+    let current: AuthGeneration = new AuthGeneration({ config, backend: createBackend(config.backend, logger), logger, pools, throttle, metrics });
+    // The generation serving when the daemon stops: the ones replaced before close their own backends as they retire.
+    cleanup.add(() => current.backend.close());
+    /** Generations replaced by a reload that still have requests to answer. */
+    const retiring = new Set<Promise<void>>();
+    cleanup.add(() => Promise.all(retiring));
+
+    // Before the sockets: a port in use stops start-up before any login could be taken.
+    const metricsServer = metrics && metricsParts && config.metrics ? await metricsParts.startMetricsServer(metrics.registry, config.metrics.host, config.metrics.port, logger) : undefined;
+    if (metricsServer) cleanup.add(() => metricsServer.close());
+
+    // Each listener reads `current` per request: after a reload, new requests go to the new generation.
+    const muxServer: MuxServer = new MuxServer({
+      handler: async (request, cancellation, hold) => muxReply(await current.authenticate(request, cancellation, hold)),
+      timeouts: config.timeouts,
+      maxConnections: config.maxConnections,
+      logger: logger.child({ component: 'server' }),
+    });
+    cleanup.add(() => muxServer.close(0));
+    const mux = await listenOn(muxServer, passed.mux ? { kind: 'inherited', ...passed.mux } : { kind: 'path', path: config.socketPath, mode: config.socket.mode, ...gidOf(config) }, logger);
+    cleanup.add(() => mux.release());
+
+    // Dovecot's auth protocol, when asked for (or when systemd passed its socket): the same generation
+    // (backend, caches, throttle), another way in.
+    const dovecotSpecs = dovecotListenSpecs(config, passed.dovecot);
+    const dovecotListening: Listening[] = [];
+    if (dovecotSpecs.length > 0) {
+      const { DovecotServer, dovecotReply } = await loadDovecot();
+      const dovecot = new DovecotServer({
+        handler: async (request, cancellation, hold) => dovecotReply(await current.authenticate(request, cancellation, hold)),
+        timeouts: config.dovecotTimeouts,
         maxConnections: config.maxConnections,
         policy: { plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false },
         logger: logger.child({ component: 'dovecot' }),
-      })
-    : undefined;
-  let dovecotIdentity: SocketIdentity | undefined;
-  let dovecotPort: number | undefined;
-
-  let identity: SocketIdentity | undefined;
-  let inherited: InheritedListener | undefined;
-  let metricsServer: MetricsServer | undefined;
-  try {
-    // Before the socket: a port in use stops start-up before any login could be taken.
-    metricsServer = metrics && metricsModules && config.metrics ? await metricsModules[1].startMetricsServer(metrics.registry, config.metrics.host, config.metrics.port, logger) : undefined;
-    inherited = passed.mux;
-    if (inherited) {
-      // systemd owns the socket file, its mode and group (the .socket unit): we only accept on it.
-      await server.listen({ fd: inherited.fd });
-    } else {
-      if ((await claimSocketPath(config.socketPath, config.socket.gid)) === 'replaced-stale') {
-        logger.warn({ socket: config.socketPath }, 'removed a stale socket left by an earlier run');
+      });
+      dovecotServer = dovecot;
+      cleanup.add(() => dovecot.close(0));
+      for (const spec of dovecotSpecs) {
+        const listening = await listenOn(dovecot, spec, logger);
+        cleanup.add(() => listening.release());
+        dovecotListening.push(listening);
       }
-      await bindPrivately(() => server.listen(config.socketPath)).catch((error: unknown) => {
-        throw listenError(config.socketPath, error);
-      });
-      identity = finishSocket(config.socketPath, config.socket.mode, config.socket.gid);
     }
-    if (dovecotServer && passed.dovecot) {
-      await dovecotServer.listen({ fd: passed.dovecot.fd });
-    } else if (dovecotServer && config.dovecot?.socketPath) {
-      const socketPath = config.dovecot.socketPath;
-      if ((await claimSocketPath(socketPath, config.socket.gid)) === 'replaced-stale') logger.warn({ socket: socketPath }, 'removed a stale socket left by an earlier run');
-      await bindPrivately(() => dovecotServer.listen(socketPath)).catch((error: unknown) => {
-        throw listenError(socketPath, error);
-      });
-      dovecotIdentity = finishSocket(socketPath, config.socket.mode, config.socket.gid);
-    }
-    if (dovecotServer && config.dovecot?.listen) dovecotPort = await dovecotServer.listen(config.dovecot.listen);
+    current.backend.watch();
+    if (metricsServer) logger.info({ metrics: `http://${config.metrics!.host}:${metricsServer.port}/metrics` }, 'serving Prometheus metrics');
+    logListening(config, logger, mux, passed.mux !== undefined, dovecotListening, pools.fastEngine);
+
+    let running = config;
+    let closing: Promise<void> | undefined;
+    return {
+      socketPath: config.socketPath,
+      metricsPort: metricsServer?.port,
+      dovecotPort: dovecotListening.find((listening) => listening.port !== undefined)?.port,
+      flushCaches() {
+        current.flushCaches();
+      },
+      async reload(next) {
+        if (closing) throw new DaemonError(ErrorCodes.SHUTTING_DOWN, 'shutting down: the new configuration is not used');
+        const restartNeeded = settingsNeedingRestart(running, next);
+        const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : makeThrottle(next.throttle);
+        // Building the generation builds its backend: a configuration it cannot use throws here, and nothing has changed yet.
+        const replacement = new AuthGeneration({ config: next, backend: createBackend(next.backend, logger), logger, pools, throttle: nextThrottle, metrics });
+        const previous = current;
+        current = replacement;
+        running = next;
+        throttle = nextThrottle;
+        replacement.backend.watch();
+        const retired = previous.retire().catch((error: unknown) => logger.warn({ error: describeError(error) }, 'closing the replaced backend failed'));
+        retiring.add(retired);
+        void retired.finally(() => retiring.delete(retired));
+        return { inFlightOnPrevious: previous.inFlight, restartNeeded };
+      },
+      close() {
+        closing ??= (async () => {
+          // The listeners drain first (within the grace period); then the cleanup list lets go of the rest, newest first.
+          await Promise.all([muxServer.close(running.shutdownGraceMs), dovecotServer?.close(running.shutdownGraceMs)]);
+          await cleanup.run();
+        })();
+        return closing;
+      },
+    };
   } catch (error) {
-    await dovecotServer?.close(0);
-    if (dovecotIdentity) releaseSocket(dovecotIdentity);
-    if (identity) releaseSocket(identity);
-    await server.close(0);
-    await metricsServer?.close();
-    await Promise.all([current.backend.close(), pools.close()]);
+    await cleanup.run();
     throw error;
   }
-  current.backend.watch();
-  if (metricsServer) logger.info({ metrics: `http://${config.metrics!.host}:${metricsServer.port}/metrics` }, 'serving Prometheus metrics');
+}
 
+function gidOf(config: DaemonConfig): { readonly gid?: number } {
+  return config.socket.gid === undefined ? {} : { gid: config.socket.gid };
+}
+
+/** Where Dovecot's protocol is served: systemd's socket or --dovecot-socket, and --dovecot-listen. */
+function dovecotListenSpecs(config: DaemonConfig, inherited: { readonly fd: number; readonly name: string | undefined } | undefined): ListenSpec[] {
+  const specs: ListenSpec[] = [];
+  if (inherited) specs.push({ kind: 'inherited', ...inherited });
+  else if (config.dovecot?.socketPath) specs.push({ kind: 'path', path: config.dovecot.socketPath, mode: config.socket.mode, ...gidOf(config) });
+  if (config.dovecot?.listen) specs.push({ kind: 'tcp', ...config.dovecot.listen });
+  return specs;
+}
+
+function logListening(config: DaemonConfig, logger: Logger, mux: Listening, inherited: boolean, dovecot: readonly Listening[], crypt: string): void {
+  const dovecotSocket = dovecot.find((listening) => listening.port === undefined);
+  const dovecotListen = dovecot.find((listening) => listening.port !== undefined);
   logger.info(
     {
-      socket: inherited ? `fd ${inherited.fd} from systemd${inherited.name ? ` (${inherited.name})` : ''}` : config.socketPath,
+      socket: mux.description,
       mech: config.mech,
       realmJoin: config.realm.joinRealm,
       // Who computes md5crypt, DES and sha-crypt: libxcrypt (native) or JavaScript (js).
-      crypt: pools.fastEngine,
+      crypt,
       ...(inherited ? {} : { mode: `0${config.socket.mode.toString(8)}` }),
-      ...(passed.dovecot ? { dovecotSocket: `fd ${passed.dovecot.fd} from systemd` } : config.dovecot?.socketPath ? { dovecotSocket: config.dovecot.socketPath } : {}),
-      ...(config.dovecot?.listen ? { dovecotListen: `${config.dovecot.listen.host}:${dovecotPort ?? config.dovecot.listen.port}` } : {}),
+      ...(dovecotSocket ? { dovecotSocket: dovecotSocket.description } : {}),
+      ...(dovecotListen ? { dovecotListen: dovecotListen.description } : {}),
     },
     'listening',
   );
@@ -172,83 +253,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   }
   const { workers, noAcceptLock, rimapHost, timeOfDay } = config.compatibility;
   if (workers !== undefined || noAcceptLock) logger.info({ workers, noAcceptLock }, 'saslauthd -n/-l accepted for compatibility; one process serves all requests concurrently');
-  if (rimapHost) logger.info('saslauthd -H accepted for compatibility; it names the rimap mechanism\'s host and has no effect here');
+  if (rimapHost) logger.info("saslauthd -H accepted for compatibility; it names the rimap mechanism's host and has no effect here");
   if (timeOfDay) logger.info('saslauthd -T accepted for compatibility; time-of-day login restrictions are not applied here');
-
-  let closing: Promise<void> | undefined;
-  return {
-    socketPath: config.socketPath,
-    metricsPort: metricsServer?.port,
-    dovecotPort,
-    flushCaches() {
-      current.flushCaches();
-    },
-    async reload(next) {
-      if (closing) throw new DaemonError(ErrorCodes.SHUTTING_DOWN, 'shutting down: the new configuration is not used');
-      const restartNeeded = settingsNeedingRestart(running, next);
-      const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : makeThrottle(next.throttle);
-      // Building the generation builds its backend: a configuration it cannot use throws here, and nothing has changed yet.
-      const replacement = new AuthGeneration({ config: next, backend: createBackend(next.backend, logger), logger, pools, throttle: nextThrottle, metrics });
-      const previous = current;
-      current = replacement;
-      running = next;
-      throttle = nextThrottle;
-      replacement.backend.watch();
-      const retired = previous.retire().catch((error: unknown) => logger.warn({ error: describeError(error) }, 'closing the replaced backend failed'));
-      retiring.add(retired);
-      void retired.finally(() => retiring.delete(retired));
-      return { inFlightOnPrevious: previous.inFlight, restartNeeded };
-    },
-    close() {
-      closing ??= (async () => {
-        await Promise.all([server.close(config.shutdownGraceMs), dovecotServer?.close(config.shutdownGraceMs), metricsServer?.close()]);
-        // An inherited socket stays: systemd keeps it, and queues logins while we restart.
-        if (identity) releaseSocket(identity);
-        if (dovecotIdentity) releaseSocket(dovecotIdentity);
-        await Promise.all([current.backend.close(), ...retiring, pools.close(), throttleStore?.close()]);
-      })();
-      return closing;
-    },
-  };
-}
-
-/**
- * Parts that are built once, at start-up: a new value for them is reported
- * and waits for a restart, while everything else takes effect at once.
- */
-/** The shared throttle store, loaded only when asked for (ioredis is a daemon without it need not carry). */
-async function openThrottleStore(config: DaemonConfig, logger: Logger): Promise<ThrottleStore> {
-  const settings = config.throttleStore!;
-  const { RedisThrottleStore } = await import('./auth/redis-throttle-store.js');
-  const log = logger.child({ component: 'throttle-store' });
-  for (const warning of settings.warnings) log.warn(warning);
-  log.info({ store: RedisThrottleStore.describe(settings.url), deadlineMs: settings.deadlineMs, keyed: settings.digestKey !== undefined }, `throttle counts are shared through ${RedisThrottleStore.describe(settings.url)}`);
-  return new RedisThrottleStore(
-    {
-      url: settings.url,
-      deadlineMs: settings.deadlineMs,
-      windowMs: config.throttle.windowMs,
-      turnLeaseMs: config.timeouts.answerTimeoutMs,
-      ownerAddressMs: OWNER_ADDRESS_MS,
-      ...(settings.digestKey !== undefined ? { digestKey: Buffer.from(settings.digestKey) } : {}),
-    },
-    log,
-  );
-}
-
-function settingsNeedingRestart(running: DaemonConfig, next: DaemonConfig): string[] {
-  const parts: Array<[string, (config: DaemonConfig) => unknown]> = [
-    ['socket path (-m)', (c) => c.socketPath],
-    ['socket mode and group', (c) => c.socket],
-    ['connection timeouts', (c) => c.timeouts],
-    ['--max-connections', (c) => c.maxConnections],
-    ['--dovecot-socket and --dovecot-listen', (c) => c.dovecot],
-    ['verification threads and queue', (c) => c.verify],
-    ['log level', (c) => c.log],
-    ['metrics port and address', (c) => c.metrics],
-    ['--throttle-store and its key and deadline', (c) => c.throttleStore],
-  ];
-  return parts.filter(([, read]) => !sameJson(read(running), read(next))).map(([name]) => name);
 }
 
 function sameJson(a: unknown, b: unknown): boolean {

@@ -6,12 +6,12 @@
  * Postfix takes as the SASL user.
  */
 import type { DovecotAnswer } from '../protocol/dovecot-connection.js';
-import type { Outcome } from './outcome.js';
+import type { Decision } from './authenticator.js';
 
 const FAIL: DovecotAnswer = Object.freeze({ kind: 'fail' });
 const TEMPORARY: DovecotAnswer = Object.freeze({ kind: 'temporary' });
 
-export function dovecotReply(outcome: Outcome, user: string): DovecotAnswer {
+export function dovecotReply({ outcome, user }: Decision): DovecotAnswer {
   switch (outcome.result) {
     case 'success':
       return { kind: 'ok', user };

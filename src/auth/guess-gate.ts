@@ -15,6 +15,7 @@
  * other in a cycle.
  */
 import type { Cancellation } from '../common/cancellation.js';
+import type { Hold } from '../protocol/answering.js';
 
 export interface GateKey {
   /** Unique across every table the gate serves. */
@@ -37,7 +38,7 @@ export type Admission = { readonly admitted: true; readonly pass: GatePass } | {
 
 /**
  *   queue-full   too many requests already wait on one of the keys
- *   no-room      the caller could not wait (its onWait said no)
+ *   no-room      the caller could not wait (no room to hold its answer)
  *   cancelled    the client stopped waiting (hung up, or its deadline passed)
  */
 export type GateRefusal = 'queue-full' | 'no-room' | 'cancelled';
@@ -80,26 +81,22 @@ export class GuessGate<Key extends GateKey> {
     return this.#states.size;
   }
 
-  /** Nothing in flight, waiting or held under this key. */
-  isIdle(key: Key): boolean {
-    return !this.#states.has(key.id);
-  }
-
   /**
    * Take every key, waiting in each key's queue as needed. Returns a pass
    * synchronously when nothing had to wait (the common case costs no promise).
-   * `onWait` is called once, before the first wait; false refuses instead.
+   * `hold` is called once, before the first wait, since the answer now waits
+   * on the throttle; false (no room to hold it) refuses instead.
    */
-  admit(keys: readonly Key[], cancellation: Cancellation, onWait: () => boolean): Admission | Promise<Admission> {
+  admit(keys: readonly Key[], cancellation: Cancellation, hold: Hold): Admission | Promise<Admission> {
     const taken: Key[] = [];
     for (let i = 0; i < keys.length; i += 1) {
-      if (!this.#tryTake(keys[i]!)) return this.#admitWaiting(keys, i, taken, cancellation, onWait);
+      if (!this.#tryTake(keys[i]!)) return this.#admitWaiting(keys, i, taken, cancellation, hold);
       taken.push(keys[i]!);
     }
     return { admitted: true, pass: this.#pass(taken) };
   }
 
-  async #admitWaiting(keys: readonly Key[], from: number, taken: Key[], cancellation: Cancellation, onWait: () => boolean): Promise<Admission> {
+  async #admitWaiting(keys: readonly Key[], from: number, taken: Key[], cancellation: Cancellation, hold: Hold): Promise<Admission> {
     let waited = false;
     for (let i = from; i < keys.length; i += 1) {
       const key = keys[i]!;
@@ -107,7 +104,7 @@ export class GuessGate<Key extends GateKey> {
         taken.push(key);
         continue;
       }
-      const refusal = this.#state(key).waiting.length >= this.#maxWaiting ? 'queue-full' : !waited && !onWait() ? 'no-room' : undefined;
+      const refusal = this.#state(key).waiting.length >= this.#maxWaiting ? 'queue-full' : !waited && !hold() ? 'no-room' : undefined;
       if (refusal) {
         this.#releaseAll(taken);
         return { admitted: false, why: refusal };

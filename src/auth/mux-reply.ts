@@ -4,9 +4,9 @@
  * and a connection closed without a reply as a temporary failure (Postfix: 454).
  */
 import { NO_ANSWER, REPLY_AUTH_FAILED, REPLY_OK, type Reply } from '../protocol/replies.js';
-import type { Outcome } from './outcome.js';
+import type { Decision } from './authenticator.js';
 
-export function muxReply(outcome: Outcome): Reply {
+export function muxReply({ outcome }: Decision): Reply {
   switch (outcome.result) {
     case 'success':
       return REPLY_OK;

@@ -4,6 +4,7 @@
  * so the safety rule lives in one place: only `success` is ever an OK.
  */
 import type { ErrorCode } from '../errors.js';
+import type { ListenerName } from '../protocol/request.js';
 
 /**
  *   success            the password matched
@@ -38,5 +39,5 @@ export interface LoginNames {
   /** Whether the client's connection to the MTA was encrypted, when the MTA says (the Dovecot protocol). */
   readonly secured?: boolean;
   /** The listener, when not the mux socket. */
-  readonly listener?: 'dovecot';
+  readonly listener?: Exclude<ListenerName, 'mux'>;
 }

@@ -35,15 +35,13 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Cancellation } from '../common/cancellation.js';
-import type { SharedKey, SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
+import type { ReserveLimits, SharedKey, SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
 
 export interface RedisThrottleStoreSettings {
   /** redis://[user:pass@]host:port[/db] or rediss:// */
   readonly url: string;
   /** Every command's deadline. */
   readonly deadlineMs: number;
-  /** A count is forgotten after this long without an attempt. */
-  readonly windowMs: number;
   /** How long a turn is held at most (the answer deadline): a host that died holding it blocks nobody longer. */
   readonly turnLeaseMs: number;
   /** How long an owner address is remembered. */
@@ -141,19 +139,19 @@ export class RedisThrottleStore implements ThrottleStore {
     }
   }
 
-  async reserve(keys: readonly SharedKey[], throttledAt: number, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
+  async reserve(keys: readonly SharedKey[], { throttledAt, windowMs }: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
     if (!this.#usable()) return undefined;
     // One digest per key, for its count and its turn.
     const digests = keys.map((key) => this.#digest(key.id));
     const token = `${this.#marker}:${(this.#turns += 1)}`;
     try {
-      const counted = await this.#redis.throttleCount(digests.length, ...digests.map(countKey), this.#settings.windowMs);
+      const counted = await this.#redis.throttleCount(digests.length, ...digests.map(countKey), windowMs);
       const failuresBefore = counted.map((n) => Math.max(0, n - 1));
       const turns: number[] = [];
       for (let i = 0; i < keys.length; i += 1) {
         if (throttledAt <= 0 || failuresBefore[i]! < throttledAt) continue;
         if (!(await this.#takeTurn(turnKey(digests[i]!), token, cancellation))) {
-          this.#settle(keys, digests, token, turns, 'not-counted', []);
+          this.#settle(keys, digests, token, windowMs, turns, 'not-counted', []);
           return 'cancelled';
         }
         turns.push(i);
@@ -165,7 +163,7 @@ export class RedisThrottleStore implements ThrottleStore {
         settle: (outcome, holdMs) => {
           if (settled) return;
           settled = true;
-          this.#settle(keys, digests, token, turns, outcome, holdMs);
+          this.#settle(keys, digests, token, windowMs, turns, outcome, holdMs);
         },
       };
     } catch (error) {
@@ -210,14 +208,14 @@ export class RedisThrottleStore implements ThrottleStore {
     }
   }
 
-  #settle(keys: readonly SharedKey[], digests: readonly string[], token: string, turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {
+  #settle(keys: readonly SharedKey[], digests: readonly string[], token: string, windowMs: number, turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {
     if (!this.#usable()) return;
     const operations = keys.map((key, i) => {
       // A success starts a name over; it takes the attempt back from an address, which a guesser with an account of their own could otherwise wipe.
       const op = outcome === 'not-counted' || (outcome === 'success' && key.table === 'address') ? 'back' : outcome === 'success' ? 'clear' : 'keep';
       return `${op} ${Math.max(0, Math.ceil(holdMs[i] ?? 0))} ${turns.includes(i) ? 1 : 0}`;
     });
-    this.#redis.throttleSettle(2 * keys.length, ...digests.map(countKey), ...digests.map(turnKey), this.#settings.windowMs, token, ...operations).catch((error: Error) => this.#failed(error));
+    this.#redis.throttleSettle(2 * keys.length, ...digests.map(countKey), ...digests.map(turnKey), windowMs, token, ...operations).catch((error: Error) => this.#failed(error));
   }
 
   #digest(id: string): string {

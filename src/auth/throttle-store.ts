@@ -36,14 +36,21 @@ export interface SharedReservation {
   settle(outcome: SharedOutcome, holdMs: readonly number[]): void;
 }
 
+/** The throttle's settings a reservation follows (a reload may change them). */
+export interface ReserveLimits {
+  /** A key with this many failures or more is throttled: one evaluation at a time across every host. */
+  readonly throttledAt: number;
+  /** A count is forgotten after this long without an attempt. */
+  readonly windowMs: number;
+}
+
 export interface ThrottleStore {
   /**
-   * Count this attempt under every key and, for keys already throttled
-   * (`throttledAt` failures or more), wait for the key's turn across every
-   * host. 'cancelled': the client stopped waiting; undefined: the store could
-   * not answer in time, count locally.
+   * Count this attempt under every key and, for keys already throttled,
+   * wait for the key's turn across every host. 'cancelled': the client
+   * stopped waiting; undefined: the store could not answer in time, count locally.
    */
-  reserve(keys: readonly SharedKey[], throttledAt: number, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined>;
+  reserve(keys: readonly SharedKey[], limits: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined>;
   /** Whether some host saw this address log in as this user recently; undefined when the store cannot say in time. */
   isOwnerAddress(user: string, address: string): Promise<boolean | undefined>;
   /** Tell every host this address logged in as this user. Never waits. */

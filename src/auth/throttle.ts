@@ -34,14 +34,26 @@
  * evaluated, and a throttled key takes one turn across every host, so
  * guesses spread over hosts get the bound one host gives. The local tables
  * and gate keep working underneath (and alone while the store is away).
+ *
+ * A login sees all of this as one Turn (after Dovecot's auth-penalty.h: the
+ * request logic never sees the tables): it claims the turn for a name before
+ * a password is evaluated, moves it to the row's own name when the lookup
+ * says it, and settles it with the outcome, which counts it, gives the keys
+ * back, writes the "throttling:" line when a key crosses the threshold, and
+ * says how long to hold the answer.
  */
 import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
 import type { Cancellation } from '../common/cancellation.js';
-import { GuessGate, type Admission, type GatePass } from './guess-gate.js';
-import type { SharedReservation, ThrottleStore } from './throttle-store.js';
+import type { Hold } from '../protocol/answering.js';
+import { ErrorCodes } from '../errors.js';
+import { escapeField } from './auth-log.js';
+import { GuessGate, type Admission, type GatePass, type GateRefusal } from './guess-gate.js';
+import type { Outcome } from './outcome.js';
+import type { SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
 
 export interface ThrottleSettings {
-  /** Failures before answers are delayed; 0 turns throttling off. */
+  /** Failures before answers are delayed; at least 1 (0 turns throttling off: the daemon then builds no throttle). */
   readonly afterFailures: number;
   /** The longest delay ever added to one answer. */
   readonly maxDelayMs: number;
@@ -70,11 +82,38 @@ export type NameKind = 'has-row' | 'no-row' | 'not-a-name';
 type Table = 'has-row' | 'no-row' | 'address' | 'owner';
 
 /** One counter of the throttle. */
-export interface ThrottleKey {
+interface ThrottleKey {
   readonly table: Table;
   readonly key: string;
   readonly id: string;
 }
+
+/**
+ * A login's place at the throttle, from before its password is evaluated to
+ * its answer. Claimed for a name (and again for the row's own name, which
+ * keeps it when the keys are the same), then settled once with the outcome.
+ */
+export interface Turn {
+  /**
+   * Wait for this name's turn to evaluate a password. Undefined when it is
+   * taken (at once, with no promise: the usual case); a temporary-failure
+   * outcome when the login cannot have one (too many wait already, no room
+   * to hold its answer, the client left). A name refused before its lookup
+   * ('not-a-name') evaluates nothing, so it takes no turn and waits for none.
+   */
+  claim(name: string, kind: NameKind): Outcome | undefined | Promise<Outcome | undefined>;
+  /**
+   * Count the outcome under the keys claimed, give them back (each closed to
+   * newcomers for the delay it earned), log a key crossing the threshold,
+   * and say how long to hold the answer. Temporary failures count nothing
+   * and wait for nothing: they are our trouble, not the client's. `user` is
+   * the name the log line shows.
+   */
+  settle(outcome: Outcome, user: string): number;
+}
+
+/** The turn a login takes when no throttle is configured. */
+export const NO_TURN: Turn = Object.freeze({ claim: () => undefined, settle: () => 0 });
 
 /** The one key every request refused before its lookup shares (NUL never occurs in a name). */
 const NOT_A_NAME = '\u0000not-a-name';
@@ -84,19 +123,14 @@ interface Count {
   lastFailureAt: number;
 }
 
-export interface ThrottleDecision {
-  /** How long to hold the answer: the longest of its keys' delays. */
+interface Delay {
   readonly delayMs: number;
-  /** What the delay was earned by, and how many failures it had. */
-  readonly by: 'user' | 'address';
   readonly failures: number;
 }
 
-/** What counting one outcome did. */
-export interface Settled {
-  readonly decision: ThrottleDecision | undefined;
-  /** Keys whose count reached the threshold with this failure (one log line each). */
-  readonly crossed: readonly ThrottleKey[];
+/** A turn at this host's gate, and with a store the reservation on every host: given back with the outcome it was settled with. */
+interface Pass {
+  release(holdMs?: readonly number[], outcome?: SharedOutcome): void;
 }
 
 export interface ThrottleClock {
@@ -106,8 +140,15 @@ export interface ThrottleClock {
 
 const SYSTEM_CLOCK: ThrottleClock = { now: () => Date.now(), random: () => Math.random() };
 
+const REFUSALS: Readonly<Record<GateRefusal, Outcome>> = Object.freeze({
+  cancelled: Object.freeze({ result: 'temporary-failure', code: ErrorCodes.ABANDONED, reason: 'nobody waits for the answer any more' }),
+  'queue-full': Object.freeze({ result: 'temporary-failure', code: ErrorCodes.THROTTLE_BUSY, reason: 'too many guesses for this user or address already wait for their turn' }),
+  'no-room': Object.freeze({ result: 'temporary-failure', code: ErrorCodes.THROTTLE_BUSY, reason: 'no room left to hold answers for throttled users and addresses' }),
+});
+
 export class FailureThrottle {
   readonly #settings: ThrottleSettings;
+  readonly #log: Logger;
   readonly #clock: ThrottleClock;
   /** Users whose row exists; names with no row; client addresses; owner addresses: each its own bounded table. */
   readonly #tables: Readonly<Record<Table, LRUCache<string, Count>>> = {
@@ -119,30 +160,44 @@ export class FailureThrottle {
   /** user NUL address → when that address last logged in as that user. */
   readonly #owners = new LRUCache<string, number>({ max: MAX_TRACKED_KEYS });
   readonly #gate: GuessGate<ThrottleKey>;
-
   readonly #store: ThrottleStore | undefined;
 
-  constructor(settings: ThrottleSettings, clock: ThrottleClock = SYSTEM_CLOCK, store?: ThrottleStore) {
+  constructor(settings: ThrottleSettings, log: Logger, clock: ThrottleClock = SYSTEM_CLOCK, store?: ThrottleStore) {
+    if (settings.afterFailures < 1) throw new RangeError('a throttle counts at least one failure before it delays');
     this.#settings = settings;
+    this.#log = log;
     this.#clock = clock;
     this.#store = store;
     this.#gate = new GuessGate<ThrottleKey>({ capacity: (key) => this.#capacity(key), maxWaitingPerKey: MAX_WAITING_PER_KEY, clock });
   }
 
-  get afterFailures(): number {
-    return this.#settings.afterFailures;
+  /**
+   * How many keys the throttle holds: `counted`, names and addresses with
+   * failures in their window (each table bounded by MAX_TRACKED_KEYS);
+   * `active`, keys with an evaluation in flight, waiting, or closed for a delay.
+   */
+  get keyCounts(): { readonly counted: number; readonly active: number } {
+    return { counted: Object.values(this.#tables).reduce((sum, table) => sum + table.size, 0), active: this.#gate.activeKeys };
   }
 
-  get trackedKeys(): number {
-    return Object.values(this.#tables).reduce((sum, table) => sum + table.size, 0);
+  /** A login's turn: claimed for its name once the name is known, settled with its outcome. */
+  turn(address: string | undefined, cancellation: Cancellation, hold: Hold): Turn {
+    return new ThrottleTurn(this.#steps, address, cancellation, hold);
   }
+
+  /** What a turn does with the throttle: nothing else outside this class sees its tables. */
+  readonly #steps: TurnSteps = {
+    keysFor: (user, address, kind) => this.#keysFor(user, address, kind),
+    admit: (keys, cancellation, hold) => this.#admit(keys, cancellation, hold),
+    settle: (keys, pass, failed, kind, user, address) => this.#settle(keys, pass, failed, kind, user, address),
+  };
 
   /**
    * The keys a login is counted, delayed and gated under, address first
    * (every request takes them in that order). `user` is the row's own name,
    * or the normalised spelling of a name with no row.
    */
-  keysFor(user: string, address: string | undefined, kind: NameKind): readonly ThrottleKey[] {
+  #keysFor(user: string, address: string | undefined, kind: NameKind): readonly ThrottleKey[] {
     if (kind === 'has-row' && address !== undefined && this.#isOwnerAddress(user, address)) return [key('owner', ownerId(user, address))];
     const name = kind === 'not-a-name' ? key('no-row', NOT_A_NAME) : key(kind, user);
     return address === undefined ? [name] : [key('address', address), name];
@@ -153,17 +208,17 @@ export class FailureThrottle {
    * this host and, with a store, on every host. The admission may name other
    * keys than asked: another host knew the address as the user's owner.
    */
-  admit(keys: readonly ThrottleKey[], cancellation: Cancellation, onWait: () => boolean): ThrottleAdmission | Promise<ThrottleAdmission> {
-    if (!this.#store) return this.#gate.admit(keys, cancellation, onWait);
-    return this.#admitShared(this.#store, keys, cancellation, onWait);
+  #admit(keys: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold): Admission | Promise<KeyedAdmission> {
+    if (!this.#store) return this.#gate.admit(keys, cancellation, hold);
+    return this.#admitShared(this.#store, keys, cancellation, hold);
   }
 
-  async #admitShared(store: ThrottleStore, asked: readonly ThrottleKey[], cancellation: Cancellation, onWait: () => boolean): Promise<ThrottleAdmission> {
+  async #admitShared(store: ThrottleStore, asked: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold): Promise<KeyedAdmission> {
     const keys = await this.#withSharedOwner(store, asked);
-    const pending = this.#gate.admit(keys, cancellation, onWait);
+    const pending = this.#gate.admit(keys, cancellation, hold);
     const local = pending instanceof Promise ? await pending : pending;
     if (!local.admitted) return local;
-    const reservation = await store.reserve(keys, this.#settings.afterFailures, cancellation);
+    const reservation = await store.reserve(keys, { throttledAt: this.#settings.afterFailures, windowMs: this.#settings.windowMs }, cancellation);
     if (reservation === 'cancelled') {
       local.pass.release();
       return { admitted: false, why: 'cancelled' };
@@ -182,41 +237,34 @@ export class FailureThrottle {
   }
 
   /**
-   * Count the outcome of an admitted evaluation, say how long to hold its
-   * answer, and give the keys back, each closed for the delay it earned.
-   * `failed` is a definite failure (NO); `owner` names the user and address
-   * of a success, which makes the address an owner address.
+   * Count a definite outcome under `keys` and give them back through `pass`
+   * (absent for a name refused before its lookup): the delay to hold the
+   * answer, after a "throttling:" line for each key that crossed the threshold.
    */
-  settle(pass: GatePass, keys: readonly ThrottleKey[], failed: boolean, owner?: { readonly user: string; readonly address: string }): Settled {
-    const shared = pass instanceof SharedPass ? pass.reservation.failuresBefore : undefined;
+  #settle(keys: readonly ThrottleKey[], pass: Pass | undefined, failed: boolean, kind: NameKind, user: string, address: string | undefined): number {
+    const shared = pass instanceof SharedPass ? pass.failuresBefore : undefined;
     const delays = keys.map((k, i) => this.#delayOf(k, failed, shared?.[i]));
     const crossed = this.#record(keys, failed, shared);
-    if (!failed && owner) {
-      this.#owners.set(ownerId(owner.user, owner.address), this.#clock.now());
-      this.#store?.rememberOwnerAddress(owner.user, owner.address);
+    if (!failed && kind === 'has-row' && address !== undefined) {
+      this.#owners.set(ownerId(user, address), this.#clock.now());
+      this.#store?.rememberOwnerAddress(user, address);
     }
     const holds = delays.map((d) => d?.delayMs ?? 0);
-    if (pass instanceof SharedPass) pass.settle(failed ? 'failure' : 'success', holds);
-    pass.release(holds);
-    return { decision: longest(delays), crossed };
+    pass?.release(holds, failed ? 'failure' : 'success');
+    for (const crossing of crossed) this.#logCrossing(crossing, kind, user, address);
+    let longest = 0;
+    for (const d of delays) if (d && d.delayMs > longest) longest = d.delayMs;
+    return longest;
   }
 
-  /** How long to hold an answer under these keys, judged on the failures before it (for tests and for settle). */
-  decide(keys: readonly ThrottleKey[], failed: boolean): ThrottleDecision | undefined {
-    return longest(keys.map((k) => this.#delayOf(k, failed)));
+  /** One line when a name or an address crosses the threshold, for fail2ban and for people. */
+  #logCrossing(crossing: ThrottleKey, kind: NameKind, user: string, address: string | undefined): void {
+    const failures = this.#settings.afterFailures;
+    if (crossing.table === 'address') this.#log.warn({ event: 'throttle', by: 'address', remote: address, failures }, `throttling: [remote=${escapeField(address!)}] [failures=${failures}]`);
+    else if (kind !== 'not-a-name') this.#log.warn({ event: 'throttle', by: 'user', user, ...(crossing.table === 'owner' ? { remote: address } : {}), failures }, `throttling: [user=${escapeField(user)}] [failures=${failures}]`);
   }
 
-  /** Count one outcome: a failure against every key, a success starts its name over (never its address). */
-  record(keys: readonly ThrottleKey[], failed: boolean): ThrottleKey[] {
-    return this.#record(keys, failed);
-  }
-
-  clear(): void {
-    for (const table of Object.values(this.#tables)) table.clear();
-    this.#owners.clear();
-  }
-
-  /** `sharedBefore`: each key's failures on every host before this one, when a store said. */
+  /** Count one outcome: a failure against every key, a success starts its name over (never its address). `sharedBefore`: each key's failures on every host before this one, when a store said. */
   #record(keys: readonly ThrottleKey[], failed: boolean, sharedBefore?: readonly number[]): ThrottleKey[] {
     const crossed: ThrottleKey[] = [];
     for (const [i, k] of keys.entries()) {
@@ -232,13 +280,13 @@ export class FailureThrottle {
     return crossed;
   }
 
-  #delayOf(k: ThrottleKey, failed: boolean, sharedBefore?: number): ThrottleDecision | undefined {
-    if (this.#settings.afterFailures <= 0 || (!failed && k.table !== 'address')) return undefined;
+  #delayOf(k: ThrottleKey, failed: boolean, sharedBefore?: number): Delay | undefined {
+    if (!failed && k.table !== 'address') return undefined;
     const failures = Math.max(this.#failures(k), sharedBefore ?? 0);
     if (failures < this.#settings.afterFailures) return undefined;
     const ceiling = Math.min(this.#settings.maxDelayMs, FIRST_DELAY_MS * 2 ** Math.min(30, failures - this.#settings.afterFailures));
     const delayMs = Math.round(ceiling / 2 + (this.#clock.random() * ceiling) / 2);
-    return { delayMs, by: k.table === 'address' ? 'address' : 'user', failures };
+    return { delayMs, failures };
   }
 
   /** Evaluations that may run at once: fewer as failures mount, one once throttled. An address with no failure is not limited (many users share one NAT). */
@@ -277,6 +325,69 @@ export class FailureThrottle {
   }
 }
 
+/** An admission, with the keys it was taken under when they differ from the ones asked for. */
+type KeyedAdmission = Admission & { readonly keys?: readonly ThrottleKey[] };
+
+interface TurnSteps {
+  keysFor(user: string, address: string | undefined, kind: NameKind): readonly ThrottleKey[];
+  admit(keys: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold): Admission | Promise<KeyedAdmission>;
+  settle(keys: readonly ThrottleKey[], pass: Pass | undefined, failed: boolean, kind: NameKind, user: string, address: string | undefined): number;
+}
+
+/** One login's turn (see Turn). */
+class ThrottleTurn implements Turn {
+  readonly #throttle: TurnSteps;
+  readonly #address: string | undefined;
+  readonly #cancellation: Cancellation;
+  readonly #hold: Hold;
+  #keys: readonly ThrottleKey[] | undefined;
+  #kind: NameKind = 'not-a-name';
+  #pass: Pass | undefined;
+
+  constructor(throttle: TurnSteps, address: string | undefined, cancellation: Cancellation, hold: Hold) {
+    this.#throttle = throttle;
+    this.#address = address;
+    this.#cancellation = cancellation;
+    this.#hold = hold;
+  }
+
+  claim(name: string, kind: NameKind): Outcome | undefined | Promise<Outcome | undefined> {
+    const keys = this.#throttle.keysFor(name, this.#address, kind);
+    // The row's own name under the keys already held: the turn is kept.
+    if (this.#pass && this.#keys && sameKeys(keys, this.#keys)) return undefined;
+    this.#pass?.release();
+    this.#pass = undefined;
+    this.#keys = keys;
+    this.#kind = kind;
+    if (kind === 'not-a-name') return undefined;
+    const admission = this.#throttle.admit(keys, this.#cancellation, this.#hold);
+    return admission instanceof Promise ? admission.then((late) => this.#admitted(late)) : this.#admitted(admission);
+  }
+
+  settle(outcome: Outcome, user: string): number {
+    const keys = this.#keys;
+    const pass = this.#pass;
+    this.#keys = undefined;
+    this.#pass = undefined;
+    if (keys === undefined || outcome.result === 'temporary-failure') {
+      pass?.release();
+      return 0;
+    }
+    return this.#throttle.settle(keys, pass, outcome.result === 'failure', this.#kind, user, this.#address);
+  }
+
+  #admitted(admission: KeyedAdmission): Outcome | undefined {
+    if (!admission.admitted) {
+      this.#keys = undefined;
+      return REFUSALS[admission.why];
+    }
+    this.#pass = admission.pass;
+    // Another host may have known the address as the user's: the turn is then under the keys it was taken with.
+    if (admission.keys) this.#keys = admission.keys;
+    return undefined;
+  }
+}
+
 function key(table: Table, name: string): ThrottleKey {
   return { table, key: name, id: `${table}\u0000${name}` };
 }
@@ -285,45 +396,32 @@ function ownerId(user: string, address: string): string {
   return `${user}\u0000${address}`;
 }
 
-function longest(delays: ReadonlyArray<ThrottleDecision | undefined>): ThrottleDecision | undefined {
-  let chosen: ThrottleDecision | undefined;
-  for (const d of delays) if (d && (!chosen || d.delayMs > chosen.delayMs)) chosen = d;
-  return chosen;
+function sameKeys(a: readonly ThrottleKey[], b: readonly ThrottleKey[]): boolean {
+  return a.length === b.length && a.every((k, i) => k.id === b[i]!.id);
 }
 
 /**
- * The address part of the fifth field ("addr;port", as cyrus-sasl sends it):
- * the port changes with every connection, so it must not be part of the key.
+ * A turn on this host and a reservation in the shared store: released with
+ * the outcome, it settles the reservation with it; released without one (a
+ * temporary failure, a client that left, a turn moved to another name), the
+ * attempt is taken back from the shared counts.
  */
-export function clientAddressOf(field: string): string {
-  const separator = field.lastIndexOf(';');
-  return separator < 0 ? field : field.slice(0, separator);
-}
-
-/** An admission, and the keys it was taken under when they differ from the ones asked for. */
-export type ThrottleAdmission = Admission | { readonly admitted: true; readonly pass: GatePass; readonly keys: readonly ThrottleKey[] };
-
-/**
- * A turn on this host and a reservation in the shared store: the outcome
- * settles the reservation; given back without one (a temporary failure, a
- * client that left), the attempt is taken back from the shared counts.
- */
-class SharedPass implements GatePass {
+class SharedPass implements Pass {
   readonly #local: GatePass;
-  readonly reservation: SharedReservation;
+  readonly #reservation: SharedReservation;
 
   constructor(local: GatePass, reservation: SharedReservation) {
     this.#local = local;
-    this.reservation = reservation;
+    this.#reservation = reservation;
   }
 
-  settle(outcome: 'failure' | 'success', holdMs: readonly number[]): void {
-    this.reservation.settle(outcome, holdMs);
+  /** Each key's failures on every host before this attempt. */
+  get failuresBefore(): readonly number[] {
+    return this.#reservation.failuresBefore;
   }
 
-  release(holdMs?: readonly number[]): void {
-    // Settling twice is a no-op: after settle() this only gives the local turn back.
-    this.reservation.settle('not-counted', []);
+  release(holdMs: readonly number[] = [], outcome: SharedOutcome = 'not-counted'): void {
+    this.#reservation.settle(outcome, holdMs);
     this.#local.release(holdMs);
   }
 }

@@ -13,7 +13,7 @@ import { loadNativeCrypt } from '../crypt/native-crypt.js';
 import { createBackend } from '../backends/index.js';
 import { ConfigError, describeError } from '../errors.js';
 import { runningAs, socketPathState, trySocketPath } from '../protocol/socket-file.js';
-import { resolveLoginKey } from '../realm/login-key.js';
+import { readRequest } from '../auth/read-request.js';
 
 /** Where the daemon, with this --crypt-engine, would check a value of this scheme. */
 function whereVerified(scheme: string, runs: 'inline' | 'fast pool' | 'slow pool', engine: CryptEngine): string {
@@ -146,14 +146,15 @@ async function checkEverything(flags: DaemonFlags, options: CheckOptions, report
     // Without a user, a name no mailbox has: proves the database answers and the query runs.
     const probing = options.user === undefined;
     const login = options.user ?? `saslauthd-mysql-check-${randomBytes(6).toString('hex')}`;
-    const key = resolveLoginKey(Buffer.from(login), Buffer.from(options.realm), config.realm);
-    if (!key.ok) {
-      problem(`the ${key.field} "${key.escaped}" cannot be looked up: ${key.problem}`);
+    // Read as the daemon reads a login on its socket: the same decoding, -r joining and refusals.
+    const read = readRequest({ listener: 'mux', login: Buffer.from(login), service: Buffer.from(options.service), realm: Buffer.from(options.realm) }, config.realm, backend.mechanism);
+    if (!read.ok) {
+      problem(`"${read.names.user}" (realm "${read.names.realm}", service "${read.names.service}") cannot be looked up: ${read.refusal.reason ?? read.refusal.code}`);
       return;
     }
-    const label = `${probing ? 'lookup of a name no mailbox has' : `user ${key.key.user}`} (service ${options.service})`;
+    const label = `${probing ? 'lookup of a name no mailbox has' : `user ${read.query.user}`} (service ${read.query.service})`;
     const started = performance.now();
-    const result = await backend.lookup({ user: key.key.user, realm: key.key.realm, service: options.service }, { signal: AbortSignal.timeout(options.timeoutMs) });
+    const result = await backend.lookup(read.query, { signal: AbortSignal.timeout(options.timeoutMs) });
     const took = `${(performance.now() - started).toFixed(1)} ms`;
     switch (result.status) {
       case 'unavailable':

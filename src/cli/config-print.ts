@@ -16,16 +16,14 @@ const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'rehash_password']
 
 type Line = readonly [setting: string, value: string, origin: string];
 
-/** Options whose value is a URL that may carry a password: shown with the password masked. */
-const URL_WITH_SECRET: ReadonlySet<string> = new Set(['--throttle-store']);
-
 function flagLines(flags: DaemonFlags, env: NodeJS.ProcessEnv): Line[] {
   const lines: Line[] = [];
-  for (const [name, source] of everyOption()) {
-    const given = flags[name];
-    const shown = (value: string) => (URL_WITH_SECRET.has(source.longFlag) ? maskUrlPassword(value) : value);
-    if (given !== undefined) lines.push([source.longFlag, given === true ? 'yes' : shown(String(given)), `command line (${source.label})`]);
-    else if (source.variable && env[source.variable]) lines.push([source.longFlag, shown(env[source.variable]!), source.variable]);
+  for (const option of everyOption()) {
+    const given = flags[option.name];
+    // A URL that may carry a password (the option's row says so) is shown with the password masked.
+    const shown = (value: string) => (option.secret === 'url-password' ? maskUrlPassword(value) : value);
+    if (given !== undefined) lines.push([option.longFlag, given === true ? 'yes' : shown(String(given)), `command line (${option.label})`]);
+    else if (option.variable && env[option.variable]) lines.push([option.longFlag, shown(env[option.variable]!), option.variable]);
   }
   return lines;
 }

@@ -16,7 +16,7 @@ import { runCheck } from './check.js';
 import { runHash } from './hash.js';
 import { runConfigPrint } from './config-print.js';
 import { HASH_SCHEMES } from '../crypt/make-stored-value.js';
-import { DAEMON_OPTIONS, ENV_PREFIX, type DaemonFlags } from '../config/options.js';
+import { DAEMON_OPTIONS, ENV_PREFIX, fromCommander, helpText, type DaemonFlags } from '../config/options.js';
 import { VERSION } from './version.js';
 
 function wholeNumber(value: string): number {
@@ -33,7 +33,7 @@ function hashScheme(value: string): string {
 
 /** The daemon's options (config/options.ts), shared by "serve" and "check" (which checks exactly what serve would run). */
 function daemonOptions(command: Command): Command {
-  for (const { flags, help } of DAEMON_OPTIONS) command.option(flags, help);
+  for (const spec of DAEMON_OPTIONS) command.option(spec.flags, helpText(spec));
   return command;
 }
 
@@ -48,13 +48,13 @@ export function buildProgram(): Command {
     .option('--version', 'print the version and mechanisms to standard output, then exit')
     .addHelpText('after', `\nEvery long option can also be set as an environment variable, e.g. --run-dir as ${ENV_PREFIX}RUN_DIR.`);
   serveCommand.action(async (options: DaemonFlags & { v?: boolean; version?: boolean; acceptLock?: boolean }) => {
-      if (options.version || options.v) {
-        printVersion(options.version ? process.stdout : process.stderr);
-        return;
-      }
-      // commander turns "--no-accept-lock" into acceptLock=false.
-      await serve({ ...options, noAcceptLock: options.acceptLock === false });
-    });
+    const { v, version, ...flags } = options;
+    if (version || v) {
+      printVersion(version ? process.stdout : process.stderr);
+      return;
+    }
+    await serve(fromCommander(flags));
+  });
 
   program
     .command('test')
@@ -93,9 +93,9 @@ export function buildProgram(): Command {
     .option('--service <service>', 'the service the client would send (picks /etc/pam.d/<service> with -a pam)', 'smtp')
     .option('--timeout <ms>', 'give up on the lookup after this long', wholeNumber, 15_000)
     .action(async (options: DaemonFlags & { user?: string; realm: string; service: string; timeout: number; acceptLock?: boolean }) => {
-      const { user, realm, service, timeout, acceptLock, ...flags } = options;
+      const { user, realm, service, timeout, ...flags } = options;
       process.exitCode = await runCheck(
-        { ...flags, noAcceptLock: acceptLock === false },
+        fromCommander(flags),
         { ...(user === undefined ? {} : { user }), realm, service, timeoutMs: timeout },
         process.stdout,
         process.stderr,
@@ -105,8 +105,7 @@ export function buildProgram(): Command {
   daemonOptions(program.command('config'))
     .description('print the settings that are not left at their default, with where each comes from (flag, variable, file line); secrets masked')
     .action((options: DaemonFlags & { acceptLock?: boolean }) => {
-      const { acceptLock, ...flags } = options;
-      process.exitCode = runConfigPrint({ ...flags, ...(acceptLock === false ? { noAcceptLock: true } : {}) }, process.stdout, process.stderr);
+      process.exitCode = runConfigPrint(fromCommander(options), process.stdout, process.stderr);
     });
 
   program

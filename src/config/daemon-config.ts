@@ -1,32 +1,33 @@
 /**
- * The daemon's configuration, resolved once at start-up: a command-line flag
- * wins, then an environment variable (SASLAUTHD_MYSQL_*), then the default.
- * The result is validated and frozen; a bad value stops start-up with a
- * message naming the flag or variable it came from.
+ * The daemon's configuration, resolved once at start-up (and again at each
+ * reload): a command-line flag wins, then an environment variable
+ * (SASLAUTHD_MYSQL_*), then the default the option's row gives
+ * (options.ts), where its range and kind are too. The result is validated and
+ * frozen; a bad value stops start-up with a message naming the flag or
+ * variable it came from.
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import type { Level } from 'pino';
 import { ConfigError, NOT_REPEATED } from '../errors.js';
 import type { RealmPolicy } from '../realm/login-key.js';
 import { DEFAULT_SCHEMES, parseDefaultScheme, type DefaultScheme } from '../crypt/default-scheme.js';
-import { DEFAULT_COST_CEILINGS, type CostCeilings } from '../crypt/schemes/crypt-strings.js';
+import type { CostCeilings } from '../crypt/schemes/crypt-strings.js';
 import { availableParallelism } from 'node:os';
 import type { ConnectionTimeouts } from '../protocol/connection.js';
-import { LOG_LEVELS } from '../log/logger.js';
+import type { DovecotTimeouts } from '../protocol/dovecot-connection.js';
 import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
 import { resolveGroupId } from './group.js';
-import { ENV_NAMES, ENV_PREFIX, optionSource, type DaemonFlags, type OptionName } from './options.js';
+import { CRYPT_ENGINES, daemonOption, ENV_NAMES, ENV_PREFIX, everyOption, MECHANISMS, type CryptEngine, type DaemonFlags, type Mechanism, type OptionName } from './options.js';
+import { LOG_LEVELS } from '../log/logger.js';
 import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning, PRESET_ENV } from '../backends/mysql/native-config.js';
 import type { BackendConfig } from '../backends/index.js';
 import type { ThrottleSettings } from '../auth/throttle.js';
 import { exposedSecretWarning } from '../common/exposed-file.js';
 
-export const MECHANISMS = ['passwd-file', 'pam', 'mysql'] as const;
-export const CRYPT_ENGINES = ['auto', 'native', 'js'] as const;
-export type CryptEngine = (typeof CRYPT_ENGINES)[number];
-export type Mechanism = (typeof MECHANISMS)[number];
+export { MECHANISMS, type CryptEngine, type Mechanism } from './options.js';
 
 export const SOCKET_NAME = 'mux';
 
@@ -51,28 +52,6 @@ function refuseUnknownVariables(env: Env): void {
   }
 }
 
-export const DEFAULTS = Object.freeze({
-  runDir: '/run/saslauthd',
-  pamDir: '/etc/pam.d',
-  /** saslauthd makes its socket 0777 and relies on the directory; 0666 is the same for a socket. */
-  socketMode: 0o666,
-  readTimeoutMs: 5_000,
-  answerTimeoutMs: 10_000,
-  maxConnections: 512,
-  shutdownGraceMs: 5_000,
-  defaultScheme: 'crypt',
-  /** Waiting expensive verifications (bcrypt, argon2, sha-crypt) at most; more are temporary failures. */
-  verifyQueue: 256,
-  verifiedCacheEntries: 10_000,
-  /** saslauthd's default for -t: eight hours. */
-  cacheTtlSeconds: 28_800,
-  cacheEntries: 10_000,
-  throttleAfter: 5,
-  throttleMaxDelayMs: 5_000,
-  throttleWindowSeconds: 900,
-  throttleStoreTimeoutMs: 100,
-});
-
 export interface DaemonConfig {
   readonly mech: Mechanism;
   readonly runDir: string;
@@ -88,7 +67,6 @@ export interface DaemonConfig {
     /** Answer recent successes while the backend is unreachable; undefined when off (the default). */
     readonly outage?: { readonly ttlMs: number; readonly entries: number };
   };
-  /** The worker pool for expensive hash schemes. */
   /**
    * The worker pool for expensive hash schemes, and who computes md5crypt, DES and sha-crypt:
    * libxcrypt through the native addon, JavaScript, or the addon when it is built (auto).
@@ -97,7 +75,10 @@ export interface DaemonConfig {
   /** The most work one stored value may ask for; above it a value is refused, never computed. */
   readonly ceilings: CostCeilings;
   readonly socket: { readonly mode: number; readonly gid?: number };
+  /** The mux socket's deadlines. */
   readonly timeouts: ConnectionTimeouts;
+  /** The Dovecot protocol's, made from the same settings. */
+  readonly dovecotTimeouts: DovecotTimeouts;
   readonly maxConnections: number;
   /** Dovecot's auth protocol, beside the mux socket, when asked for. */
   readonly dovecot?: { readonly socketPath?: string; readonly listen?: { readonly host: string; readonly port: number }; readonly plaintextNeedsTls: boolean };
@@ -110,9 +91,13 @@ export interface DaemonConfig {
   readonly shutdownGraceMs: number;
   /** successes: log each success at info (-V), not only at debug. */
   readonly log: { readonly level: Level; readonly pretty: boolean; readonly successes: boolean };
-  /** saslauthd flags we accept so existing command lines keep working, and what they were. */
   /** saslauthd flags with no effect here, kept so the start-up can say so. */
   readonly compatibility: { readonly workers?: number; readonly noAcceptLock: boolean; readonly rimapHost: boolean; readonly timeOfDay: boolean };
+  /**
+   * What each option resolved to, by its name in the option table, for
+   * reload's "restart needed"; a key file's digest stands for its contents.
+   */
+  readonly settings: Readonly<Partial<Record<OptionName, unknown>>>;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -123,84 +108,159 @@ interface Sourced<T> {
   readonly value: T;
 }
 
-function pick(name: OptionName, flags: DaemonFlags, env: Env): Sourced<string> | undefined {
-  const { label, variable } = optionSource(name);
-  const flagValue = flags[name];
-  if (typeof flagValue === 'string') return { key: label, value: flagValue };
-  const fromEnv = variable === undefined ? undefined : env[variable];
-  if (fromEnv !== undefined && fromEnv !== '') return { key: variable!, value: fromEnv };
-  return undefined;
+/**
+ * Reads options as their rows say (options.ts): the flag, else the
+ * variable, else the row's default; a number within the row's range, a
+ * choice among its words. Records what each resolved to (DaemonConfig.settings).
+ */
+class OptionReader {
+  readonly settings: Partial<Record<OptionName, unknown>> = {};
+  readonly #flags: DaemonFlags;
+  readonly #env: Env;
+
+  constructor(flags: DaemonFlags, env: Env) {
+    this.#flags = flags;
+    this.#env = env;
+  }
+
+  /** The text given for an option and where it came from, if any. */
+  text(name: OptionName): Sourced<string> | undefined {
+    const { label, variable } = daemonOption(name);
+    const flagValue = this.#flags[name];
+    let found: Sourced<string> | undefined;
+    if (typeof flagValue === 'string') found = { key: label, value: flagValue };
+    else {
+      const fromEnv = variable === undefined ? undefined : this.#env[variable];
+      if (fromEnv !== undefined && fromEnv !== '') found = { key: variable!, value: fromEnv };
+    }
+    this.settings[name] = found?.value;
+    return found;
+  }
+
+  /** The text given, else the row's default text. */
+  textOrDefault(name: OptionName): string {
+    const found = this.text(name);
+    const fallback = daemonOption(name).default;
+    if (found) return found.value;
+    if (typeof fallback !== 'string') throw new Error(`option ${name} has no default text`);
+    this.settings[name] = fallback;
+    return fallback;
+  }
+
+  switch(name: OptionName): boolean {
+    let on = this.#flags[name] === true;
+    if (!on) {
+      const { variable } = daemonOption(name);
+      const fromEnv = variable === undefined ? undefined : this.#env[variable];
+      on = fromEnv !== undefined && fromEnv !== '' ? parseBoolean(variable!, fromEnv) : false;
+    }
+    this.settings[name] = on;
+    return on;
+  }
+
+  /** A whole number in the row's range: the given one, the row's default, or `computed` where the row's default is worked out. */
+  integer(name: OptionName, computed?: number): number | undefined {
+    const { value, default: fallback } = daemonOption(name);
+    if (value.kind !== 'integer') throw new Error(`option ${name} is not a number`);
+    const found = this.text(name);
+    const resolved = found ? parseInteger(found.key, found.value, value.min, value.max) : typeof fallback === 'number' ? fallback : computed;
+    this.settings[name] = resolved;
+    return resolved;
+  }
+
+  /** The same, for an option that always has a value. */
+  number(name: OptionName, computed?: number): number {
+    const resolved = this.integer(name, computed);
+    if (resolved === undefined) throw new Error(`option ${name} has no default`);
+    return resolved;
+  }
+
+  choice<T extends string>(name: OptionName, choices: readonly T[], computed?: T): T | undefined {
+    const { value, default: fallback } = daemonOption(name);
+    if (value.kind !== 'choice') throw new Error(`option ${name} is not a choice`);
+    const found = this.text(name);
+    const resolved = found ? parseChoice(found.key, found.value, choices) : (choices.find((choice) => choice === fallback) ?? computed);
+    this.settings[name] = resolved;
+    return resolved;
+  }
+
+  mode(name: OptionName): number {
+    const found = this.text(name);
+    const resolved = found ? parseFileMode(found.key, found.value) : Number.parseInt(String(daemonOption(name).default), 8);
+    this.settings[name] = resolved;
+    return resolved;
+  }
+
+  /** Stand for an option by more than its text: a file's contents, which a reload can change. */
+  note(name: OptionName, resolved: unknown): void {
+    this.settings[name] = resolved;
+  }
 }
 
-function pickBoolean(name: OptionName, flags: DaemonFlags, env: Env): boolean {
-  if (flags[name] === true) return true;
-  const fromEnv = pick(name, {}, env);
-  return fromEnv ? parseBoolean(fromEnv.key, fromEnv.value) : false;
-}
-
-function pickChoice<T extends string>(name: OptionName, flags: DaemonFlags, env: Env, choices: readonly T[], fallback: T): T {
-  const source = pick(name, flags, env);
-  return source ? parseChoice(source.key, source.value, choices) : fallback;
-}
-
-function pickInteger(name: OptionName, flags: DaemonFlags, env: Env, fallback: number, min: number, max: number): number {
-  const found = pick(name, flags, env);
-  return found ? parseInteger(found.key, found.value, min, max) : fallback;
+/**
+ * The options a reload cannot apply (their row says 'restart') whose value
+ * changed, by their long flag: the reload keeps running on the old ones and
+ * says so.
+ */
+export function settingsNeedingRestart(running: DaemonConfig, next: DaemonConfig): string[] {
+  return everyOption()
+    .filter((option) => option.applies === 'restart' && JSON.stringify(running.settings[option.name]) !== JSON.stringify(next.settings[option.name]))
+    .map((option) => option.longFlag);
 }
 
 export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, cwd: string = process.cwd()): DaemonConfig {
   refuseUnknownVariables(env);
-  const mechSource = pick('mech', flags, env);
+  const read = new OptionReader(flags, env);
+  const mechSource = read.text('mech');
   if (!mechSource) throw new ConfigError('-a', `no mechanism given; choose one of: ${MECHANISMS.join(', ')}`);
-  const mech = parseChoice(mechSource.key, mechSource.value, MECHANISMS);
+  const mech = read.choice('mech', MECHANISMS)!;
 
-  const runDir = path.resolve(cwd, pick('runDir', flags, env)?.value ?? DEFAULTS.runDir);
+  const runDir = path.resolve(cwd, read.textOrDefault('runDir'));
 
   // Checked whatever the mechanism, like every other option.
-  const ignoreModules = parseModuleList(pick('pamIgnoreModules', flags, env));
+  const ignoreModules = parseModuleList(read.text('pamIgnoreModules'));
   let backend: BackendConfig;
   if (mech === 'passwd-file') {
-    const passwdFile = flags.passwdFile ?? flags.mechOption;
-    const passwdSource = pick('passwdFile', passwdFile === undefined ? {} : { passwdFile }, env);
+    // --passwd-file, else -O (the mechanism's option is its file), else the variable.
+    const named = read.text('passwdFile');
+    const passwdSource = typeof flags.passwdFile !== 'string' && typeof flags.mechOption === 'string' ? { key: '--passwd-file', value: read.text('mechOption')!.value } : named;
     if (!passwdSource) throw new ConfigError('--passwd-file', 'required with -a passwd-file (or give the path with -O)');
     backend = { kind: 'passwd-file', file: path.resolve(cwd, passwdSource.value) };
   } else {
     // -O names the database config file: all of it for -a mysql, the tuning keys (TLS, timeouts, pool) for -a pam.
-    const configFile = pick('mechOption', flags, env);
+    const configFile = read.text('mechOption');
     const file = configFile ? path.resolve(cwd, configFile.value) : undefined;
     backend =
       mech === 'mysql'
         ? { kind: 'mysql', settings: loadNativeSettings(file, env) }
-        : { kind: 'pam', pamDir: path.resolve(cwd, pick('pamDir', flags, env)?.value ?? DEFAULTS.pamDir), tuning: loadTuning(file, env), ignoreModules };
+        : { kind: 'pam', pamDir: path.resolve(cwd, read.textOrDefault('pamDir')), tuning: loadTuning(file, env), ignoreModules };
   }
 
-  const debug = pickBoolean('debug', flags, env);
-  const levelSource = pick('logLevel', flags, env);
-  const level = levelSource ? parseChoice(levelSource.key, levelSource.value, LOG_LEVELS) : debug ? 'debug' : 'info';
+  const debug = read.switch('debug');
+  const level: Level = read.choice('logLevel', LOG_LEVELS, debug ? 'debug' : 'info')!;
 
-  const defaultRealm = pick('defaultRealm', flags, env);
+  const defaultRealm = read.text('defaultRealm');
   if (defaultRealm && /[\u0000-\u001f\u007f@]/u.test(defaultRealm.value)) {
     throw new ConfigError(defaultRealm.key, 'must not contain "@" or control characters');
   }
 
-  const schemeSource = pick('defaultScheme', flags, env);
-  let defaultScheme: DefaultScheme = DEFAULTS.defaultScheme;
+  const schemeSource = read.text('defaultScheme');
+  let defaultScheme = parseDefaultScheme(String(daemonOption('defaultScheme').default))!;
   if (schemeSource) {
     const parsed = parseDefaultScheme(schemeSource.value);
     if (!parsed) throw new ConfigError(schemeSource.key, `must be a pam_mysql crypt= number 0-9 or one of ${DEFAULT_SCHEMES.join(', ')} (${NOT_REPEATED})`);
     defaultScheme = parsed;
   }
 
-  const modeSource = pick('socketMode', flags, env);
-  const groupSource = pick('socketGroup', flags, env);
-  const workersSource = pick('workers', flags, env);
-  const readTimeoutMs = pickInteger('readTimeout', flags, env, DEFAULTS.readTimeoutMs, 50, 600_000);
-  const answerTimeoutMs = pickInteger('answerTimeout', flags, env, DEFAULTS.answerTimeoutMs, 50, 600_000);
-  const throttle = resolveThrottle(flags, env, answerTimeoutMs);
+  const groupSource = read.text('socketGroup');
+  const readTimeoutMs = read.number('readTimeout');
+  const answerTimeoutMs = read.number('answerTimeout');
+  const throttle = resolveThrottle(read, answerTimeoutMs);
   // Checked whether or not the cache they tune is on: a bad value is a mistake today, and would be one the day it is turned on.
-  const cacheTtlMs = pickInteger('cacheTtl', flags, env, DEFAULTS.cacheTtlSeconds, 1, 31_536_000) * 1000;
-  const cacheEntries = resolveCacheEntries(flags, env);
-  const outageTtlMs = pickInteger('outageTtl', flags, env, 0, 1, 86_400) * 1000;
+  const cacheTtlMs = read.number('cacheTtl') * 1000;
+  const cacheEntries = resolveCacheEntries(read);
+  const outageTtlMs = (read.integer('outageTtl') ?? 0) * 1000;
+  const workers = read.integer('workers');
 
   const config: DaemonConfig = {
     mech,
@@ -208,67 +268,66 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     socketPath: path.join(runDir, SOCKET_NAME),
     backend,
     realm: {
-      joinRealm: pickBoolean('realmJoin', flags, env),
+      joinRealm: read.switch('realmJoin'),
       ...(defaultRealm ? { defaultRealm: defaultRealm.value } : {}),
-      lowercase: pickBoolean('lowercase', flags, env),
+      lowercase: read.switch('lowercase'),
     },
     defaultScheme,
     caches: {
-      verifiedEntries: pickInteger('verifyCache', flags, env, DEFAULTS.verifiedCacheEntries, 0, 10_000_000),
-      ...(pickBoolean('cache', flags, env) ? { credential: { ttlMs: cacheTtlMs, entries: cacheEntries } } : {}),
+      verifiedEntries: read.number('verifyCache'),
+      ...(read.switch('cache') ? { credential: { ttlMs: cacheTtlMs, entries: cacheEntries } } : {}),
       ...(outageTtlMs > 0 ? { outage: { ttlMs: outageTtlMs, entries: cacheEntries } } : {}),
     },
     verify: {
-      threads: pickInteger('verifyThreads', flags, env, availableParallelism(), 1, 256),
-      maxQueue: pickInteger('verifyQueue', flags, env, DEFAULTS.verifyQueue, 1, 100_000),
-      engine: pickChoice('cryptEngine', flags, env, CRYPT_ENGINES, 'auto'),
+      threads: read.number('verifyThreads', availableParallelism()),
+      maxQueue: read.number('verifyQueue'),
+      engine: read.choice('cryptEngine', CRYPT_ENGINES)!,
     },
     ceilings: {
-      bcryptCost: pickInteger('maxBcryptCost', flags, env, DEFAULT_COST_CEILINGS.bcryptCost, 4, 31),
-      shaCryptRounds: pickInteger('maxShaCryptRounds', flags, env, DEFAULT_COST_CEILINGS.shaCryptRounds, 1000, 999_999_999),
-      argon2MemoryKiB: pickInteger('maxArgon2Memory', flags, env, DEFAULT_COST_CEILINGS.argon2MemoryKiB, 8, 4_194_304),
-      argon2Passes: pickInteger('maxArgon2Passes', flags, env, DEFAULT_COST_CEILINGS.argon2Passes, 1, 1000),
-      phpassLog2: pickInteger('maxPhpassRounds', flags, env, DEFAULT_COST_CEILINGS.phpassLog2, 7, 30),
+      bcryptCost: read.number('maxBcryptCost'),
+      shaCryptRounds: read.number('maxShaCryptRounds'),
+      argon2MemoryKiB: read.number('maxArgon2Memory'),
+      argon2Passes: read.number('maxArgon2Passes'),
+      phpassLog2: read.number('maxPhpassRounds'),
     },
     socket: {
-      mode: modeSource ? parseFileMode(modeSource.key, modeSource.value) : DEFAULTS.socketMode,
+      mode: read.mode('socketMode'),
       ...(groupSource ? { gid: resolveGroupId(groupSource.key, groupSource.value) } : {}),
     },
-    timeouts: {
-      readTimeoutMs,
-      answerTimeoutMs,
-      replyTimeoutMs: readTimeoutMs,
-    },
-    maxConnections: pickInteger('maxConnections', flags, env, DEFAULTS.maxConnections, 1, 100_000),
-    ...resolveDovecot(flags, env, cwd),
+    // A reply is taken by the peer within the time its request may take to arrive; the Dovecot protocol's handshake, lines and CONT responses too.
+    timeouts: { readTimeoutMs, answerTimeoutMs, replyTimeoutMs: readTimeoutMs },
+    dovecotTimeouts: { handshakeTimeoutMs: readTimeoutMs, answerTimeoutMs, responseTimeoutMs: readTimeoutMs },
+    maxConnections: read.number('maxConnections'),
+    ...resolveDovecot(read, cwd),
     throttle,
-    ...resolveThrottleStore(flags, env, cwd, throttle),
-    ...resolveMetrics(flags, env),
-    shutdownGraceMs: pickInteger('shutdownGrace', flags, env, DEFAULTS.shutdownGraceMs, 0, 600_000),
-    log: { level, pretty: debug, successes: pickBoolean('logSuccesses', flags, env) },
+    ...resolveThrottleStore(read, cwd, throttle),
+    ...resolveMetrics(read),
+    shutdownGraceMs: read.number('shutdownGrace'),
+    log: { level, pretty: debug, successes: read.switch('logSuccesses') },
     compatibility: {
-      ...(workersSource ? { workers: parseInteger(workersSource.key, workersSource.value, 0, 10_000) } : {}),
-      noAcceptLock: Boolean(flags.noAcceptLock),
-      rimapHost: flags.rimapHost !== undefined,
-      timeOfDay: Boolean(flags.timeOfDay),
+      ...(workers === undefined ? {} : { workers }),
+      noAcceptLock: read.switch('noAcceptLock'),
+      rimapHost: read.text('rimapHost') !== undefined,
+      timeOfDay: read.switch('timeOfDay'),
     },
+    settings: read.settings,
   };
   return deepFreeze(config);
 }
+
 
 /**
  * A delayed answer must still arrive before the answer deadline, or the
  * throttle would turn a wrong password into a temporary failure.
  */
-function resolveThrottle(flags: DaemonFlags, env: Env, answerTimeoutMs: number): ThrottleSettings {
-  const afterFailures = pickInteger('throttleAfter', flags, env, DEFAULTS.throttleAfter, 0, 1_000_000);
-  const delaySource = pick('throttleMaxDelay', flags, env);
-  const maxDelayMs = delaySource ? parseInteger(delaySource.key, delaySource.value, 0, 600_000) : Math.min(DEFAULTS.throttleMaxDelayMs, Math.floor(answerTimeoutMs / 2));
+function resolveThrottle(read: OptionReader, answerTimeoutMs: number): ThrottleSettings {
+  const afterFailures = read.number('throttleAfter');
+  const delaySource = read.text('throttleMaxDelay');
+  const maxDelayMs = read.number('throttleMaxDelay', Math.min(5_000, Math.floor(answerTimeoutMs / 2)));
   if (afterFailures > 0 && maxDelayMs >= answerTimeoutMs) {
     throw new ConfigError(delaySource?.key ?? '--throttle-max-delay', `must be below the answer timeout (${answerTimeoutMs} ms), or delayed answers would become temporary failures`);
   }
-  const windowSeconds = pickInteger('throttleWindow', flags, env, DEFAULTS.throttleWindowSeconds, 1, 604_800);
-  return { afterFailures, maxDelayMs, windowMs: windowSeconds * 1000 };
+  return { afterFailures, maxDelayMs, windowMs: read.number('throttleWindow') * 1000 };
 }
 
 export interface ThrottleStoreConfig {
@@ -285,11 +344,11 @@ export interface ThrottleStoreConfig {
 export const MIN_THROTTLE_STORE_KEY_BYTES = 16;
 
 /** --throttle-store, its key file and its deadline: checked together, since each is useless without the store. */
-function resolveThrottleStore(flags: DaemonFlags, env: Env, cwd: string, throttle: ThrottleSettings): Pick<DaemonConfig, 'throttleStore'> {
-  const store = pick('throttleStore', flags, env);
-  const keyFile = pick('throttleStoreKeyFile', flags, env);
-  const timeout = pick('throttleStoreTimeout', flags, env);
-  const deadlineMs = timeout ? parseInteger(timeout.key, timeout.value, 5, 10_000) : DEFAULTS.throttleStoreTimeoutMs;
+function resolveThrottleStore(read: OptionReader, cwd: string, throttle: ThrottleSettings): Pick<DaemonConfig, 'throttleStore'> {
+  const store = read.text('throttleStore');
+  const keyFile = read.text('throttleStoreKeyFile');
+  const timeout = read.text('throttleStoreTimeout');
+  const deadlineMs = read.number('throttleStoreTimeout');
   if (!store) {
     const stray = keyFile ?? timeout;
     if (stray) throw new ConfigError(stray.key, 'only means something with --throttle-store (SASLAUTHD_MYSQL_THROTTLE_STORE): set that too, or remove this');
@@ -303,7 +362,7 @@ function resolveThrottleStore(flags: DaemonFlags, env: Env, cwd: string, throttl
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(store.key, `expected redis:// or rediss://, not ${url.protocol}//`);
   if (!/^\/?\d*$/.test(url.pathname)) throw new ConfigError(store.key, 'the path is the database number, such as redis://127.0.0.1:6379/2');
-  if (throttle.afterFailures <= 0) throw new ConfigError(store.key, 'shares the throttle\'s counts, but --throttle-after 0 turns the throttle off: remove one of them');
+  if (throttle.afterFailures <= 0) throw new ConfigError(store.key, "shares the throttle's counts, but --throttle-after 0 turns the throttle off: remove one of them");
   const warnings: string[] = [];
   let digestKey: string | undefined;
   if (keyFile) {
@@ -316,7 +375,9 @@ function resolveThrottleStore(flags: DaemonFlags, env: Env, cwd: string, throttl
     if (Buffer.byteLength(digestKey) < MIN_THROTTLE_STORE_KEY_BYTES) {
       throw new ConfigError(keyFile.key, `${file} holds ${Buffer.byteLength(digestKey)} bytes; use ${MIN_THROTTLE_STORE_KEY_BYTES} or more, the same file on every host (e.g. openssl rand -base64 32 > ${file})`);
     }
-    const exposed = exposedSecretWarning(file, 'the throttle store\'s digest key');
+    // A new key in the same file is a change a reload cannot apply: its digest stands for it.
+    read.note('throttleStoreKeyFile', { file, key: createHash('sha256').update(digestKey).digest('base64url') });
+    const exposed = exposedSecretWarning(file, "the throttle store's digest key");
     if (exposed) warnings.push(exposed);
   } else {
     warnings.push('the throttle store holds plain SHA-256 digests of user names and client addresses, which anyone who can read Redis can test guesses against: give every host the same --throttle-store-key-file');
@@ -325,11 +386,11 @@ function resolveThrottleStore(flags: DaemonFlags, env: Env, cwd: string, throttl
 }
 
 /** --dovecot-socket and --dovecot-listen: where to serve Dovecot's auth protocol, if anywhere. */
-function resolveDovecot(flags: DaemonFlags, env: Env, cwd: string): Pick<DaemonConfig, 'dovecot'> {
-  const socket = pick('dovecotSocket', flags, env);
-  const listen = pick('dovecotListen', flags, env);
+function resolveDovecot(read: OptionReader, cwd: string): Pick<DaemonConfig, 'dovecot'> {
+  const socket = read.text('dovecotSocket');
+  const listen = read.text('dovecotListen');
   // Checked even when no Dovecot listener is asked for, like every option.
-  const plaintextNeedsTls = pickBoolean('dovecotPlaintextNeedsTls', flags, env);
+  const plaintextNeedsTls = read.switch('dovecotPlaintextNeedsTls');
   if (!socket && !listen) return {};
   let address: { host: string; port: number } | undefined;
   if (listen) {
@@ -347,24 +408,24 @@ function resolveDovecot(flags: DaemonFlags, env: Env, cwd: string): Pick<DaemonC
 const SASLAUTHD_BUCKET_BYTES = 96;
 
 /** --cache-size in entries, or saslauthd's -s in kilobytes of its table; not both. */
-function resolveCacheEntries(flags: DaemonFlags, env: Env): number {
-  const entries = pick('cacheSize', flags, env);
-  const kilobytes = pick('cacheTableSize', flags, env);
+function resolveCacheEntries(read: OptionReader): number {
+  const entries = read.text('cacheSize');
+  const kilobytes = read.text('cacheTableSize');
   if (entries && kilobytes) throw new ConfigError(kilobytes.key, `and ${entries.key} both size the -c cache: give one`);
-  if (kilobytes) return Math.ceil((parseInteger(kilobytes.key, kilobytes.value, 1, 1_000_000) * 1024) / SASLAUTHD_BUCKET_BYTES);
-  return entries ? parseInteger(entries.key, entries.value, 1, 10_000_000) : DEFAULTS.cacheEntries;
+  if (kilobytes) return Math.ceil((read.number('cacheTableSize') * 1024) / SASLAUTHD_BUCKET_BYTES);
+  return read.number('cacheSize');
 }
 
-function resolveMetrics(flags: DaemonFlags, env: Env): { metrics?: { host: string; port: number } } {
-  const portSource = pick('metricsPort', flags, env);
-  const addressSource = pick('metricsAddress', flags, env);
-  if (!portSource) {
+function resolveMetrics(read: OptionReader): { metrics?: { host: string; port: number } } {
+  const port = read.integer('metricsPort');
+  const addressSource = read.text('metricsAddress');
+  if (port === undefined) {
     if (addressSource) throw new ConfigError(addressSource.key, 'has no effect without --metrics-port');
     return {};
   }
-  const host = addressSource?.value ?? '127.0.0.1';
+  const host = read.textOrDefault('metricsAddress');
   if (isIP(host) === 0) throw new ConfigError(addressSource!.key, `expected an IP address (${NOT_REPEATED})`);
-  return { metrics: { host, port: parseInteger(portSource.key, portSource.value, 0, 65_535) } };
+  return { metrics: { host, port } };
 }
 
 /** --pam-ignore-modules: module file names, comma-separated. */

@@ -8,15 +8,18 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuthEvent } from '../auth/auth-log.js';
+import { MAX_TRACKED_KEYS } from '../auth/throttle.js';
 
 /** Distinct service label values kept at most; later ones become "other". */
 export const MAX_SERVICE_LABELS = 32;
 
 export interface MetricSources {
   readonly openConnections: () => number;
-  /** Connections whose answer waits on the throttle. */
-  readonly heldConnections: () => number;
+  /** Answers that wait on the throttle, on every listener. */
+  readonly heldAnswers: () => number;
   readonly verifyQueue: () => { fast: number; slow: number };
+  /** Keys the throttle holds: with failures counted, and with an evaluation in flight, waiting or closed for a delay. */
+  readonly throttleKeys: () => { readonly counted: number; readonly active: number };
 }
 
 export class DaemonMetrics {
@@ -62,10 +65,21 @@ export class DaemonMetrics {
     });
     new Gauge({
       name: 'saslauthd_mysql_held_connections',
-      help: 'Connections whose answer waits on the brute-force throttle (their turn, or a delay), kept apart from --max-connections.',
+      help: 'Answers that wait on the brute-force throttle (their turn, or a delay), kept apart from --max-connections.',
       registers,
       collect() {
-        this.set(sources.heldConnections());
+        this.set(sources.heldAnswers());
+      },
+    });
+    new Gauge({
+      name: 'saslauthd_mysql_throttle_keys',
+      help: `Names and addresses the brute-force throttle holds, by state: counted (failures within the window; at most ${MAX_TRACKED_KEYS} per table) and active (an evaluation in flight, waiting, or closed for a delay).`,
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const keys = sources.throttleKeys();
+        this.set({ state: 'counted' }, keys.counted);
+        this.set({ state: 'active' }, keys.active);
       },
     });
     new Gauge({

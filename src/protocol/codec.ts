@@ -16,22 +16,19 @@ import { Secret } from './secret.js';
 export const FIELD_NAMES = ['login', 'password', 'service', 'realm', 'clientAddress'] as const;
 export type FieldName = (typeof FIELD_NAMES)[number];
 
-export interface AuthRequest {
+/** The fields as the wire carries them; the connection makes a LoginRequest (request.ts) of them. */
+export interface MuxRequest {
   readonly login: Buffer;
   readonly password: Secret;
   readonly service: Buffer;
   readonly realm: Buffer;
   /** Only from clients that send the fifth field (cyrus-sasl master): "addr;port". */
   readonly clientAddress?: Buffer;
-  /** Only from the Dovecot protocol: whether the client's connection to the MTA is encrypted (TLS). */
-  readonly secured?: boolean;
-  /** Which listener it came in on, when not the mux socket. */
-  readonly listener?: 'dovecot';
 }
 
 export type DecodeResult =
   | { readonly status: 'need-more' }
-  | { readonly status: 'complete'; readonly request: AuthRequest }
+  | { readonly status: 'complete'; readonly request: MuxRequest }
   | { readonly status: 'field-too-long'; readonly field: FieldName; readonly length: number };
 
 const NEED_MORE: DecodeResult = Object.freeze({ status: 'need-more' });
@@ -85,7 +82,7 @@ export class RequestDecoder {
     return result;
   }
 
-  #buildRequest(): AuthRequest {
+  #buildRequest(): MuxRequest {
     const [login, password, service, realm, clientAddress] = this.#fields as [
       Buffer,
       Buffer,
@@ -93,7 +90,7 @@ export class RequestDecoder {
       Buffer,
       Buffer | undefined,
     ];
-    const request: AuthRequest = { login, password: new Secret(password), service, realm };
+    const request: MuxRequest = { login, password: new Secret(password), service, realm };
     return clientAddress === undefined ? request : { ...request, clientAddress };
   }
 }

@@ -4,31 +4,23 @@
  * dropped instead of pinning the daemon.
  *
  * A client that hangs up while its answer is being worked on cancels the
- * work (lookup, queued hash, throttle wait). The connection keeps reading
- * after the request to notice the end of the stream, and an end of stream is
- * either a client that hung up or one that only shut down its sending side
- * (socat, nc) and still wants the answer. Writing tells the two apart: the
- * reply's first byte is known in advance (the high byte of its 16-bit
- * length, 0 for every reply this daemon sends), so that byte is written at
- * once; to a client that hung up the write fails (EPIPE), and the work is
- * cancelled; a half-closed client simply receives its reply in two pieces.
+ * work (answering.ts). The connection keeps reading after the request to
+ * notice the end of the stream, and an end of stream is either a client that
+ * hung up or one that only shut down its sending side (socat, nc) and still
+ * wants the answer. Writing tells the two apart: the reply's first byte is
+ * known in advance (the high byte of its 16-bit length, 0 for every reply
+ * this daemon sends), so that byte is written at once; to a client that hung
+ * up the write fails (EPIPE), and the work is cancelled; a half-closed client
+ * simply receives its reply in two pieces.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { RequestDecoder, type AuthRequest } from './codec.js';
-import { encodeReply } from './codec.js';
-import { NO_ANSWER, REPLY_FIELD_TOO_LONG, rejectEmptyCredentials, type Reply } from './replies.js';
-import { describeError, ErrorCodes } from '../errors.js';
-import { LazyCancellation, type Cancellation } from '../common/cancellation.js';
-
-/** Decides the answer to one well-formed request. Cancelled when the answer deadline passes or the client goes away. */
-export type RequestHandler = (request: AuthRequest, cancellation: Cancellation, park: () => boolean) => Promise<Reply>;
-
-/** What the listener offers a connection whose answer waits on a policy rather than on work. */
-export interface WaitingRoom {
-  /** Move the connection out of the connection cap into the bounded room for held answers; false when that room is full. */
-  enter(connection: MuxConnection): boolean;
-}
+import { encodeReply, RequestDecoder, type MuxRequest } from './codec.js';
+import { earlyRefusalReply, NO_ANSWER, type Reply } from './replies.js';
+import { clientAddressOf, EARLY_REFUSAL_MESSAGE, refusalBeforeAuthentication, type LoginRequest } from './request.js';
+import { PendingAnswer, type LoginHandler } from './answering.js';
+import type { ConnectionRoom, ServedConnection } from './listener.js';
+import { ErrorCodes } from '../errors.js';
 
 /**
  * Bytes after the request are read (to see the end of the stream) and
@@ -36,6 +28,9 @@ export interface WaitingRoom {
  * being worked on, the peer is only making work, and is dropped.
  */
 const MAX_BYTES_AFTER_REQUEST = 64 * 1024;
+
+/** A real client writes its request at once; one still silent after this long may be closed to make room at the cap. */
+const STALLED_AFTER_MS = 100;
 
 export interface ConnectionTimeouts {
   /** From accept until the whole request has arrived. Absolute: trickling bytes do not extend it. */
@@ -51,25 +46,26 @@ type Phase = 'reading' | 'answering' | 'replying' | 'closed';
 /** The high byte of every reply's length (replies are far shorter than 256 bytes: codec.ts). */
 const REPLY_FIRST_BYTE = Buffer.from([0]);
 
-export class MuxConnection {
+export class MuxConnection implements ServedConnection {
   readonly #socket: Socket;
-  readonly #handler: RequestHandler;
+  readonly #handler: LoginHandler<Reply>;
   readonly #timeouts: ConnectionTimeouts;
   readonly #log: Logger;
-  readonly #room: WaitingRoom | undefined;
+  readonly #room: ConnectionRoom;
   readonly #decoder = new RequestDecoder();
-  readonly #cancellation = new LazyCancellation();
   /** performance.now() at accept. */
-  readonly acceptedAt = performance.now();
+  readonly #acceptedAt = performance.now();
   #phase: Phase = 'reading';
+  #pending: PendingAnswer<Reply> | undefined;
   #bytesReceived = 0;
   #bytesAfterRequest = 0;
   /** The reply's first byte has been written already (to find out whether the peer is still there). */
   #probed = false;
-  #parked = false;
+  #held = false;
+  /** The deadline of the phase under way: reading the request, or the peer taking the reply. */
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(socket: Socket, handler: RequestHandler, timeouts: ConnectionTimeouts, log: Logger, room?: WaitingRoom) {
+  constructor(socket: Socket, handler: LoginHandler<Reply>, timeouts: ConnectionTimeouts, log: Logger, room: ConnectionRoom) {
     this.#socket = socket;
     this.#handler = handler;
     this.#timeouts = timeouts;
@@ -88,19 +84,14 @@ export class MuxConnection {
     socket.on('close', () => this.#onClose());
   }
 
-  /** A connection that has received nothing carries no work, so shutdown may drop it at once. */
+  /** Nothing received yet: shutdown may drop it at once. */
   get isIdle(): boolean {
     return this.#phase === 'reading' && this.#bytesReceived === 0;
   }
 
-  /** Its answer waits on the throttle, in the waiting room rather than against the connection cap. */
-  get isParked(): boolean {
-    return this.#parked;
-  }
-
-  /** Still waiting for (the rest of) its request: nothing of it is being worked on yet. */
-  get isReading(): boolean {
-    return this.#phase === 'reading';
+  /** Still waiting for (the rest of) its request a while after accept: nothing of it is being worked on. */
+  canBeEvicted(now: number): boolean {
+    return this.#phase === 'reading' && now - this.#acceptedAt >= Math.min(STALLED_AFTER_MS, this.#timeouts.readTimeoutMs / 2);
   }
 
   destroy(): void {
@@ -120,40 +111,30 @@ export class MuxConnection {
     this.#bytesReceived += chunk.length;
     const result = this.#decoder.push(chunk);
     if (result.status === 'need-more') return;
-
     if (result.status === 'field-too-long') {
-      this.#log.warn({ code: ErrorCodes.FIELD_TOO_LONG, field: result.field, length: result.length }, 'request field too long');
-      this.#send(REPLY_FIELD_TOO_LONG);
+      this.#log.warn({ code: ErrorCodes.FIELD_TOO_LONG, field: result.field, length: result.length }, EARLY_REFUSAL_MESSAGE);
+      this.#send(earlyRefusalReply(ErrorCodes.FIELD_TOO_LONG));
       return;
     }
-    const rejection = rejectEmptyCredentials(result.request);
-    if (rejection) {
-      this.#log.warn({ code: rejection.code }, 'request refused before authentication');
-      result.request.password.wipe();
-      this.#send(rejection.reply);
+    const request = loginRequest(result.request);
+    const refusal = refusalBeforeAuthentication(request);
+    if (refusal) {
+      this.#log.warn({ code: refusal }, EARLY_REFUSAL_MESSAGE);
+      request.password.wipe();
+      this.#send(earlyRefusalReply(refusal));
       return;
     }
-    void this.#answer(result.request);
+    this.#answer(request);
   }
 
-  async #answer(request: AuthRequest): Promise<void> {
+  #answer(request: LoginRequest): void {
     this.#phase = 'answering';
-    this.#arm(this.#timeouts.answerTimeoutMs, () => {
-      this.#log.error({ code: ErrorCodes.AUTH_TIMEOUT, timeoutMs: this.#timeouts.answerTimeoutMs }, 'no answer before the deadline; closing without a reply (temporary failure)');
-      this.#cancellation.abort();
-      this.#send(NO_ANSWER);
+    if (this.#timer) clearTimeout(this.#timer);
+    const pending = new PendingAnswer(request, this.#handler, this.#hold, this.#timeouts.answerTimeoutMs, this.#log, () => this.#send(NO_ANSWER));
+    this.#pending = pending;
+    void pending.answer.then((reply) => {
+      if (this.#phase === 'answering') this.#send(reply ?? NO_ANSWER);
     });
-    let reply: Reply;
-    try {
-      reply = await this.#handler(request, this.#cancellation, this.#park);
-    } catch (error) {
-      // A handler must not throw; if one does, the only safe answer is "try again later".
-      this.#log.error({ code: ErrorCodes.INTERNAL, error: describeError(error) }, 'request handler failed; closing without a reply');
-      reply = NO_ANSWER;
-    } finally {
-      request.password.wipe();
-    }
-    if (this.#phase === 'answering') this.#send(reply);
   }
 
   #send(reply: Reply): void {
@@ -175,11 +156,9 @@ export class MuxConnection {
     this.#socket.end(this.#probed ? encoded.subarray(1) : encoded, () => this.#socket.destroy());
   }
 
-  readonly #park = (): boolean => {
-    if (this.#parked) return true;
-    if (this.#room === undefined || this.#phase !== 'answering') return this.#room === undefined;
-    this.#parked = this.#room.enter(this);
-    return this.#parked;
+  readonly #hold = (): boolean => {
+    if (!this.#held && this.#phase === 'answering') this.#held = this.#room.hold();
+    return this.#held;
   };
 
   #onPeerEnd(): void {
@@ -197,7 +176,7 @@ export class MuxConnection {
 
   #onClose(): void {
     // Only work still in progress needs telling; aborting a signal costs a DOMException, so skip it otherwise.
-    if (this.#phase === 'answering') this.#cancellation.abort();
+    if (this.#phase === 'answering') this.#pending?.cancel();
     this.#phase = 'closed';
     if (this.#timer) clearTimeout(this.#timer);
   }
@@ -207,4 +186,11 @@ export class MuxConnection {
     this.#timer = setTimeout(onExpiry, ms);
     this.#timer.unref();
   }
+}
+
+/** The fields as the mux socket carries them, as the rest of the daemon reads every request. */
+function loginRequest(fields: MuxRequest): LoginRequest {
+  const { login, password, service, realm, clientAddress } = fields;
+  const client = clientAddress === undefined ? undefined : clientAddressOf(clientAddress);
+  return client === undefined ? { listener: 'mux', login, password, service, realm } : { listener: 'mux', login, password, service, realm, client };
 }

@@ -7,6 +7,10 @@
  *   client            VERSION 1 x, CPID pid, then AUTH id MECH service=.. rip=.. [secured] [resp=..]
  *   server            CONT id challenge | OK id user=<the row's own name> | FAIL id reason=..
  *
+ * This file frames lines, checks the handshake and dispatches commands; the
+ * mechanisms' steps are sasl.ts's, the answer's deadline and the password's
+ * wiping answering.ts's, the cap and the held answers listener.ts's.
+ *
  * Requests are pipelined by id and answered in any order. The connection is
  * long-lived: Postfix keeps one per smtpd process, idle for long stretches.
  * Anything that could not be decided (a database down, a deadline passed)
@@ -17,17 +21,15 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { AuthRequest } from './codec.js';
-import { MAX_FIELD_LENGTH } from './limits.js';
+import { authParameters, formatLine, MAX_LINE_BYTES, parseLine } from './dovecot-codec.js';
+import { mechanismNamed, SaslExchange, type SaslStep } from './sasl.js';
+import { PendingAnswer, type LoginHandler } from './answering.js';
+import type { ConnectionRoom, ServedConnection } from './listener.js';
+import { clientAddressOf, EARLY_REFUSAL_MESSAGE, refusalBeforeAuthentication, type ClientAddress, type LoginRequest } from './request.js';
 import { Secret } from './secret.js';
-import { authParameters, decodeBase64, formatLine, MAX_LINE_BYTES, parseLine } from './dovecot-codec.js';
-import { LazyCancellation, type Cancellation } from '../common/cancellation.js';
-import { describeError, ErrorCodes } from '../errors.js';
 
 /** How a login ends for this protocol. */
 export type DovecotAnswer = { readonly kind: 'ok'; readonly user: string } | { readonly kind: 'fail' } | { readonly kind: 'temporary' };
-
-export type DovecotHandler = (request: AuthRequest, cancellation: Cancellation) => Promise<DovecotAnswer>;
 
 export interface DovecotPolicy {
   /** Refuse PLAIN and LOGIN on a request without "secured" (the client's connection to the MTA is not encrypted), as Dovecot's disable_plaintext_auth does. */
@@ -46,33 +48,31 @@ export interface DovecotTimeouts {
 /** Requests one connection may have in flight; Postfix has one at a time per smtpd process. */
 export const MAX_REQUESTS_PER_CONNECTION = 32;
 
-const MECHANISMS = ['PLAIN', 'LOGIN'] as const;
-type Mechanism = (typeof MECHANISMS)[number];
-const USERNAME_PROMPT = Buffer.from('Username:').toString('base64');
-const PASSWORD_PROMPT = Buffer.from('Password:').toString('base64');
+const EMPTY = Buffer.alloc(0);
 
 /** A request between AUTH and its answer. */
-interface Pending {
-  readonly mechanism: Mechanism;
+interface Request {
   readonly service: string;
-  readonly remote: string | undefined;
+  readonly client: ClientAddress | undefined;
   readonly secured: boolean;
-  /** LOGIN: the user name once the first CONT has come back. */
-  login?: Buffer;
+  readonly exchange: SaslExchange;
   /** Waiting for the client's CONT: the timer that gives up on it. */
-  awaiting?: NodeJS.Timeout | undefined;
-  answering?: { readonly cancellation: LazyCancellation; readonly timer: NodeJS.Timeout };
+  awaiting: NodeJS.Timeout | undefined;
+  answering: PendingAnswer<DovecotAnswer> | undefined;
+  /** Its answer waits on the throttle, in the listener's room for held answers. */
+  held: boolean;
 }
 
 let nextConnectionId = 1;
 
-export class DovecotConnection {
+export class DovecotConnection implements ServedConnection {
   readonly #socket: Socket;
-  readonly #handler: DovecotHandler;
+  readonly #handler: LoginHandler<DovecotAnswer>;
   readonly #timeouts: DovecotTimeouts;
   readonly #log: Logger;
   readonly #policy: DovecotPolicy;
-  readonly #pending = new Map<string, Pending>();
+  readonly #room: ConnectionRoom;
+  readonly #requests = new Map<string, Request>();
   #buffer = '';
   #gotVersion = false;
   #gotCpid = false;
@@ -81,12 +81,13 @@ export class DovecotConnection {
   #lineTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(socket: Socket, handler: DovecotHandler, timeouts: DovecotTimeouts, log: Logger, policy: DovecotPolicy = { plaintextNeedsTls: false }) {
+  constructor(socket: Socket, handler: LoginHandler<DovecotAnswer>, timeouts: DovecotTimeouts, log: Logger, policy: DovecotPolicy, room: ConnectionRoom) {
     this.#socket = socket;
     this.#handler = handler;
     this.#timeouts = timeouts;
     this.#log = log;
     this.#policy = policy;
+    this.#room = room;
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.#onData(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => this.#log.debug({ error: { code: error.code, message: error.message } }, 'dovecot-protocol connection error'));
@@ -97,7 +98,8 @@ export class DovecotConnection {
     const cuid = nextConnectionId++;
     socket.write(
       formatLine('VERSION', '1', '2') +
-        MECHANISMS.map((mechanism) => formatLine('MECH', mechanism, 'plaintext')).join('') +
+        formatLine('MECH', 'PLAIN', 'plaintext') +
+        formatLine('MECH', 'LOGIN', 'plaintext') +
         formatLine('SPID', String(process.pid)) +
         formatLine('CUID', String(cuid)) +
         formatLine('COOKIE', Buffer.from(`${process.pid}:${cuid}:${Date.now()}`).toString('hex').padEnd(32, '0').slice(0, 32)) +
@@ -111,7 +113,12 @@ export class DovecotConnection {
 
   /** Nothing in flight: shutdown may close it at once. */
   get isIdle(): boolean {
-    return this.#pending.size === 0;
+    return this.#requests.size === 0;
+  }
+
+  /** Refused at the cap rather than evicted: an idle connection here is a Postfix process keeping its connection, as it should. */
+  canBeEvicted(): boolean {
+    return false;
   }
 
   #onData(chunk: string): void {
@@ -170,113 +177,85 @@ export class DovecotConnection {
 
   #onAuth(fields: readonly string[]): void {
     const [id = '', mechanismName = '', ...rest] = fields;
-    if (!/^\d+$/.test(id) || this.#pending.has(id)) return this.#drop('AUTH with a missing or repeated id');
-    const mechanism = MECHANISMS.find((name) => name === mechanismName.toUpperCase());
+    if (!/^\d+$/.test(id) || this.#requests.has(id)) return this.#drop('AUTH with a missing or repeated id');
+    const mechanism = mechanismNamed(mechanismName);
     if (!mechanism) return this.#drop(`unknown mechanism ${mechanismName}`);
-    if (this.#pending.size >= MAX_REQUESTS_PER_CONNECTION) return this.#drop(`more than ${MAX_REQUESTS_PER_CONNECTION} requests at once`);
+    if (this.#requests.size >= MAX_REQUESTS_PER_CONNECTION) return this.#drop(`more than ${MAX_REQUESTS_PER_CONNECTION} requests at once`);
     const parameters = authParameters(rest);
-    const pending: Pending = { mechanism, service: parameters.get('service') ?? '', remote: parameters.get('rip') || undefined, secured: parameters.has('secured') };
-    this.#pending.set(id, pending);
-    if (this.#policy.plaintextNeedsTls && !pending.secured) {
-      this.#forget(id);
+    const rip = parameters.get('rip');
+    const request: Request = {
+      service: parameters.get('service') ?? '',
+      client: rip ? clientAddressOf(Buffer.from(rip)) : undefined,
+      secured: parameters.has('secured'),
+      exchange: new SaslExchange(mechanism),
+      awaiting: undefined,
+      answering: undefined,
+      held: false,
+    };
+    if (this.#policy.plaintextNeedsTls && !request.secured) {
       this.#socket.write(formatLine('FAIL', id, 'reason=Plaintext authentication disallowed on non-secure (SSL/TLS) connections.'));
       return;
     }
-    // An empty initial response to LOGIN (Exim's dovecot driver sends one) is no user name yet.
-    const initial = mechanism === 'LOGIN' && parameters.get('resp') === '' ? undefined : parameters.get('resp');
-    if (initial === undefined) {
-      return this.#challenge(id, pending, mechanism === 'PLAIN' ? '' : USERNAME_PROMPT);
-    }
-    const data = decodeBase64(initial);
-    if (!data) return this.#fail(id, 'invalid_base64');
-    if (mechanism === 'PLAIN') return this.#plain(id, pending, data);
-    pending.login = data;
-    return this.#challenge(id, pending, PASSWORD_PROMPT);
+    this.#requests.set(id, request);
+    this.#step(id, request, request.exchange.start(parameters.get('resp')));
   }
 
   #onCont(fields: readonly string[]): void {
     const [id = '', response = ''] = fields;
-    const pending = this.#pending.get(id);
-    if (!pending || pending.awaiting === undefined) return this.#drop('CONT for no request waiting for one');
-    clearTimeout(pending.awaiting);
-    pending.awaiting = undefined;
-    const data = decodeBase64(response);
-    if (!data) return this.#fail(id, 'invalid_base64');
-    if (pending.mechanism === 'PLAIN') return this.#plain(id, pending, data);
-    if (pending.login === undefined) {
-      pending.login = data;
-      return this.#challenge(id, pending, PASSWORD_PROMPT);
-    }
-    this.#answer(id, pending, pending.login, data);
+    const request = this.#requests.get(id);
+    if (!request || request.awaiting === undefined) return this.#drop('CONT for no request waiting for one');
+    clearTimeout(request.awaiting);
+    request.awaiting = undefined;
+    this.#step(id, request, request.exchange.respond(response));
   }
 
-  #challenge(id: string, pending: Pending, challenge: string): void {
-    pending.awaiting = setTimeout(() => this.#drop('no response to a challenge before its deadline'), this.#timeouts.responseTimeoutMs);
-    pending.awaiting.unref();
-    this.#socket.write(formatLine('CONT', id, challenge));
+  #step(id: string, request: Request, step: SaslStep): void {
+    switch (step.kind) {
+      case 'challenge':
+        request.awaiting = setTimeout(() => this.#drop('no response to a challenge before its deadline'), this.#timeouts.responseTimeoutMs);
+        request.awaiting.unref();
+        this.#socket.write(formatLine('CONT', id, step.data));
+        return;
+      case 'refused':
+        return this.#fail(id, step.code);
+      case 'credentials':
+        return this.#answer(id, request, step.login, step.password);
+    }
   }
 
-  /** PLAIN's message: authorization id, NUL, user, NUL, password. */
-  #plain(id: string, pending: Pending, message: Buffer): void {
-    const first = message.indexOf(0);
-    const second = first < 0 ? -1 : message.indexOf(0, first + 1);
-    if (second < 0) {
-      message.fill(0);
-      return this.#fail(id, 'invalid PLAIN message');
-    }
-    const login = Buffer.from(message.subarray(first + 1, second));
-    // Logging in as someone else (proxy authorization) is not something a saslauthd table can allow.
-    const asSomeoneElse = first > 0 && !message.subarray(0, first).equals(login);
-    const password = Buffer.from(message.subarray(second + 1));
-    message.fill(0);
-    if (asSomeoneElse) {
-      password.fill(0);
-      return this.#fail(id);
-    }
-    this.#answer(id, pending, login, password);
-  }
-
-  #answer(id: string, pending: Pending, login: Buffer, password: Buffer): void {
-    // saslauthd's limits, and its refusal of empty names and passwords: a definite no, as on the mux socket.
-    if (login.length === 0 || password.length === 0 || login.length > MAX_FIELD_LENGTH || password.length > MAX_FIELD_LENGTH || Buffer.byteLength(pending.service) > MAX_FIELD_LENGTH) {
-      password.fill(0);
-      return this.#fail(id);
-    }
-    const request: AuthRequest = {
+  #answer(id: string, request: Request, login: Buffer, password: Buffer): void {
+    const asked: LoginRequest = {
+      listener: 'dovecot',
       login,
       password: new Secret(password),
-      service: Buffer.from(pending.service),
-      realm: Buffer.alloc(0),
-      ...(pending.remote === undefined ? {} : { clientAddress: Buffer.from(pending.remote) }),
-      secured: pending.secured,
-      listener: 'dovecot',
+      service: Buffer.from(request.service),
+      realm: EMPTY,
+      ...(request.client === undefined ? {} : { client: request.client }),
+      secured: request.secured,
     };
-    const cancellation = new LazyCancellation();
-    const timer = setTimeout(() => {
-      this.#log.error({ code: ErrorCodes.AUTH_TIMEOUT, timeoutMs: this.#timeouts.answerTimeoutMs }, 'no answer before the deadline; closing the connection (temporary failure)');
-      this.#drop('answer deadline');
-    }, this.#timeouts.answerTimeoutMs);
-    timer.unref();
-    pending.answering = { cancellation, timer };
-    void this.#decide(id, request, cancellation);
+    // saslauthd's limits, and its refusal of empty names and passwords: a definite no, as on the mux socket.
+    const refusal = refusalBeforeAuthentication(asked);
+    if (refusal) {
+      this.#log.warn({ code: refusal }, EARLY_REFUSAL_MESSAGE);
+      asked.password.wipe();
+      return this.#fail(id);
+    }
+    const hold = (): boolean => {
+      if (!request.held && this.#requests.get(id) === request) request.held = this.#room.hold();
+      return request.held;
+    };
+    const pending = new PendingAnswer(asked, this.#handler, hold, this.#timeouts.answerTimeoutMs, this.#log, () => this.#drop('answer deadline'));
+    request.answering = pending;
+    void pending.answer.then((answer) => this.#deliver(id, request, answer));
   }
 
-  async #decide(id: string, request: AuthRequest, cancellation: LazyCancellation): Promise<void> {
-    let answer: DovecotAnswer;
-    try {
-      answer = await this.#handler(request, cancellation);
-    } catch (error) {
-      this.#log.error({ code: ErrorCodes.INTERNAL, error: describeError(error) }, 'request handler failed; closing the connection');
-      answer = { kind: 'temporary' };
-    } finally {
-      request.password.wipe();
-    }
-    const pending = this.#pending.get(id);
-    if (this.#closed || !pending) return;
-    clearTimeout(pending.answering?.timer);
-    this.#pending.delete(id);
-    if (answer.kind === 'ok') this.#socket.write(formatLine('OK', id, `user=${answer.user}`));
-    else if (answer.kind === 'fail') this.#socket.write(formatLine('FAIL', id, 'reason=authentication failed'));
+  #deliver(id: string, request: Request, answer: DovecotAnswer | undefined): void {
+    if (request.held) this.#room.release();
+    // Cancelled, or its id taken by a later request since: this answer belongs to nobody.
+    if (this.#closed || this.#requests.get(id) !== request) return;
+    this.#requests.delete(id);
+    if (answer?.kind === 'ok') this.#socket.write(formatLine('OK', id, `user=${answer.user}`));
+    else if (answer?.kind === 'fail') this.#socket.write(formatLine('FAIL', id, 'reason=authentication failed'));
     // Postfix answers 454 only for a lost connection; a FAIL would be a "wrong password" (535).
     else this.#drop('temporary failure');
   }
@@ -287,14 +266,11 @@ export class DovecotConnection {
   }
 
   #forget(id: string): void {
-    const pending = this.#pending.get(id);
-    if (!pending) return;
-    if (pending.awaiting) clearTimeout(pending.awaiting);
-    if (pending.answering) {
-      clearTimeout(pending.answering.timer);
-      pending.answering.cancellation.abort();
-    }
-    this.#pending.delete(id);
+    const request = this.#requests.get(id);
+    if (!request) return;
+    if (request.awaiting) clearTimeout(request.awaiting);
+    request.answering?.cancel();
+    this.#requests.delete(id);
   }
 
   #drop(why: string): void {
@@ -308,6 +284,6 @@ export class DovecotConnection {
     this.#closed = true;
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     if (this.#lineTimer) clearTimeout(this.#lineTimer);
-    for (const id of [...this.#pending.keys()]) this.#forget(id);
+    for (const id of [...this.#requests.keys()]) this.#forget(id);
   }
 }

@@ -3,8 +3,8 @@
  * "OK"; any other reply of two bytes or more is a permanent failure (Postfix:
  * 535), and closing without a reply is a temporary one (Postfix: 454).
  */
-import type { AuthRequest } from './codec.js';
-import { ErrorCodes, type ErrorCode } from '../errors.js';
+import { ErrorCodes } from '../errors.js';
+import type { EarlyRefusal } from './request.js';
 
 export type Reply =
   | { readonly kind: 'answer'; readonly text: string }
@@ -22,24 +22,14 @@ export const REPLY_AUTH_FAILED: Reply = Object.freeze({ kind: 'answer', text: 'N
 
 export const NO_ANSWER: Reply = Object.freeze({ kind: 'no-answer' });
 
-/** saslauthd answers an oversized field with "NO " and an empty message. */
-export const REPLY_FIELD_TOO_LONG: Reply = Object.freeze({ kind: 'answer', text: 'NO ' });
+/** saslauthd's own words for a request it refuses before any mechanism runs (request.ts). */
+const EARLY_REFUSALS: Readonly<Record<EarlyRefusal, Reply>> = Object.freeze({
+  // An oversized field is answered "NO " with an empty message.
+  [ErrorCodes.FIELD_TOO_LONG]: Object.freeze({ kind: 'answer', text: 'NO ' }),
+  [ErrorCodes.NULL_LOGIN]: Object.freeze({ kind: 'answer', text: 'NO NULL login received' }),
+  [ErrorCodes.NULL_PASSWORD]: Object.freeze({ kind: 'answer', text: 'NO NULL password received' }),
+});
 
-const REPLY_NULL_LOGIN: Reply = Object.freeze({ kind: 'answer', text: 'NO NULL login received' });
-const REPLY_NULL_PASSWORD: Reply = Object.freeze({ kind: 'answer', text: 'NO NULL password received' });
-
-export interface ProtocolRejection {
-  readonly reply: Reply;
-  readonly code: ErrorCode;
-}
-
-/**
- * saslauthd's own checks, made after all fields are read and before any
- * mechanism runs: an empty login or password is refused with a fixed text.
- * Service and realm may be empty.
- */
-export function rejectEmptyCredentials(request: AuthRequest): ProtocolRejection | undefined {
-  if (request.login.length === 0) return { reply: REPLY_NULL_LOGIN, code: ErrorCodes.NULL_LOGIN };
-  if (request.password.byteLength === 0) return { reply: REPLY_NULL_PASSWORD, code: ErrorCodes.NULL_PASSWORD };
-  return undefined;
+export function earlyRefusalReply(code: EarlyRefusal): Reply {
+  return EARLY_REFUSALS[code];
 }

@@ -2,7 +2,6 @@
  * login + realm -> the name the backend looks up, the way saslauthd -r does it,
  * plus what administrators ask for around it.
  */
-import { decodeName, escapeForLog, type TextProblem } from './text.js';
 
 export interface RealmPolicy {
   /** saslauthd -r: a non-empty realm is appended as login@realm. */
@@ -20,19 +19,7 @@ export interface LoginKey {
   readonly realm: string;
 }
 
-export type LoginKeyResult =
-  | { readonly ok: true; readonly key: LoginKey }
-  | { readonly ok: false; readonly field: 'login' | 'realm'; readonly problem: TextProblem; readonly escaped: string };
-
-export function resolveLoginKey(login: Buffer, realm: Buffer, policy: RealmPolicy): LoginKeyResult {
-  const decodedLogin = decodeName(login);
-  if (!decodedLogin.ok) return { ok: false, field: 'login', problem: decodedLogin.problem, escaped: escapeForLog(login) };
-  const decodedRealm = decodeName(realm);
-  if (!decodedRealm.ok) return { ok: false, field: 'realm', problem: decodedRealm.problem, escaped: escapeForLog(realm) };
-  return { ok: true, key: joinLogin(decodedLogin.text, decodedRealm.text, policy) };
-}
-
-/** The same, for a login and realm already decoded (decodeName) by the caller. */
+/** The lookup key of a login and realm already decoded (realm/text.ts), as saslauthd -r makes it. */
 export function joinLogin(login: string, realm: string, policy: RealmPolicy): LoginKey {
   let name = login;
   let realmName = realm;
@@ -46,4 +33,14 @@ export function joinLogin(login: string, realm: string, policy: RealmPolicy): Lo
   }
   const user = policy.joinRealm && realmName !== '' ? `${name}@${realmName}` : name;
   return { user, realm: realmName };
+}
+
+/**
+ * One key for the spellings of a name a common collation (utf8mb4_general_ci and
+ * its kin) treats alike: compatibility forms and accents folded, case folded,
+ * outer spaces dropped. Only for names with no row: a found row's own name is
+ * the key for those.
+ */
+export function normalizedName(name: string): string {
+  return name.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().trim();
 }

@@ -89,7 +89,7 @@ describe('systemd socket activation with both sockets', () => {
       const answer = await dovecotPlainLogin({ path: auth }, 'demo@example.org', 'demo');
       expect(answer).toMatch(/\nOK\t1\tuser=demo@example\.org\n/);
       expect(output).toMatch(/"socket":"fd 4 from systemd \(mux\)"/);
-      expect(output).toMatch(/"dovecotSocket":"fd 3 from systemd"/);
+      expect(output).toMatch(/"dovecotSocket":"fd 3 from systemd \(dovecot\)"/);
     } finally {
       child.kill('SIGTERM');
     }

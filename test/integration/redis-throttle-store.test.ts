@@ -19,9 +19,10 @@ const USER: SharedKey = { table: 'has-row', id: 'has-row\u0000alice' };
 const ADDRESS: SharedKey = { table: 'address', id: 'address\u0000203.0.113.5' };
 const NOBODY_LEAVES = new AbortController();
 const WINDOW_MS = 60_000;
+const limits = (throttledAt: number) => ({ throttledAt, windowMs: WINDOW_MS });
 
 async function storeOn(url: string, deadlineMs = 200): Promise<RedisThrottleStore> {
-  const store = new RedisThrottleStore({ url, deadlineMs, windowMs: WINDOW_MS, turnLeaseMs: 5_000, ownerAddressMs: 60_000, digestKey: Buffer.from('a key for the store tests, long') }, logSink('trace').logger);
+  const store = new RedisThrottleStore({ url, deadlineMs, turnLeaseMs: 5_000, ownerAddressMs: 60_000, digestKey: Buffer.from('a key for the store tests, long') }, logSink('trace').logger);
   afterThisTest(() => store.close());
   return store;
 }
@@ -29,7 +30,7 @@ async function storeOn(url: string, deadlineMs = 200): Promise<RedisThrottleStor
 /** Until the store's connection is up (it connects in the background). */
 async function ready(store: RedisThrottleStore): Promise<void> {
   await eventually(async () => {
-    const reservation = await store.reserve([{ table: 'no-row', id: `no-row\u0000probe-${Math.random()}` }], 0, NOBODY_LEAVES);
+    const reservation = await store.reserve([{ table: 'no-row', id: `no-row\u0000probe-${Math.random()}` }], limits(0), NOBODY_LEAVES);
     if (typeof reservation !== 'object') return false;
     reservation.settle('not-counted', []);
     return true;
@@ -37,7 +38,7 @@ async function ready(store: RedisThrottleStore): Promise<void> {
 }
 
 async function reserve(store: RedisThrottleStore, keys: readonly SharedKey[], throttledAt = 0, cancellation: { signal: AbortSignal } = NOBODY_LEAVES): Promise<SharedReservation> {
-  const reservation = await store.reserve(keys, throttledAt, cancellation);
+  const reservation = await store.reserve(keys, limits(throttledAt), cancellation);
   if (typeof reservation !== 'object') throw new Error(`expected a reservation, got ${String(reservation)}`);
   return reservation;
 }
@@ -115,7 +116,7 @@ describe('RedisThrottleStore', () => {
     await client.flushall();
     const proxy = await startCuttingProxy({ target: { host: '127.0.0.1', port: redis.port }, cutAfter: (words) => words.some((word) => word.includes(`${KEY_NAMESPACE}count:`)) });
     const cut = await storeOn(proxy.url);
-    await eventually(async () => proxy.cutCommands.length > 0 || (await cut.reserve([ADDRESS, USER], 0, NOBODY_LEAVES)) !== undefined, 10_000, 50);
+    await eventually(async () => proxy.cutCommands.length > 0 || (await cut.reserve([ADDRESS, USER], limits(0), NOBODY_LEAVES)) !== undefined, 10_000, 50);
     expect(proxy.cutCommands.length).toBe(1);
     // The command that counted reached Redis whole; nothing after it did.
     await eventually(async () => (await lifetimes(client, `${KEY_NAMESPACE}count:*`)).size > 0);
@@ -147,7 +148,7 @@ describe('RedisThrottleStore', () => {
     for (let i = 0; i < 2; i += 1) (await reserve(store, [USER])).settle('failure', [0]);
     const holding = await reserve(store, [USER], 2);
     const leaving = new AbortController();
-    const waiting = store.reserve([USER], 2, leaving);
+    const waiting = store.reserve([USER], limits(2), leaving);
     setTimeout(() => leaving.abort(), 100);
     expect(await waiting).toBe('cancelled');
     holding.settle('failure', [0]);
@@ -162,7 +163,7 @@ describe('RedisThrottleStore', () => {
   it('says it cannot answer, within its deadline, when Redis is not there', async () => {
     const store = await storeOn(`redis://127.0.0.1:${await freePort()}`, 100);
     const started = performance.now();
-    expect(await store.reserve([USER], 1, NOBODY_LEAVES)).toBeUndefined();
+    expect(await store.reserve([USER], limits(1), NOBODY_LEAVES)).toBeUndefined();
     expect(await store.isOwnerAddress('alice', '203.0.113.5')).toBeUndefined();
     expect(performance.now() - started).toBeLessThan(200);
   });

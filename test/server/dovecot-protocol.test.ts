@@ -26,8 +26,12 @@ function client(socketPath: string) {
   return {
     send: (...lines: string[]) => socket.write(lines.map((line) => `${line}\n`).join('')),
     lines: () => received.split('\n').filter((line) => line !== ''),
-    /** The lines after the handshake's DONE. */
-    replies: () => received.split('\n').filter((line) => line !== '').slice(received.split('\n').indexOf('DONE') + 1),
+    /** The lines after the handshake's DONE (none before it has come). */
+    replies: () => {
+      const lines = received.split('\n').filter((line) => line !== '');
+      const done = lines.indexOf('DONE');
+      return done < 0 ? [] : lines.slice(done + 1);
+    },
     isClosed: () => closed,
     end: () => socket.destroy(),
   };
@@ -121,6 +125,19 @@ describe("Dovecot's auth protocol", () => {
     c.end();
   });
 
+  it("refuses an empty password or an over-long name before authentication, as saslauthd does, and logs the code", async () => {
+    const { dovecotSocket, sink } = await start();
+    const c = client(dovecotSocket);
+    c.send(...HANDSHAKE, `AUTH\t1\tPLAIN\tservice=smtp\tresp=${b64('\0alice@example.org\0')}`, `AUTH\t2\tPLAIN\tservice=smtp\tresp=${b64(`\0${'a'.repeat(300)}\0demo`)}`);
+    await eventually(() => c.replies().length === 2, 3000, 10);
+    expect(c.replies()).toEqual(['FAIL\t1\treason=authentication failed', 'FAIL\t2\treason=authentication failed']);
+    const refusals = sink.records().filter((record) => record.msg === 'request refused before authentication');
+    expect(refusals.map((record) => record.code)).toEqual(['ERR_NULL_PASSWORD', 'ERR_FIELD_TOO_LONG']);
+    // Neither reached a lookup.
+    expect(sink.authEvents()).toEqual([]);
+    c.end();
+  });
+
   it("logs whether the client's connection was encrypted, and with --dovecot-plaintext-needs-tls refuses PLAIN without it", async () => {
     const { dovecotSocket, sink } = await start();
     const c = client(dovecotSocket);
@@ -197,8 +214,10 @@ describe("Dovecot's auth protocol", () => {
     const polite = client(dovecotSocket);
     polite.send(...HANDSHAKE);
     await eventually(() => silent.isClosed(), 3000, 20);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(polite.isClosed()).toBe(false);
+    // Opened with the silent one, so past the same deadline: still open, and still answering.
+    polite.send(`AUTH\t1\tPLAIN\tservice=smtp\tresp=${b64('\0alice@example.org\0demo')}`);
+    await eventually(() => polite.replies().length === 1 || polite.isClosed(), 3000, 10);
+    expect(polite.replies()).toEqual(['OK\t1\tuser=alice@example.org']);
     polite.end();
   });
 });

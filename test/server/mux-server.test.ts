@@ -5,10 +5,11 @@
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuthRequest } from '../../src/protocol/codec.js';
+import type { LoginRequest } from '../../src/protocol/request.js';
 import { MuxServer } from '../../src/protocol/server.js';
 import { NO_ANSWER, REPLY_OK, type Reply } from '../../src/protocol/replies.js';
-import type { ConnectionTimeouts, RequestHandler } from '../../src/protocol/connection.js';
+import type { ConnectionTimeouts } from '../../src/protocol/connection.js';
+import type { LoginHandler } from '../../src/protocol/answering.js';
 import { bytes, fieldEnd, FrameBuilder, requestFrame } from '../helpers/index.js';
 import { closed, exchange, openSilent } from '../helpers/mux-client.js';
 import { logSink } from '../helpers/log-sink.js';
@@ -29,34 +30,34 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close(0)));
 });
 
-async function startServer(options: { handler?: RequestHandler; timeouts?: Partial<ConnectionTimeouts>; maxConnections?: number } = {}) {
+async function startServer(options: { handler?: LoginHandler<Reply>; timeouts?: Partial<ConnectionTimeouts>; maxConnections?: number } = {}) {
   const seen: Seen[] = [];
   const sink = logSink();
-  const record = (request: AuthRequest) =>
+  const record = (request: LoginRequest) =>
     seen.push({
       login: request.login.toString(),
       password: request.password.reveal().toString(),
       service: request.service.toString(),
       realm: request.realm.toString(),
-      clientAddress: request.clientAddress?.toString(),
+      clientAddress: request.client?.sent,
     });
-  const handler: RequestHandler =
+  const handler: LoginHandler<Reply> =
     options.handler ??
     (async (request) => {
       record(request);
       return request.password.reveal().toString() === 'right' ? REPLY_OK : { kind: 'answer', text: 'NO wrong' };
     });
   const server = new MuxServer({
-    handler: async (request, cancellation, park) => {
+    handler: async (request, cancellation, hold) => {
       if (options.handler) record(request);
-      return handler(request, cancellation, park);
+      return handler(request, cancellation, hold);
     },
     timeouts: { ...FAST, ...options.timeouts },
     maxConnections: options.maxConnections ?? 64,
     logger: sink.logger,
   });
   const socketPath = path.join(tempDir(), 'mux');
-  await server.listen(socketPath);
+  await server.listen({ path: socketPath });
   servers.push(server);
   return { server, socketPath, seen, sink };
 }
@@ -118,7 +119,7 @@ describe('one request, one answer, then close', () => {
 
   it('cancels the work of a client that hangs up, and still answers one that only half-closed, in two writes', async () => {
     let aborted = 0;
-    const handler: RequestHandler = (_request, cancellation) =>
+    const handler: LoginHandler<Reply> = (_request, cancellation) =>
       new Promise<Reply>((resolve) => {
         cancellation.signal.addEventListener('abort', () => aborted++);
         setTimeout(() => resolve(REPLY_OK), 300);
@@ -249,7 +250,7 @@ describe('no reply', () => {
   });
 
   it('wipes the password once the request is answered', async () => {
-    let kept: AuthRequest | undefined;
+    let kept: LoginRequest | undefined;
     const { socketPath } = await startServer({
       handler: async (request) => {
         kept = request;
@@ -281,7 +282,7 @@ describe('connection cap', () => {
   it('refuses a newcomer at once (temporary failure) when every open connection is being answered, and recovers', async () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const handler: RequestHandler = async () => {
+    const handler: LoginHandler<Reply> = async () => {
       await gate;
       return REPLY_OK;
     };
@@ -299,23 +300,23 @@ describe('connection cap', () => {
     expect((await exchange(socketPath, requestFrame({ password: 'right' }))).reply).toBe('OK');
   });
 
-  it('keeps answers that wait on a policy (parked) out of the cap, in a room of the same size', async () => {
+  it('keeps answers that wait on the throttle (held) out of the cap, in a room of the same size', async () => {
     let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const handler: RequestHandler = async (request, _cancellation, park) => {
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const handler: LoginHandler<Reply> = async (request, _cancellation, hold) => {
       if (request.login.toString() !== 'held') return REPLY_OK;
-      if (!park()) return NO_ANSWER;
-      await held;
+      if (!hold()) return NO_ANSWER;
+      await released;
       return REPLY_OK;
     };
     const { server, socketPath } = await startServer({ maxConnections: 2, handler, timeouts: { readTimeoutMs: 5000, answerTimeoutMs: 5000 } });
-    const parked = [exchange(socketPath, requestFrame({ login: 'held' })), exchange(socketPath, requestFrame({ login: 'held' }))];
-    await waitFor(() => server.waitingCount === 2);
+    const held = [exchange(socketPath, requestFrame({ login: 'held' })), exchange(socketPath, requestFrame({ login: 'held' }))];
+    await waitFor(() => server.heldCount === 2);
     // The room is full: a third held answer is turned away; a login that needs no holding is served.
     expect((await exchange(socketPath, requestFrame({ login: 'held' }))).reply).toBeUndefined();
     expect((await exchange(socketPath, requestFrame({ login: 'free' }))).reply).toBe('OK');
     release();
-    expect((await Promise.all(parked)).map((r) => r.reply)).toEqual(['OK', 'OK']);
+    expect((await Promise.all(held)).map((r) => r.reply)).toEqual(['OK', 'OK']);
     await waitFor(() => server.connectionCount === 0);
   });
 

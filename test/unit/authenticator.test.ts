@@ -8,13 +8,13 @@ import { describe, expect, it, vi } from 'vitest';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { muxReply } from '../../src/auth/mux-reply.js';
 import type { Backend, LookupResult } from '../../src/backends/backend.js';
-import { RequestDecoder, type AuthRequest } from '../../src/protocol/codec.js';
 import { ErrorCodes, type ErrorCode } from '../../src/errors.js';
 import type { Verdict, Verifier } from '../../src/crypt/verifier.js';
 import { CachingVerifier } from '../../src/cache/caching-verifier.js';
 import { PasswordDigester } from '../../src/cache/password-digest.js';
 import { CredentialCache } from '../../src/cache/credential-cache.js';
-import { requestFrame } from '../helpers/index.js';
+import { loginRequest, ROOM } from '../helpers/login-request.js';
+import type { LoginRequest } from '../../src/protocol/request.js';
 import { logSink } from '../helpers/log-sink.js';
 
 const OK = { kind: 'answer', text: 'OK' };
@@ -60,10 +60,8 @@ function scriptedVerifier(verdict: Verdict) {
   return { verifier, calls };
 }
 
-function request(password = 'demo'): AuthRequest {
-  const result = new RequestDecoder().push(requestFrame({ login: 'demo', password, realm: 'example.org' }));
-  if (result.status !== 'complete') throw new Error('bad frame');
-  return result.request;
+function request(password = 'demo'): LoginRequest {
+  return loginRequest({ login: 'demo', password, realm: 'example.org', service: '' });
 }
 
 function authenticator(lookup: Backend['lookup'], verifier: Verifier, cacheEntries = 0) {
@@ -102,8 +100,9 @@ describe('Authenticator: lookup result x verdict -> reply and code', () => {
   it.each(ROWS)('%s, %s -> %o %s', async (lookup, verdictName, reply, code, spent) => {
     const { verifier, calls } = scriptedVerifier(VERDICTS[verdictName]);
     const { auth, sink } = authenticator(LOOKUPS[lookup], verifier);
-    const outcome = await auth.authenticate(request(), new AbortController());
-    expect(muxReply(outcome)).toEqual(reply);
+    const decision = await auth.authenticate(request(), new AbortController(), ROOM);
+    const { outcome } = decision;
+    expect(muxReply(decision)).toEqual(reply);
     expect(outcome.code).toBe(code);
     expect(calls).toEqual({ verify: spent === 'verify' ? 1 : 0, dummy: spent === 'dummy' ? 1 : 0 });
     const [event, ...more] = sink.authEvents();
@@ -115,13 +114,13 @@ describe('Authenticator: lookup result x verdict -> reply and code', () => {
 
   it('logs what a throwing backend said, as a temporary failure', async () => {
     const { auth, sink } = authenticator(LOOKUPS.throws, scriptedVerifier(VERDICTS.match).verifier);
-    await auth.authenticate(request(), new AbortController());
+    await auth.authenticate(request(), new AbortController(), ROOM);
     expect(sink.authEvents()[0]).toMatchObject({ result: 'temporary-failure', reason: 'backend unavailable: socket hang up' });
   });
 
   it('logs a refusal with its own code and reason', async () => {
     const { auth, sink } = authenticator(LOOKUPS.refused, scriptedVerifier(VERDICTS.match).verifier);
-    await auth.authenticate(request(), new AbortController());
+    await auth.authenticate(request(), new AbortController(), ROOM);
     expect(sink.authEvents()[0]).toMatchObject({ result: 'failure', code: ErrorCodes.EMPTY_STORED_PASSWORD, reason: 'the stored password is empty' });
   });
 
@@ -131,7 +130,7 @@ describe('Authenticator: lookup result x verdict -> reply and code', () => {
       asked = query.user;
       return { status: 'unknown' };
     }, scriptedVerifier(VERDICTS.match).verifier);
-    await auth.authenticate(request(), new AbortController());
+    await auth.authenticate(request(), new AbortController(), ROOM);
     expect(asked).toBe('demo@example.org');
   });
 
@@ -139,10 +138,10 @@ describe('Authenticator: lookup result x verdict -> reply and code', () => {
     for (const [name, cache] of [['match', 'verified'], ['mismatch', 'rejected']] as const) {
       const { verifier, calls } = scriptedVerifier(VERDICTS[name]);
       const { auth } = authenticator(LOOKUPS.found, verifier, 10);
-      const first = await auth.authenticate(request(), new AbortController());
-      const second = await auth.authenticate(request(), new AbortController());
+      const first = await auth.authenticate(request(), new AbortController(), ROOM);
+      const second = await auth.authenticate(request(), new AbortController(), ROOM);
       expect(muxReply(second)).toEqual(muxReply(first));
-      expect(second).toMatchObject({ result: first.result, cache });
+      expect(second.outcome).toMatchObject({ result: first.outcome.result, cache });
       expect(calls.verify).toBe(1);
     }
   });
@@ -150,8 +149,8 @@ describe('Authenticator: lookup result x verdict -> reply and code', () => {
   it('never caches a temporary failure: the next login asks the verifier again', async () => {
     const { verifier, calls } = scriptedVerifier(VERDICTS.overloaded);
     const { auth } = authenticator(LOOKUPS.found, verifier, 10);
-    await auth.authenticate(request(), new AbortController());
-    await auth.authenticate(request(), new AbortController());
+    await auth.authenticate(request(), new AbortController(), ROOM);
+    await auth.authenticate(request(), new AbortController(), ROOM);
     expect(calls.verify).toBe(2);
   });
 
@@ -168,15 +167,15 @@ describe('Authenticator: lookup result x verdict -> reply and code', () => {
         outageCache: new CredentialCache(10, 1000, digester),
         logger: logSink().logger,
       });
-      expect((await auth.authenticate(request(), new AbortController())).result).toBe('success');
+      expect((await auth.authenticate(request(), new AbortController(), ROOM)).outcome.result).toBe('success');
       vi.advanceTimersByTime(800);
-      expect(await auth.authenticate(request(), new AbortController())).toMatchObject({ result: 'success', cache: 'verified' });
+      expect((await auth.authenticate(request(), new AbortController(), ROOM)).outcome).toMatchObject({ result: 'success', cache: 'verified' });
       expect(calls.verify).toBe(1);
       // 1.6 s after the first login and 0.8 s after the last one, the database goes away.
       vi.advanceTimersByTime(800);
       up = false;
-      expect(await auth.authenticate(request(), new AbortController())).toMatchObject({ result: 'success', cache: 'outage' });
-      expect(await auth.authenticate(request('wrong'), new AbortController())).toMatchObject({ result: 'temporary-failure' });
+      expect((await auth.authenticate(request(), new AbortController(), ROOM)).outcome).toMatchObject({ result: 'success', cache: 'outage' });
+      expect((await auth.authenticate(request('wrong'), new AbortController(), ROOM)).outcome).toMatchObject({ result: 'temporary-failure' });
     } finally {
       vi.useRealTimers();
     }

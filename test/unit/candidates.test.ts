@@ -12,8 +12,7 @@ import { PasswordDigester } from '../../src/cache/password-digest.js';
 import { candidatesKey, combine, verifyCandidates } from '../../src/crypt/candidates.js';
 import type { Verdict, Verifier } from '../../src/crypt/verifier.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { RequestDecoder, type AuthRequest } from '../../src/protocol/codec.js';
-import { requestFrame } from '../helpers/index.js';
+import { loginRequest, ROOM } from '../helpers/login-request.js';
 import { logSink } from '../helpers/log-sink.js';
 
 /** Matches when the stored value is "{PLAIN}" + the password; records every value it was asked about. */
@@ -63,10 +62,8 @@ describe('verifyCandidates', () => {
   });
 });
 
-function request(password: string, clientAddress?: string): AuthRequest {
-  const result = new RequestDecoder().push(requestFrame({ login: 'demo@example.org', password, realm: '', ...(clientAddress ? { clientAddress } : {}) }));
-  if (result.status !== 'complete') throw new Error('bad frame');
-  return result.request;
+function request(password: string) {
+  return loginRequest({ login: 'demo@example.org', password, realm: '', service: '' });
 }
 
 function harness(candidates: readonly Candidate[], options: { cache?: boolean; verifyCache?: number } = {}) {
@@ -83,7 +80,7 @@ function harness(candidates: readonly Candidate[], options: { cache?: boolean; v
     rehash: { consider: (success) => rehashed.push({ ...success, password: Buffer.from(success.password) }) },
     ...(options.cache ? { credentialCache: new CredentialCache(100, 60_000, digester) } : {}),
   });
-  const login = async (password: string) => auth.authenticate(request(password), { signal: AbortSignal.timeout(5000) });
+  const login = async (password: string) => (await auth.authenticate(request(password), { signal: AbortSignal.timeout(5000) }, ROOM)).outcome;
   return { login, asked, rehashed, sink };
 }
 
@@ -137,9 +134,9 @@ describe('Authenticator with several values', () => {
       outageCache: new CredentialCache(100, 60_000, digester),
       rehash: { consider: (success) => rehashed.push(success) },
     });
-    expect((await auth.authenticate(request('main'), { signal: AbortSignal.timeout(5000) })).result).toBe('success');
+    expect((await auth.authenticate(request('main'), { signal: AbortSignal.timeout(5000) }, ROOM)).outcome.result).toBe('success');
     up = false;
-    expect(await auth.authenticate(request('main'), { signal: AbortSignal.timeout(5000) })).toMatchObject({ result: 'success', cache: 'outage' });
+    expect((await auth.authenticate(request('main'), { signal: AbortSignal.timeout(5000) }, ROOM)).outcome).toMatchObject({ result: 'success', cache: 'outage' });
     expect(rehashed).toHaveLength(1);
   });
 

@@ -2,7 +2,9 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveDaemonConfig, type DaemonFlags } from '../../src/config/daemon-config.js';
+import { resolveDaemonConfig, settingsNeedingRestart, type DaemonFlags } from '../../src/config/daemon-config.js';
+import { everyOption } from '../../src/config/options.js';
+import { buildProgram } from '../../src/cli/program.js';
 import { ConfigError, ErrorCodes } from '../../src/errors.js';
 
 const base: DaemonFlags = { mech: 'passwd-file', passwdFile: 'demo/passwd' };
@@ -30,8 +32,44 @@ describe('resolveDaemonConfig', () => {
       socket: { mode: 0o666 },
       maxConnections: 512,
       log: { level: 'info', pretty: false, successes: false },
+      timeouts: { readTimeoutMs: 5_000, answerTimeoutMs: 10_000, replyTimeoutMs: 5_000 },
+      dovecotTimeouts: { handshakeTimeoutMs: 5_000, answerTimeoutMs: 10_000, responseTimeoutMs: 5_000 },
+      throttle: { afterFailures: 5, maxDelayMs: 5_000, windowMs: 900_000 },
+      caches: { verifiedEntries: 10_000 },
+      verify: { maxQueue: 256, engine: 'auto' },
+      ceilings: { bcryptCost: 14, shaCryptRounds: 1_000_000, argon2MemoryKiB: 262_144, argon2Passes: 10, phpassLog2: 20 },
+      shutdownGraceMs: 5_000,
     });
-    expect(config.timeouts.readTimeoutMs).toBeGreaterThan(0);
+    expect(config.caches.credential).toBeUndefined();
+    expect(config.metrics).toBeUndefined();
+  });
+
+  it('takes every default from the option table, and shows it in the help text', () => {
+    for (const option of everyOption()) {
+      if (typeof option.default !== 'number') continue;
+      const config = resolveDaemonConfig(base, {}, '/srv');
+      expect(config.settings[option.name], option.longFlag).toBe(option.default);
+    }
+    const help = buildProgram().commands.find((command) => command.name() === 'serve')!.helpInformation().replace(/\s+/g, ' ');
+    expect(help).toContain('(default 5000)');
+    expect(help).toContain('(default the smaller of 5000 and half of --answer-timeout)');
+    // The worked-out one: half the answer deadline when that is shorter.
+    expect(resolveDaemonConfig({ ...base, answerTimeout: '3000' }, {}, '/srv').throttle.maxDelayMs).toBe(1500);
+  });
+
+  it('refuses a value outside the range its row gives, naming the flag', () => {
+    for (const option of everyOption()) {
+      if (option.value.kind !== 'integer') continue;
+      const flags = { ...base, [option.name]: String(option.value.max + 1) };
+      expect(configError(flags, {}).message, option.longFlag).toContain(`must be between ${option.value.min} and ${option.value.max}`);
+    }
+  });
+
+  it('says which changed settings a reload cannot apply, by the rows that say so', () => {
+    const running = resolveDaemonConfig(base, {}, '/srv');
+    const next = resolveDaemonConfig({ ...base, readTimeout: '900', realmJoin: true, logSuccesses: true, throttleAfter: '9' }, {}, '/srv');
+    expect(settingsNeedingRestart(running, next)).toEqual(['--read-timeout']);
+    expect(settingsNeedingRestart(running, resolveDaemonConfig(base, {}, '/srv'))).toEqual([]);
   });
 
   it('refuses a misspelt SASLAUTHD_MYSQL_ variable instead of ignoring it', () => {

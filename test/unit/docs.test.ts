@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../src/backends/mysql/native-config.js';
-import { DAEMON_OPTIONS, ENV_NAMES, ENV_PREFIX } from '../../src/config/options.js';
+import { DAEMON_OPTIONS, ENV_NAMES, ENV_PREFIX, everyOption } from '../../src/config/options.js';
 import { knownVariableNames, resolveDaemonConfig } from '../../src/config/daemon-config.js';
 import { ERROR_CATEGORIES, type ErrorCode } from '../../src/errors.js';
 
@@ -16,6 +16,12 @@ describe('docs/configuration.md', () => {
   it('lists every command-line option of the daemon', () => {
     const longFlags = DAEMON_OPTIONS.map(({ flags }) => /--[a-z0-9-]+/.exec(flags)![0]);
     expect(longFlags.filter((flag) => !reference.includes(flag))).toEqual([]);
+  });
+
+  it('names exactly the options a reload cannot apply, as their rows say', () => {
+    const paragraph = reference.slice(reference.indexOf('- Settings read only at start-up need a restart.'), reference.indexOf('takes effect at the reload.'));
+    const named = [...paragraph.matchAll(/`(--[a-z0-9-]+)`/g)].map((match) => match[1]);
+    expect(named.sort()).toEqual(everyOption().filter((option) => option.applies === 'restart').map((option) => option.longFlag).sort());
   });
 
   it('lists every key of the mysql configuration file', () => {
@@ -39,7 +45,7 @@ describe('docs/errors.md', () => {
 
 describe('docs/troubleshooting.md', () => {
   const troubleshooting = readFileSync(new URL('../../docs/troubleshooting.md', import.meta.url), 'utf8');
-  const sources = ['src/cli/check.ts', 'src/cli/node-version.ts', 'src/backends/pam/pam-backend.ts', 'src/backends/pam/pam-file.ts', 'src/backends/mysql/hosts.ts', 'src/protocol/socket-file.ts', 'src/protocol/server.ts', 'src/config/parse.ts', 'native/build.mjs']
+  const sources = ['src/cli/check.ts', 'src/cli/node-version.ts', 'src/backends/pam/pam-backend.ts', 'src/backends/pam/pam-file.ts', 'src/backends/mysql/hosts.ts', 'src/protocol/socket-file.ts', 'src/protocol/listener.ts', 'src/config/parse.ts', 'native/build.mjs']
     .map((file) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8'))
     .join('\n');
 

@@ -1,13 +1,19 @@
+/**
+ * login + realm -> lookup key, through the one reader every request and
+ * `saslauthd-mysql check` go through (auth/read-request.ts).
+ */
 import { describe, expect, it } from 'vitest';
-import { resolveLoginKey, type RealmPolicy } from '../../src/realm/login-key.js';
+import type { RealmPolicy } from '../../src/realm/login-key.js';
+import { readRequest } from '../../src/auth/read-request.js';
+import { ErrorCodes } from '../../src/errors.js';
 
 const b = (text: string) => Buffer.from(text, 'utf8');
 const plain: RealmPolicy = { joinRealm: false, lowercase: false };
 const join: RealmPolicy = { joinRealm: true, lowercase: false };
 
 function key(login: string | Buffer, realm: string | Buffer, policy: RealmPolicy) {
-  const result = resolveLoginKey(typeof login === 'string' ? b(login) : login, typeof realm === 'string' ? b(realm) : realm, policy);
-  return result.ok ? result.key : result;
+  const read = readRequest({ listener: 'mux', login: typeof login === 'string' ? b(login) : login, realm: typeof realm === 'string' ? b(realm) : realm, service: b('smtp') }, policy, 'test');
+  return read.ok ? { user: read.query.user, realm: read.query.realm } : { ok: false, user: read.names.user, code: read.refusal.code, reason: read.refusal.reason };
 }
 
 const withDefault: RealmPolicy = { joinRealm: true, lowercase: false, defaultRealm: 'example.org' };
@@ -40,16 +46,16 @@ describe('names that are refused', () => {
     ['DEL', 'alice\u007f'],
     ['a C1 control', 'alice\u0085'],
   ])('refuses a login with %s', (_name, login) => {
-    expect(key(login, 'example.org', join)).toMatchObject({ ok: false, field: 'login', problem: 'control-character' });
+    expect(key(login, 'example.org', join)).toMatchObject({ ok: false, code: ErrorCodes.INVALID_LOGIN, reason: 'invalid login: control-character' });
   });
 
   it('refuses a realm with control characters', () => {
-    expect(key('alice', 'example.org\n', join)).toMatchObject({ ok: false, field: 'realm', problem: 'control-character' });
+    expect(key('alice', 'example.org\n', join)).toMatchObject({ ok: false, code: ErrorCodes.INVALID_LOGIN, reason: 'invalid realm: control-character' });
   });
 
   it('refuses bytes that are not UTF-8, and shows them escaped', () => {
     const result = key(Buffer.from([0x61, 0xff, 0x0a]), '', join);
-    expect(result).toMatchObject({ ok: false, field: 'login', problem: 'invalid-utf8', escaped: 'a\\xff\\x0a' });
+    expect(result).toMatchObject({ ok: false, reason: 'invalid login: invalid-utf8', user: 'a\\xff\\x0a' });
   });
 
   it('accepts non-ASCII names', () => {

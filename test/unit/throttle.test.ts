@@ -1,6 +1,13 @@
+/**
+ * The throttle as a login sees it: a turn claimed for a name and settled
+ * with the outcome, which says how long to hold the answer. A clock the test
+ * moves by hand stands in for time, and the jitter is pinned.
+ */
 import { describe, expect, it } from 'vitest';
-import { clientAddressOf, FailureThrottle, FIRST_DELAY_MS, MAX_TRACKED_KEYS, OWNER_ADDRESS_MS, type NameKind, type ThrottleClock } from '../../src/auth/throttle.js';
-import type { Cancellation } from '../../src/common/cancellation.js';
+import { FailureThrottle, FIRST_DELAY_MS, MAX_TRACKED_KEYS, OWNER_ADDRESS_MS, type NameKind, type ThrottleClock, type Turn } from '../../src/auth/throttle.js';
+import type { Outcome } from '../../src/auth/outcome.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { logSink } from '../helpers/log-sink.js';
 
 /** A clock the test moves by hand, with the jitter pinned at one end or the other. */
 function fakeClock(random = 1): ThrottleClock & { advance(ms: number): void; jitter(value: number): void } {
@@ -10,169 +17,200 @@ function fakeClock(random = 1): ThrottleClock & { advance(ms: number): void; jit
 }
 
 const SETTINGS = { afterFailures: 3, maxDelayMs: 2000, windowMs: 60_000 };
+const NOBODY = new AbortController();
+const ROOM = (): boolean => true;
+const FAILURE: Outcome = { result: 'failure', code: ErrorCodes.WRONG_PASSWORD };
+const SUCCESS: Outcome = { result: 'success' };
 
-/** Record failures the way a login would: under the keys the throttle gives that name and address. */
-function failTimes(throttle: FailureThrottle, times: number, user = 'alice', address?: string, kind: NameKind = 'has-row'): void {
-  for (let i = 0; i < times; i += 1) throttle.record(throttle.keysFor(user, address, kind), true);
+function build(clock = fakeClock(), settings = SETTINGS) {
+  const sink = logSink();
+  return { throttle: new FailureThrottle(settings, sink.logger, clock), clock, sink };
 }
 
-function decide(throttle: FailureThrottle, user: string, address: string | undefined, failed: boolean, kind: NameKind = 'has-row') {
-  return throttle.decide(throttle.keysFor(user, address, kind), failed);
+/** A turn claimed at once for this name, or the test fails: these logins are never asked to wait. */
+function claimed(throttle: FailureThrottle, user: string, address: string | undefined, kind: NameKind, hold = ROOM): Turn {
+  const turn = throttle.turn(address, NOBODY, hold);
+  const claim = turn.claim(user, kind);
+  if (claim !== undefined) throw new Error(`expected a turn at once for ${user}, got ${claim instanceof Promise ? 'a wait' : claim.code}`);
+  return turn;
 }
 
-const NOBODY: Cancellation = new AbortController();
+/**
+ * One login's outcome, as the authenticator settles it: the delay its
+ * answer is held. The clock then moves past the delay, as the key stays
+ * closed to the next evaluation until it is over.
+ */
+function login(context: { throttle: FailureThrottle; clock: { advance(ms: number): void } }, outcome: Outcome, user = 'alice', address?: string, kind: NameKind = 'has-row'): number {
+  const delay = claimed(context.throttle, user, address, kind).settle(outcome, user);
+  context.clock.advance(delay);
+  return delay;
+}
 
-/** Admit at once or fail the test: these throttles are never asked to wait. */
-function admitNow(throttle: FailureThrottle, keys: ReturnType<FailureThrottle['keysFor']>) {
-  const admission = throttle.admit(keys, NOBODY, () => true);
-  if (admission instanceof Promise || !admission.admitted) throw new Error('expected to be admitted at once');
-  return admission.pass;
+function failTimes(context: Parameters<typeof login>[0], times: number, user = 'alice', address?: string, kind: NameKind = 'has-row'): void {
+  for (let i = 0; i < times; i += 1) login(context, FAILURE, user, address, kind);
 }
 
 describe('FailureThrottle', () => {
   it('lets the first failures through at once, then doubles the delay up to the ceiling', () => {
-    const throttle = new FailureThrottle(SETTINGS, fakeClock(1));
-    const delays: number[] = [];
-    for (let i = 0; i < 8; i += 1) {
-      delays.push(decide(throttle, 'alice', undefined, true)?.delayMs ?? 0);
-      failTimes(throttle, 1);
-    }
+    const context = build(fakeClock(1));
+    const delays = Array.from({ length: 8 }, () => login(context, FAILURE));
     expect(delays).toEqual([0, 0, 0, FIRST_DELAY_MS, 2 * FIRST_DELAY_MS, 4 * FIRST_DELAY_MS, 2000, 2000]);
   });
 
   it('jitters within the upper half of the delay, never beyond the ceiling', () => {
-    const clock = fakeClock(0);
-    const throttle = new FailureThrottle(SETTINGS, clock);
-    failTimes(throttle, 20);
-    expect(decide(throttle, 'alice', undefined, true)?.delayMs).toBe(1000);
-    clock.jitter(0.999999);
-    expect(decide(throttle, 'alice', undefined, true)?.delayMs).toBe(2000);
+    const context = build(fakeClock(0));
+    failTimes(context, 20);
+    expect(login(context, FAILURE)).toBe(1000);
+    context.clock.jitter(0.999999);
+    expect(login(context, FAILURE)).toBe(2000);
   });
 
   it("never delays the owner's right password for failures on their name", () => {
-    const throttle = new FailureThrottle(SETTINGS, fakeClock());
-    failTimes(throttle, 50);
-    expect(decide(throttle, 'alice', undefined, false)).toBeUndefined();
-    expect(decide(throttle, 'alice', '203.0.113.9', false)).toBeUndefined();
+    const withoutAddress = build();
+    failTimes(withoutAddress, 50);
+    expect(login(withoutAddress, SUCCESS)).toBe(0);
+    const withAddress = build();
+    failTimes(withAddress, 50);
+    expect(login(withAddress, SUCCESS, 'alice', '203.0.113.9')).toBe(0);
   });
 
   it('a success starts the name over, so the next failure is not delayed', () => {
-    const throttle = new FailureThrottle(SETTINGS, fakeClock());
-    failTimes(throttle, 5);
-    throttle.record(throttle.keysFor('alice', undefined, 'has-row'), false);
-    expect(decide(throttle, 'alice', undefined, true)).toBeUndefined();
+    const context = build();
+    failTimes(context, 5);
+    login(context, SUCCESS);
+    expect(login(context, FAILURE)).toBe(0);
   });
 
   it('delays every answer to a failing address, success included, and a success there does not wipe it', () => {
-    const throttle = new FailureThrottle(SETTINGS, fakeClock());
-    for (const user of ['a', 'b', 'c', 'd']) failTimes(throttle, 1, user, '203.0.113.9');
-    throttle.record(throttle.keysFor('mallory', '203.0.113.9', 'has-row'), false);
-    expect(decide(throttle, 'mallory', '203.0.113.9', false)).toMatchObject({ by: 'address', failures: 4 });
-    expect(decide(throttle, 'mallory', '198.51.100.1', false)).toBeUndefined();
+    const context = build();
+    for (const user of ['a', 'b', 'c', 'd']) failTimes(context, 1, user, '203.0.113.9');
+    expect(login(context, SUCCESS, 'mallory', '203.0.113.9')).toBeGreaterThan(0);
+    // mallory's success did not wipe the address's count: the next user there still waits (mallory, now an owner there, would not).
+    expect(login(context, SUCCESS, 'oscar', '203.0.113.9')).toBeGreaterThan(0);
+    expect(login(context, SUCCESS, 'trent', '198.51.100.1')).toBe(0);
     // Spreading guesses over many names does not escape the address's count.
-    expect(decide(throttle, 'e', '203.0.113.9', true)).toMatchObject({ by: 'address' });
+    expect(login(context, FAILURE, 'e', '203.0.113.9')).toBeGreaterThan(0);
   });
 
   it('forgets a key after a window without failures', () => {
-    const clock = fakeClock();
-    const throttle = new FailureThrottle(SETTINGS, clock);
-    failTimes(throttle, 5);
-    clock.advance(60_001);
-    expect(decide(throttle, 'alice', undefined, true)).toBeUndefined();
-    failTimes(throttle, 1);
-    expect(decide(throttle, 'alice', undefined, true)).toBeUndefined();
+    const context = build();
+    failTimes(context, 5);
+    context.clock.advance(60_001);
+    expect(login(context, FAILURE)).toBe(0);
+    expect(login(context, FAILURE)).toBe(0);
   });
 
   it('keeps counting while failures keep coming inside the window', () => {
-    const clock = fakeClock();
-    const throttle = new FailureThrottle(SETTINGS, clock);
+    const context = build();
     for (let i = 0; i < 10; i += 1) {
-      clock.advance(50_000);
-      failTimes(throttle, 1);
+      context.clock.advance(50_000);
+      login(context, FAILURE);
     }
-    expect(decide(throttle, 'alice', undefined, true)?.failures).toBe(10);
+    // Ten failures: the ceiling, which fewer than six would not reach.
+    expect(login(context, FAILURE)).toBe(2000);
   });
 
-  it('is off at afterFailures 0', () => {
-    const throttle = new FailureThrottle({ ...SETTINGS, afterFailures: 0 }, fakeClock());
-    failTimes(throttle, 100, 'alice', '203.0.113.9');
-    expect(decide(throttle, 'alice', '203.0.113.9', true)).toBeUndefined();
+  it('is never built switched off: the daemon builds no throttle for --throttle-after 0', () => {
+    expect(() => new FailureThrottle({ ...SETTINGS, afterFailures: 0 }, logSink().logger)).toThrow(RangeError);
   });
 
   it('tracks a bounded number of keys whatever arrives: each table (names with a row, without, addresses) has its bound', () => {
-    const throttle = new FailureThrottle(SETTINGS, fakeClock());
-    for (let i = 0; i < MAX_TRACKED_KEYS + 5000; i += 1) failTimes(throttle, 1, `user${i}`, `10.0.${i >> 8}.${i & 255}`);
-    expect(throttle.trackedKeys).toBe(2 * MAX_TRACKED_KEYS);
-    for (let i = 0; i < MAX_TRACKED_KEYS + 5000; i += 1) failTimes(throttle, 1, `made-up${i}`, undefined, 'no-row');
-    expect(throttle.trackedKeys).toBe(3 * MAX_TRACKED_KEYS);
+    const context = build();
+    for (let i = 0; i < MAX_TRACKED_KEYS + 5000; i += 1) failTimes(context, 1, `user${i}`, `10.0.${i >> 8}.${i & 255}`);
+    expect(context.throttle.keyCounts.counted).toBe(2 * MAX_TRACKED_KEYS);
+    for (let i = 0; i < MAX_TRACKED_KEYS + 5000; i += 1) failTimes(context, 1, `made-up${i}`, undefined, 'no-row');
+    expect(context.throttle.keyCounts.counted).toBe(3 * MAX_TRACKED_KEYS);
+    // Every turn was settled: nothing is in flight, waiting or held.
+    expect(context.throttle.keyCounts.active).toBe(0);
   });
 
   it("keeps a real user's count whatever number of made-up names fail", () => {
-    const throttle = new FailureThrottle(SETTINGS, fakeClock());
-    failTimes(throttle, SETTINGS.afterFailures);
-    for (let i = 0; i < MAX_TRACKED_KEYS + 5000; i += 1) failTimes(throttle, 1, `made-up${i}`, undefined, 'no-row');
-    expect(decide(throttle, 'alice', undefined, true)?.failures).toBe(SETTINGS.afterFailures);
+    const context = build();
+    failTimes(context, SETTINGS.afterFailures);
+    for (let i = 0; i < MAX_TRACKED_KEYS + 5000; i += 1) failTimes(context, 1, `made-up${i}`, undefined, 'no-row');
+    expect(login(context, FAILURE)).toBe(FIRST_DELAY_MS);
   });
 
-  it('counts every name refused before its lookup under one shared key', () => {
-    const throttle = new FailureThrottle(SETTINGS, fakeClock());
-    for (let i = 0; i < 1000; i += 1) failTimes(throttle, 1, `bad-name-${i}`, undefined, 'not-a-name');
-    expect(throttle.trackedKeys).toBe(1);
-    expect(decide(throttle, 'another-bad-name', undefined, true, 'not-a-name')?.failures).toBe(1000);
+  it('counts every name refused before its lookup under one shared key, and makes none of them wait for a turn', () => {
+    const context = build();
+    for (let i = 0; i < 1000; i += 1) failTimes(context, 1, `bad-name-${i}`, undefined, 'not-a-name');
+    expect(context.throttle.keyCounts.counted).toBe(1);
+    expect(login(context, FAILURE, 'another-bad-name', undefined, 'not-a-name')).toBeGreaterThan(0);
+    expect(context.throttle.keyCounts.active).toBe(0);
+  });
+
+  it('writes one throttling line when a name, and one when an address, crosses the threshold', () => {
+    const context = build();
+    failTimes(context, 5, 'alice', '203.0.113.9');
+    const lines = context.sink.records().filter((record) => record.event === 'throttle');
+    expect(lines.map((record) => record.msg)).toEqual(['throttling: [remote=203.0.113.9] [failures=3]', 'throttling: [user=alice] [failures=3]']);
+    // A made-up name refused before its lookup is no user to name.
+    const other = build();
+    failTimes(other, 5, 'x\\x01', undefined, 'not-a-name');
+    expect(other.sink.records().filter((record) => record.event === 'throttle')).toEqual([]);
+  });
+
+  it('counts nothing for a temporary failure, and gives its turn back', () => {
+    const context = build();
+    for (let i = 0; i < 10; i += 1) expect(claimed(context.throttle, 'alice', undefined, 'has-row').settle({ result: 'temporary-failure', code: ErrorCodes.BACKEND_UNAVAILABLE }, 'alice')).toBe(0);
+    expect(login(context, FAILURE)).toBe(0);
+    expect(context.throttle.keyCounts.active).toBe(0);
   });
 
   it("counts an owner address's logins under their own key: guesses from elsewhere do not hold it back", () => {
-    const clock = fakeClock();
-    const throttle = new FailureThrottle(SETTINGS, clock);
+    const context = build();
     const home = '198.51.100.7';
     // alice logs in from home: home becomes an owner address for alice (and only for alice).
-    const first = throttle.keysFor('alice', home, 'has-row');
-    throttle.settle(admitNow(throttle, first), first, false, { user: 'alice', address: home });
-    expect(throttle.keysFor('alice', home, 'has-row').map((k) => k.table)).toEqual(['owner']);
-    expect(throttle.keysFor('bob', home, 'has-row').map((k) => k.table)).toEqual(['address', 'has-row']);
+    login(context, SUCCESS, 'alice', home);
     // A guesser elsewhere (or with no address) throttles the name...
-    failTimes(throttle, 10, 'alice', '203.0.113.9');
-    failTimes(throttle, 10, 'alice', undefined);
-    expect(decide(throttle, 'alice', undefined, true)?.failures).toBe(20);
-    // ...not the owner at home, whose failures are their own.
-    expect(decide(throttle, 'alice', home, true)).toBeUndefined();
-    expect(throttle.admit(throttle.keysFor('alice', home, 'has-row'), NOBODY, () => false)).toMatchObject({ admitted: true });
-    // The mark lasts OWNER_ADDRESS_MS.
-    clock.advance(OWNER_ADDRESS_MS + 1);
-    expect(throttle.keysFor('alice', home, 'has-row').map((k) => k.table)).toEqual(['address', 'has-row']);
+    failTimes(context, 10, 'alice', '203.0.113.9');
+    failTimes(context, 10, 'alice', undefined);
+    expect(login(context, FAILURE, 'alice', undefined)).toBeGreaterThan(0);
+    // ...not the owner at home, whose failures are their own, and who need not wait to be evaluated.
+    expect(login(context, FAILURE, 'alice', home)).toBe(0);
+    expect(claimed(context.throttle, 'alice', home, 'has-row', () => false).settle(SUCCESS, 'alice')).toBe(0);
+    // bob at alice's home is no owner there: his name's guesses from elsewhere hold him back.
+    failTimes(context, 3, 'bob', '203.0.113.9');
+    expect(login(context, FAILURE, 'bob', home)).toBeGreaterThan(0);
+    // The mark lasts OWNER_ADDRESS_MS: after it, home is one address among others.
+    context.clock.advance(OWNER_ADDRESS_MS + 1);
+    failTimes(context, 3, 'alice', '203.0.113.10');
+    expect(login(context, FAILURE, 'alice', home)).toBeGreaterThan(0);
   });
 
   it('admits fewer evaluations at once as failures mount, one once throttled, and none while the last delay runs', () => {
     const clock = fakeClock(1);
-    const throttle = new FailureThrottle(SETTINGS, clock);
-    const keys = throttle.keysFor('alice', undefined, 'has-row');
-    const open = () => {
-      const admission = throttle.admit(keys, NOBODY, () => false);
-      return !(admission instanceof Promise) && admission.admitted ? admission.pass : undefined;
+    const { throttle } = build(clock);
+    const open = (): Turn | undefined => {
+      const turn = throttle.turn(undefined, NOBODY, () => false);
+      return turn.claim('alice', 'has-row') === undefined ? turn : undefined;
     };
     // Clean: afterFailures (3) at once, not a fourth.
-    const passes = [open(), open(), open()];
-    expect(passes.every(Boolean)).toBe(true);
+    const turns = [open(), open(), open()];
+    expect(turns.every(Boolean)).toBe(true);
     expect(open()).toBeUndefined();
     // Three failures: throttled. The next failure earns a delay and holds the key closed for it.
-    for (const pass of passes) throttle.settle(pass!, keys, true);
+    for (const turn of turns) turn!.settle(FAILURE, 'alice');
     const fourth = open();
     expect(fourth).toBeDefined();
     expect(open()).toBeUndefined();
-    const { decision } = throttle.settle(fourth!, keys, true);
-    expect(decision?.delayMs).toBe(FIRST_DELAY_MS);
+    expect(fourth!.settle(FAILURE, 'alice')).toBe(FIRST_DELAY_MS);
     expect(open()).toBeUndefined();
     clock.advance(FIRST_DELAY_MS);
     expect(open()).toBeDefined();
   });
-});
 
-describe('clientAddressOf', () => {
-  it.each([
-    ['192.0.2.7;50123', '192.0.2.7'],
-    ['2001:db8::1;50123', '2001:db8::1'],
-    ['192.0.2.7', '192.0.2.7'],
-  ])('%s -> %s', (field, address) => {
-    expect(clientAddressOf(field)).toBe(address);
+  it('keeps the turn when it moves to a name under the same keys, and takes the new name’s when they differ', () => {
+    const context = build();
+    failTimes(context, 3, 'alice');
+    // Throttled: one evaluation at a time. A turn for "alice" moved to "alice" is still the one turn.
+    const turn = claimed(context.throttle, 'alice', undefined, 'has-row');
+    expect(turn.claim('alice', 'has-row')).toBeUndefined();
+    // Moved to a name with no row: alice's turn is given back, so another login of alice's goes at once.
+    expect(turn.claim('nobody', 'no-row')).toBeUndefined();
+    const next = claimed(context.throttle, 'alice', undefined, 'has-row');
+    next.settle(SUCCESS, 'alice');
+    turn.settle(FAILURE, 'nobody');
+    expect(context.throttle.keyCounts.active).toBe(0);
   });
 });

@@ -21,9 +21,8 @@
  * brought none, once `maxBatch` names wait, or once the oldest has waited
  * `gatherMs`. An idle daemon pays one quiet turn (microseconds); a busy one,
  * whose every turn brings new logins, asks for many names at once and spends
- * its thread on logins. A fixed wait instead (a timer since the last
- * statement) gathered as much, but made every login on the miss path, busy
- * hashing rather than its thread, wait for it.
+ * its thread on logins. It waits on turns, not on a timer, so a login on the
+ * miss path (busy hashing, not busy on its thread) never waits for a clock.
  *
  * While the database does not answer, every statement stalls and lookups
  * pile up: `maxQueue` bounds how many wait (more are refused at once), and a

@@ -1,0 +1,217 @@
+/**
+ * The listener core under every protocol (saslauthd's socket, Dovecot's auth
+ * protocol): it accepts connections on one or more addresses, caps how many
+ * are open, keeps the room for held answers, says when it sheds connections,
+ * and drains at shutdown, each by one rule. What a connection says and when
+ * it answers is its protocol's business (connection.ts, dovecot-connection.ts).
+ *
+ * Two rooms, each as large as maxConnections: connections being worked on,
+ * and answers that wait on the throttle (a turn to come, a delay to sit out).
+ * A held answer costs nothing but a timer, and keeping it out of the first
+ * room means a guesser's held answers never take the places other users'
+ * logins need. On the mux socket a connection is one login, so a connection
+ * whose answer is held leaves the connection cap; a Dovecot connection
+ * carries many logins and stays counted, while its held answers take places
+ * in the room all the same.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { describeError, ErrorCodes } from '../errors.js';
+import type { ListenerName } from './request.js';
+
+/** What the core needs to know of a protocol's connection. */
+export interface ServedConnection {
+  /** Carries no work (nothing received, nothing in flight): shutdown closes it at once. */
+  readonly isIdle: boolean;
+  /** At the cap, whether closing it to make room for a newcomer costs nobody a login (a peer still silent about its request). */
+  canBeEvicted(now: number): boolean;
+  destroy(): void;
+}
+
+/** What the listener offers each of its connections. */
+export interface ConnectionRoom {
+  /** One of this connection's answers now waits on the throttle: a place in the room for held answers, false when it is full. */
+  hold(): boolean;
+  /** A held answer was given, or never will be: its place is free again. */
+  release(): void;
+}
+
+export interface ListenerOptions<C extends ServedConnection> {
+  readonly name: ListenerName;
+  /** Open connections at most, over every address; held answers at most, in their own room. */
+  readonly maxConnections: number;
+  /** 'one': each connection is one login, and leaves the cap while its answer is held. 'many': connections stay counted. */
+  readonly loginsPerConnection: 'one' | 'many';
+  /** The protocol's connection for a socket just accepted. */
+  readonly connect: (socket: net.Socket, room: ConnectionRoom) => C;
+  readonly logger: Logger;
+}
+
+/** A UNIX socket path the caller has made sure is free, a listening socket already open (systemd's), or a TCP host and port. */
+export type ListenAddress = { readonly path: string } | { readonly fd: number } | { readonly host: string; readonly port: number };
+
+/** Held answers refused for want of room are logged at most this often. */
+const NO_ROOM_LOG_INTERVAL_MS = 10_000;
+
+/** Shed connections are logged at most this often, so a flood cannot flood the log; no count is ever lost. */
+const SHED_LOG_INTERVAL_MS = 1000;
+
+export class Listener<C extends ServedConnection> {
+  readonly #options: ListenerOptions<C>;
+  readonly #servers: net.Server[] = [];
+  /** Counted against maxConnections, in the order they were accepted. */
+  readonly #connections = new Set<C>();
+  /** Connections out of the cap because their one answer is held ('one' only). */
+  readonly #heldConnections = new Set<C>();
+  /** Held answers per connection, so a connection that closes gives its places back. */
+  readonly #holds = new Map<C, number>();
+  #heldAnswers = 0;
+  #lastNoRoomLog = Number.NEGATIVE_INFINITY;
+  #shed = { refused: 0, evicted: 0 };
+  #lastShedLog = Number.NEGATIVE_INFINITY;
+  #shedLogTimer: NodeJS.Timeout | undefined;
+  #onDrained: (() => void) | undefined;
+
+  constructor(options: ListenerOptions<C>) {
+    this.#options = options;
+  }
+
+  /** Connections open, those whose answer is held included. */
+  get connectionCount(): number {
+    return this.#connections.size + this.#heldConnections.size;
+  }
+
+  /** Answers that wait on the throttle. */
+  get heldCount(): number {
+    return this.#heldAnswers;
+  }
+
+  /** Start accepting there; resolves with the TCP port bound (useful with port 0), undefined for a UNIX socket. */
+  async listen(where: ListenAddress): Promise<number | undefined> {
+    // allowHalfOpen: a mux client may shut down its sending side after its request and still wants the reply.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(where, () => {
+        server.off('error', reject);
+        server.on('error', (error) => this.#options.logger.error({ listener: this.#options.name, error: describeError(error) }, 'listener error'));
+        resolve();
+      });
+    });
+    this.#servers.push(server);
+    const address = server.address();
+    return typeof address === 'object' && address !== null ? address.port : undefined;
+  }
+
+  /**
+   * Stop accepting, close connections with no work and held answers (a guess
+   * being slowed down is not worth a grace period: its client sees a
+   * temporary failure), give the rest up to graceMs to answer, then cut what
+   * remains. Resolves when every connection is gone.
+   */
+  async close(graceMs: number): Promise<void> {
+    const stopped = Promise.all(this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    for (const connection of this.#connections) if (connection.isIdle) connection.destroy();
+    for (const connection of this.#heldConnections) connection.destroy();
+    if (this.connectionCount > 0) {
+      const drained = new Promise<'drained'>((resolve) => (this.#onDrained = () => resolve('drained')));
+      let graceTimer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'grace-over'>((resolve) => {
+        graceTimer = setTimeout(() => resolve('grace-over'), graceMs);
+        graceTimer.unref();
+      });
+      const outcome = await Promise.race([drained, graceOver]);
+      clearTimeout(graceTimer);
+      if (outcome === 'grace-over') {
+        this.#options.logger.warn({ listener: this.#options.name, open: this.connectionCount, graceMs }, 'grace period over; closing remaining connections');
+        for (const connection of [...this.#connections, ...this.#heldConnections]) connection.destroy();
+      }
+    }
+    await stopped;
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#connections.size >= this.#options.maxConnections && !this.#evictOne()) {
+      socket.destroy();
+      this.#noteShed('refused');
+      return;
+    }
+    const connection: C = this.#options.connect(socket, this.#roomFor(() => connection));
+    this.#connections.add(connection);
+    socket.once('close', () => {
+      this.#connections.delete(connection);
+      this.#heldConnections.delete(connection);
+      this.#heldAnswers -= this.#holds.get(connection) ?? 0;
+      this.#holds.delete(connection);
+      if (this.connectionCount === 0) this.#onDrained?.();
+    });
+  }
+
+  #roomFor(connection: () => C): ConnectionRoom {
+    return {
+      hold: () => {
+        const held = connection();
+        if (!this.#connections.has(held) && !this.#heldConnections.has(held)) return false;
+        if (this.#heldAnswers >= this.#options.maxConnections) {
+          this.#noteNoRoom();
+          return false;
+        }
+        this.#heldAnswers += 1;
+        this.#holds.set(held, (this.#holds.get(held) ?? 0) + 1);
+        if (this.#options.loginsPerConnection === 'one' && this.#connections.delete(held)) this.#heldConnections.add(held);
+        return true;
+      },
+      release: () => {
+        const held = connection();
+        const holds = this.#holds.get(held) ?? 0;
+        if (holds === 0) return;
+        this.#heldAnswers -= 1;
+        if (holds === 1) this.#holds.delete(held);
+        else this.#holds.set(held, holds - 1);
+      },
+    };
+  }
+
+  /** Close the oldest connection that can go without costing a login, to make room. False when there is none. */
+  #evictOne(): boolean {
+    const now = performance.now();
+    // A Set iterates in insertion order: the oldest first.
+    for (const connection of this.#connections) {
+      if (!connection.canBeEvicted(now)) continue;
+      connection.destroy();
+      // Its 'close' comes later; stop counting it now so the newcomer fits.
+      this.#connections.delete(connection);
+      this.#noteShed('evicted');
+      return true;
+    }
+    return false;
+  }
+
+  #noteNoRoom(): void {
+    const now = performance.now();
+    if (now - this.#lastNoRoomLog < NO_ROOM_LOG_INTERVAL_MS) return;
+    this.#lastNoRoomLog = now;
+    this.#options.logger.warn(
+      { listener: this.#options.name, code: ErrorCodes.THROTTLE_BUSY, held: this.#heldAnswers },
+      `${this.#heldAnswers} answers are already held for throttled users and addresses; further throttled requests get a temporary failure`,
+    );
+  }
+
+  /** Count shed connections and report them at most once per interval. */
+  #noteShed(kind: 'refused' | 'evicted'): void {
+    this.#shed[kind] += 1;
+    if (this.#shedLogTimer) return;
+    const wait = Math.max(0, this.#lastShedLog + SHED_LOG_INTERVAL_MS - performance.now());
+    this.#shedLogTimer = setTimeout(() => {
+      this.#shedLogTimer = undefined;
+      this.#lastShedLog = performance.now();
+      const { refused, evicted } = this.#shed;
+      this.#shed = { refused: 0, evicted: 0 };
+      this.#options.logger.warn(
+        { listener: this.#options.name, refused, evicted, maxConnections: this.#options.maxConnections },
+        `connection limit reached: ${evicted} stalled connection(s) closed to make room, ${refused} new connection(s) refused (those clients see a temporary failure)`,
+      );
+    }, wait);
+    this.#shedLogTimer.unref();
+  }
+}

@@ -20,21 +20,30 @@ export type Hold = () => boolean;
 /** Decides the answer to one request, in the protocol's own terms. */
 export type LoginHandler<Answer> = (request: LoginRequest, cancellation: Cancellation, hold: Hold) => Promise<Answer>;
 
+/** How the protocol hears of an answer, each at most once. */
+export interface AnswerListener<Answer> {
+  /** The handler's answer; undefined when there is none to give (it threw, or nobody waits any more). Not called after onDeadline. */
+  answered(answer: Answer | undefined): void;
+  /** The deadline passed: the protocol says "temporary failure" its own way. */
+  deadlinePassed(): void;
+}
+
 export class PendingAnswer<Answer> {
   readonly #cancellation = new LazyCancellation();
   readonly #deadline: NodeJS.Timeout;
-  /** The handler's answer; undefined when there is none to give: it threw, its deadline passed, or nobody waits any more. */
-  readonly answer: Promise<Answer | undefined>;
+  readonly #listener: AnswerListener<Answer>;
+  #late = false;
 
-  /** `onDeadline` runs when the deadline passes: the protocol says "temporary failure" its own way. */
-  constructor(request: LoginRequest, handler: LoginHandler<Answer>, hold: Hold, deadlineMs: number, log: Logger, onDeadline: () => void) {
+  constructor(request: LoginRequest, handler: LoginHandler<Answer>, hold: Hold, deadlineMs: number, log: Logger, listener: AnswerListener<Answer>) {
+    this.#listener = listener;
     this.#deadline = setTimeout(() => {
       log.error({ code: ErrorCodes.AUTH_TIMEOUT, timeoutMs: deadlineMs }, 'no answer before the deadline: a temporary failure');
+      this.#late = true;
       this.#cancellation.abort();
-      onDeadline();
+      listener.deadlinePassed();
     }, deadlineMs);
     this.#deadline.unref();
-    this.answer = this.#run(request, handler, hold, log);
+    void this.#run(request, handler, hold, log);
   }
 
   /** Nobody waits for this answer any more (the client left, or cancelled the request): stop the work. */
@@ -43,17 +52,17 @@ export class PendingAnswer<Answer> {
     this.#cancellation.abort();
   }
 
-  async #run(request: LoginRequest, handler: LoginHandler<Answer>, hold: Hold, log: Logger): Promise<Answer | undefined> {
+  async #run(request: LoginRequest, handler: LoginHandler<Answer>, hold: Hold, log: Logger): Promise<void> {
+    let answer: Answer | undefined;
     try {
-      const answer = await handler(request, this.#cancellation, hold);
-      return this.#cancellation.aborted ? undefined : answer;
+      answer = await handler(request, this.#cancellation, hold);
     } catch (error) {
       // A handler must not throw; if one does, the only safe answer is "try again later".
       log.error({ code: ErrorCodes.INTERNAL, error: describeError(error) }, 'request handler failed: a temporary failure');
-      return undefined;
     } finally {
       clearTimeout(this.#deadline);
       request.password.wipe();
     }
+    if (!this.#late) this.#listener.answered(this.#cancellation.aborted ? undefined : answer);
   }
 }

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { encodeReply, RequestDecoder, type MuxRequest } from './codec.js';
 import { earlyRefusalReply, NO_ANSWER, type Reply } from './replies.js';
 import { clientAddressOf, EARLY_REFUSAL_MESSAGE, refusalBeforeAuthentication, type LoginRequest } from './request.js';
-import { PendingAnswer, type LoginHandler } from './answering.js';
+import { PendingAnswer, type AnswerListener, type LoginHandler } from './answering.js';
 import type { ConnectionRoom, ServedConnection } from './listener.js';
 import { ErrorCodes } from '../errors.js';
 
@@ -46,7 +46,7 @@ type Phase = 'reading' | 'answering' | 'replying' | 'closed';
 /** The high byte of every reply's length (replies are far shorter than 256 bytes: codec.ts). */
 const REPLY_FIRST_BYTE = Buffer.from([0]);
 
-export class MuxConnection implements ServedConnection {
+export class MuxConnection implements ServedConnection, AnswerListener<Reply> {
   readonly #socket: Socket;
   readonly #handler: LoginHandler<Reply>;
   readonly #timeouts: ConnectionTimeouts;
@@ -130,11 +130,17 @@ export class MuxConnection implements ServedConnection {
   #answer(request: LoginRequest): void {
     this.#phase = 'answering';
     if (this.#timer) clearTimeout(this.#timer);
-    const pending = new PendingAnswer(request, this.#handler, this.#hold, this.#timeouts.answerTimeoutMs, this.#log, () => this.#send(NO_ANSWER));
-    this.#pending = pending;
-    void pending.answer.then((reply) => {
-      if (this.#phase === 'answering') this.#send(reply ?? NO_ANSWER);
-    });
+    this.#pending = new PendingAnswer(request, this.#handler, this.#hold, this.#timeouts.answerTimeoutMs, this.#log, this);
+  }
+
+  /** The handler's reply, or none to give (a temporary failure). */
+  answered(reply: Reply | undefined): void {
+    if (this.#phase === 'answering') this.#send(reply ?? NO_ANSWER);
+  }
+
+  /** No answer before the deadline: closed without a reply. */
+  deadlinePassed(): void {
+    this.#send(NO_ANSWER);
   }
 
   #send(reply: Reply): void {

@@ -244,9 +244,11 @@ export class DovecotConnection implements ServedConnection {
       if (!request.held && this.#requests.get(id) === request) request.held = this.#room.hold();
       return request.held;
     };
-    const pending = new PendingAnswer(asked, this.#handler, hold, this.#timeouts.answerTimeoutMs, this.#log, () => this.#drop('answer deadline'));
-    request.answering = pending;
-    void pending.answer.then((answer) => this.#deliver(id, request, answer));
+    request.answering = new PendingAnswer(asked, this.#handler, hold, this.#timeouts.answerTimeoutMs, this.#log, {
+      answered: (answer) => this.#deliver(id, request, answer),
+      // The connection goes, and with it the places its held answers took.
+      deadlinePassed: () => this.#drop('answer deadline'),
+    });
   }
 
   #deliver(id: string, request: Request, answer: DovecotAnswer | undefined): void {

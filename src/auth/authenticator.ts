@@ -259,17 +259,19 @@ function outcomeOf(verdict: CheckedVerdict): Outcome {
       return { result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'wrong password', scheme, ...cache };
     case 'locked':
       return { result: 'failure', code: ErrorCodes.ACCOUNT_LOCKED, reason: verdict.reason, scheme };
-    // The rest is the configuration's or the row's fault, never the user's: a temporary failure the log explains.
+    // The rest is the configuration's or the row's fault, never the user's: a temporary failure the log explains,
+    // which still counts as a guess (candidates.ts), or guessing a row nobody can log in to would cost nothing.
     case 'unsupported':
-      return { result: 'temporary-failure', code: ErrorCodes.UNSUPPORTED_SCHEME, reason: verdict.reason, scheme };
+      return { result: 'temporary-failure', code: ErrorCodes.UNSUPPORTED_SCHEME, reason: verdict.reason, scheme, countsAsGuess: true };
     case 'malformed':
-      return { result: 'temporary-failure', code: ErrorCodes.MALFORMED_STORED_VALUE, reason: verdict.reason, scheme };
+      return { result: 'temporary-failure', code: ErrorCodes.MALFORMED_STORED_VALUE, reason: verdict.reason, scheme, countsAsGuess: true };
     case 'over-ceiling':
-      return { result: 'temporary-failure', code: ErrorCodes.COST_CEILING, reason: verdict.reason, scheme };
+      return { result: 'temporary-failure', code: ErrorCodes.COST_CEILING, reason: verdict.reason, scheme, countsAsGuess: true };
+    // Not decided now; a guess only when another value was checked all the same.
     case 'overloaded':
-      return { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: 'verification queue full', scheme };
+      return { result: 'temporary-failure', code: ErrorCodes.VERIFY_OVERLOADED, reason: 'verification queue full', scheme, ...(verdict.evaluated ? { countsAsGuess: true } : {}) };
     case 'abandoned':
-      return { result: 'temporary-failure', code: ErrorCodes.ABANDONED, reason: 'verification abandoned: nobody waits for the answer any more', scheme };
+      return { result: 'temporary-failure', code: ErrorCodes.ABANDONED, reason: 'verification abandoned: nobody waits for the answer any more', scheme, ...(verdict.evaluated ? { countsAsGuess: true } : {}) };
   }
 }
 

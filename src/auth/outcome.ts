@@ -23,6 +23,12 @@ export interface Outcome {
   readonly reason?: string;
   readonly scheme?: string;
   readonly cache?: AnsweredFrom;
+  /**
+   * A temporary failure the throttle counts as a guess all the same: a value
+   * was checked (another could not be, now), or the row's only values are ones
+   * no guess can be checked against. Otherwise such a guess would be free.
+   */
+  readonly countsAsGuess?: true;
 }
 
 /** The names one login is logged under: the lookup key once it is known, the bytes as received before. */

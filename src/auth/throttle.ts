@@ -105,9 +105,9 @@ export interface Turn {
   /**
    * Count the outcome under the keys claimed, give them back (each closed to
    * newcomers for the delay it earned), log a key crossing the threshold,
-   * and say how long to hold the answer. Temporary failures count nothing
-   * and wait for nothing: they are our trouble, not the client's. `user` is
-   * the name the log line shows.
+   * and say how long to hold the answer. A temporary failure counts nothing
+   * and waits for nothing (our trouble, not the client's) unless it says it
+   * counts as a guess (outcome.ts). `user` is the name the log line shows.
    */
   settle(outcome: Outcome, user: string): number;
 }
@@ -369,11 +369,11 @@ class ThrottleTurn implements Turn {
     const pass = this.#pass;
     this.#keys = undefined;
     this.#pass = undefined;
-    if (keys === undefined || outcome.result === 'temporary-failure') {
+    if (keys === undefined || (outcome.result === 'temporary-failure' && !outcome.countsAsGuess)) {
       pass?.release();
       return 0;
     }
-    return this.#throttle.settle(keys, pass, outcome.result === 'failure', this.#kind, user, this.#address);
+    return this.#throttle.settle(keys, pass, outcome.result !== 'success', this.#kind, user, this.#address);
   }
 
   #admitted(admission: KeyedAdmission): Outcome | undefined {

@@ -5,18 +5,18 @@
  */
 import type { Verdict, Verifier, VerifyOptions } from './verifier.js';
 
-/** A match says which values matched, by position (several can: the same password twice). */
-export type CandidatesVerdict = Exclude<Verdict, { readonly status: 'match' }> | { readonly status: 'match'; readonly scheme: string; readonly matched: readonly number[] };
+/**
+ * A match says which values matched, by position (several can: the same
+ * password twice). A verdict that decides nothing (a full queue, a client
+ * that left) says `evaluated` when another value was checked all the same:
+ * the guess was tried, and the throttle counts it.
+ */
+export type CandidatesVerdict =
+  | Exclude<Verdict, { readonly status: 'match' | 'overloaded' | 'abandoned' }>
+  | (Extract<Verdict, { readonly status: 'overloaded' | 'abandoned' }> & { readonly evaluated?: true })
+  | { readonly status: 'match'; readonly scheme: string; readonly matched: readonly number[] };
 
 const FIRST = Object.freeze([0]);
-
-/**
- * When no value matched, the verdict that says most: a check that could not
- * run (the client left, the queue was full) first, then a value the
- * configuration must fix, then a lock marker; a plain mismatch only when every
- * value was one.
- */
-const PRECEDENCE: Readonly<Record<Exclude<Verdict['status'], 'match'>, number>> = { abandoned: 0, overloaded: 0, unsupported: 1, malformed: 1, 'over-ceiling': 1, locked: 2, mismatch: 3 };
 
 export async function verifyCandidates(verifier: Verifier, password: Buffer, values: readonly string[], options: VerifyOptions): Promise<CandidatesVerdict> {
   if (values.length === 1) {
@@ -27,14 +27,35 @@ export async function verifyCandidates(verifier: Verifier, password: Buffer, val
   return combine(verdicts);
 }
 
+type Checked = Extract<Verdict, { readonly status: 'mismatch' | 'locked' }>;
+type Undecided = Extract<Verdict, { readonly status: 'overloaded' | 'abandoned' }>;
+type Unverifiable = Extract<Verdict, { readonly status: 'unsupported' | 'malformed' | 'over-ceiling' }>;
+
+/**
+ * Every value's verdict as one, when none matched:
+ *   - a value was checked and did not match (mismatch, or a lock marker):
+ *     that is the answer, a "no", whatever the other values were. A value the
+ *     daemon cannot read (an unknown scheme, a damaged string, over a cost
+ *     ceiling) can never match, so it cannot turn a checked guess into a
+ *     "try again later", which the throttle would not count: that would make
+ *     every guess free and the right one plain to see;
+ *   - unless another value could not be checked now (a full queue, a client
+ *     that left): it might have matched, so no "no", but the guess was tried
+ *     (evaluated) and counts;
+ *   - nothing checked: the value that could not be checked now, else the one
+ *     the configuration must fix.
+ */
 export function combine(verdicts: readonly Verdict[]): CandidatesVerdict {
   const matched = verdicts.flatMap((verdict, index) => (verdict.status === 'match' ? [index] : []));
   if (matched.length > 0) return { status: 'match', scheme: verdicts[matched[0]!]!.scheme, matched };
-  let chosen = verdicts[0]! as Exclude<Verdict, { readonly status: 'match' }>;
-  for (const verdict of verdicts as ReadonlyArray<Exclude<Verdict, { readonly status: 'match' }>>) {
-    if (PRECEDENCE[verdict.status] < PRECEDENCE[chosen.status]) chosen = verdict;
+  const checked = verdicts.filter((verdict): verdict is Checked => verdict.status === 'mismatch' || verdict.status === 'locked');
+  const undecided = verdicts.find((verdict): verdict is Undecided => verdict.status === 'overloaded' || verdict.status === 'abandoned');
+  if (checked.length > 0) {
+    if (undecided) return { ...undecided, evaluated: true };
+    // A lock marker says more than a mismatch: the account is off.
+    return checked.find((verdict) => verdict.status === 'locked') ?? checked[0]!;
   }
-  return chosen;
+  return undecided ?? (verdicts[0] as Unverifiable);
 }
 
 /**

@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { afterThisTest } from './cleanup.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/**
+ * The build the process tests run: this checkout's, or another's dist/cli/main.js named by
+ * TEST_CLI_BUILD, to see an attack test fail on an older build (TEST_CLI_BUILD=/old/dist/cli/main.js npx vitest run test/security/...).
+ */
+export const CLI = process.env.TEST_CLI_BUILD ?? fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 function assertBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does it for you)`);

@@ -10,6 +10,7 @@
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT, run } from './cli.js';
+import type { TestDatabase } from './mysql.js';
 
 export const POSTFIXADMIN_TREE = path.join(PROJECT_ROOT, 'build', 'postfixadmin');
 const APP = path.join(POSTFIXADMIN_TREE, 'usr', 'share', 'postfixadmin');
@@ -129,3 +130,39 @@ export const POSTFIXADMIN_4_SCHEMA = [
      password_hash VARCHAR(255) DEFAULT NULL
    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 ];
+
+export interface PresetMailbox {
+  readonly username: string;
+  /** The stored value, as PostfixAdmin would have written it. */
+  readonly password: string;
+  readonly totpSecret?: string;
+}
+
+/**
+ * PostfixAdmin 4.x's tables in a test database, with these mailboxes (every
+ * domain active), app passwords and TOTP exception addresses; the reader
+ * account of the database gets SELECT on them, as postfixadmin.md says.
+ */
+export async function seedPostfixAdmin(db: TestDatabase, content: { readonly mailboxes: readonly PresetMailbox[]; readonly appPasswords?: ReadonlyArray<readonly [username: string, hash: string]>; readonly totpExceptions?: ReadonlyArray<readonly [ip: string, username: string | null]> }): Promise<void> {
+  for (const statement of POSTFIXADMIN_4_SCHEMA) await db.sql(statement);
+  const domains = new Set(content.mailboxes.map((mailbox) => mailbox.username.slice(mailbox.username.lastIndexOf('@') + 1)));
+  for (const domain of domains) await db.sql('INSERT INTO domain (domain, active, password_expiry) VALUES (?, 1, 0)', [domain]);
+  for (const { username, password, totpSecret } of content.mailboxes) {
+    const at = username.lastIndexOf('@');
+    await db.sql('INSERT INTO mailbox (username, password, local_part, domain, active, smtp_active, password_expiry, totp_secret) VALUES (?, ?, ?, ?, 1, 1, NOW() + INTERVAL 1 YEAR, ?)', [username, password, username.slice(0, at), username.slice(at + 1), totpSecret ?? null]);
+  }
+  for (const [username, hash] of content.appPasswords ?? []) await db.sql("INSERT INTO mailbox_app_password (username, description, password_hash) VALUES (?, 'device', ?)", [username, hash]);
+  for (const [ip, username] of content.totpExceptions ?? []) await db.sql("INSERT INTO totp_exception_address (ip, username, description) VALUES (?, ?, 'office')", [ip, username]);
+}
+
+/** The variables for -a mysql with the preset on a seeded database. */
+export function presetEnv(db: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    SASLAUTHD_MYSQL_DB_HOSTS: `${db.host}:${db.port}`,
+    SASLAUTHD_MYSQL_DB_DATABASE: db.database,
+    SASLAUTHD_MYSQL_DB_USER: db.user,
+    SASLAUTHD_MYSQL_DB_PASSWORD: db.password,
+    SASLAUTHD_MYSQL_PRESET: 'postfixadmin',
+    ...extra,
+  };
+}

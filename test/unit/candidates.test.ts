@@ -44,14 +44,22 @@ describe('verifyCandidates', () => {
     }
   });
 
-  it('says, when none matched, what needs someone first: a check that did not run, a value to fix, a lock, then a mismatch', () => {
+  it('says no when a value was checked and none matched, whatever the others were; never lets an unreadable value make a guess free', () => {
     const overloaded: Verdict = { status: 'overloaded', scheme: 'BLF-CRYPT' };
     const malformed: Verdict = { status: 'malformed', scheme: 'MD5-CRYPT', reason: 'damaged' };
+    const unsupported: Verdict = { status: 'unsupported', scheme: 'CRAM-MD5', reason: 'not read here' };
     const locked: Verdict = { status: 'locked', scheme: 'LOCKED', reason: 'lock' };
-    expect(combine([mismatch, malformed, overloaded]).status).toBe('overloaded');
-    expect(combine([mismatch, locked, malformed]).status).toBe('malformed');
+    // Checked and no match: no, a lock first.
+    expect(combine([mismatch, unsupported])).toEqual(mismatch);
+    expect(combine([unsupported, malformed, mismatch])).toEqual(mismatch);
+    expect(combine([mismatch, locked, malformed]).status).toBe('locked');
     expect(combine([locked, mismatch]).status).toBe('locked');
     expect(combine([mismatch, mismatch]).status).toBe('mismatch');
+    // Checked, but another could not be now: undecided, and the guess was tried.
+    expect(combine([mismatch, malformed, overloaded])).toEqual({ ...overloaded, evaluated: true });
+    // Nothing checked: what could not be checked now, else the value to fix.
+    expect(combine([malformed, overloaded])).toEqual(overloaded);
+    expect(combine([unsupported, malformed]).status).toBe('unsupported');
     expect(combine([malformed, { status: 'match', scheme: 'PLAIN' }])).toEqual({ status: 'match', scheme: 'PLAIN', matched: [1] });
   });
 
@@ -100,10 +108,15 @@ describe('Authenticator with several values', () => {
     expect((await login('phone')).result).toBe('success');
   });
 
-  it('a damaged app password makes a wrong password a temporary failure (the configuration must be fixed), never a "no"; the right one still works', async () => {
+  it('a damaged app password does not make a wrong password free to try: it is a "no" like any other; the right one still works', async () => {
     const { login } = harness([{ stored: '{PLAIN}main', role: 'password' }, { stored: '{BROKEN}x', role: 'app-password' }]);
     expect((await login('main')).result).toBe('success');
-    expect(await login('other')).toMatchObject({ result: 'temporary-failure', code: ErrorCodes.MALFORMED_STORED_VALUE });
+    expect(await login('other')).toMatchObject({ result: 'failure', code: ErrorCodes.WRONG_PASSWORD });
+  });
+
+  it('a row with nothing that can be checked is a temporary failure that still counts as a guess', async () => {
+    const { login } = harness([{ stored: '{BROKEN}x', role: 'password' }]);
+    expect(await login('anything')).toMatchObject({ result: 'temporary-failure', code: ErrorCodes.MALFORMED_STORED_VALUE, countsAsGuess: true });
   });
 
   it('offers only successes with the account\'s own password for re-hashing: not app passwords, not failures, not -c answers', async () => {

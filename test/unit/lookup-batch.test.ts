@@ -21,7 +21,16 @@ const options = {
   maxWaitMs: 60_000,
   queueFull: () => new Error('queue full'),
   waitedTooLong: () => new Error('waited too long'),
+  retrySingly: (error: unknown) => (error as Error).message.startsWith('statement:'),
 };
+
+/** Until the runner has been called this many times (the batcher asks on later turns). */
+async function eventuallyCalled(calls: readonly unknown[], count: number): Promise<void> {
+  for (let turns = 0; calls.length < count; turns += 1) {
+    if (turns > 100) throw new Error(`the runner was called ${calls.length} times, not ${count}`);
+    await nextTurn();
+  }
+}
 
 describe('LookupBatcher', () => {
   it('asks for a lone lookup at the end of the turn, alone', async () => {
@@ -72,6 +81,26 @@ describe('LookupBatcher', () => {
     await nextTurn();
     calls[1]!.answer();
     await expect(next).resolves.toEqual([['row of carol']]);
+    expect(batcher.inFlight).toBe(0);
+  });
+
+  it("asks a batch whose statement failed for what it said again name by name: one name's error fails no other", async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, options);
+    const [alice, lukasz, bob] = ['alice', 'łukasz', 'bob'].map((name) => batcher.lookup(name));
+    await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['alice', 'łukasz', 'bob']]);
+    calls[0]!.fail(new Error('statement: illegal mix of collations'));
+    // One after the other, each alone.
+    for (const [i, name] of ['alice', 'łukasz', 'bob'].entries()) {
+      await eventuallyCalled(calls, i + 2);
+      expect(calls[i + 1]!.names).toEqual([name]);
+      if (name === 'łukasz') calls[i + 1]!.fail(new Error('statement: illegal mix of collations'));
+      else calls[i + 1]!.answer();
+    }
+    await expect(alice).resolves.toEqual([['row of alice']]);
+    await expect(bob).resolves.toEqual([['row of bob']]);
+    await expect(lukasz).rejects.toThrow('illegal mix');
     expect(batcher.inFlight).toBe(0);
   });
 

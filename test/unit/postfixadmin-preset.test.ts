@@ -53,12 +53,17 @@ describe('the preset rows', () => {
   const main = (overrides: Partial<Record<'active' | 'domain' | 'smtp' | 'expired' | 'totp' | 'excepted', number | null>> = {}) => [
     'password', '$1$a$b', 'alice@example.org', overrides.active ?? 1, overrides.domain === undefined ? 1 : overrides.domain, overrides.smtp ?? 1, overrides.expired ?? 0, overrides.totp ?? 0, overrides.excepted ?? 0,
   ];
-  const appRow = (value: string | null) => ['app-password', value, null, null, null, null, null, null, null];
+  const appRow = (value: string | null, owner = 'alice@example.org') => ['app-password', value, owner, null, null, null, null, null, null];
 
   it('finds the password and app passwords, skipping empty ones', () => {
     expect(interpretPresetRows([main(), appRow('{PLAIN}x'), appRow(null), appRow('')], context)).toEqual({
       status: 'found', user: 'alice@example.org', candidates: [{ stored: '$1$a$b', role: 'password' }, { stored: '{PLAIN}x', role: 'app-password' }],
     });
+  });
+
+  it("takes only the found mailbox's own app passwords, by its exact name", () => {
+    const rows = [main(), appRow('{PLAIN}mine'), appRow('{PLAIN}his', 'alicé@example.org'), appRow('{PLAIN}spaced', 'alice@example.org '), appRow('{PLAIN}case', 'Alice@example.org')];
+    expect(interpretPresetRows(rows, context)).toEqual({ status: 'found', user: 'alice@example.org', candidates: [{ stored: '$1$a$b', role: 'password' }, { stored: '{PLAIN}mine', role: 'app-password' }] });
   });
 
   it.each([

@@ -157,6 +157,14 @@ describe('FailureThrottle', () => {
     expect(context.throttle.keyCounts.active).toBe(0);
   });
 
+  it('counts a temporary failure that says it counts as a guess, as a failure', () => {
+    const context = build();
+    const counted: Outcome = { result: 'temporary-failure', code: ErrorCodes.UNSUPPORTED_SCHEME, countsAsGuess: true };
+    for (let i = 0; i < 3; i += 1) login(context, counted);
+    expect(login(context, counted)).toBe(FIRST_DELAY_MS);
+    expect(login(context, FAILURE)).toBeGreaterThan(0);
+  });
+
   it("counts an owner address's logins under their own key: guesses from elsewhere do not hold it back", () => {
     const context = build();
     const home = '198.51.100.7';

@@ -97,6 +97,12 @@ function withDeadline<T>(promise: Promise<T>, ms: number, onLate: (value: T) => 
   });
 }
 
+/** A statement's rows, as arrays of column values, and its columns' names. */
+export interface QueryResult {
+  readonly rows: unknown[][];
+  readonly columns: readonly string[];
+}
+
 export class MysqlHosts {
   readonly #settings: ConnectionSettings;
   readonly #log: Logger;
@@ -143,6 +149,11 @@ export class MysqlHosts {
 
   /** Run one prepared statement; rows come back as arrays of column values. */
   async query(sql: string, params: readonly string[]): Promise<unknown[][]> {
+    return (await this.queryWithColumns(sql, params)).rows;
+  }
+
+  /** The same, with the names of the result's columns (a password_query's `password` and `user`). */
+  async queryWithColumns(sql: string, params: readonly string[]): Promise<QueryResult> {
     const now = Date.now();
     const live = this.#hosts.filter((host) => host.downUntil <= now);
     let lastFailure: QueryFailure | undefined;
@@ -171,7 +182,7 @@ export class MysqlHosts {
     throw lastFailure ?? new QueryFailure('connection', 'none', undefined, 'no database host configured');
   }
 
-  async #queryHost(host: Host, sql: string, params: readonly string[]): Promise<unknown[][]> {
+  async #queryHost(host: Host, sql: string, params: readonly string[]): Promise<QueryResult> {
     const { connectTimeoutMs, queryTimeoutMs } = this.#settings;
     let connection: mysql.PoolConnection;
     const saturated = host.inUse >= this.#settings.poolSize;
@@ -197,15 +208,16 @@ export class MysqlHosts {
 
     let broken = false;
     try {
-      const rows = await withDeadline(
-        new Promise<unknown>((resolve, reject) =>
-          connection.execute({ sql, rowsAsArray: true, timeout: queryTimeoutMs }, params as string[], (error, result) => (error ? reject(error) : resolve(result))),
+      return await withDeadline(
+        new Promise<QueryResult>((resolve, reject) =>
+          connection.execute({ sql, rowsAsArray: true, timeout: queryTimeoutMs }, params as string[], (error, result, fields) =>
+            error ? reject(error) : resolve({ rows: result as unknown as unknown[][], columns: Array.isArray(fields) ? fields.map((field) => field.name) : [] }),
+          ),
         ),
         queryTimeoutMs + 250,
         () => undefined,
         () => new QueryFailure('timeout', host.label, 'PROTOCOL_SEQUENCE_TIMEOUT', `no answer within ${queryTimeoutMs} ms`),
       );
-      return rows as unknown[][];
     } catch (error) {
       if (error instanceof QueryFailure) {
         broken = true;

@@ -24,6 +24,11 @@
  * its thread on logins. It waits on turns, not on a timer, so a login on the
  * miss path (busy hashing, not busy on its thread) never waits for a clock.
  *
+ * A statement that fails for what it says (an SQL error, not a database
+ * that went away) fails only its own names: the names of a batch are asked
+ * again one by one, so one name the server cannot compare (a name the user
+ * column's character set cannot hold) never fails the logins beside it.
+ *
  * While the database does not answer, every statement stalls and lookups
  * pile up: `maxQueue` bounds how many wait (more are refused at once), and a
  * lookup that has waited `maxWaitMs` when its turn comes is refused instead
@@ -51,6 +56,8 @@ export interface LookupBatchOptions {
   readonly maxWaitMs: number;
   readonly queueFull: () => Error;
   readonly waitedTooLong: () => Error;
+  /** Whether a batch that failed so should be asked again name by name: the statement's fault, not the database's. */
+  readonly retrySingly: (error: unknown) => boolean;
 }
 
 interface Waiting {
@@ -147,17 +154,36 @@ export class LookupBatcher {
     // The same name twice (a client retrying, two services) is asked once.
     const at = new Map<string, number>();
     for (const { name } of batch) if (!at.has(name)) at.set(name, at.size);
+    const names = [...at.keys()];
     try {
-      const rows = await this.#run([...at.keys()]);
+      const rows = await this.#run(names);
       for (const waiting of batch) waiting.resolve(rows[at.get(waiting.name)!]!);
     } catch (error) {
-      for (const waiting of batch) waiting.reject(error);
+      if (names.length > 1 && this.#options.retrySingly(error)) await this.#askSingly(batch, names, at);
+      else for (const waiting of batch) waiting.reject(error);
     } finally {
       clearTimeout(stall);
       this.#inFlight -= 1;
       if (pacing) this.#pacing -= 1;
       // Whatever gathered while this statement was out goes now, together.
       this.#send();
+    }
+  }
+
+  /** Each name on its own statement, one after the other (the batch's connection share, not the pool's): each login gets its own name's answer or error. */
+  async #askSingly(batch: readonly Waiting[], names: readonly string[], at: ReadonlyMap<string, number>): Promise<void> {
+    const answers: Array<{ readonly rows: unknown[][] } | { readonly error: unknown }> = [];
+    for (const name of names) {
+      try {
+        answers.push({ rows: (await this.#run([name]))[0]! });
+      } catch (error) {
+        answers.push({ error });
+      }
+    }
+    for (const waiting of batch) {
+      const answer = answers[at.get(waiting.name)!]!;
+      if ('rows' in answer) waiting.resolve(answer.rows);
+      else waiting.reject(answer.error);
     }
   }
 }

@@ -8,7 +8,7 @@ import type { LookupQuery, LookupResult, StoredSample } from '../backend.js';
 import { QueryFailure, type MysqlHosts } from './hosts.js';
 import { LookupBatcher, type LookupBatchOptions } from './lookup-batch.js';
 import { batchColumnSql, prepareColumnLookup, prepareQueryLookup, sampleColumnSql, type PreparedLookup } from './lookup-sql.js';
-import { unavailable } from './query-failure.js';
+import { LookupFailures } from './query-failure.js';
 import { DEFAULT_MAX_CANDIDATES, interpretQueryRows, interpretRows, rowsByName, storedValues } from './rows.js';
 import type { ColumnLookup, ConnectionSettings, PlainLookupSettings } from './settings.js';
 
@@ -50,6 +50,8 @@ function batchLimits(connection: ConnectionSettings): LookupBatchOptions {
     maxWaitMs: connection.connectTimeoutMs,
     queueFull: () => new QueryFailure('busy', 'lookups', 'LOOKUP_QUEUE_FULL', `${maxQueue} logins already waiting for a lookup (pool_size x ${MAX_BATCH})`),
     waitedTooLong: () => new QueryFailure('busy', 'lookups', 'LOOKUP_WAIT', `no lookup statement could go out within ${connection.connectTimeoutMs} ms (connect_timeout)`),
+    // A statement's own error may be one name's (query-failure.ts): the others are asked again alone. A database gone is everyone's.
+    retrySingly: (error) => error instanceof QueryFailure && error.kind === 'sql',
   };
 }
 
@@ -69,6 +71,9 @@ export class MysqlLookup {
   readonly #batcher: LookupBatcher | undefined;
   /** The batched statement's text, by how many names it asks for. */
   readonly #batchSql: string[] = [];
+  /** A lookup statement has answered: its text is sound, and an error comparing a name is that name's (query-failure.ts). */
+  #answeredBefore = false;
+  readonly #failures = new LookupFailures();
 
   constructor(settings: PlainLookupSettings, hosts: MysqlHosts) {
     this.#hosts = hosts;
@@ -91,14 +96,21 @@ export class MysqlLookup {
   }
 
   async lookup(query: LookupQuery): Promise<LookupResult> {
+    const known = this.#failures.known(query.user);
+    if (known) return { ...known, ...this.#scheme };
     const prepared = this.#prepared;
-    let rows: unknown[][];
+    let found: LookupResult;
     try {
-      rows = this.#batcher ? await this.#batcher.lookup(query.user) : await this.#hosts.query(prepared.sql, prepared.params({ user: query.user, service: query.service }));
+      if (this.#batcher) {
+        found = interpretRows(await this.#batcher.lookup(query.user), prepared.hasStatus, prepared.nameColumn);
+      } else {
+        const { rows, columns } = await this.#hosts.queryWithColumns(prepared.sql, prepared.params({ user: query.user, service: query.service }));
+        found = interpretQueryRows(rows, columns, this.#maxCandidates);
+      }
+      this.#answeredBefore = true;
     } catch (error) {
-      return { ...unavailable(error), ...this.#scheme };
+      return { ...this.#failures.of(error, query.user, this.#answeredBefore), ...this.#scheme };
     }
-    const found = prepared.nameColumn === undefined ? interpretQueryRows(rows, this.#maxCandidates) : interpretRows(rows, prepared.hasStatus, prepared.nameColumn);
     return { ...found, ...this.#scheme };
   }
 

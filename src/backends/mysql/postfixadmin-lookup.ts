@@ -20,13 +20,21 @@ import { ErrorCodes, type ErrorCode } from '../../errors.js';
 import type { MysqlHosts } from './hosts.js';
 import { describeRules, detectSchema, type PostfixAdminSchema } from './postfixadmin-schema.js';
 import { text, tooManyCandidates } from './rows.js';
-import { unavailable } from './query-failure.js';
+import { LookupFailures, unavailable } from './query-failure.js';
 import type { PostfixAdminLookup } from './settings.js';
+
+/** A name as bytes, for comparisons no collation may bend: "müller" and "muller", "alice" and "alice ", are different mailboxes. */
+const exactName = (column: string): string => `BINARY CONVERT(${column} USING utf8mb4)`;
 
 /**
  * The main row first, then one row per app password. Text columns are
  * converted to one character set: PostfixAdmin's mailbox table is latin1 on
  * many sites and its newer tables utf8mb4, and a UNION of the two would fail.
+ *
+ * Only the mailbox row is found through the column's collation (as the
+ * client's spelling). Everything else belongs to that row by its own name,
+ * byte for byte: an app password (which comes back with its owner's name, so
+ * interpretPresetRows can check again) and a TOTP exception.
  */
 export function presetSql(schema: PostfixAdminSchema): string {
   const smtp = schema.smtpActive ? 'm.smtp_active' : '1';
@@ -35,13 +43,16 @@ export function presetSql(schema: PostfixAdminSchema): string {
   // An exception is for the mailbox, for its whole domain, or (username NULL) for every mailbox.
   const excepted =
     schema.totp && schema.totpExceptions
-      ? 'EXISTS (SELECT 1 FROM totp_exception_address t WHERE t.ip IN (?, ?) AND (t.username = m.username OR t.username = m.domain OR t.username IS NULL))'
+      ? `EXISTS (SELECT 1 FROM totp_exception_address t WHERE t.ip IN (?, ?) AND (${exactName('t.username')} = ${exactName('m.username')} OR ${exactName('t.username')} = ${exactName('m.domain')} OR t.username IS NULL))`
       : '(? IS NULL AND ? IS NULL)';
   const main =
     `SELECT 'password', CONVERT(m.password USING utf8mb4), CONVERT(m.username USING utf8mb4), m.active, d.active, ${smtp}, ${expired}, ${totp}, ${excepted}` +
     ' FROM mailbox m LEFT JOIN domain d ON d.domain = m.domain WHERE m.username = ?';
   if (!schema.appPasswords) return main;
-  return `${main} UNION ALL SELECT 'app-password', CONVERT(a.password_hash USING utf8mb4), NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM mailbox_app_password a WHERE a.username = ?`;
+  return (
+    `${main} UNION ALL SELECT 'app-password', CONVERT(a.password_hash USING utf8mb4), CONVERT(a.username USING utf8mb4), NULL, NULL, NULL, NULL, NULL, NULL` +
+    ` FROM mailbox m JOIN mailbox_app_password a ON ${exactName('a.username')} = ${exactName('m.username')} WHERE m.username = ?`
+  );
 }
 
 /** The address as the client sent it, and its IPv4 form when it is IPv4 written as IPv6 (::ffff:192.0.2.1). */
@@ -82,14 +93,15 @@ export function interpretPresetRows(rows: readonly unknown[][], context: PresetC
   const candidates: Candidate[] = [];
   const main = text(password);
   if (main !== null && main !== '') candidates.push({ stored: main, role: 'password', ...mainRefusal(isOn(expired), isOn(totp), isOn(excepted), context.address) });
+  const name = text(user);
   for (const row of rows) {
-    if (row[0] !== 'app-password') continue;
+    // Only the found mailbox's own app passwords, by its exact name (the statement asks so already; this holds if it ever did not).
+    if (row[0] !== 'app-password' || name === null || text(row[2]) !== name) continue;
     const value = text(row[1]);
     if (value !== null && value !== '') candidates.push({ stored: value, role: 'app-password' });
   }
   if (candidates.length === 0) return refused(ErrorCodes.EMPTY_STORED_PASSWORD, 'the stored password is empty and the mailbox has no app passwords');
   if (candidates.length > context.maxCandidates) return tooManyCandidates(candidates.length, context.maxCandidates);
-  const name = text(user);
   return name ? { status: 'found', candidates, user: name } : { status: 'found', candidates };
 }
 
@@ -109,6 +121,9 @@ export class PostfixAdminLookupRunner {
   readonly #maxCandidates: number;
   readonly #log: Logger;
   #schema: Promise<{ readonly schema: PostfixAdminSchema; readonly sql: string }> | undefined;
+  /** The statement has answered: an error comparing a name is that name's (query-failure.ts). */
+  #answeredBefore = false;
+  readonly #failures = new LookupFailures();
 
   constructor(settings: PostfixAdminLookup, maxCandidates: number, hosts: MysqlHosts, log: Logger) {
     this.#hosts = hosts;
@@ -147,12 +162,15 @@ export class PostfixAdminLookupRunner {
       return unavailable(error);
     }
     const { schema, sql } = found;
+    const known = this.#failures.known(query.user);
+    if (known) return known;
     if (schema.missing.length > 0) return { status: 'misconfigured', code: ErrorCodes.PRESET_SCHEMA, reason: missingMessage(schema) };
     let rows: unknown[][];
     try {
       rows = await this.#hosts.query(sql, presetParams(schema, query));
+      this.#answeredBefore = true;
     } catch (error) {
-      return unavailable(error);
+      return this.#failures.of(error, query.user, this.#answeredBefore);
     }
     return interpretPresetRows(rows, { service: query.service, address: query.address, smtpServices: this.#settings.smtpServices, maxCandidates: this.#maxCandidates });
   }

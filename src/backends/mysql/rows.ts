@@ -24,21 +24,40 @@ export function tooManyCandidates(count: number, max: number): LookupResult {
   return { status: 'misconfigured', code: ErrorCodes.TOO_MANY_CANDIDATES, reason: `the lookup returned ${count} stored values for one login; at most ${max} are checked (max_candidates), so the query or the table needs a look` };
 }
 
+/** A column of a password_query's result, by its name in any case (Dovecot's names: `password`, `user`). */
+function columnNamed(columns: readonly string[], name: string): number | undefined {
+  const at = columns.findIndex((column) => column.toLowerCase() === name);
+  return at < 0 ? undefined : at;
+}
+
 /**
  * A password_query's rows: one is the usual case, with pam_mysql's rules;
- * several are values the password may match, in the first column of each.
+ * several are values the password may match. The value is the column named
+ * `password`, else the first. A column named `user` is the row's own name,
+ * as in Dovecot's queries: then every row must name the same user, exactly,
+ * or values of two mailboxes would open each other.
  */
-export function interpretQueryRows(rows: readonly unknown[][], maxCandidates: number): LookupResult {
-  if (rows.length <= 1) return interpretRows(rows, false);
-  if (rows.length > maxCandidates) return tooManyCandidates(rows.length, maxCandidates);
+export function interpretQueryRows(rows: readonly unknown[][], columns: readonly string[], maxCandidates: number): LookupResult {
+  const valueAt = columnNamed(columns, 'password') ?? 0;
+  const userAt = columnNamed(columns, 'user');
+  if (userAt !== undefined) {
+    const users = new Set(rows.map((row) => text(row[userAt])));
+    if (users.size > 1) {
+      return { status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER, reason: `the password_query returned values of ${users.size} different users (its user column); a login's values must all be one mailbox's, matched on its exact name` };
+    }
+  }
+  const picked = rows.map((row) => (userAt === undefined ? [row[valueAt]] : [row[valueAt], row[userAt]]));
+  if (picked.length <= 1) return interpretRows(picked, false, userAt === undefined ? undefined : 1);
+  if (picked.length > maxCandidates) return tooManyCandidates(picked.length, maxCandidates);
   const candidates: Candidate[] = [];
-  for (const row of rows) {
-    const stored = text(row[0]);
+  for (const [value] of picked) {
+    const stored = text(value);
     // A row with no value is no way in; the others still are.
     if (stored !== null && stored !== '') candidates.push({ stored, role: 'one-of-several' });
   }
-  if (candidates.length === 0) return { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD, reason: `all ${rows.length} stored values are NULL or empty` };
-  return { status: 'found', candidates };
+  if (candidates.length === 0) return { status: 'refused', code: ErrorCodes.EMPTY_STORED_PASSWORD, reason: `all ${picked.length} stored values are NULL or empty` };
+  const user = userAt === undefined ? null : text(picked[0]![1]);
+  return user ? { status: 'found', candidates, user } : { status: 'found', candidates };
 }
 
 export function interpretRows(rows: readonly unknown[][], hasStatus: boolean, nameColumn?: number): LookupResult {

@@ -63,6 +63,9 @@ export class PasswordVerifier implements Verifier {
   async verify(password: Buffer, stored: string, options: VerifyOptions = {}): Promise<Verdict> {
     const defaultScheme = options.defaultScheme ?? this.#options.defaultScheme;
     const chosen = plan(password, stored, defaultScheme, this.#options.ceilings);
+    // A lock marker is decided without a hash; the time one takes is spent all the same, or a locked account would answer
+    // faster than a wrong password and say which mailboxes exist and are locked.
+    if (chosen.kind === 'locked') await this.verifyDummy(password, options);
     const verdict = await this.#run(chosen, password, options);
     if (verdict.status === 'match' || verdict.status === 'mismatch') this.#choice.saw(stored, chosen, defaultScheme);
     return verdict;

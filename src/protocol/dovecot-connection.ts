@@ -48,6 +48,15 @@ export interface DovecotTimeouts {
 /** Requests one connection may have in flight; Postfix has one at a time per smtpd process. */
 export const MAX_REQUESTS_PER_CONNECTION = 32;
 
+/**
+ * Answers the peer has not read yet: past the first bound the connection
+ * stops reading (the peer's writes wait in the kernel, not in our memory)
+ * until the peer takes them; past the second, a peer that writes without
+ * reading is dropped. An answer line is far below either.
+ */
+export const UNSENT_PAUSE_BYTES = 64 * 1024;
+export const UNSENT_DROP_BYTES = 1024 * 1024;
+
 const EMPTY = Buffer.alloc(0);
 
 /** A request between AUTH and its answer. */
@@ -80,6 +89,8 @@ export class DovecotConnection implements ServedConnection {
   /** Runs while a line has begun and not ended. */
   #lineTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Not reading until the peer has taken our answers (UNSENT_PAUSE_BYTES). */
+  #paused = false;
 
   constructor(socket: Socket, handler: LoginHandler<DovecotAnswer>, timeouts: DovecotTimeouts, log: Logger, policy: DovecotPolicy, room: ConnectionRoom) {
     this.#socket = socket;
@@ -96,7 +107,7 @@ export class DovecotConnection implements ServedConnection {
     this.#handshakeTimer = setTimeout(() => this.#drop('no VERSION and CPID before the handshake deadline'), timeouts.handshakeTimeoutMs);
     this.#handshakeTimer.unref();
     const cuid = nextConnectionId++;
-    socket.write(
+    this.#write(
       formatLine('VERSION', '1', '2') +
         formatLine('MECH', 'PLAIN', 'plaintext') +
         formatLine('MECH', 'LOGIN', 'plaintext') +
@@ -124,14 +135,20 @@ export class DovecotConnection implements ServedConnection {
   #onData(chunk: string): void {
     if (this.#closed) return;
     this.#buffer += chunk;
+    this.#readLines();
+  }
+
+  /** The complete lines buffered, until the connection closes or pauses (the rest waits); then the bound on the line begun. */
+  #readLines(): void {
     let newline: number;
-    while ((newline = this.#buffer.indexOf('\n')) >= 0) {
+    while (!this.#paused && (newline = this.#buffer.indexOf('\n')) >= 0) {
       const line = this.#buffer.slice(0, newline);
       this.#buffer = this.#buffer.slice(newline + 1);
       if (Buffer.byteLength(line) > MAX_LINE_BYTES) return this.#drop('line too long');
       this.#onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
       if (this.#closed) return;
     }
+    if (this.#paused) return;
     if (Buffer.byteLength(this.#buffer) > MAX_LINE_BYTES) return this.#drop('line too long');
     // An idle connection may wait for ever, a line once begun may not: a peer dribbling bytes holds nothing for long.
     if (this.#buffer === '') {
@@ -140,6 +157,27 @@ export class DovecotConnection implements ServedConnection {
     } else if (!this.#lineTimer) {
       this.#lineTimer = setTimeout(() => this.#drop('a line not finished before the read deadline'), this.#timeouts.handshakeTimeoutMs);
       this.#lineTimer.unref();
+    }
+  }
+
+  /** One or more lines to the peer, with backpressure: a peer that does not read its answers is not read either, and past a bound is dropped. */
+  #write(lines: string): void {
+    if (this.#closed) return;
+    this.#socket.write(lines);
+    const unsent = this.#socket.writableLength;
+    if (unsent > UNSENT_DROP_BYTES) return this.#drop('the peer does not read its answers');
+    if (unsent > UNSENT_PAUSE_BYTES && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+      // A peer that takes nothing within the read deadline is gone, or is only holding a connection.
+      const giveUp = setTimeout(() => this.#drop('the peer does not read its answers'), this.#timeouts.handshakeTimeoutMs);
+      giveUp.unref();
+      this.#socket.once('drain', () => {
+        clearTimeout(giveUp);
+        this.#paused = false;
+        this.#socket.resume();
+        this.#readLines();
+      });
     }
   }
 
@@ -193,7 +231,7 @@ export class DovecotConnection implements ServedConnection {
       held: false,
     };
     if (this.#policy.plaintextNeedsTls && !request.secured) {
-      this.#socket.write(formatLine('FAIL', id, 'reason=Plaintext authentication disallowed on non-secure (SSL/TLS) connections.'));
+      this.#write(formatLine('FAIL', id, 'reason=Plaintext authentication disallowed on non-secure (SSL/TLS) connections.'));
       return;
     }
     this.#requests.set(id, request);
@@ -214,7 +252,7 @@ export class DovecotConnection implements ServedConnection {
       case 'challenge':
         request.awaiting = setTimeout(() => this.#drop('no response to a challenge before its deadline'), this.#timeouts.responseTimeoutMs);
         request.awaiting.unref();
-        this.#socket.write(formatLine('CONT', id, step.data));
+        this.#write(formatLine('CONT', id, step.data));
         return;
       case 'refused':
         return this.#fail(id, step.code);
@@ -256,15 +294,15 @@ export class DovecotConnection implements ServedConnection {
     // Cancelled, or its id taken by a later request since: this answer belongs to nobody.
     if (this.#closed || this.#requests.get(id) !== request) return;
     this.#requests.delete(id);
-    if (answer?.kind === 'ok') this.#socket.write(formatLine('OK', id, `user=${answer.user}`));
-    else if (answer?.kind === 'fail') this.#socket.write(formatLine('FAIL', id, 'reason=authentication failed'));
+    if (answer?.kind === 'ok') this.#write(formatLine('OK', id, `user=${answer.user}`));
+    else if (answer?.kind === 'fail') this.#write(formatLine('FAIL', id, 'reason=authentication failed'));
     // Postfix answers 454 only for a lost connection; a FAIL would be a "wrong password" (535).
     else this.#drop('temporary failure');
   }
 
   #fail(id: string, code?: string): void {
     this.#forget(id);
-    this.#socket.write(formatLine('FAIL', id, ...(code ? [`code=${code}`] : []), 'reason=authentication failed'));
+    this.#write(formatLine('FAIL', id, ...(code ? [`code=${code}`] : []), 'reason=authentication failed'));
   }
 
   #forget(id: string): void {

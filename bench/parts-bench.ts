@@ -43,6 +43,7 @@ async function serveOnly(socketPath: string, busyMicros: number): Promise<void> 
     },
     timeouts: { readTimeoutMs: 5000, answerTimeoutMs: 5000, replyTimeoutMs: 5000 },
     maxConnections: 512,
+    maxPerPeer: 512,
     logger: createLogger({ level: 'warn', pretty: false }),
   });
   await server.listen({ path: socketPath });

@@ -1,5 +1,6 @@
 /**
- * Builds the optional native addon (libxcrypt for md5crypt and DES) as part of
+ * Builds the optional native addons (libxcrypt for md5crypt and DES; a UNIX
+ * socket's peer credentials for the listener's per-peer limit) as part of
  * "npm run build", and when the package is installed (its "install" script).
  * Without a C compiler, make, python3 or libcrypt-dev it says so and the
  * daemon computes those schemes in JavaScript instead; nothing fails.
@@ -11,19 +12,20 @@ import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const addon = `${here}build/Release/saslauthd_mysql_crypt.node`;
-const sources = [`${here}binding.gyp`, `${here}src/crypt_addon.c`];
+const addons = [addon, `${here}build/Release/saslauthd_mysql_peer.node`];
+const sources = [`${here}binding.gyp`, `${here}src/crypt_addon.c`, `${here}src/peer_addon.c`];
 
 const newest = Math.max(...sources.map((file) => statSync(file).mtimeMs));
-if (existsSync(addon) && statSync(addon).mtimeMs >= newest) process.exit(0);
+if (addons.every((file) => existsSync(file) && statSync(file).mtimeMs >= newest)) process.exit(0);
 
 const result = spawnSync('node-gyp', ['rebuild', '--directory', here], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 if (result.status === 0) {
-  console.log(`native addon built: ${addon}`);
+  console.log(`native addons built: ${addons.join(', ')}`);
 } else {
   // An addon built from older sources must not stay behind and be loaded.
   rmSync(`${here}build`, { recursive: true, force: true });
   const why = result.error ? `node-gyp could not run (${result.error.message}); run the build through npm` : result.stderr.split('\n').filter((line) => /error/i.test(line)).slice(0, 5).join('\n');
   // In a checkout the build script runs this; in an installed package, npm's install step does.
   const again = process.env.npm_lifecycle_event === 'install' ? 'npm rebuild -g saslauthd-mysql (or install the package again)' : 'npm run build';
-  console.warn(`native addon NOT built: md5crypt, DES and sha-crypt will run in JavaScript (about half the speed); the daemon works without it.\n${why}\nTo build it: apt-get install g++ make python3 libcrypt-dev, then ${again}.`);
+  console.warn(`native addon NOT built: md5crypt, DES and sha-crypt will run in JavaScript (about half the speed), and connections on UNIX sockets are not limited per peer user; the daemon works without it.\n${why}\nTo build it: apt-get install g++ make python3 libcrypt-dev, then ${again}.`);
 }

@@ -147,6 +147,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       handler: async (request, cancellation, hold) => muxReply(await current.authenticate(request, cancellation, hold)),
       timeouts: config.timeouts,
       maxConnections: config.maxConnections,
+      maxPerPeer: config.maxConnectionsPerPeer,
       logger: logger.child({ component: 'server' }),
     });
     cleanup.add(() => muxServer.close(0));
@@ -163,6 +164,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         handler: async (request, cancellation, hold) => dovecotReply(await current.authenticate(request, cancellation, hold)),
         timeouts: config.dovecotTimeouts,
         maxConnections: config.maxConnections,
+        maxPerPeer: config.maxConnectionsPerPeer,
         policy: { plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false },
         logger: logger.child({ component: 'dovecot' }),
       });

@@ -80,6 +80,8 @@ export interface DaemonConfig {
   /** The Dovecot protocol's, made from the same settings. */
   readonly dovecotTimeouts: DovecotTimeouts;
   readonly maxConnections: number;
+  /** Connections one peer may hold on each listener (protocol/peer.ts). */
+  readonly maxConnectionsPerPeer: number;
   /** Dovecot's auth protocol, beside the mux socket, when asked for. */
   readonly dovecot?: { readonly socketPath?: string; readonly listen?: { readonly host: string; readonly port: number }; readonly plaintextNeedsTls: boolean };
   /** Brute-force delays (src/auth/throttle.ts); afterFailures 0 turns them off. */
@@ -261,6 +263,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   const cacheEntries = resolveCacheEntries(read);
   const outageTtlMs = (read.integer('outageTtl') ?? 0) * 1000;
   const workers = read.integer('workers');
+  const maxConnections = read.number('maxConnections');
 
   const config: DaemonConfig = {
     mech,
@@ -297,7 +300,8 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     // A reply is taken by the peer within the time its request may take to arrive; the Dovecot protocol's handshake, lines and CONT responses too.
     timeouts: { readTimeoutMs, answerTimeoutMs, replyTimeoutMs: readTimeoutMs },
     dovecotTimeouts: { handshakeTimeoutMs: readTimeoutMs, answerTimeoutMs, responseTimeoutMs: readTimeoutMs },
-    maxConnections: read.number('maxConnections'),
+    maxConnections,
+    maxConnectionsPerPeer: read.number('maxConnectionsPerPeer', Math.max(1, Math.floor(maxConnections / 2))),
     ...resolveDovecot(read, cwd),
     throttle,
     ...resolveThrottleStore(read, cwd, throttle),

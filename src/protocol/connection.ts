@@ -89,9 +89,9 @@ export class MuxConnection implements ServedConnection, AnswerListener<Reply> {
     return this.#phase === 'reading' && this.#bytesReceived === 0;
   }
 
-  /** Still waiting for (the rest of) its request a while after accept: nothing of it is being worked on. */
-  canBeEvicted(now: number): boolean {
-    return this.#phase === 'reading' && now - this.#acceptedAt >= Math.min(STALLED_AFTER_MS, this.#timeouts.readTimeoutMs / 2);
+  /** Still waiting for (the rest of) its request a while after accept: nothing of it is being worked on. Idle since accept. */
+  idleSince(now: number): number | undefined {
+    return this.#phase === 'reading' && now - this.#acceptedAt >= Math.min(STALLED_AFTER_MS, this.#timeouts.readTimeoutMs / 2) ? this.#acceptedAt : undefined;
   }
 
   destroy(): void {

@@ -45,6 +45,13 @@ export interface DovecotTimeouts {
   readonly responseTimeoutMs: number;
 }
 
+/**
+ * A connection idle this long may be closed to make room at the cap: long
+ * enough that a request on its way is not cut, short enough that a flood of
+ * idle connections does not keep an MTA out for long.
+ */
+const IDLE_BEFORE_EVICTION_MS = 1000;
+
 /** Requests one connection may have in flight; Postfix has one at a time per smtpd process. */
 export const MAX_REQUESTS_PER_CONNECTION = 32;
 
@@ -91,6 +98,8 @@ export class DovecotConnection implements ServedConnection {
   #closed = false;
   /** Not reading until the peer has taken our answers (UNSENT_PAUSE_BYTES). */
   #paused = false;
+  /** performance.now() of the last line either way. */
+  #lastActivity = performance.now();
 
   constructor(socket: Socket, handler: LoginHandler<DovecotAnswer>, timeouts: DovecotTimeouts, log: Logger, policy: DovecotPolicy, room: ConnectionRoom) {
     this.#socket = socket;
@@ -127,13 +136,21 @@ export class DovecotConnection implements ServedConnection {
     return this.#requests.size === 0;
   }
 
-  /** Refused at the cap rather than evicted: an idle connection here is a Postfix process keeping its connection, as it should. */
-  canBeEvicted(): boolean {
-    return false;
+  /**
+   * Nothing in flight, no line begun, for at least IDLE_BEFORE_EVICTION_MS:
+   * closing it costs no login. An MTA keeps its connection open between
+   * logins (Postfix: one per smtpd process) and connects again when it finds
+   * it closed, before sending its request (a write to a UNIX socket whose
+   * peer has closed fails at once, and Postfix then reconnects and retries).
+   */
+  idleSince(now: number): number | undefined {
+    if (this.#requests.size > 0 || this.#buffer !== '' || this.#paused) return undefined;
+    return now - this.#lastActivity >= IDLE_BEFORE_EVICTION_MS ? this.#lastActivity : undefined;
   }
 
   #onData(chunk: string): void {
     if (this.#closed) return;
+    this.#lastActivity = performance.now();
     this.#buffer += chunk;
     this.#readLines();
   }
@@ -163,6 +180,7 @@ export class DovecotConnection implements ServedConnection {
   /** One or more lines to the peer, with backpressure: a peer that does not read its answers is not read either, and past a bound is dropped. */
   #write(lines: string): void {
     if (this.#closed) return;
+    this.#lastActivity = performance.now();
     this.#socket.write(lines);
     const unsent = this.#socket.writableLength;
     if (unsent > UNSENT_DROP_BYTES) return this.#drop('the peer does not read its answers');

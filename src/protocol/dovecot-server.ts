@@ -16,15 +16,17 @@ export interface DovecotServerOptions {
   readonly handler: LoginHandler<DovecotAnswer>;
   readonly timeouts: DovecotTimeouts;
   readonly maxConnections: number;
+  readonly maxPerPeer: number;
   readonly policy: DovecotPolicy;
   readonly logger: Logger;
 }
 
 export class DovecotServer extends Listener<DovecotConnection> {
-  constructor({ handler, timeouts, maxConnections, policy, logger }: DovecotServerOptions) {
+  constructor({ handler, timeouts, maxConnections, maxPerPeer, policy, logger }: DovecotServerOptions) {
     super({
       name: 'dovecot',
       maxConnections,
+      maxPerPeer,
       loginsPerConnection: 'many',
       connect: (socket, room) => new DovecotConnection(socket, handler, timeouts, logger, policy, room),
       logger,

@@ -13,18 +13,27 @@
  * whose answer is held leaves the connection cap; a Dovecot connection
  * carries many logins and stays counted, while its held answers take places
  * in the room all the same.
+ *
+ * At the cap, the connection that has been idle the longest with nothing in
+ * flight (its protocol says which can go without costing a login) makes
+ * room for a newcomer. And one peer (a local user on a UNIX socket, an
+ * address over TCP: peer.ts) holds at most maxPerPeer connections, so no
+ * single peer can take every place, idle or busy, from the others: at its
+ * limit, a newcomer takes the place of that peer's own longest-idle one, or
+ * is refused.
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { describeError, ErrorCodes } from '../errors.js';
 import type { ListenerName } from './request.js';
+import { peerOf } from './peer.js';
 
 /** What the core needs to know of a protocol's connection. */
 export interface ServedConnection {
   /** Carries no work (nothing received, nothing in flight): shutdown closes it at once. */
   readonly isIdle: boolean;
-  /** At the cap, whether closing it to make room for a newcomer costs nobody a login (a peer still silent about its request). */
-  canBeEvicted(now: number): boolean;
+  /** Since when closing it to make room for a newcomer would cost nobody a login (performance.now()); undefined while it would. */
+  idleSince(now: number): number | undefined;
   destroy(): void;
 }
 
@@ -40,6 +49,8 @@ export interface ListenerOptions<C extends ServedConnection> {
   readonly name: ListenerName;
   /** Open connections at most, over every address; held answers at most, in their own room. */
   readonly maxConnections: number;
+  /** Open connections one peer may hold (peer.ts); a connection whose peer cannot be told counts under none. */
+  readonly maxPerPeer: number;
   /** 'one': each connection is one login, and leaves the cap while its answer is held. 'many': connections stay counted. */
   readonly loginsPerConnection: 'one' | 'many';
   /** The protocol's connection for a socket just accepted. */
@@ -67,7 +78,10 @@ export class Listener<C extends ServedConnection> {
   readonly #holds = new Map<C, number>();
   #heldAnswers = 0;
   #lastNoRoomLog = Number.NEGATIVE_INFINITY;
-  #shed = { refused: 0, evicted: 0 };
+  /** Open connections per peer, for the peers that have any; and each connection's peer. */
+  readonly #perPeer = new Map<string, number>();
+  readonly #peers = new Map<C, string>();
+  #shed = { refused: 0, evicted: 0, overPeerLimit: 0 };
   #lastShedLog = Number.NEGATIVE_INFINITY;
   #shedLogTimer: NodeJS.Timeout | undefined;
   #onDrained: (() => void) | undefined;
@@ -131,20 +145,41 @@ export class Listener<C extends ServedConnection> {
   }
 
   #accept(socket: net.Socket): void {
-    if (this.#connections.size >= this.#options.maxConnections && !this.#evictOne()) {
+    const peer = peerOf(socket);
+    if (peer !== undefined && (this.#perPeer.get(peer) ?? 0) >= this.#options.maxPerPeer && !this.#evictOne(peer)) {
+      socket.destroy();
+      this.#noteShed('overPeerLimit');
+      return;
+    }
+    if (this.#connections.size >= this.#options.maxConnections && !this.#evictOne(undefined)) {
       socket.destroy();
       this.#noteShed('refused');
       return;
     }
     const connection: C = this.#options.connect(socket, this.#roomFor(() => connection));
     this.#connections.add(connection);
+    if (peer !== undefined) {
+      this.#peers.set(connection, peer);
+      this.#perPeer.set(peer, (this.#perPeer.get(peer) ?? 0) + 1);
+    }
     socket.once('close', () => {
-      this.#connections.delete(connection);
+      this.#forget(connection);
       this.#heldConnections.delete(connection);
       this.#heldAnswers -= this.#holds.get(connection) ?? 0;
       this.#holds.delete(connection);
       if (this.connectionCount === 0) this.#onDrained?.();
     });
+  }
+
+  /** Stop counting a connection against the cap and its peer (at its close, or at once when it is closed to make room). */
+  #forget(connection: C): void {
+    this.#connections.delete(connection);
+    const peer = this.#peers.get(connection);
+    if (peer === undefined) return;
+    this.#peers.delete(connection);
+    const left = (this.#perPeer.get(peer) ?? 1) - 1;
+    if (left > 0) this.#perPeer.set(peer, left);
+    else this.#perPeer.delete(peer);
   }
 
   #roomFor(connection: () => C): ConnectionRoom {
@@ -172,19 +207,29 @@ export class Listener<C extends ServedConnection> {
     };
   }
 
-  /** Close the oldest connection that can go without costing a login, to make room. False when there is none. */
-  #evictOne(): boolean {
+  /**
+   * Close the connection idle the longest of those that can go without
+   * costing a login (of this peer's only, when one is named), to make room.
+   * False when there is none.
+   */
+  #evictOne(peer: string | undefined): boolean {
     const now = performance.now();
-    // A Set iterates in insertion order: the oldest first.
+    let chosen: C | undefined;
+    let since = Number.POSITIVE_INFINITY;
     for (const connection of this.#connections) {
-      if (!connection.canBeEvicted(now)) continue;
-      connection.destroy();
-      // Its 'close' comes later; stop counting it now so the newcomer fits.
-      this.#connections.delete(connection);
-      this.#noteShed('evicted');
-      return true;
+      if (peer !== undefined && this.#peers.get(connection) !== peer) continue;
+      const idle = connection.idleSince(now);
+      if (idle !== undefined && idle < since) {
+        chosen = connection;
+        since = idle;
+      }
     }
-    return false;
+    if (chosen === undefined) return false;
+    chosen.destroy();
+    // Its 'close' comes later; stop counting it now so the newcomer fits.
+    this.#forget(chosen);
+    this.#noteShed('evicted');
+    return true;
   }
 
   #noteNoRoom(): void {
@@ -198,18 +243,19 @@ export class Listener<C extends ServedConnection> {
   }
 
   /** Count shed connections and report them at most once per interval. */
-  #noteShed(kind: 'refused' | 'evicted'): void {
+  #noteShed(kind: 'refused' | 'evicted' | 'overPeerLimit'): void {
     this.#shed[kind] += 1;
     if (this.#shedLogTimer) return;
     const wait = Math.max(0, this.#lastShedLog + SHED_LOG_INTERVAL_MS - performance.now());
     this.#shedLogTimer = setTimeout(() => {
       this.#shedLogTimer = undefined;
       this.#lastShedLog = performance.now();
-      const { refused, evicted } = this.#shed;
-      this.#shed = { refused: 0, evicted: 0 };
+      const { refused, evicted, overPeerLimit } = this.#shed;
+      this.#shed = { refused: 0, evicted: 0, overPeerLimit: 0 };
+      const { maxConnections, maxPerPeer } = this.#options;
       this.#options.logger.warn(
-        { listener: this.#options.name, refused, evicted, maxConnections: this.#options.maxConnections },
-        `connection limit reached: ${evicted} stalled connection(s) closed to make room, ${refused} new connection(s) refused (those clients see a temporary failure)`,
+        { listener: this.#options.name, refused, evicted, overPeerLimit, maxConnections, maxPerPeer },
+        `connection limit reached: ${evicted} idle connection(s) closed to make room, ${refused} new connection(s) refused, ${overPeerLimit} refused to a peer already holding ${maxPerPeer} (those clients see a temporary failure)`,
       );
     }, wait);
     this.#shedLogTimer.unref();

@@ -16,14 +16,16 @@ export interface MuxServerOptions {
   readonly handler: LoginHandler<Reply>;
   readonly timeouts: ConnectionTimeouts;
   readonly maxConnections: number;
+  readonly maxPerPeer: number;
   readonly logger: Logger;
 }
 
 export class MuxServer extends Listener<MuxConnection> {
-  constructor({ handler, timeouts, maxConnections, logger }: MuxServerOptions) {
+  constructor({ handler, timeouts, maxConnections, maxPerPeer, logger }: MuxServerOptions) {
     super({
       name: 'mux',
       maxConnections,
+      maxPerPeer,
       loginsPerConnection: 'one',
       connect: (socket, room) => new MuxConnection(socket, handler, timeouts, logger, room),
       logger,

@@ -52,7 +52,7 @@ describe('the Debian package', () => {
     expect(fields).toMatch(/^Depends: nodejs \(>= 20\.12\), .*libc6/m);
     expect(fields).not.toMatch(/^Conflicts:/m);
     const contents = dpkg('-c', deb);
-    for (const file of ['./usr/sbin/saslauthd-mysql', './usr/lib/saslauthd-mysql/dist/cli/main.js', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_crypt.node', './lib/systemd/system/saslauthd-mysql.service', './lib/systemd/system/saslauthd-mysql.socket', './usr/lib/sysusers.d/saslauthd-mysql.conf', './etc/default/saslauthd-mysql', './etc/fail2ban/filter.d/saslauthd-mysql.conf', './usr/share/man/man8/saslauthd-mysql.8.gz', './usr/share/doc/saslauthd-mysql/copyright', './usr/share/doc/saslauthd-mysql/examples/saslauthd-mysql.conf']) {
+    for (const file of ['./usr/sbin/saslauthd-mysql', './usr/lib/saslauthd-mysql/dist/cli/main.js', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_crypt.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_peer.node', './lib/systemd/system/saslauthd-mysql.service', './lib/systemd/system/saslauthd-mysql.socket', './usr/lib/sysusers.d/saslauthd-mysql.conf', './etc/default/saslauthd-mysql', './etc/fail2ban/filter.d/saslauthd-mysql.conf', './usr/share/man/man8/saslauthd-mysql.8.gz', './usr/share/doc/saslauthd-mysql/copyright', './usr/share/doc/saslauthd-mysql/examples/saslauthd-mysql.conf']) {
       expect(contents, file).toContain(file);
     }
     // Production dependencies only.

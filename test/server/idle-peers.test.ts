@@ -27,7 +27,8 @@ async function startDaemon(extra: string[]): Promise<{ daemon: DaemonProcess; so
   const dir = tempDir();
   const passwd = path.join(dir, 'passwd');
   writeFileSync(passwd, `demo@example.org:${DEMO_HASH}\n`);
-  const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', passwd, '-r', '-m', dir, '--read-timeout', String(READ_TIMEOUT_MS), ...extra]);
+  // The peers and the real logins all come from this process, one peer: the limit per peer (test/security/idle-dovecot-peers.test.ts) is not the subject here.
+  const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', passwd, '-r', '-m', dir, '--read-timeout', String(READ_TIMEOUT_MS), '--max-connections-per-peer', '100000', ...extra]);
   return { daemon, socketPath: path.join(dir, 'mux'), sockets: () => openSockets(daemon.child.pid!) };
 }
 
@@ -165,7 +166,7 @@ describe("slow and idle peers on the Dovecot protocol's socket (the real process
     const passwd = path.join(dir, 'passwd');
     writeFileSync(passwd, `demo@example.org:${DEMO_HASH}\n`);
     const auth = path.join(dir, 'auth');
-    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', passwd, '-r', '-m', path.join(dir, 'run'), '--read-timeout', String(READ_TIMEOUT_MS), '--dovecot-socket', auth]);
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', passwd, '-r', '-m', path.join(dir, 'run'), '--read-timeout', String(READ_TIMEOUT_MS), '--dovecot-socket', auth, '--max-connections-per-peer', '100000']);
     const silent = await openPeers(auth, 300);
     // Handshaken, then a line that never ends: a byte every 200 ms.
     const dribbler = net.connect({ path: auth });

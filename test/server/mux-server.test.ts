@@ -54,6 +54,8 @@ async function startServer(options: { handler?: LoginHandler<Reply>; timeouts?: 
     },
     timeouts: { ...FAST, ...options.timeouts },
     maxConnections: options.maxConnections ?? 64,
+    // Every connection here is this process's: one peer, whose limit is not the subject of these tests.
+    maxPerPeer: 100_000,
     logger: sink.logger,
   });
   const socketPath = path.join(tempDir(), 'mux');

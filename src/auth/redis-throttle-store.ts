@@ -7,9 +7,12 @@
  *           password is evaluated, so guesses fired at several hosts at once
  *           are numbered one by one; the window restarts with every attempt,
  *           as the local count's does
- *   turn    SET NX PX: once a key is throttled, one evaluation at a time
+ *   turn    one script: once a key is throttled, one evaluation at a time
  *           across every host; the lease ends with the answer deadline so a
- *           host that dies holding it blocks nobody for long
+ *           host that dies holding it blocks nobody for long. A turn key no
+ *           host could have written (no expiry, or one past the lease) is
+ *           taken over, and no login waits for a turn longer than the lease:
+ *           whoever can write to Redis cannot hold a user's logins back
  *   settle  one script: take an attempt back (DECR, under the window again,
  *           or gone at zero), start a name over (DEL), close a key for the
  *           delay a failure earned (SET PX), give a turn back (DEL, only the
@@ -56,6 +59,8 @@ export const RETRY_AFTER_MS = 2_000;
 /** Waiting for another host's turn: look again after the time it has left, within these bounds. */
 const TURN_POLL_MIN_MS = 5;
 const TURN_POLL_MAX_MS = 250;
+/** A store someone else writes to is reported at most this often. */
+const HELD_TOO_LONG_LOG_MS = 60_000;
 
 /** KEYS: a login's count keys; ARGV[1]: the window. Returns the counts after this attempt. */
 const COUNT_SCRIPT = `
@@ -91,10 +96,24 @@ for i = 1, n do
 end
 return n`;
 
+/**
+ * KEYS[1]: a turn; ARGV[1]: this login's token; ARGV[2]: the lease. Takes the
+ * turn when it is free or holds what no host writes (no expiry, or longer than
+ * any lease or hold): 0. Else how long it has left, to wait for.
+ */
+const TAKE_TURN_SCRIPT = `
+local left = redis.call('PTTL', KEYS[1])
+if left == -2 or left == -1 or left > tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 0
+end
+return left`;
+
 /** The scripts, as ioredis defines them (EVALSHA, and EVAL once when Redis does not know the script yet). */
 interface ThrottleScripts {
   throttleCount(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
   throttleSettle(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number>;
+  throttleTakeTurn(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number>;
 }
 
 export class RedisThrottleStore implements ThrottleStore {
@@ -106,6 +125,7 @@ export class RedisThrottleStore implements ThrottleStore {
   #turns = 0;
   #skipUntil = 0;
   #down = false;
+  #toldHeldTooLongAt = Number.NEGATIVE_INFINITY;
   #closed = false;
 
   constructor(settings: RedisThrottleStoreSettings, log: Logger) {
@@ -124,6 +144,7 @@ export class RedisThrottleStore implements ThrottleStore {
     });
     redis.defineCommand('throttleCount', { lua: COUNT_SCRIPT });
     redis.defineCommand('throttleSettle', { lua: SETTLE_SCRIPT });
+    redis.defineCommand('throttleTakeTurn', { lua: TAKE_TURN_SCRIPT });
     this.#redis = redis as Redis & ThrottleScripts;
     // Without a listener an error event would end the process; each is one line at most (#failed).
     this.#redis.on('error', (error: Error) => this.#failed(error));
@@ -150,9 +171,12 @@ export class RedisThrottleStore implements ThrottleStore {
       const turns: number[] = [];
       for (let i = 0; i < keys.length; i += 1) {
         if (throttledAt <= 0 || failuresBefore[i]! < throttledAt) continue;
-        if (!(await this.#takeTurn(turnKey(digests[i]!), token, cancellation))) {
+        const turn = await this.#takeTurn(turnKey(digests[i]!), token, cancellation);
+        if (turn !== 'taken') {
           this.#settle(keys, digests, token, windowMs, turns, 'not-counted', []);
-          return 'cancelled';
+          if (turn === 'cancelled') return 'cancelled';
+          this.#heldTooLong();
+          return undefined;
         }
         turns.push(i);
       }
@@ -198,14 +222,29 @@ export class RedisThrottleStore implements ThrottleStore {
     }
   }
 
-  /** Take the key's turn across every host, waiting while another holds it; false if the client stopped waiting first. */
-  async #takeTurn(turn: string, token: string, cancellation: Cancellation): Promise<boolean> {
+  /**
+   * Take the key's turn across every host, waiting while another holds it:
+   * 'cancelled' when the client stopped waiting first, 'too-long' when it
+   * was held for longer than any host holds one (the lease).
+   */
+  async #takeTurn(turn: string, token: string, cancellation: Cancellation): Promise<'taken' | 'cancelled' | 'too-long'> {
+    const lease = this.#settings.turnLeaseMs;
+    const giveUpAt = performance.now() + lease;
     for (;;) {
-      if (cancellation.signal.aborted) return false;
-      if ((await this.#redis.set(turn, token, 'PX', this.#settings.turnLeaseMs, 'NX')) === 'OK') return true;
-      const left = await this.#redis.pttl(turn);
-      if (!(await pause(Math.min(TURN_POLL_MAX_MS, Math.max(TURN_POLL_MIN_MS, left)), cancellation))) return false;
+      if (cancellation.signal.aborted) return 'cancelled';
+      const left = await this.#redis.throttleTakeTurn(1, turn, token, lease);
+      if (left === 0) return 'taken';
+      const wait = Math.min(TURN_POLL_MAX_MS, Math.max(TURN_POLL_MIN_MS, left), giveUpAt - performance.now());
+      if (wait <= 0) return 'too-long';
+      if (!(await pause(wait, cancellation))) return 'cancelled';
     }
+  }
+
+  /** A turn held past any lease is someone else's writing, not a host's: said at most once a minute. */
+  #heldTooLong(): void {
+    if (performance.now() - this.#toldHeldTooLongAt < HELD_TOO_LONG_LOG_MS) return;
+    this.#toldHeldTooLongAt = performance.now();
+    this.#log.warn({ event: 'throttle-store', turnLeaseMs: this.#settings.turnLeaseMs }, 'a throttle turn in the store stayed taken longer than any host holds one: something else writes to Redis; that login was counted on this host alone');
   }
 
   #settle(keys: readonly SharedKey[], digests: readonly string[], token: string, windowMs: number, turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {

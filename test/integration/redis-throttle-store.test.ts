@@ -14,6 +14,7 @@ import { ThrowawayRedis } from '../helpers/throwaway-redis.js';
 import { freePort } from '../helpers/throwaway-mariadb.js';
 import { startCuttingProxy } from '../helpers/cutting-proxy.js';
 import type { Redis } from 'ioredis';
+import { createHmac } from 'node:crypto';
 
 const USER: SharedKey = { table: 'has-row', id: 'has-row\u0000alice' };
 const ADDRESS: SharedKey = { table: 'address', id: 'address\u0000203.0.113.5' };
@@ -21,8 +22,11 @@ const NOBODY_LEAVES = new AbortController();
 const WINDOW_MS = 60_000;
 const limits = (throttledAt: number) => ({ throttledAt, windowMs: WINDOW_MS });
 
+const STORE_KEY = 'a key for the store tests, long';
+const LEASE_MS = 1_500;
+
 async function storeOn(url: string, deadlineMs = 200): Promise<RedisThrottleStore> {
-  const store = new RedisThrottleStore({ url, deadlineMs, turnLeaseMs: 5_000, ownerAddressMs: 60_000, digestKey: Buffer.from('a key for the store tests, long') }, logSink('trace').logger);
+  const store = new RedisThrottleStore({ url, deadlineMs, turnLeaseMs: LEASE_MS, ownerAddressMs: 60_000, digestKey: Buffer.from(STORE_KEY) }, logSink('trace').logger);
   afterThisTest(() => store.close());
   return store;
 }
@@ -158,6 +162,36 @@ describe('RedisThrottleStore', () => {
       next.settle('not-counted', [0]);
       return next.failuresBefore[0] === 3;
     });
+  });
+
+  it('takes over a turn no host could have written, and waits for a turn no longer than the lease', async () => {
+    const redis = await ThrowawayRedis.create();
+    const store = await storeOn(redis.url);
+    await ready(store);
+    const client = redis.client();
+    const digest = createHmac('sha256', STORE_KEY).update(USER.id).digest('base64url');
+    // Someone who can write to Redis: a count of a thousand, a turn with no expiry, then one with a day's.
+    await client.set(`${KEY_NAMESPACE}count:${digest}`, '1000', 'PX', 60_000);
+    for (const poison of [['forever'], ['a day', 'PX', 86_400_000]] as const) {
+      await client.set(`${KEY_NAMESPACE}turn:${digest}`, ...(poison as [string]));
+      const started = performance.now();
+      const taken = await reserve(store, [USER], 5);
+      expect(performance.now() - started).toBeLessThan(200);
+      expect(taken.failuresBefore[0]).toBeGreaterThanOrEqual(1000);
+      expect(await client.pttl(`${KEY_NAMESPACE}turn:${digest}`)).toBeLessThanOrEqual(LEASE_MS);
+      taken.settle('not-counted', [0]);
+    }
+    // A turn rewritten again and again within the lease: waited for, up to the lease, then counted on this host alone.
+    await client.set(`${KEY_NAMESPACE}turn:${digest}`, 'held', 'PX', 1_000);
+    const keepWriting = setInterval(() => void client.set(`${KEY_NAMESPACE}turn:${digest}`, 'held', 'PX', 1_000), 100);
+    try {
+      const started = performance.now();
+      expect(await store.reserve([USER], limits(5), NOBODY_LEAVES)).toBeUndefined();
+      expect(performance.now() - started).toBeGreaterThanOrEqual(LEASE_MS - 50);
+      expect(performance.now() - started).toBeLessThan(LEASE_MS + 500);
+    } finally {
+      clearInterval(keepWriting);
+    }
   });
 
   it('says it cannot answer, within its deadline, when Redis is not there', async () => {

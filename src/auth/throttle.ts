@@ -189,7 +189,7 @@ export class FailureThrottle {
   readonly #steps: TurnSteps = {
     keysFor: (user, address, kind) => this.#keysFor(user, address, kind),
     admit: (keys, cancellation, hold) => this.#admit(keys, cancellation, hold),
-    settle: (keys, pass, failed, kind, user, address) => this.#settle(keys, pass, failed, kind, user, address),
+    settle: (keys, pass, result, kind, user, address) => this.#settle(keys, pass, result, kind, user, address),
   };
 
   /**
@@ -237,20 +237,25 @@ export class FailureThrottle {
   }
 
   /**
-   * Count a definite outcome under `keys` and give them back through `pass`
-   * (absent for a name refused before its lookup): the delay to hold the
-   * answer, after a "throttling:" line for each key that crossed the threshold.
+   * Count an outcome under `keys` and give them back through `pass` (absent
+   * for a name refused before its lookup): the delay to hold the answer,
+   * after a "throttling:" line for each key that crossed the threshold. A
+   * repeat (a wrong password this name already failed with, against the same
+   * row: the rejected cache's answer) is held back like any failure but not
+   * counted again: a phone retrying an old password is one failure, not one
+   * per retry, and a guesser learns nothing from repeating a guess.
    */
-  #settle(keys: readonly ThrottleKey[], pass: Pass | undefined, failed: boolean, kind: NameKind, user: string, address: string | undefined): number {
+  #settle(keys: readonly ThrottleKey[], pass: Pass | undefined, result: SettledAs, kind: NameKind, user: string, address: string | undefined): number {
+    const failed = result !== 'success';
     const shared = pass instanceof SharedPass ? pass.failuresBefore : undefined;
     const delays = keys.map((k, i) => this.#delayOf(k, failed, shared?.[i]));
-    const crossed = this.#record(keys, failed, shared);
+    const crossed = result === 'repeat' ? [] : this.#record(keys, failed, shared);
     if (!failed && kind === 'has-row' && address !== undefined) {
       this.#owners.set(ownerId(user, address), this.#clock.now());
       this.#store?.rememberOwnerAddress(user, address);
     }
     const holds = delays.map((d) => d?.delayMs ?? 0);
-    pass?.release(holds, failed ? 'failure' : 'success');
+    pass?.release(holds, result === 'repeat' ? 'not-counted' : result);
     for (const crossing of crossed) this.#logCrossing(crossing, kind, user, address);
     let longest = 0;
     for (const d of delays) if (d && d.delayMs > longest) longest = d.delayMs;
@@ -325,13 +330,16 @@ export class FailureThrottle {
   }
 }
 
+/** How an outcome is counted: a failure, a success, or the repeat of a failure already counted. */
+type SettledAs = 'failure' | 'success' | 'repeat';
+
 /** An admission, with the keys it was taken under when they differ from the ones asked for. */
 type KeyedAdmission = Admission & { readonly keys?: readonly ThrottleKey[] };
 
 interface TurnSteps {
   keysFor(user: string, address: string | undefined, kind: NameKind): readonly ThrottleKey[];
   admit(keys: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold): Admission | Promise<KeyedAdmission>;
-  settle(keys: readonly ThrottleKey[], pass: Pass | undefined, failed: boolean, kind: NameKind, user: string, address: string | undefined): number;
+  settle(keys: readonly ThrottleKey[], pass: Pass | undefined, result: SettledAs, kind: NameKind, user: string, address: string | undefined): number;
 }
 
 /** One login's turn (see Turn). */
@@ -373,7 +381,8 @@ class ThrottleTurn implements Turn {
       pass?.release();
       return 0;
     }
-    return this.#throttle.settle(keys, pass, outcome.result !== 'success', this.#kind, user, this.#address);
+    const result: SettledAs = outcome.result === 'success' ? 'success' : outcome.cache === 'rejected' ? 'repeat' : 'failure';
+    return this.#throttle.settle(keys, pass, result, this.#kind, user, this.#address);
   }
 
   #admitted(admission: KeyedAdmission): Outcome | undefined {

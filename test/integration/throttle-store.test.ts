@@ -136,8 +136,10 @@ describe('the throttle shared through Redis', () => {
     // Back: the daemon reconnects by itself and counts in Redis again.
     await redis.start();
     const client = redis.client();
+    let attempt = 0;
     await eventually(async () => {
-      await login(host!.socketPath, 'wrong-again');
+      // A new wrong password each time: a repeat of one is not counted again.
+      await login(host!.socketPath, `wrong-again-${(attempt += 1)}`);
       return (await client.keys(`${KEY_NAMESPACE}count:*`)).length > 0;
     }, 15_000, 300);
     expect(host!.sink.records().some((r) => /throttle store answers again/.test(String(r.msg)))).toBe(true);

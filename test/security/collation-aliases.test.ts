@@ -34,8 +34,9 @@ describe('spellings a collation matches to one row', () => {
     const { daemon, ask } = await start();
     expect((await ask('ALICE@example.org', 'secret')).reply).toBe('OK');
     expect((await ask('alice@example.org', 'secret')).reply).toBe('OK');
-    for (const spelling of ['alice@example.org', 'ALICE@example.org', 'alice@example.org ']) expect((await ask(spelling, 'guess')).reply).toBe('NO authentication failed');
-    const fourth = await ask('Älice@Example.org', 'guess');
+    // A new guess each time: a repeat of one is not counted again.
+    for (const [i, spelling] of ['alice@example.org', 'ALICE@example.org', 'alice@example.org '].entries()) expect((await ask(spelling, `guess-${i}`)).reply).toBe('NO authentication failed');
+    const fourth = await ask('Älice@Example.org', 'guess-3');
     expect(fourth.reply).toBe('NO authentication failed');
     expect(fourth.ms).toBeGreaterThanOrEqual(120);
     await daemon.stop();
@@ -48,8 +49,8 @@ describe('spellings a collation matches to one row', () => {
 
   it('a name with no row is counted under its normalised spelling', async () => {
     const { daemon, ask } = await start();
-    for (const spelling of ['nobody@example.org', 'NOBODY@example.org', 'nobody@example.org ']) expect((await ask(spelling, 'guess')).reply).toBe('NO authentication failed');
-    const fourth = await ask('Nöbody@example.org', 'guess');
+    for (const [i, spelling] of ['nobody@example.org', 'NOBODY@example.org', 'nobody@example.org '].entries()) expect((await ask(spelling, `guess-${i}`)).reply).toBe('NO authentication failed');
+    const fourth = await ask('Nöbody@example.org', 'guess-3');
     expect(fourth.ms).toBeGreaterThanOrEqual(120);
     await daemon.stop();
   });

@@ -42,7 +42,8 @@ const authEvents = (daemon: DaemonProcess, user?: string) => daemon.records().fi
 
 describe('held answers', () => {
   it("guesses held back for a throttled user never take the places other users' logins need", async () => {
-    const { daemon, socketPath } = await start([`alice:${DEMO_HASH}`, `bob:${DEMO_HASH}`], ['--max-connections', '8', '--throttle-after', '2', '--throttle-max-delay', '2000', '--answer-timeout', '3000']);
+    // Every client here is this process, one peer: its limit (--max-connections-per-peer) is not the subject.
+    const { daemon, socketPath } = await start([`alice:${DEMO_HASH}`, `bob:${DEMO_HASH}`], ['--max-connections', '8', '--max-connections-per-peer', '100', '--throttle-after', '2', '--throttle-max-delay', '2000', '--answer-timeout', '3000']);
     for (const guess of ['g1', 'g2']) expect((await exchange(socketPath, requestFrame({ login: 'alice', password: guess, service: 'smtp', realm: '' }))).reply).toBe('NO authentication failed');
 
     // Forty guesses for alice, each repeating one the rejected cache knows (no hash), from clients that hang up at once,

@@ -187,7 +187,7 @@ describe("Dovecot's auth protocol", () => {
     c.send(...HANDSHAKE, auth(1, '198.51.100.7', 'demo'));
     await eventually(() => c.replies().length === 1, 3000, 10);
     for (let i = 2; i <= 5; i += 1) {
-      c.send(auth(i, `203.0.113.${i}`, 'guess'));
+      c.send(auth(i, `203.0.113.${i}`, `guess-${i}`));
       await eventually(() => c.replies().length === i, 5000, 10);
     }
     // The name is throttled by now: the last guesses were held back.

@@ -44,15 +44,28 @@ describe('brute-force throttle', () => {
     expect(throttleLines).toEqual([expect.objectContaining({ by: 'user', user: 'alice', failures: 3, msg: 'throttling: [user=alice] [failures=3]' })]);
   });
 
-  it('counts and holds back a repeated wrong password answered from the rejected cache like any other', async () => {
+  it('counts a repeated wrong password once (a phone retrying an old one), yet holds it back once the name is throttled', async () => {
     const { socketPath, sink } = await startTestDaemon(USERS, FLAGS);
     const answers = [];
     for (let i = 0; i < 5; i += 1) answers.push(await timedAsk(socketPath, { login: 'alice', password: 'old-password' }));
     expect(answers.map((a) => a.reply)).toEqual(Array(5).fill('NO authentication failed'));
-    const events = sink.authEvents();
+    let events = sink.authEvents();
     expect(events.map((e) => e.cache)).toEqual([undefined, 'rejected', 'rejected', 'rejected', 'rejected']);
-    expect(events.map((e) => e.delayMs === undefined)).toEqual([true, true, true, false, false]);
-    answers.slice(3).forEach((answer, i) => expect(answer.ms).toBeGreaterThanOrEqual(Number(events[3 + i]!.delayMs) - 2));
+    // One failure: nothing delayed, no throttling line.
+    expect(events.map((e) => e.delayMs)).toEqual(Array(5).fill(undefined));
+    expect(sink.records().filter((r) => r.event === 'throttle')).toEqual([]);
+    // Two new guesses: three failures, throttled. The old password again: held back, not counted.
+    for (const guess of ['g1', 'g2']) await timedAsk(socketPath, { login: 'alice', password: guess });
+    const repeat = await timedAsk(socketPath, { login: 'alice', password: 'old-password' });
+    const next = await timedAsk(socketPath, { login: 'alice', password: 'g3' });
+    events = sink.authEvents();
+    const [repeatEvent, nextEvent] = events.slice(-2);
+    expect(repeatEvent).toMatchObject({ cache: 'rejected' });
+    expect(repeat.ms).toBeGreaterThanOrEqual(Number(repeatEvent!.delayMs) - 2);
+    // Three failures before g3 (not four): its delay is the first one's (at most 250 ms), not the second's.
+    expect(Number(nextEvent!.delayMs)).toBeGreaterThanOrEqual(125);
+    expect(Number(nextEvent!.delayMs)).toBeLessThanOrEqual(250);
+    expect(next.reply).toBe('NO authentication failed');
   });
 
   it("does not delay the owner's right password, and a success starts the name over", async () => {

@@ -131,7 +131,7 @@ async function handoffCost(): Promise<number> {
 
 /** The brute-force throttle's bookkeeping for one successful login: its keys, its turn at the gate, counting the outcome. */
 function throttleCost(address: string | undefined): number {
-  const throttle = new FailureThrottle({ afterFailures: 5, maxDelayMs: 5000, windowMs: 900_000 }, createLogger({ level: 'warn', pretty: false }));
+  const throttle = new FailureThrottle({ afterFailures: 5, maxDelayMs: 5000, windowMs: 900_000, ipv6PrefixBits: 64 }, createLogger({ level: 'warn', pretty: false }));
   const nobody = new AbortController();
   const users = Array.from({ length: 100 }, (_, i) => `user${i}@example.org`);
   const success = { result: 'success' } as const;

@@ -3,8 +3,9 @@
  *
  * Counting. Definite failures are counted per key in bounded tables: the
  * user whose row exists, a name with no row, the client address (when the
- * client sends one: saslauthd's fifth field), and a user at an address that
- * recently logged in as that user (an "owner address"). After a key has
+ * client sends one: saslauthd's fifth field; an IPv6 address by its network,
+ * /64 by default), and a user at an address that recently logged in as that
+ * user (an "owner address"). After a key has
  * `afterFailures` failures within the window it is throttled.
  *
  * Delays. A throttled key's answers are delayed, growing from
@@ -46,6 +47,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Cancellation } from '../common/cancellation.js';
 import type { Hold } from '../protocol/answering.js';
+import { addressGroup } from '../protocol/ip-address.js';
 import { ErrorCodes } from '../errors.js';
 import { escapeField } from './auth-log.js';
 import { GuessGate, type Admission, type GatePass, type GateRefusal } from './guess-gate.js';
@@ -59,6 +61,8 @@ export interface ThrottleSettings {
   readonly maxDelayMs: number;
   /** A key's count is forgotten when it has seen no failure for this long. */
   readonly windowMs: number;
+  /** IPv6 client addresses are counted by their network of this many bits (protocol/ip-address.ts). */
+  readonly ipv6PrefixBits: number;
 }
 
 /** The first delay; each further failure doubles it, up to maxDelayMs. */
@@ -180,9 +184,9 @@ export class FailureThrottle {
     return { counted: Object.values(this.#tables).reduce((sum, table) => sum + table.size, 0), active: this.#gate.activeKeys };
   }
 
-  /** A login's turn: claimed for its name once the name is known, settled with its outcome. */
+  /** A login's turn: claimed for its name once the name is known, settled with its outcome. The address counts by its group: an IPv6 address by its network. */
   turn(address: string | undefined, cancellation: Cancellation, hold: Hold): Turn {
-    return new ThrottleTurn(this.#steps, address, cancellation, hold);
+    return new ThrottleTurn(this.#steps, address === undefined ? undefined : addressGroup(address, this.#settings.ipv6PrefixBits), cancellation, hold);
   }
 
   /** What a turn does with the throttle: nothing else outside this class sees its tables. */

@@ -331,7 +331,7 @@ function resolveThrottle(read: OptionReader, answerTimeoutMs: number): ThrottleS
   if (afterFailures > 0 && maxDelayMs >= answerTimeoutMs) {
     throw new ConfigError(delaySource?.key ?? '--throttle-max-delay', `must be below the answer timeout (${answerTimeoutMs} ms), or delayed answers would become temporary failures`);
   }
-  return { afterFailures, maxDelayMs, windowMs: read.number('throttleWindow') * 1000 };
+  return { afterFailures, maxDelayMs, windowMs: read.number('throttleWindow') * 1000, ipv6PrefixBits: read.number('throttleIpv6Prefix') };
 }
 
 export interface ThrottleStoreConfig {

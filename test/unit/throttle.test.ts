@@ -16,7 +16,7 @@ function fakeClock(random = 1): ThrottleClock & { advance(ms: number): void; jit
   return { now: () => now, random: () => jitter, advance: (ms) => (now += ms), jitter: (value) => (jitter = value) };
 }
 
-const SETTINGS = { afterFailures: 3, maxDelayMs: 2000, windowMs: 60_000 };
+const SETTINGS = { afterFailures: 3, maxDelayMs: 2000, windowMs: 60_000, ipv6PrefixBits: 64 };
 const NOBODY = new AbortController();
 const ROOM = (): boolean => true;
 const FAILURE: Outcome = { result: 'failure', code: ErrorCodes.WRONG_PASSWORD };
@@ -90,6 +90,16 @@ describe('FailureThrottle', () => {
     expect(login(context, SUCCESS, 'trent', '198.51.100.1')).toBe(0);
     // Spreading guesses over many names does not escape the address's count.
     expect(login(context, FAILURE, 'e', '203.0.113.9')).toBeGreaterThan(0);
+  });
+
+  it('counts the addresses of one IPv6 network as one, and IPv4 written as IPv6 as the IPv4 address', () => {
+    const context = build();
+    for (const address of ['2001:db8:1:2::1', '2001:db8:1:2::2', '2001:db8:1:2:aaaa::3']) login(context, FAILURE, `user-${address}`, address);
+    expect(login(context, FAILURE, 'someone-else', '2001:db8:1:2:ffff::9')).toBeGreaterThan(0);
+    expect(login(context, FAILURE, 'someone-else-2', '2001:db8:1:3::1')).toBe(0);
+    for (const address of ['192.0.2.7', '::ffff:192.0.2.7', '192.0.2.7']) login(context, FAILURE, `user-${address}`, address);
+    expect(login(context, SUCCESS, 'one-more', '::ffff:192.0.2.7')).toBeGreaterThan(0);
+    expect(context.sink.records().filter((r) => r.event === 'throttle').map((r) => r.remote)).toEqual(['2001:db8:1:2::/64', '192.0.2.7']);
   });
 
   it('forgets a key after a window without failures', () => {

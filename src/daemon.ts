@@ -23,6 +23,7 @@ import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
 import { offloadFor } from './crypt/native-lane.js';
 import { takeInheritedListeners } from './protocol/socket-activation.js';
 import { listenOn, type ListenSpec, type Listening } from './protocol/listen-on.js';
+import { trustedPeers } from './protocol/trusted-peers.js';
 
 export interface ReloadReport {
   /** Requests the replaced configuration still had to answer; they finish on it. */
@@ -165,7 +166,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         timeouts: config.dovecotTimeouts,
         maxConnections: config.maxConnections,
         maxPerPeer: config.maxConnectionsPerPeer,
-        policy: { plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false },
+        policy: { plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false, trustsAddressesFrom: trustedPeers(config.dovecot?.trustedPeers ?? []) },
         logger: logger.child({ component: 'dovecot' }),
       });
       dovecotServer = dovecot;

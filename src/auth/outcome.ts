@@ -40,8 +40,10 @@ export interface LoginNames {
   readonly service: string;
   readonly realm: string;
   readonly mech: string;
-  /** The client's address, when the client sends one. */
+  /** The client's address, when the client sends one and is believed. */
   readonly remote?: string;
+  /** An address a peer that is not believed gave for its client (protocol/request.ts): logged, never used. */
+  readonly claimedRemote?: string;
   /** Whether the client's connection to the MTA was encrypted, when the MTA says (the Dovecot protocol). */
   readonly secured?: boolean;
   /** The listener, when not the mux socket. */

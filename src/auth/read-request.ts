@@ -40,9 +40,10 @@ export function readRequest(request: RequestNames, policy: RealmPolicy, mech: st
 const refuse = (names: LoginNames, refusal: Outcome): ReadRequest => ({ ok: false, names, refusal });
 
 function named(request: RequestNames, user: string, service: string, realm: string, mech: string): LoginNames {
-  const { client, secured, listener } = request;
+  const { client, claimedClient, secured, listener } = request;
   const names: LoginNames = client === undefined ? { user, service, realm, mech } : { user, service, realm, mech, remote: client.sent };
-  const withSecured = secured === undefined ? names : { ...names, secured };
+  const withClaimed = claimedClient === undefined ? names : { ...names, claimedRemote: claimedClient };
+  const withSecured = secured === undefined ? withClaimed : { ...withClaimed, secured };
   // The mux socket, by far the most common, is the one a line does not name.
   return listener === 'mux' ? withSecured : { ...withSecured, listener };
 }

@@ -20,6 +20,7 @@ import type { ConnectionTimeouts } from '../protocol/connection.js';
 import type { DovecotTimeouts } from '../protocol/dovecot-connection.js';
 import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
 import { resolveGroupId } from './group.js';
+import { parsePeerEntry } from '../protocol/trusted-peers.js';
 import { CRYPT_ENGINES, daemonOption, ENV_NAMES, ENV_PREFIX, everyOption, MECHANISMS, type CryptEngine, type DaemonFlags, type Mechanism, type OptionName } from './options.js';
 import { LOG_LEVELS } from '../log/logger.js';
 import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning, PRESET_ENV } from '../backends/mysql/native-config.js';
@@ -83,7 +84,13 @@ export interface DaemonConfig {
   /** Connections one peer may hold on each listener (protocol/peer.ts). */
   readonly maxConnectionsPerPeer: number;
   /** Dovecot's auth protocol, beside the mux socket, when asked for. */
-  readonly dovecot?: { readonly socketPath?: string; readonly listen?: { readonly host: string; readonly port: number }; readonly plaintextNeedsTls: boolean };
+  readonly dovecot?: {
+    readonly socketPath?: string;
+    readonly listen?: { readonly host: string; readonly port: number };
+    readonly plaintextNeedsTls: boolean;
+    /** TCP peers believed about their clients' addresses (protocol/trusted-peers.ts). */
+    readonly trustedPeers: readonly string[];
+  };
   /** Brute-force delays (src/auth/throttle.ts); afterFailures 0 turns them off. */
   readonly throttle: ThrottleSettings;
   /** Where the throttle's counts are shared with other hosts, when they are (src/auth/redis-throttle-store.ts). */
@@ -395,7 +402,13 @@ function resolveDovecot(read: OptionReader, cwd: string): Pick<DaemonConfig, 'do
   const listen = read.text('dovecotListen');
   // Checked even when no Dovecot listener is asked for, like every option.
   const plaintextNeedsTls = read.switch('dovecotPlaintextNeedsTls');
-  if (!socket && !listen) return {};
+  const trusted = read.text('dovecotTrustedPeers');
+  const trustedPeers = trusted ? trusted.value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '') : [];
+  if (trusted && trustedPeers.some((entry) => parsePeerEntry(entry) === undefined)) throw new ConfigError(trusted.key, `expected IP addresses or networks, comma-separated, such as 192.0.2.10, 2001:db8::/32 (${NOT_REPEATED})`);
+  if (!socket && !listen) {
+    if (trusted) throw new ConfigError(trusted.key, 'only means something with --dovecot-listen');
+    return {};
+  }
   let address: { host: string; port: number } | undefined;
   if (listen) {
     // A bare port is on loopback: the protocol has no authentication of its own.
@@ -405,7 +418,7 @@ function resolveDovecot(read: OptionReader, cwd: string): Pick<DaemonConfig, 'do
     if (!match || host === undefined || isIP(host) === 0) throw new ConfigError(listen.key, `expected a port (on 127.0.0.1), or an IP address and a port, such as 127.0.0.1:12345 or [::1]:12345 (${NOT_REPEATED})`);
     address = { host, port: parseInteger(listen.key, match[3]!, 0, 65_535) };
   }
-  return { dovecot: { ...(socket ? { socketPath: path.resolve(cwd, socket.value) } : {}), ...(address ? { listen: address } : {}), plaintextNeedsTls } };
+  return { dovecot: { ...(socket ? { socketPath: path.resolve(cwd, socket.value) } : {}), ...(address ? { listen: address } : {}), plaintextNeedsTls, trustedPeers } };
 }
 
 /** saslauthd's table bytes per cached login (its struct bucket: 60 bytes of names, three offsets, an MD5 digest, a timestamp). */

@@ -34,6 +34,12 @@ export type DovecotAnswer = { readonly kind: 'ok'; readonly user: string } | { r
 export interface DovecotPolicy {
   /** Refuse PLAIN and LOGIN on a request without "secured" (the client's connection to the MTA is not encrypted), as Dovecot's disable_plaintext_auth does. */
   readonly plaintextNeedsTls: boolean;
+  /**
+   * Whether a TCP peer at this address is believed about its clients'
+   * addresses (rip). A peer on a UNIX socket always is: the socket's mode
+   * decides who connects.
+   */
+  readonly trustsAddressesFrom: (peerAddress: string) => boolean;
 }
 
 export interface DovecotTimeouts {
@@ -70,6 +76,8 @@ const EMPTY = Buffer.alloc(0);
 interface Request {
   readonly service: string;
   readonly client: ClientAddress | undefined;
+  /** rip from a peer that is not believed: logged, nothing more. */
+  readonly claimedClient: string | undefined;
   readonly secured: boolean;
   readonly exchange: SaslExchange;
   /** Waiting for the client's CONT: the timer that gives up on it. */
@@ -100,6 +108,8 @@ export class DovecotConnection implements ServedConnection {
   #paused = false;
   /** performance.now() of the last line either way. */
   #lastActivity = performance.now();
+  /** Whether this peer's rip is believed (DovecotPolicy). */
+  readonly #believed: boolean;
 
   constructor(socket: Socket, handler: LoginHandler<DovecotAnswer>, timeouts: DovecotTimeouts, log: Logger, policy: DovecotPolicy, room: ConnectionRoom) {
     this.#socket = socket;
@@ -108,6 +118,7 @@ export class DovecotConnection implements ServedConnection {
     this.#log = log;
     this.#policy = policy;
     this.#room = room;
+    this.#believed = socket.remoteAddress === undefined || policy.trustsAddressesFrom(socket.remoteAddress);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.#onData(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => this.#log.debug({ error: { code: error.code, message: error.message } }, 'dovecot-protocol connection error'));
@@ -239,9 +250,11 @@ export class DovecotConnection implements ServedConnection {
     if (this.#requests.size >= MAX_REQUESTS_PER_CONNECTION) return this.#drop(`more than ${MAX_REQUESTS_PER_CONNECTION} requests at once`);
     const parameters = authParameters(rest);
     const rip = parameters.get('rip');
+    const client = rip ? clientAddressOf(Buffer.from(rip)) : undefined;
     const request: Request = {
       service: parameters.get('service') ?? '',
-      client: rip ? clientAddressOf(Buffer.from(rip)) : undefined,
+      client: this.#believed ? client : undefined,
+      claimedClient: this.#believed ? undefined : client?.sent,
       secured: parameters.has('secured'),
       exchange: new SaslExchange(mechanism),
       awaiting: undefined,
@@ -287,6 +300,7 @@ export class DovecotConnection implements ServedConnection {
       service: Buffer.from(request.service),
       realm: EMPTY,
       ...(request.client === undefined ? {} : { client: request.client }),
+      ...(request.claimedClient === undefined ? {} : { claimedClient: request.claimedClient }),
       secured: request.secured,
     };
     // saslauthd's limits, and its refusal of empty names and passwords: a definite no, as on the mux socket.

@@ -27,8 +27,14 @@ export interface LoginRequest {
   readonly password: Secret;
   readonly service: Buffer;
   readonly realm: Buffer;
-  /** Only when the client says where its own client is. */
+  /** Only when the client says where its own client is, and is believed (a peer on a UNIX socket, a trusted TCP peer). */
   readonly client?: ClientAddress;
+  /**
+   * An address a TCP peer not in --dovecot-trusted-peers gave, made printable:
+   * anyone who can connect could claim any address, so it grants nothing
+   * (TOTP exceptions, owner addresses) and counts nothing; it is only logged.
+   */
+  readonly claimedClient?: string;
   /** Only from the Dovecot protocol: whether the client's connection to the MTA is encrypted (TLS). */
   readonly secured?: boolean;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveDaemonConfig, settingsNeedingRestart, type DaemonFlags } from '../../src/config/daemon-config.js';
 import { everyOption } from '../../src/config/options.js';
+import { trustedPeers } from '../../src/protocol/trusted-peers.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { ConfigError, ErrorCodes } from '../../src/errors.js';
 
@@ -104,6 +105,15 @@ describe('resolveDaemonConfig', () => {
     for (const value of ['N', 'y', 'enabled', '2']) {
       expect(() => resolveDaemonConfig(base, { SASLAUTHD_MYSQL_REALM_JOIN: value })).toThrow(/SASLAUTHD_MYSQL_REALM_JOIN: expected 1, yes, on or true, or 0, no, off or false/);
     }
+  });
+
+  it('reads --dovecot-trusted-peers as addresses and networks, and refuses anything else or it alone', () => {
+    expect(resolveDaemonConfig({ ...base, dovecotListen: '0', dovecotTrustedPeers: '192.0.2.25, 2001:db8:25::/48' }, {}).dovecot).toMatchObject({ trustedPeers: ['192.0.2.25', '2001:db8:25::/48'] });
+    for (const bad of ['mail.example.org', '192.0.2.0/33', '192.0.2.1/8/1']) expect(() => resolveDaemonConfig({ ...base, dovecotListen: '0', dovecotTrustedPeers: bad }, {})).toThrow(/--dovecot-trusted-peers: expected IP addresses or networks/);
+    expect(() => resolveDaemonConfig({ ...base, dovecotTrustedPeers: '192.0.2.25' }, {})).toThrow(/only means something with --dovecot-listen/);
+    const trusts = trustedPeers(['192.0.2.0/24', '2001:db8::/32']);
+    expect(['192.0.2.7', '::ffff:192.0.2.7', '2001:db8:1::1'].map(trusts)).toEqual([true, true, true]);
+    expect(['192.0.3.7', '2001:db9::1', 'nonsense'].map(trusts)).toEqual([false, false, false]);
   });
 
   it('reads --dovecot-listen as a port on loopback, or an address and a port', () => {

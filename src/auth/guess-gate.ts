@@ -10,6 +10,17 @@
  * Overflow, and a client that stops waiting, are refusals the caller turns
  * into a temporary failure, never a "no".
  *
+ * A second, narrow lane per key is kept for logins from a fresh address
+ * (one with no failures: the owner on a new network, say), so that guessers
+ * queued on a name do not keep its owner out: a fresh request that cannot go
+ * by the usual lane goes by this one, which ignores the usual lane's queue
+ * and holds and admits one evaluation at a time, at most one per
+ * `freshSpacingMs`, and at most one waiting request per address. A request
+ * whose address failed while it waited is fresh no more, and moves to the
+ * usual queue. So an address gets one evaluation by this lane, and the
+ * spacing bounds what many fresh addresses can add to a name's guessing
+ * (docs/security.md states the figure).
+ *
  * A request takes its keys in the order given; every caller gives them in
  * the same order (address before name), so two requests never wait on each
  * other in a cycle.
@@ -29,12 +40,21 @@ export interface GateClock {
 export interface GateSettings<Key extends GateKey> {
   /** Evaluations of this key that may run at once now: at least 1. */
   readonly capacity: (key: Key) => number;
-  /** Requests waiting per key at most; beyond it a request is refused at once. */
+  /** Requests waiting per key and lane at most; beyond it a request is refused at once. */
   readonly maxWaitingPerKey: number;
+  /** The fresh lane admits one evaluation per key at most this often. */
+  readonly freshSpacingMs: number;
   readonly clock?: GateClock;
 }
 
 export type Admission = { readonly admitted: true; readonly pass: GatePass } | { readonly admitted: false; readonly why: GateRefusal };
+
+/** A request's claim to a key's fresh lane: which key, from which address, and whether it is still fresh (its address has no failures). */
+export interface FreshClaim<Key> {
+  readonly key: Key;
+  readonly source: string;
+  readonly isFresh: () => boolean;
+}
 
 /**
  *   queue-full   too many requests already wait on one of the keys
@@ -49,16 +69,33 @@ export interface GatePass {
   release(holdMs?: readonly number[]): void;
 }
 
+type Lane = 'usual' | 'fresh';
+
 interface KeyState {
+  /** The usual lane: evaluations in flight, and the clock time before which no new one starts. */
   inFlight: number;
-  /** Clock time before which no new evaluation starts. */
   busyUntil: number;
   readonly waiting: Waiter[];
+  /** The fresh lane: one at a time, one per spacing. */
+  freshInFlight: number;
+  freshNextStart: number;
+  readonly freshWaiting: Waiter[];
+  /** The addresses with a request waiting in the fresh lane: one each. */
+  readonly freshSources: Set<string>;
   timer: NodeJS.Timeout | undefined;
+  /** Clock time the timer fires at. */
+  timerAt: number;
 }
 
 interface Waiter {
-  readonly admit: () => void;
+  readonly admit: (lane: Lane) => void;
+  /** Fresh-lane waiters only. */
+  readonly fresh?: FreshClaim<unknown>;
+}
+
+interface Taken<Key> {
+  readonly key: Key;
+  readonly lane: Lane;
 }
 
 const SYSTEM_CLOCK: GateClock = { now: () => performance.now() };
@@ -66,6 +103,7 @@ const SYSTEM_CLOCK: GateClock = { now: () => performance.now() };
 export class GuessGate<Key extends GateKey> {
   readonly #capacity: (key: Key) => number;
   readonly #maxWaiting: number;
+  readonly #freshSpacingMs: number;
   readonly #clock: GateClock;
   /** Only keys with something in flight, waiting or a hold pending: the rest cost nothing. */
   readonly #states = new Map<string, KeyState>();
@@ -73,6 +111,7 @@ export class GuessGate<Key extends GateKey> {
   constructor(settings: GateSettings<Key>) {
     this.#capacity = settings.capacity;
     this.#maxWaiting = settings.maxWaitingPerKey;
+    this.#freshSpacingMs = settings.freshSpacingMs;
     this.#clock = settings.clock ?? SYSTEM_CLOCK;
   }
 
@@ -85,128 +124,187 @@ export class GuessGate<Key extends GateKey> {
    * Take every key, waiting in each key's queue as needed. Returns a pass
    * synchronously when nothing had to wait (the common case costs no promise).
    * `hold` is called once, before the first wait, since the answer now waits
-   * on the throttle; false (no room to hold it) refuses instead.
+   * on the throttle; false (no room to hold it) refuses instead. `fresh`, when
+   * given, is this request's claim to a key's fresh lane.
    */
-  admit(keys: readonly Key[], cancellation: Cancellation, hold: Hold): Admission | Promise<Admission> {
-    const taken: Key[] = [];
+  admit(keys: readonly Key[], cancellation: Cancellation, hold: Hold, fresh?: FreshClaim<Key>): Admission | Promise<Admission> {
+    const taken: Array<Taken<Key>> = [];
     for (let i = 0; i < keys.length; i += 1) {
-      if (!this.#tryTake(keys[i]!)) return this.#admitWaiting(keys, i, taken, cancellation, hold);
-      taken.push(keys[i]!);
+      const lane = this.#tryTake(keys[i]!, keys[i] === fresh?.key ? fresh : undefined);
+      if (!lane) return this.#admitWaiting(keys, i, taken, cancellation, hold, fresh);
+      taken.push({ key: keys[i]!, lane });
     }
     return { admitted: true, pass: this.#pass(taken) };
   }
 
-  async #admitWaiting(keys: readonly Key[], from: number, taken: Key[], cancellation: Cancellation, hold: Hold): Promise<Admission> {
+  async #admitWaiting(keys: readonly Key[], from: number, taken: Array<Taken<Key>>, cancellation: Cancellation, hold: Hold, fresh: FreshClaim<Key> | undefined): Promise<Admission> {
     let waited = false;
     for (let i = from; i < keys.length; i += 1) {
       const key = keys[i]!;
-      if (this.#tryTake(key)) {
-        taken.push(key);
+      const claim = key === fresh?.key ? fresh : undefined;
+      const takenNow = this.#tryTake(key, claim);
+      if (takenNow) {
+        taken.push({ key, lane: takenNow });
         continue;
       }
-      const refusal = this.#state(key).waiting.length >= this.#maxWaiting ? 'queue-full' : !waited && !hold() ? 'no-room' : undefined;
+      // A fresh request waits in the fresh lane, the one that moves first for it: one per address.
+      const state = this.#state(key);
+      const freshWait = claim !== undefined && claim.isFresh() && !state.freshSources.has(claim.source);
+      const queue = freshWait ? state.freshWaiting : state.waiting;
+      const refusal = queue.length >= this.#maxWaiting ? 'queue-full' : !waited && !hold() ? 'no-room' : undefined;
       if (refusal) {
         this.#releaseAll(taken);
         return { admitted: false, why: refusal };
       }
       waited = true;
-      if (!(await this.#wait(key, cancellation))) {
+      const lane = await this.#wait(key, freshWait ? claim : undefined, cancellation);
+      if (!lane) {
         this.#releaseAll(taken);
         return { admitted: false, why: 'cancelled' };
       }
-      taken.push(key);
+      taken.push({ key, lane });
     }
     return { admitted: true, pass: this.#pass(taken) };
   }
 
-  #pass(keys: readonly Key[]): GatePass {
+  #pass(taken: ReadonlyArray<Taken<Key>>): GatePass {
     let released = false;
     return {
       release: (holdMs) => {
         if (released) return;
         released = true;
-        keys.forEach((key, i) => this.#release(key, holdMs?.[i] ?? 0));
+        taken.forEach(({ key, lane }, i) => this.#release(key, lane, holdMs?.[i] ?? 0));
       },
     };
   }
 
-  #releaseAll(keys: readonly Key[]): void {
-    for (const key of keys) this.#release(key, 0);
+  #releaseAll(taken: ReadonlyArray<Taken<Key>>): void {
+    for (const { key, lane } of taken) this.#release(key, lane, 0);
   }
 
   #state(key: Key): KeyState {
     let state = this.#states.get(key.id);
     if (!state) {
-      state = { inFlight: 0, busyUntil: 0, waiting: [], timer: undefined };
+      state = { inFlight: 0, busyUntil: 0, waiting: [], freshInFlight: 0, freshNextStart: 0, freshWaiting: [], freshSources: new Set(), timer: undefined, timerAt: 0 };
       this.#states.set(key.id, state);
     }
     return state;
   }
 
-  #free(key: Key, state: KeyState): boolean {
-    return state.inFlight < Math.max(1, this.#capacity(key)) && state.busyUntil <= this.#clock.now();
+  #free(key: Key, state: KeyState, lane: Lane): boolean {
+    const now = this.#clock.now();
+    if (lane === 'fresh') return state.freshInFlight === 0 && state.freshNextStart <= now;
+    return state.inFlight < Math.max(1, this.#capacity(key)) && state.busyUntil <= now;
   }
 
-  #tryTake(key: Key): boolean {
+  #start(state: KeyState, lane: Lane): void {
+    if (lane === 'usual') {
+      state.inFlight += 1;
+      return;
+    }
+    state.freshInFlight += 1;
+    state.freshNextStart = this.#clock.now() + this.#freshSpacingMs;
+  }
+
+  /** The lane the key was taken by at once, if it could be: the usual one first, the fresh one for a fresh request. */
+  #tryTake(key: Key, fresh: FreshClaim<Key> | undefined): Lane | undefined {
     const existing = this.#states.get(key.id);
     // Whoever queued first goes first.
-    if (existing && (existing.waiting.length > 0 || !this.#free(key, existing))) return false;
-    this.#state(key).inFlight += 1;
-    return true;
+    if (!existing || (existing.waiting.length === 0 && this.#free(key, existing, 'usual'))) {
+      this.#start(this.#state(key), 'usual');
+      return 'usual';
+    }
+    if (fresh && existing.freshWaiting.length === 0 && this.#free(key, existing, 'fresh') && fresh.isFresh()) {
+      this.#start(existing, 'fresh');
+      return 'fresh';
+    }
+    return undefined;
   }
 
-  #wait(key: Key, cancellation: Cancellation): Promise<boolean> {
+  /** Wait in the fresh lane (with a claim) or the usual one: the lane the request was admitted by, or undefined when it stopped waiting. */
+  #wait(key: Key, fresh: FreshClaim<Key> | undefined, cancellation: Cancellation): Promise<Lane | undefined> {
     const state = this.#state(key);
     const signal = cancellation.signal;
     if (signal.aborted) {
       this.#settle(key, state);
-      return Promise.resolve(false);
+      return Promise.resolve(undefined);
     }
     return new Promise((resolve) => {
       const onAbort = (): void => {
-        const at = state.waiting.indexOf(waiter);
-        if (at >= 0) state.waiting.splice(at, 1);
-        resolve(false);
+        const fromFresh = state.freshWaiting.indexOf(waiter);
+        if (fromFresh >= 0) {
+          state.freshWaiting.splice(fromFresh, 1);
+          state.freshSources.delete(fresh!.source);
+        }
+        const fromUsual = state.waiting.indexOf(waiter);
+        if (fromUsual >= 0) state.waiting.splice(fromUsual, 1);
+        resolve(undefined);
         this.#settle(key, state);
       };
       const waiter: Waiter = {
-        admit: () => {
+        admit: (lane) => {
           signal.removeEventListener('abort', onAbort);
-          resolve(true);
+          resolve(lane);
         },
+        ...(fresh ? { fresh } : {}),
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      state.waiting.push(waiter);
+      if (fresh) {
+        state.freshSources.add(fresh.source);
+        state.freshWaiting.push(waiter);
+      } else {
+        state.waiting.push(waiter);
+      }
       this.#settle(key, state);
     });
   }
 
-  #release(key: Key, holdMs: number): void {
+  #release(key: Key, lane: Lane, holdMs: number): void {
     const state = this.#states.get(key.id);
     if (!state) return;
-    state.inFlight -= 1;
+    if (lane === 'fresh') state.freshInFlight -= 1;
+    else state.inFlight -= 1;
+    // The delay a failure earned closes the key's usual lane, whichever lane the failure came by.
     if (holdMs > 0) state.busyUntil = Math.max(state.busyUntil, this.#clock.now() + holdMs);
     this.#settle(key, state);
   }
 
-  /** Admit whoever can go now; wake up when a hold ends; forget the key when nothing is left of it. */
+  /** Admit whoever can go now in either lane; wake up when a hold or a spacing ends; forget the key when nothing is left of it. */
   #settle(key: Key, state: KeyState): void {
-    while (state.waiting.length > 0 && this.#free(key, state)) {
-      state.inFlight += 1;
-      state.waiting.shift()!.admit();
+    while (state.freshWaiting.length > 0 && this.#free(key, state, 'fresh')) {
+      const waiter = state.freshWaiting.shift()!;
+      state.freshSources.delete(waiter.fresh!.source);
+      // Its address failed while it waited: fresh no more, it waits with the others.
+      if (!waiter.fresh!.isFresh()) {
+        state.waiting.push(waiter);
+        continue;
+      }
+      this.#start(state, 'fresh');
+      waiter.admit('fresh');
     }
-    const holdLeft = state.busyUntil - this.#clock.now();
-    if (state.inFlight === 0 && state.waiting.length === 0 && holdLeft <= 0) {
+    while (state.waiting.length > 0 && this.#free(key, state, 'usual')) {
+      this.#start(state, 'usual');
+      state.waiting.shift()!.admit('usual');
+    }
+    const now = this.#clock.now();
+    const holdLeft = state.busyUntil - now;
+    const spacingLeft = state.freshNextStart - now;
+    const idle = state.inFlight === 0 && state.freshInFlight === 0 && state.waiting.length === 0 && state.freshWaiting.length === 0;
+    if (idle && holdLeft <= 0 && spacingLeft <= 0) {
       if (state.timer) clearTimeout(state.timer);
       this.#states.delete(key.id);
       return;
     }
-    if (holdLeft > 0 && state.timer === undefined) {
-      state.timer = setTimeout(() => {
-        state.timer = undefined;
-        this.#settle(key, state);
-      }, Math.ceil(holdLeft));
-      state.timer.unref();
-    }
+    // Wake at the next moment something may change: a hold's end, or the fresh lane's next start.
+    const next = Math.min(...[holdLeft, spacingLeft].filter((left) => left > 0));
+    if (!Number.isFinite(next)) return;
+    if (state.timer !== undefined && state.timerAt <= now + next) return;
+    if (state.timer !== undefined) clearTimeout(state.timer);
+    state.timerAt = now + next;
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      this.#settle(key, state);
+    }, Math.ceil(next));
+    state.timer.unref();
   }
 }

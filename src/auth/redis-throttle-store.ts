@@ -12,7 +12,10 @@
  *           host that dies holding it blocks nobody for long. A turn key no
  *           host could have written (no expiry, or one past the lease) is
  *           taken over, and no login waits for a turn longer than the lease:
- *           whoever can write to Redis cannot hold a user's logins back
+ *           whoever can write to Redis cannot hold a user's logins back.
+ *           A login from a fresh address may instead take the name's fresh
+ *           slot (SET PX the spacing, guess-gate.ts's fresh lane), which
+ *           lapses by itself: one such login per spacing across every host
  *   settle  one script: take an attempt back (DECR, under the window again,
  *           or gone at zero), start a name over (DEL), close a key for the
  *           delay a failure earned (SET PX), give a turn back (DEL, only the
@@ -97,15 +100,26 @@ end
 return n`;
 
 /**
- * KEYS[1]: a turn; ARGV[1]: this login's token; ARGV[2]: the lease. Takes the
- * turn when it is free or holds what no host writes (no expiry, or longer than
- * any lease or hold): 0. Else how long it has left, to wait for.
+ * KEYS[1]: a turn; KEYS[2], for a login from a fresh address: the name's
+ * fresh-lane slot. ARGV[1]: this login's token; ARGV[2]: the lease; ARGV[3]:
+ * the fresh lane's spacing. Takes the turn when it is free or holds what no
+ * host writes (no expiry, or longer than any lease or hold): 0. Else, for a
+ * fresh login, the fresh slot when it is free (it lapses by itself after the
+ * spacing): -1. Else how long to wait before asking again.
  */
 const TAKE_TURN_SCRIPT = `
 local left = redis.call('PTTL', KEYS[1])
 if left == -2 or left == -1 or left > tonumber(ARGV[2]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 0
+end
+if #KEYS > 1 then
+  local spacing = redis.call('PTTL', KEYS[2])
+  if spacing == -2 or spacing == -1 or spacing > tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+    return -1
+  end
+  if spacing < left then left = spacing end
 end
 return left`;
 
@@ -160,7 +174,7 @@ export class RedisThrottleStore implements ThrottleStore {
     }
   }
 
-  async reserve(keys: readonly SharedKey[], { throttledAt, windowMs }: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
+  async reserve(keys: readonly SharedKey[], { throttledAt, windowMs, fresh }: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
     if (!this.#usable()) return undefined;
     // One digest per key, for its count and its turn.
     const digests = keys.map((key) => this.#digest(key.id));
@@ -171,7 +185,10 @@ export class RedisThrottleStore implements ThrottleStore {
       const turns: number[] = [];
       for (let i = 0; i < keys.length; i += 1) {
         if (throttledAt <= 0 || failuresBefore[i]! < throttledAt) continue;
-        const turn = await this.#takeTurn(turnKey(digests[i]!), token, cancellation);
+        const lane = fresh?.index === i ? { slot: freshKey(digests[i]!), spacingMs: fresh.spacingMs } : undefined;
+        const turn = await this.#takeTurn(turnKey(digests[i]!), token, cancellation, lane);
+        // The fresh slot is no turn: nothing to give back, it lapses by itself.
+        if (turn === 'fresh') continue;
         if (turn !== 'taken') {
           this.#settle(keys, digests, token, windowMs, turns, 'not-counted', []);
           if (turn === 'cancelled') return 'cancelled';
@@ -227,13 +244,14 @@ export class RedisThrottleStore implements ThrottleStore {
    * 'cancelled' when the client stopped waiting first, 'too-long' when it
    * was held for longer than any host holds one (the lease).
    */
-  async #takeTurn(turn: string, token: string, cancellation: Cancellation): Promise<'taken' | 'cancelled' | 'too-long'> {
+  async #takeTurn(turn: string, token: string, cancellation: Cancellation, fresh?: { readonly slot: string; readonly spacingMs: number }): Promise<'taken' | 'fresh' | 'cancelled' | 'too-long'> {
     const lease = this.#settings.turnLeaseMs;
     const giveUpAt = performance.now() + lease;
     for (;;) {
       if (cancellation.signal.aborted) return 'cancelled';
-      const left = await this.#redis.throttleTakeTurn(1, turn, token, lease);
+      const left = fresh ? await this.#redis.throttleTakeTurn(2, turn, fresh.slot, token, lease, fresh.spacingMs) : await this.#redis.throttleTakeTurn(1, turn, token, lease);
       if (left === 0) return 'taken';
+      if (left === -1) return 'fresh';
       const wait = Math.min(TURN_POLL_MAX_MS, Math.max(TURN_POLL_MIN_MS, left), giveUpAt - performance.now());
       if (wait <= 0) return 'too-long';
       if (!(await pause(wait, cancellation))) return 'cancelled';
@@ -287,6 +305,10 @@ function countKey(digest: string): string {
 
 function turnKey(digest: string): string {
   return `${KEY_NAMESPACE}turn:${digest}`;
+}
+
+function freshKey(digest: string): string {
+  return `${KEY_NAMESPACE}fresh:${digest}`;
 }
 
 /** Wait `ms`, or less if the client stops waiting: true when the time ran out. */

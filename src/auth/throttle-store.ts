@@ -42,6 +42,12 @@ export interface ReserveLimits {
   readonly throttledAt: number;
   /** A count is forgotten after this long without an attempt. */
   readonly windowMs: number;
+  /**
+   * The key (by position) a login from a fresh address may take by the fresh
+   * lane (guess-gate.ts) when its turn is not free: one such login per
+   * `spacingMs` across every host.
+   */
+  readonly fresh?: { readonly index: number; readonly spacingMs: number };
 }
 
 export interface ThrottleStore {

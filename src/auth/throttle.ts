@@ -50,7 +50,7 @@ import type { Hold } from '../protocol/answering.js';
 import { addressGroup } from '../protocol/ip-address.js';
 import { ErrorCodes } from '../errors.js';
 import { escapeField } from './auth-log.js';
-import { GuessGate, type Admission, type GatePass, type GateRefusal } from './guess-gate.js';
+import { GuessGate, type Admission, type FreshClaim, type GatePass, type GateRefusal } from './guess-gate.js';
 import type { Outcome } from './outcome.js';
 import type { SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
 
@@ -73,6 +73,14 @@ export const MAX_TRACKED_KEYS = 50_000;
 export const MAX_WAITING_PER_KEY = 8;
 /** How long a successful login makes its address an owner address for that user. */
 export const OWNER_ADDRESS_MS = 7 * 24 * 3600 * 1000;
+/**
+ * A throttled name still evaluates a login from a fresh address (one with no
+ * failures in the window) this often, past the guesses queued on it
+ * (guess-gate.ts): the owner on a new network waits about this long at most,
+ * and guessers with many fresh addresses gain at most one evaluation per
+ * spacing per name (60 a minute), each address only until its first failure.
+ */
+export const FRESH_SPACING_MS = 1_000;
 
 /**
  * What the failing name was, which decides the table it is counted in, so
@@ -172,7 +180,7 @@ export class FailureThrottle {
     this.#log = log;
     this.#clock = clock;
     this.#store = store;
-    this.#gate = new GuessGate<ThrottleKey>({ capacity: (key) => this.#capacity(key), maxWaitingPerKey: MAX_WAITING_PER_KEY, clock });
+    this.#gate = new GuessGate<ThrottleKey>({ capacity: (key) => this.#capacity(key), maxWaitingPerKey: MAX_WAITING_PER_KEY, freshSpacingMs: FRESH_SPACING_MS, clock });
   }
 
   /**
@@ -213,16 +221,24 @@ export class FailureThrottle {
    * keys than asked: another host knew the address as the user's owner.
    */
   #admit(keys: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold): Admission | Promise<KeyedAdmission> {
-    if (!this.#store) return this.#gate.admit(keys, cancellation, hold);
+    if (!this.#store) return this.#gate.admit(keys, cancellation, hold, this.#freshFor(keys));
     return this.#admitShared(this.#store, keys, cancellation, hold);
+  }
+
+  /** A login from a fresh address (one with no failures in the window): its claim to the name's fresh lane, which it keeps only while the address stays clean. */
+  #freshFor(keys: readonly ThrottleKey[]): FreshClaim<ThrottleKey> | undefined {
+    const [address, name] = keys;
+    if (keys.length !== 2 || address?.table !== 'address' || name === undefined || this.#failures(address) > 0) return undefined;
+    return { key: name, source: address.id, isFresh: () => this.#failures(address) === 0 };
   }
 
   async #admitShared(store: ThrottleStore, asked: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold): Promise<KeyedAdmission> {
     const keys = await this.#withSharedOwner(store, asked);
-    const pending = this.#gate.admit(keys, cancellation, hold);
+    const fresh = this.#freshFor(keys);
+    const pending = this.#gate.admit(keys, cancellation, hold, fresh);
     const local = pending instanceof Promise ? await pending : pending;
     if (!local.admitted) return local;
-    const reservation = await store.reserve(keys, { throttledAt: this.#settings.afterFailures, windowMs: this.#settings.windowMs }, cancellation);
+    const reservation = await store.reserve(keys, { throttledAt: this.#settings.afterFailures, windowMs: this.#settings.windowMs, ...(fresh?.isFresh() ? { fresh: { index: keys.indexOf(fresh.key), spacingMs: FRESH_SPACING_MS } } : {}) }, cancellation);
     if (reservation === 'cancelled') {
       local.pass.release();
       return { admitted: false, why: 'cancelled' };

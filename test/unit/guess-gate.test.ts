@@ -8,7 +8,7 @@ const A: Key = { id: 'a' };
 const B: Key = { id: 'b' };
 
 function gate(capacity = 1, maxWaitingPerKey = 2): GuessGate<Key> {
-  return new GuessGate<Key>({ capacity: () => capacity, maxWaitingPerKey });
+  return new GuessGate<Key>({ capacity: () => capacity, maxWaitingPerKey, freshSpacingMs: 1000 });
 }
 
 function passOf(admission: Admission | Promise<Admission>): GatePass {
@@ -83,6 +83,72 @@ describe('GuessGate', () => {
       const admission = await next;
       if (admission.admitted) admission.pass.release();
       expect(g.activeKeys).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('lets a fresh request past a busy, held and queued key by the fresh lane, one at a time, one per spacing', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const g = gate(1, 5);
+      // Busy: one in flight, one queued; then held for 5 s by its outcome.
+      const busy = passOf(g.admit([A], new AbortController(), ROOM));
+      const queued = Promise.resolve(g.admit([A], new AbortController(), ROOM));
+      busy.release([5_000]);
+      // A fresh request goes at once, by the fresh lane.
+      const claim = (source: string) => ({ key: A, source, isFresh: () => true });
+      const fresh = passOf(g.admit([A], new AbortController(), ROOM, claim('198.51.100.1')));
+      // A second one waits for the first to end and for the spacing.
+      let secondIn = false;
+      const second = Promise.resolve(g.admit([A], new AbortController(), ROOM, claim('198.51.100.2'))).then((admission) => {
+        secondIn = admission.admitted;
+        return admission;
+      });
+      fresh.release([5_000]);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(secondIn).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(secondIn).toBe(true);
+      const admission = await second;
+      if (admission.admitted) admission.pass.release();
+      // The usual lane still waits out its hold.
+      await vi.advanceTimersByTimeAsync(4_000);
+      const usual = await queued;
+      expect(usual.admitted).toBe(true);
+      if (usual.admitted) usual.pass.release();
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(g.activeKeys).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps one fresh-lane place per address, and moves a request whose address failed meanwhile to the usual queue', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const g = gate(1, 5);
+      passOf(g.admit([A], new AbortController(), ROOM)).release([10_000]);
+      let dirty = false;
+      const first = passOf(g.admit([A], new AbortController(), ROOM, { key: A, source: 'x', isFresh: () => !dirty }));
+      // Two more from address x: the first of them waits in the fresh lane, the second with the usual ones.
+      const lanes: string[] = [];
+      const waitingFresh = Promise.resolve(g.admit([A], new AbortController(), ROOM, { key: A, source: 'x', isFresh: () => !dirty })).then((a) => (lanes.push('fresh-queued'), a));
+      const waitingUsual = Promise.resolve(g.admit([A], new AbortController(), ROOM, { key: A, source: 'x', isFresh: () => !dirty })).then((a) => (lanes.push('usual-queued'), a));
+      // x fails: its waiter is fresh no more when the lane frees.
+      dirty = true;
+      first.release();
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(lanes).toEqual([]);
+      // Both wait out the usual lane's hold, behind each other: the one queued there first, then the one moved there.
+      await vi.advanceTimersByTimeAsync(9_000);
+      expect(lanes).toEqual(['usual-queued']);
+      const usual = await waitingUsual;
+      if (usual.admitted) usual.pass.release();
+      const moved = await waitingFresh;
+      expect(moved.admitted).toBe(true);
+      if (moved.admitted) moved.pass.release();
+      expect(lanes).toEqual(['usual-queued', 'fresh-queued']);
     } finally {
       vi.useRealTimers();
     }

@@ -50,7 +50,7 @@ export class Rehasher implements RehashOnLogin {
   }
 
   consider(success: SuccessfulPassword): void {
-    if (!isWeaker(success.stored, success.scheme, this.#target)) return;
+    if (!isWeaker(success.stored, success.scheme, this.#target, success.password.length)) return;
     const from = success.scheme;
     if (this.#inFlight.has(success.user) || this.#inFlight.size >= MAX_REHASHES_IN_FLIGHT) {
       this.#options.observe?.(from, this.#target.scheme, 'deferred');

@@ -323,9 +323,26 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     },
     settings: read.settings,
   };
+  refuseRehashOverCeilings(config.backend, config.ceilings);
   return deepFreeze(config);
 }
 
+/**
+ * A re-hash target a later login would refuse to check (its cost above a
+ * ceiling) would turn every re-hashed mailbox's next login into a temporary
+ * failure: refused at start, naming both settings.
+ */
+function refuseRehashOverCeilings(backend: BackendConfig, ceilings: CostCeilings): void {
+  const rehash = backend.kind === 'mysql' ? backend.settings.rehash : undefined;
+  if (rehash?.cost === undefined) return;
+  const over =
+    rehash.to === 'BLF-CRYPT' && rehash.cost > ceilings.bcryptCost
+      ? `bcrypt cost ${rehash.cost} is above --max-bcrypt-cost (${ceilings.bcryptCost})`
+      : (rehash.to === 'SHA512-CRYPT' || rehash.to === 'SHA256-CRYPT') && rehash.cost > ceilings.shaCryptRounds
+        ? `${rehash.cost} rounds is above --max-sha-crypt-rounds (${ceilings.shaCryptRounds})`
+        : undefined;
+  if (over) throw new ConfigError('rehash_cost', `${rehash.to} at ${over}: every mailbox re-hashed to it would fail its next login; lower rehash_cost, or raise the ceiling`);
+}
 
 /**
  * A delayed answer must still arrive before the answer deadline, or the

@@ -38,12 +38,28 @@ describe('isWeaker', () => {
     ['$2y$10$' + 'a'.repeat(53), 'BLF-CRYPT', false],
     ['$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g', 'ARGON2ID', false],
   ])('%s (%s) is weaker than SHA512-CRYPT at 5000 rounds: %s', (stored, scheme, weaker) => {
-    expect(isWeaker(stored, scheme, sha512)).toBe(weaker);
+    expect(isWeaker(stored, scheme, sha512, 6)).toBe(weaker);
   });
 
   it('raises bcrypt cost and sha-crypt rounds when the target asks for more', () => {
-    expect(isWeaker('$2y$10$' + 'a'.repeat(53), 'BLF-CRYPT', target('BLF-CRYPT', 12))).toBe(true);
-    expect(isWeaker('$6$salt$' + 'a'.repeat(86), 'SHA512-CRYPT', target('SHA512-CRYPT', 10000))).toBe(true);
+    expect(isWeaker('$2y$10$' + 'a'.repeat(53), 'BLF-CRYPT', target('BLF-CRYPT', 12), 6)).toBe(true);
+    expect(isWeaker('$6$salt$' + 'a'.repeat(86), 'SHA512-CRYPT', target('SHA512-CRYPT', 10000), 6)).toBe(true);
+  });
+
+  it('never lowers the work a value asks of a guesser, across schemes', () => {
+    expect(isWeaker('$5$rounds=200000$salt$' + 'a'.repeat(43), 'SHA256-CRYPT', sha512, 6)).toBe(false);
+    expect(isWeaker('$5$rounds=200000$salt$' + 'a'.repeat(43), 'SHA256-CRYPT', target('SHA512-CRYPT', 200000), 6)).toBe(true);
+    expect(isWeaker('$2y$12$' + 'a'.repeat(53), 'BLF-CRYPT', target('SHA512-CRYPT', 100000), 6)).toBe(false);
+  });
+
+  it('re-hashes only a password the match proved whole, and writes bcrypt only for what it keeps whole', () => {
+    // DES reads 8 bytes: "passwordTYPO" matches a DES value of "password123".
+    expect(isWeaker('abJnggxhB/yWI', 'DES-CRYPT', sha512, 8)).toBe(true);
+    expect(isWeaker('abJnggxhB/yWI', 'DES-CRYPT', sha512, 12)).toBe(false);
+    expect(isWeaker('$2y$04$' + 'a'.repeat(53), 'BLF-CRYPT', target('BLF-CRYPT', 12), 72)).toBe(true);
+    expect(isWeaker('$2y$04$' + 'a'.repeat(53), 'BLF-CRYPT', target('BLF-CRYPT', 12), 73)).toBe(false);
+    expect(isWeaker('$1$salt$hash', 'MD5-CRYPT', target('BLF-CRYPT'), 73)).toBe(false);
+    expect(isWeaker('$1$salt$hash', 'MD5-CRYPT', target('SHA512-CRYPT'), 200)).toBe(true);
   });
 });
 

@@ -35,7 +35,8 @@ describe('Prometheus metrics', () => {
     expect(await ask(socketPath, 'demo', 'demo')).toBe('OK');
     expect(await ask(socketPath, 'demo', 'demo')).toBe('OK'); // the verified cache answers
     expect(await ask(socketPath, 'demo', 'wrong', 'imap')).toBe('NO authentication failed');
-    for (let i = 0; i < 3; i += 1) await ask(socketPath, 'ghost', 'x');
+    // Three different guesses: a repeat of one is not counted again.
+    for (let i = 0; i < 3; i += 1) await ask(socketPath, 'ghost', `x${i}`);
 
     const { status, text } = await scrape(port);
     expect(status).toBe(200);
@@ -46,6 +47,8 @@ describe('Prometheus metrics', () => {
     expect(sample(text, 'saslauthd_mysql_cache_hits_total{cache="verified"}')).toBe(1);
     expect(sample(text, 'saslauthd_mysql_throttled_answers_total{service="smtp"}')).toBe(1);
     expect(sample(text, 'saslauthd_mysql_verify_queue{lane="fast"}')).toBe(0);
+    // demo's name and ghost's: two keys with failures counted.
+    expect(sample(text, 'saslauthd_mysql_throttle_keys{state="counted"}')).toBe(2);
     // The scrape's own connection is not a mux connection: nothing is open.
     expect(sample(text, 'saslauthd_mysql_open_connections')).toBe(0);
     expect(sample(text, 'saslauthd_mysql_held_connections')).toBe(0);

@@ -127,7 +127,7 @@ function exchangeArb(id: string): fc.Arbitrary<string[]> {
     credentials.map(([user, password]) => [`AUTH\t${id}\tPLAIN\tservice=smtp`, `CONT\t${id}\t${b64(`\0${user}\0${password}`)}`]),
     credentials.map(([user, password]) => [`AUTH\t${id}\tLOGIN\tservice=imap`, `CONT\t${id}\t${b64(user)}`, `CONT\t${id}\t${b64(password)}`]),
     plain.map((line) => [line, `CANCEL\t${id}`]),
-    fc.constant([`AUTH\t${id}\tLOGIN\tservice=imap`, `CANCEL\t${id}`]),
+    fc.constant<string[]>([`AUTH\t${id}\tLOGIN\tservice=imap`, `CANCEL\t${id}`]),
     refused.map((line) => [line]),
     // The id taken again once its request has ended (cancelled, or refused at once): the first request's answer, if any comes, belongs to nobody.
     fc.tuple(plain, plain).map(([first, second]) => [first, `CANCEL\t${id}`, second]),

@@ -1,0 +1,78 @@
+/**
+ * The soak's judgement (bench/soak-run.ts) on made-up runs: a flat run
+ * passes, and each way a run can go wrong fails it, so a passing soak means
+ * something.
+ */
+import { describe, expect, it } from 'vitest';
+import { soakProblems, type SoakReport, type SoakSample } from '../../bench/soak-run.js';
+
+const MIB = 1024 * 1024;
+
+function sample(minute: number, changes: Partial<SoakSample> = {}): SoakSample {
+  return { atMs: minute * 60_000, rssBytes: 120 * MIB, heapUsedBytes: 40 * MIB, fds: 40, handles: 22, dbConnections: 3, redisConnections: 1, mux: 1000, dovecot: 2000, noReply: 0, events: 'reload', ...changes };
+}
+
+function run(samples: SoakSample[], changes: Partial<SoakReport> = {}): SoakReport {
+  return {
+    samples,
+    warmupSamples: 2,
+    answers: { mux: 30_000, dovecot: 60_000, hangUps: 500, reloads: samples.length },
+    wrongAnswers: 0,
+    wrongExamples: [],
+    rightUnansweredOutsideFaults: 0,
+    faults: [
+      { name: 'MariaDB', fromMs: 600_000, toMs: 604_000 },
+      { name: 'Redis', fromMs: 1_200_000, toMs: 1_203_000 },
+    ],
+    daemonAlive: true,
+    afterStop: { dbConnections: 0, redisConnections: 0 },
+    ...changes,
+  };
+}
+
+const flat = Array.from({ length: 30 }, (_, i) => sample(i + 1, { heapUsedBytes: (30 + (i % 3) * 20) * MIB }));
+
+describe('the soak judgement', () => {
+  it('passes a run whose figures stay flat (a heap that rises and falls between collections included)', () => {
+    expect(soakProblems(run(flat))).toEqual([]);
+  });
+
+  it('fails a figure that keeps growing after the warm-up, whichever it is', () => {
+    const growing: Array<[keyof SoakSample, (i: number) => number, RegExp]> = [
+      ['rssBytes', (i) => (120 + i * 4) * MIB, /RSS \(MiB\) grew/],
+      ['heapUsedBytes', (i) => (40 + i * 3) * MIB, /heap used \(MiB\) grew/],
+      ['fds', (i) => 40 + i, /open descriptors grew/],
+      ['handles', (i) => 22 + i, /active handles grew/],
+      ['dbConnections', (i) => 3 + Math.floor(i / 6), /database connections grew/],
+      ['redisConnections', (i) => 1 + Math.floor(i / 10), /Redis connections grew/],
+    ];
+    for (const [figure, value, message] of growing) {
+      const samples = flat.map((s, i) => ({ ...s, [figure]: value(i) }));
+      expect(soakProblems(run(samples)).join('\n')).toMatch(message);
+    }
+  });
+
+  it('judges growth after the warm-up, and ignores a sample taken while a server was down', () => {
+    const warmingUp = flat.map((s, i) => (i < 2 ? { ...s, rssBytes: 60 * MIB } : s));
+    expect(soakProblems(run(warmingUp))).toEqual([]);
+    const databaseDown = flat.map((s, i) => (i === 28 ? { ...s, dbConnections: NaN } : s));
+    expect(soakProblems(run(databaseDown))).toEqual([]);
+  });
+
+  it('fails on a wrong answer, an unanswered right login outside the faults, a dead daemon, a silent listener, a missing restart, or connections left behind', () => {
+    const failures: Array<[Partial<SoakReport>, RegExp]> = [
+      [{ wrongAnswers: 1, wrongExamples: ['mux wrong user7: OK'] }, /1 wrong answers, e\.g\. mux wrong user7: OK/],
+      [{ rightUnansweredOutsideFaults: 2 }, /2 right logins got no answer outside the faults/],
+      [{ daemonAlive: false }, /the daemon died/],
+      [{ answers: { mux: 10, dovecot: 0, hangUps: 0, reloads: 1 } }, /a listener answered nothing/],
+      [{ faults: [{ name: 'MariaDB', fromMs: 1, toMs: 2 }] }, /only 1 of the 2 restarts happened/],
+      [{ afterStop: { dbConnections: 1, redisConnections: 0 } }, /connections left after the daemon stopped/],
+    ];
+    for (const [change, message] of failures) expect(soakProblems(run(flat, change)).join('\n')).toMatch(message);
+  });
+
+  it('fails more database connections at once than two pools, and a run too short to judge', () => {
+    expect(soakProblems(run(flat.map((s, i) => (i === 10 ? { ...s, dbConnections: 9 } : s)))).join('\n')).toMatch(/9 database connections at once/);
+    expect(soakProblems(run(flat.slice(0, 4))).join('\n')).toMatch(/only 2 samples after the warm-up/);
+  });
+});

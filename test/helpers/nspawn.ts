@@ -73,14 +73,18 @@ export class DebianMachine {
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     const deadline = Date.now() + 90_000;
+    let state = '(no PID 1 yet)';
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the container exited during boot:\n${this.#console}`);
       this.#leader ??= leaderOf(child.pid!);
       if (this.#leader !== undefined) {
-        const state = this.run('systemctl is-system-running').stdout.trim();
+        state = this.run('systemctl is-system-running').stdout.trim();
         if (state === 'running' || state === 'degraded') return;
       }
-      if (Date.now() > deadline) throw new Error(`the container did not finish booting within 90 s:\n${this.#console}`);
+      if (Date.now() > deadline) {
+        const jobs = this.#leader === undefined ? '' : this.run('systemctl list-jobs --no-pager; systemctl --failed --no-pager').stdout;
+        throw new Error(`the container did not finish booting within 90 s (systemctl is-system-running: ${state || '(nothing)'}):\n${jobs}\n${this.#console}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }

@@ -8,8 +8,9 @@
  * the hardening in effect (systemd-analyze security, the process's
  * privileges), a login through the socket with testsaslauthd, Postfix
  * authenticating a client through it (swaks: 235, and 535 for a wrong
- * password), stop (socket removed), and socket activation (the first
- * connection starts the service).
+ * password), a kill -9 under Postfix's logins (systemd starts it again, the
+ * stale socket file blocks nothing, no login gets a 535), stop (socket
+ * removed), and socket activation (the first connection starts the service).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -114,6 +115,36 @@ describe('the package under a real systemd', () => {
     expect(sh('journalctl -u saslauthd-mysql --no-pager -o cat').out).toContain('SIGHUP: configuration reloaded');
     expect(login('demo')).toBe('0: OK "Success."');
 
+    /**
+     * Postfix logs in over and over (one swaks after another) while the daemon is killed with
+     * SIGKILL; reports how long until the socket answers again and Postfix's answer codes.
+     */
+    const killUnderLoad = (label: string) => {
+      const run = sh(`
+        (for i in $(seq 40); do swaks --server 127.0.0.1 --auth PLAIN --auth-user demo --auth-password demo --quit-after AUTH 2>&1 | grep -oE '<[-~*]+ +(235|454|535) ' | grep -oE '[0-9]{3}'; sleep 0.1; done > /tmp/swaks-codes) &
+        load=$!
+        sleep 1
+        old=$(systemctl show -p MainPID --value saslauthd-mysql.service)
+        start=$(date +%s%N)
+        kill -9 "$old"
+        for i in $(seq 200); do
+          new=$(systemctl show -p MainPID --value saslauthd-mysql.service)
+          if [ "$new" != 0 ] && [ "$new" != "$old" ] && testsaslauthd -u demo -p demo -s smtp -f /run/saslauthd/mux >/dev/null 2>&1; then
+            echo "served-again-ms=$(( ($(date +%s%N) - start) / 1000000 ))"; break
+          fi
+          sleep 0.05
+        done
+        wait "$load"
+        echo "codes=$(sort /tmp/swaks-codes | uniq -c | awk '{printf "%s:%s ", $2, $1}')"
+        echo "restarts=$(systemctl show -p NRestarts --value saslauthd-mysql.service)"`);
+      const report = `${run.out}\n${sh('journalctl -u saslauthd-mysql --no-pager -o cat | tail -20').out}`;
+      const servedAgainMs = Number(/served-again-ms=(\d+)/.exec(run.out)?.[1]);
+      const codes: Record<string, number> = Object.fromEntries([...(/codes=(.*)/.exec(run.out)?.[1] ?? '').matchAll(/(\d{3}):(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+      process.stderr.write(`[kill -9, ${label}] served again after ${servedAgainMs} ms; Postfix's answers meanwhile: ${JSON.stringify(codes)}\n`);
+      expect(run.out, report).toMatch(/restarts=[1-9]/);
+      return { servedAgainMs, codes, report };
+    };
+
     // Postfix, configured as for saslauthd, authenticates SMTP clients through it.
     const postfix = sh(`set -e
       cat > /etc/postfix/main.cf <<'MAIN'
@@ -132,6 +163,17 @@ ${POSTFIX_MAIN_CF}MAIN
     expect(wrong.out).toContain('535 5.7.8 Error: authentication failed');
     expect(sh('journalctl -u saslauthd-mysql --no-pager -o cat').out).toMatch(/auth failure: \[user=demo\] \[service=smtp\]/);
 
+    // kill -9 under load: systemd starts it again (Restart=on-failure, RestartSec=1s) and its stale socket
+    // file does not block the start. Without the socket unit, logins in the gap fail temporarily (454), never 535.
+    const direct = killUnderLoad('service started directly');
+    expect(direct.servedAgainMs, direct.report).toBeLessThan(4000);
+    expect(direct.codes['535'] ?? 0, direct.report).toBe(0);
+    expect(direct.codes['235'] ?? 0, direct.report).toBeGreaterThan(20);
+    const afterCrash = sh('journalctl -u saslauthd-mysql --no-pager -o cat').out;
+    expect(afterCrash).toContain('removed a stale socket left by an earlier run');
+    expect(afterCrash).not.toMatch(/cannot start/);
+    expect(login('demo')).toBe('0: OK "Success."');
+
     // stop: the daemon removes its socket.
     expect(sh('systemctl stop saslauthd-mysql.service; systemctl is-active saslauthd-mysql.service').out).toBe('inactive');
     expect(sh('test -e /run/saslauthd/mux && echo present || echo gone').out).toBe('gone');
@@ -140,6 +182,12 @@ ${POSTFIX_MAIN_CF}MAIN
     expect(sh('systemctl start saslauthd-mysql.socket && systemctl is-active saslauthd-mysql.service').out).toBe('inactive');
     expect(login('demo')).toBe('0: OK "Success."');
     expect(sh('systemctl is-active saslauthd-mysql.service').out).toBe('active');
+    // With the socket unit, systemd holds the listening socket through a crash: only the login in flight may fail (454).
+    const held = killUnderLoad('socket unit');
+    expect(held.servedAgainMs, held.report).toBeLessThan(4000);
+    expect(held.codes['535'] ?? 0, held.report).toBe(0);
+    expect(held.codes['454'] ?? 0, held.report).toBeLessThanOrEqual(1);
+    expect(held.codes['235'] ?? 0, held.report).toBeGreaterThan(30);
     // Postfix through the socket systemd holds, and a restart of the service loses no login.
     expect(sh('systemctl restart saslauthd-mysql.service & swaks --server 127.0.0.1 --auth PLAIN --auth-user demo --auth-password demo --quit-after AUTH; wait').out).toContain('235 2.7.0 Authentication successful');
     expect(sh('systemctl stop saslauthd-mysql.socket saslauthd-mysql.service; systemctl is-active saslauthd-mysql.socket saslauthd-mysql.service').out.split('\n')).toEqual(['inactive', 'inactive']);

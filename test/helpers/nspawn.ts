@@ -8,7 +8,7 @@
  * rootfs.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 export const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
@@ -113,8 +113,18 @@ export class DebianMachine {
   }
 }
 
-/** The container's PID 1 as the host sees it: nspawn's child. */
+/**
+ * The container's PID 1 as the host sees it: nspawn's child once it runs systemd. Before that,
+ * nspawn's children are its own short-lived helpers; taking one of those for the leader would
+ * leave every later nsenter pointing at a process that is gone.
+ */
 function leaderOf(nspawnPid: number): number | undefined {
   const children = spawnSync('pgrep', ['-P', String(nspawnPid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-  return children.length > 0 ? Number(children[0]) : undefined;
+  return children.map(Number).find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd';
+    } catch {
+      return false;
+    }
+  });
 }

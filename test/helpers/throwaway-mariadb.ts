@@ -5,7 +5,7 @@
  * touching anyone else's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,15 +19,43 @@ function which(command: string): string | undefined {
   return undefined;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The ports handed out here lie below the kernel's ephemeral range: a port the kernel picked for
+ * us (listen on 0) could be picked again for any outgoing connection between our closing it and
+ * a server binding it, which made a server's start fail with "address already in use" now and
+ * then. Each test worker (VITEST_POOL_ID) has a slice of its own, so two never pick the same.
+ */
+const PORT_FLOOR = 10_000;
+const PORT_SLICE = 2_000;
+
+function portSlice(): { readonly from: number; readonly to: number } {
+  const [ephemeralFrom = 32_768] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const slices = Math.max(1, Math.floor((ephemeralFrom - PORT_FLOOR) / PORT_SLICE));
+  const worker = Number(process.env.VITEST_POOL_ID);
+  const index = (Number.isInteger(worker) && worker > 0 ? worker - 1 : process.pid) % slices;
+  return { from: PORT_FLOOR + index * PORT_SLICE, to: PORT_FLOOR + (index + 1) * PORT_SLICE };
+}
+
+let nextPort: number | undefined;
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** A loopback port nothing listens on, that no outgoing connection will take, and that this process has not handed out before. */
+export async function freePort(): Promise<number> {
+  const { from, to } = portSlice();
+  nextPort ??= from + Math.floor(Math.random() * (to - from));
+  for (let tried = 0; tried < to - from; tried += 1) {
+    const port = nextPort;
+    nextPort = nextPort + 1 >= to ? from : nextPort + 1;
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${from}-${to - 1}`);
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

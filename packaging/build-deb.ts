@@ -137,7 +137,8 @@ export function buildDeb(outDir = path.join(ROOT, 'build')): string {
   }
   put(stage, `usr/lib/sysusers.d/${NAME}.conf`, readFileSync(path.join(ROOT, 'systemd/saslauthd-mysql.sysusers')));
   const conffiles = [`/etc/default/${NAME}`, `/etc/fail2ban/filter.d/${NAME}.conf`];
-  put(stage, `etc/default/${NAME}`, readFileSync(path.join(ROOT, 'systemd/saslauthd-mysql.default')));
+  // Secrets may go in it: unreadable to others from the moment it is unpacked (postinst gives it the service's group).
+  put(stage, `etc/default/${NAME}`, readFileSync(path.join(ROOT, 'systemd/saslauthd-mysql.default')), 0o640);
   put(stage, `etc/fail2ban/filter.d/${NAME}.conf`, readFileSync(path.join(ROOT, 'docs/examples/fail2ban/filter.d/saslauthd-mysql.conf')));
 
   // Documentation: the docs, the example configuration, copyright, Debian's changelog, the man page.

@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildProgram } from '../src/cli/program.js';
-import { VERSION } from '../src/cli/version.js';
+import { VERSION } from '../src/common/version.js';
 import { renderManPage } from './man-page.js';
 
 export function writeManPage(target = fileURLToPath(new URL('../build/saslauthd-mysql.8', import.meta.url)), date = new Date().toISOString().slice(0, 10)): string {

@@ -24,6 +24,7 @@ import { offloadFor } from './crypt/native-lane.js';
 import { takeInheritedListeners } from './protocol/socket-activation.js';
 import { listenOn, type ListenSpec, type Listening } from './protocol/listen-on.js';
 import { trustedPeers } from './protocol/trusted-peers.js';
+import { VERSION } from './common/version.js';
 
 export interface ReloadReport {
   /** Requests the replaced configuration still had to answer; they finish on it. */
@@ -239,6 +240,7 @@ function logListening(config: DaemonConfig, logger: Logger, mux: Listening, inhe
   const dovecotListen = dovecot.find((listening) => listening.port !== undefined);
   logger.info(
     {
+      version: VERSION,
       socket: mux.description,
       mech: config.mech,
       realmJoin: config.realm.joinRealm,

@@ -50,6 +50,7 @@ const CATALOGUE = {
   SOCKET_PATH: ['ERR_SOCKET_PATH', 'start-up'],
   SOCKET_PERMISSION: ['ERR_SOCKET_PERMISSION', 'start-up'],
   PASSWD_FILE: ['ERR_PASSWD_FILE', 'start-up'],
+  SERVICE_MANAGER: ['ERR_SERVICE_MANAGER', 'start-up'],
   SHUTTING_DOWN: ['ERR_SHUTTING_DOWN', 'start-up'],
 } as const satisfies Record<string, readonly [`ERR_${string}`, ErrorCategory]>;
 

@@ -17,7 +17,7 @@ import { runHash } from './hash.js';
 import { runConfigPrint } from './config-print.js';
 import { HASH_SCHEMES } from '../crypt/make-stored-value.js';
 import { DAEMON_OPTIONS, ENV_PREFIX, fromCommander, helpText, type DaemonFlags } from '../config/options.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../common/version.js';
 
 function wholeNumber(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');

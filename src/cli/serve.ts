@@ -7,7 +7,8 @@ import { resolveDaemonConfig, MECHANISMS, type DaemonFlags } from '../config/dae
 import { createLogger, stdoutIsJournal } from '../log/logger.js';
 import { startDaemon } from '../daemon.js';
 import { ConfigError, DaemonError, describeError, ErrorCodes } from '../errors.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../common/version.js';
+import { tellServiceManager, type ServiceState } from '../protocol/service-manager.js';
 
 /** saslauthd exits 2 when another instance is running; scripts may rely on it. */
 export const EXIT_ALREADY_RUNNING = 2;
@@ -88,8 +89,24 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     return;
   }
 
+  // systemd's Type=notify: told once every socket listens, around each reload, and at shutdown.
+  // When it cannot be told, the unit's start waits for its timeout and then fails: the log says why.
+  const tell = (state: ServiceState, status?: string) => {
+    const told = tellServiceManager(state, status);
+    if (told.kind === 'failed') logger.error({ code: ErrorCodes.SERVICE_MANAGER, state, reason: told.reason }, `cannot tell systemd the service is ${state}: ${told.reason}`);
+  };
+  tell('ready', `serving, version ${VERSION}`);
+
   // SIGHUP: read the configuration again (saslauthd ignores it; without a handler Node would die of it).
   const reload = serializeReloads(async () => {
+    tell('reloading');
+    try {
+      await reloadOnce();
+    } finally {
+      tell('ready', `serving, version ${VERSION}`);
+    }
+  });
+  const reloadOnce = async () => {
     let next;
     try {
       next = resolveDaemonConfig(flags);
@@ -106,7 +123,7 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     } catch (error) {
       refuseReload(error);
     }
-  });
+  };
   // A refused reload still empties the caches: SIGHUP's old meaning is kept whatever the files say.
   const refuseReload = (error: unknown) => {
     daemon.flushCaches();
@@ -118,6 +135,7 @@ export async function serve(flags: DaemonFlags): Promise<void> {
 
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+    tell('stopping');
     daemon.close().then(
       () => {
         logger.info('stopped');

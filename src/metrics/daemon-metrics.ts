@@ -9,6 +9,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuthEvent } from '../auth/auth-log.js';
 import { MAX_TRACKED_KEYS } from '../auth/throttle.js';
+import { VERSION } from '../common/version.js';
 
 /** Distinct service label values kept at most; later ones become "other". */
 export const MAX_SERVICE_LABELS = 32;
@@ -82,6 +83,8 @@ export class DaemonMetrics {
         this.set({ state: 'active' }, keys.active);
       },
     });
+    // The running version as a label on a constant 1, Prometheus's usual way to show a build: after an upgrade, the new one.
+    new Gauge({ name: 'saslauthd_mysql_build_info', help: 'The version running, as a label; always 1.', labelNames: ['version', 'node'], registers }).set({ version: VERSION, node: process.version }, 1);
     new Gauge({
       name: 'saslauthd_mysql_verify_queue',
       help: 'Password verifications waiting for a worker thread, by lane (fast: md5crypt and the like; slow: bcrypt, argon2, sha-crypt).',

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resolveDaemonConfig } from '../../src/config/daemon-config.js';
+import { VERSION } from '../../src/common/version.js';
 import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
@@ -210,13 +211,13 @@ describe('output', () => {
     expect(output).not.toContain(DEMO_HASH);
   });
 
-  it('--crypt-engine js: says so when listening, and the md5crypt demo account still logs in', async () => {
+  it('--crypt-engine js: says so when listening, with the version, and the md5crypt demo account still logs in', async () => {
     const runDir = path.join(tempDir(), 'run');
     const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', users(), '-r', '-V', '-m', runDir, '--crypt-engine', 'js']);
     expect(await ask(path.join(runDir, 'mux'), 'demo')).toMatch(/^OK/);
     expect(await ask(path.join(runDir, 'mux'), 'wrong')).toMatch(/^NO/);
     await daemon.stop();
-    expect(daemon.records().find((r) => r.msg === 'listening')).toMatchObject({ crypt: 'js' });
+    expect(daemon.records().find((r) => r.msg === 'listening')).toMatchObject({ crypt: 'js', version: VERSION });
     expect(daemon.records().filter((r) => r.event === 'auth').map((r) => [r.result, r.scheme])).toEqual([['success', 'MD5-CRYPT'], ['failure', 'MD5-CRYPT']]);
   });
 

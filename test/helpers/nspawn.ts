@@ -1,6 +1,6 @@
 /**
- * A fresh Debian 12 machine with a real systemd as PID 1, on this host: a
- * rootfs made by debootstrap, packages installed into it with apt (through
+ * A fresh Debian machine (13 "trixie", the current stable, or 12 "bookworm")
+ * with a real systemd as PID 1, on this host: a rootfs made by debootstrap, packages installed into it with apt (through
  * the host's network, before boot), then booted with systemd-nspawn -b on a
  * private network (loopback only). Commands run inside with nsenter into the
  * container's namespaces. The host needs no systemd of its own: nspawn runs
@@ -12,6 +12,10 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'nod
 import path from 'node:path';
 
 export const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
+
+/** The Debian releases the package is tested on: the current stable and the one before. */
+export const DEBIAN_RELEASES = { trixie: 13, bookworm: 12 } as const;
+export type DebianRelease = keyof typeof DEBIAN_RELEASES;
 
 /** What is missing to boot a container here, as instructions (the suite fails on these). */
 export function nspawnProblems(): string[] {
@@ -41,11 +45,11 @@ export class DebianMachine {
     this.root = path.join(dir, 'rootfs');
   }
 
-  /** debootstrap bookworm (minbase, systemd as init), in a directory under /var/tmp. */
-  static create(include: readonly string[] = []): DebianMachine {
+  /** debootstrap the release (minbase, systemd as init), in a directory under /var/tmp. */
+  static create(release: DebianRelease, include: readonly string[] = []): DebianMachine {
     const machine = new DebianMachine(mkdtempSync('/var/tmp/sm-debian-'));
     try {
-      execFileSync('debootstrap', ['--variant=minbase', `--include=${['systemd', 'systemd-sysv', 'dbus', ...include].join(',')}`, 'bookworm', machine.root, DEBIAN_MIRROR], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+      execFileSync('debootstrap', ['--variant=minbase', `--include=${['systemd', 'systemd-sysv', 'dbus', ...include].join(',')}`, release, machine.root, DEBIAN_MIRROR], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
     } catch (error) {
       rmSync(machine.#dir, { recursive: true, force: true });
       throw new Error(`debootstrap failed: ${(error as { stderr?: Buffer }).stderr?.toString().slice(-2000) ?? (error as Error).message}`);
@@ -104,8 +108,14 @@ export class DebianMachine {
     const child = this.#nspawn;
     if (child && child.exitCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      if (this.#leader !== undefined) this.run('systemctl poweroff --no-block', 10_000);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      this.#leader ??= leaderOf(child.pid!);
+      const leader = this.#leader;
+      if (leader !== undefined) this.run('systemctl poweroff --no-block', 10_000);
+      // Killing nspawn alone would leave the machine's systemd running, orphaned: its PID 1 goes first.
+      const timer = setTimeout(() => {
+        if (leader !== undefined) spawnSync('kill', ['-KILL', String(leader)]);
+        child.kill('SIGKILL');
+      }, 30_000);
       await exited;
       clearTimeout(timer);
     }

@@ -3,7 +3,9 @@
  * machine for real: lintian reports no error and only the warnings
  * docs/packaging.md justifies; dpkg -i installs it; the daemon runs from /usr
  * as its own user against a passwd-file and answers the real testsaslauthd;
- * dpkg -r removes it but its conffiles, and dpkg -P leaves nothing behind.
+ * dpkg -r removes it but its conffiles, and dpkg -P leaves nothing behind
+ * but the system account (Debian's practice: files the administrator gave its
+ * group must not fall to the next new group).
  * Needs root (CI runs as root); fails, never skips, without it.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -52,7 +54,7 @@ describe('the Debian package', () => {
     expect(fields).toMatch(/^Depends: nodejs \(>= 20\.12\), .*libc6/m);
     expect(fields).not.toMatch(/^Conflicts:/m);
     const contents = dpkg('-c', deb);
-    for (const file of ['./usr/sbin/saslauthd-mysql', './usr/lib/saslauthd-mysql/dist/cli/main.js', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_crypt.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_peer.node', './lib/systemd/system/saslauthd-mysql.service', './lib/systemd/system/saslauthd-mysql.socket', './usr/lib/sysusers.d/saslauthd-mysql.conf', './etc/default/saslauthd-mysql', './etc/fail2ban/filter.d/saslauthd-mysql.conf', './usr/share/man/man8/saslauthd-mysql.8.gz', './usr/share/doc/saslauthd-mysql/copyright', './usr/share/doc/saslauthd-mysql/examples/saslauthd-mysql.conf']) {
+    for (const file of ['./usr/sbin/saslauthd-mysql', './usr/lib/saslauthd-mysql/dist/cli/main.js', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_crypt.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_peer.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_notify.node', './lib/systemd/system/saslauthd-mysql.service', './lib/systemd/system/saslauthd-mysql.socket', './usr/lib/sysusers.d/saslauthd-mysql.conf', './etc/default/saslauthd-mysql', './etc/fail2ban/filter.d/saslauthd-mysql.conf', './usr/share/man/man8/saslauthd-mysql.8.gz', './usr/share/doc/saslauthd-mysql/copyright', './usr/share/doc/saslauthd-mysql/examples/saslauthd-mysql.conf']) {
       expect(contents, file).toContain(file);
     }
     // Production dependencies only.
@@ -67,11 +69,18 @@ describe('the Debian package', () => {
     expect(unjustified, lintian.stdout).toEqual([]);
 
     const before = snapshot();
-    afterThisTest(() => spawnSync('dpkg', ['-P', PACKAGE]));
+    const hadAccount = before.includes(`passwd:${PACKAGE}`);
+    afterThisTest(() => {
+      spawnSync('dpkg', ['-P', PACKAGE]);
+      // The account purge keeps is this test's doing: undone so the machine is as it was.
+      if (!hadAccount) spawnSync('userdel', [PACKAGE]);
+    });
     const installed = spawnSync('dpkg', ['-i', deb], { encoding: 'utf8' });
     expect(installed.status, installed.stderr).toBe(0);
     expect(installed.stdout).toContain('neither enabled nor started');
     expect(spawnSync('id', ['-nG', PACKAGE], { encoding: 'utf8' }).stdout).toMatch(/\bsasl\b/);
+    // The defaults file may hold secrets: root writes it, the service's group reads it, nobody else.
+    expect(execFileSync('stat', ['-c', '%U:%G:%a', '/etc/default/saslauthd-mysql'], { encoding: 'utf8' }).trim()).toBe(`root:${PACKAGE}:640`);
 
     // The daemon from /usr, as its own user, on a passwd-file it can read and a socket directory it owns.
     const dir = tempDir();
@@ -103,14 +112,15 @@ describe('the Debian package', () => {
     }
     expect(spawnSync('man', ['-w', PACKAGE], { encoding: 'utf8' }).stdout.trim()).toBe('/usr/share/man/man8/saslauthd-mysql.8.gz');
 
-    // Remove: the files go, the conffiles stay; purge: nothing is left, the account neither.
+    // Remove: the files go, the conffiles stay; purge: nothing is left but the account.
     expect(spawnSync('dpkg', ['-r', PACKAGE]).status).toBe(0);
     expect(existsSync('/usr/lib/saslauthd-mysql')).toBe(false);
     expect(existsSync('/usr/sbin/saslauthd-mysql')).toBe(false);
     expect(existsSync('/etc/default/saslauthd-mysql')).toBe(true);
     expect(spawnSync('dpkg', ['-P', PACKAGE]).status).toBe(0);
     const after = snapshot();
-    expect(after.filter((entry) => !before.includes(entry))).toEqual([]);
+    const account = hadAccount ? [] : [`group:${PACKAGE}`, `passwd:${PACKAGE}`];
+    expect(after.filter((entry) => !before.includes(entry))).toEqual(account);
     expect(before.filter((entry) => !after.includes(entry))).toEqual([]);
   }, 600_000);
 });

@@ -3,6 +3,7 @@
  * loopback with auth results, latency, cache hits, throttle delays, open
  * connections, verification queues and event-loop delay, and bounded labels.
  */
+import { VERSION } from '../../src/common/version.js';
 import { describe, expect, it } from 'vitest';
 import { requestFrame } from '../helpers/index.js';
 import { exchange } from '../helpers/mux-client.js';
@@ -53,6 +54,7 @@ describe('Prometheus metrics', () => {
     expect(sample(text, 'saslauthd_mysql_open_connections')).toBe(0);
     expect(sample(text, 'saslauthd_mysql_held_connections')).toBe(0);
     expect(text).toContain('saslauthd_mysql_nodejs_eventloop_lag_p99_seconds');
+    expect(sample(text, `saslauthd_mysql_build_info{version="${VERSION}",node="${process.version}"}`)).toBe(1);
     // Never a password.
     expect(text).not.toContain('wrong');
 

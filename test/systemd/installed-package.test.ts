@@ -1,9 +1,11 @@
 /**
  * The Debian package under a real systemd (npm run test:systemd; not in the
- * default run: it downloads a Debian 12 system, a few minutes): a fresh
- * bookworm rootfs (debootstrap) gets Node.js 20 (this host's nodejs package),
- * Postfix, sasl2-bin and our .deb with apt alone, nothing from npm, and boots
- * with systemd as PID 1 (systemd-nspawn -b, private network). Then:
+ * default run: it downloads a Debian system, a few minutes each), on Debian 13
+ * and on Debian 12: a fresh rootfs (debootstrap) gets Postfix, sasl2-bin and
+ * our .deb with apt alone, nothing from npm (Node.js 20: Debian 13's own
+ * nodejs, which the package's Depends pulls in; on Debian 12, whose nodejs is
+ * 18, this host's Node.js 20 package carried in), and boots with systemd as
+ * PID 1 (systemd-nspawn -b, private network). Then:
  * systemctl start, status, reload (SIGHUP keeps serving, same process),
  * the hardening in effect (systemd-analyze security, the process's
  * privileges), a login through the socket with testsaslauthd, Postfix
@@ -13,13 +15,13 @@
  * removed), and socket activation (the first connection starts the service).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildDeb } from '../../packaging/build-deb.js';
 import { afterThisTest } from '../helpers/cleanup.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
-import { DebianMachine, nspawnProblems } from '../helpers/nspawn.js';
+import { DEBIAN_RELEASES, DebianMachine, nspawnProblems, type DebianRelease } from '../helpers/nspawn.js';
 import { tempDir } from '../helpers/temp.js';
 
 /**
@@ -47,25 +49,30 @@ cyrus_sasl_config_path = /etc/postfix/sasl
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 `;
 
-describe('the package under a real systemd', () => {
+/** Where each release's Node.js 20 comes from: Debian 13's own; for Debian 12 this host's package. */
+const NODE_SOURCE: Record<DebianRelease, 'debian' | 'carried in'> = { trixie: 'debian', bookworm: 'carried in' };
+
+describe.each(Object.keys(DEBIAN_RELEASES) as DebianRelease[])('the package under a real systemd on Debian %s', (release) => {
   it('installs with apt alone, runs as a hardened service, and Postfix authenticates through it', async () => {
     expect(nspawnProblems()).toEqual([]);
     const deb = buildDeb(tempDir());
-    const nodejs = nodejsPackage();
-    const machine = DebianMachine.create(['ca-certificates']);
+    const machine = DebianMachine.create(release, ['ca-certificates']);
     afterThisTest(() => machine.destroy());
-    const inside = { deb: machine.copyIn(deb), nodejs: machine.copyIn(nodejs) };
+    const inside = { deb: machine.copyIn(deb), nodejs: NODE_SOURCE[release] === 'carried in' ? machine.copyIn(nodejsPackage()) : undefined };
 
-    // Only apt, as on a fresh Debian 12 machine.
+    // Only apt, as on a fresh machine.
     const installed = machine.prepare(`
       echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
       apt-get update -qq
-      apt-get install -y -qq --no-install-recommends ${inside.nodejs} >/dev/null
+      ${inside.nodejs ? `apt-get install -y -qq --no-install-recommends ${inside.nodejs} >/dev/null` : ''}
       apt-get install -y -qq --no-install-recommends postfix swaks libsasl2-modules sasl2-bin >/dev/null
       apt-get install -y -qq --no-install-recommends ${inside.deb}
+      echo "node $(node --version) from $(dpkg-query -W -f '\${Version}' nodejs)"
     `);
     expect(installed.status, installed.stderr).toBe(0);
     expect(installed.stdout).toContain('neither enabled nor started');
+    process.stderr.write(`[Debian ${DEBIAN_RELEASES[release]}] ${/node v\S+ from \S+/.exec(installed.stdout)?.[0] ?? 'node: not found'}\n`);
+    if (NODE_SOURCE[release] === 'debian') expect(installed.stdout).toMatch(/node v20\.\d+\.\d+ from \S*deb13/);
 
     await machine.boot();
     const sh = (script: string) => {
@@ -87,10 +94,20 @@ describe('the package under a real systemd', () => {
         printf 'SASLAUTHD_MYSQL_MECH=passwd-file\\nSASLAUTHD_MYSQL_PASSWD_FILE=/etc/saslauthd-mysql/passwd\\n' >> /etc/default/saslauthd-mysql`).status,
     ).toBe(0);
 
-    // start, status, a login.
-    // Type=exec: active once started; the socket follows a moment later.
-    const started = sh('systemctl start saslauthd-mysql.service && for i in $(seq 100); do [ -S /run/saslauthd/mux ] && break; sleep 0.1; done; systemctl is-active saslauthd-mysql.service');
+    // Type=notify: a configuration the daemon refuses fails `systemctl start` itself.
+    const refused = sh(`set -e
+      cp /etc/default/saslauthd-mysql /root/default.saved
+      echo SASLAUTHD_MYSQL_MAX_CONNECTIONS=many >> /etc/default/saslauthd-mysql
+      systemctl start saslauthd-mysql.service`);
+    expect(refused.status, refused.stderr).not.toBe(0);
+    expect(sh('systemctl is-active saslauthd-mysql.service').out).not.toBe('active');
+    expect(sh('cp /root/default.saved /etc/default/saslauthd-mysql && systemctl reset-failed saslauthd-mysql.service').status).toBe(0);
+
+    // start, status, a login: active means the socket listens, the moment start returns.
+    const started = sh('systemctl start saslauthd-mysql.service && [ -S /run/saslauthd/mux ] && systemctl is-active saslauthd-mysql.service');
     expect(started.out, `${started.stderr}\n${sh('journalctl -u saslauthd-mysql --no-pager -o cat | tail -20').out}`).toBe('active');
+    const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(sh('systemctl show -p StatusText --value saslauthd-mysql.service').out).toBe(`serving, version ${version.version}`);
     expect(sh('systemctl status saslauthd-mysql.service --no-pager').out).toMatch(/Active: active \(running\)/);
     expect(sh('stat -c %U:%G:%a /run/saslauthd/mux').out).toBe('saslauthd-mysql:sasl:660');
     expect(login('demo')).toBe('0: OK "Success."');

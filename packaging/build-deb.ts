@@ -132,7 +132,7 @@ export function buildDeb(outDir = path.join(ROOT, 'build')): string {
 
   // systemd: the units as the repository has them, with the command where the package puts it.
   for (const unit of ['saslauthd-mysql.service', 'saslauthd-mysql.socket', 'saslauthd-mysql-dovecot.socket']) {
-    const text = readFileSync(path.join(ROOT, 'systemd', unit), 'utf8').replace(/^ExecStart=\S+/m, `ExecStart=/usr/sbin/${NAME}`);
+    const text = readFileSync(path.join(ROOT, 'systemd', unit), 'utf8').replaceAll('/usr/local/bin/saslauthd-mysql', `/usr/sbin/${NAME}`);
     put(stage, `lib/systemd/system/${unit}`, text);
   }
   put(stage, `usr/lib/sysusers.d/${NAME}.conf`, readFileSync(path.join(ROOT, 'systemd/saslauthd-mysql.sysusers')));

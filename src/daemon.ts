@@ -21,7 +21,7 @@ import type { DovecotServer } from './protocol/dovecot-server.js';
 import { VerifyPools } from './crypt/verify-pool.js';
 import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
 import { offloadFor } from './crypt/native-lane.js';
-import { takeInheritedListeners } from './protocol/socket-activation.js';
+import { refuseMisplacedSocket, takeInheritedListeners } from './protocol/socket-activation.js';
 import { listenOn, type ListenSpec, type Listening } from './protocol/listen-on.js';
 import { trustedPeers } from './protocol/trusted-peers.js';
 import { VERSION } from './common/version.js';
@@ -153,6 +153,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       logger: logger.child({ component: 'server' }),
     });
     cleanup.add(() => muxServer.close(0));
+    if (passed.mux) refuseMisplacedSocket(passed.mux.fd, config.socketPath, '--run-dir (SASLAUTHD_MYSQL_RUN_DIR)', 'saslauthd-mysql.socket');
+    if (passed.dovecot && config.dovecot?.socketPath) refuseMisplacedSocket(passed.dovecot.fd, config.dovecot.socketPath, '--dovecot-socket (SASLAUTHD_MYSQL_DOVECOT_SOCKET)', 'saslauthd-mysql-dovecot.socket');
     const mux = await listenOn(muxServer, passed.mux ? { kind: 'inherited', ...passed.mux } : { kind: 'path', path: config.socketPath, mode: config.socket.mode, ...gidOf(config) }, logger);
     cleanup.add(() => mux.release());
 

@@ -14,6 +14,8 @@ import { createBackend } from '../backends/index.js';
 import { ConfigError, describeError } from '../errors.js';
 import { runningAs, socketPathState, trySocketPath } from '../protocol/socket-file.js';
 import { readRequest } from '../auth/read-request.js';
+import { installedServiceSettings, serviceSocketFindings, type ServiceSettings } from './service-view.js';
+import { judgeSecretsFor } from '../common/exposed-file.js';
 
 /** Where the daemon, with this --crypt-engine, would check a value of this scheme. */
 function whereVerified(scheme: string, runs: 'inline' | 'fast pool' | 'slow pool', engine: CryptEngine): string {
@@ -109,7 +111,13 @@ class CheckReport {
 export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   const report = new CheckReport(out, err);
   try {
-    await checkEverything(flags, options, report);
+    // Root, no daemon flags, the unit installed: check what the service runs with, for its user.
+    const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
+    if (service) {
+      report.ok(`checking as the service runs: ${service.from}`);
+      judgeSecretsFor(service.user);
+    }
+    await checkEverything(flags, options, report, service);
   } catch (error) {
     // Whatever went wrong is one line with its code, never a stack trace.
     const { code, message } = describeError(error);
@@ -118,11 +126,11 @@ export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: N
   return report.exitCode();
 }
 
-async function checkEverything(flags: DaemonFlags, options: CheckOptions, report: CheckReport): Promise<void> {
+async function checkEverything(flags: DaemonFlags, options: CheckOptions, report: CheckReport, service: ServiceSettings | undefined): Promise<void> {
   const { ok, problem } = report;
   let config: DaemonConfig;
   try {
-    config = resolveDaemonConfig(flags);
+    config = resolveDaemonConfig(flags, service?.env ?? process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       problem(`configuration: ${error.message}`);
@@ -134,8 +142,12 @@ async function checkEverything(flags: DaemonFlags, options: CheckOptions, report
 
   const socketState = await socketPathState(config.socketPath);
   (socketState === 'not a socket' ? problem : ok)(`socket ${config.socketPath}: ${SOCKET_STATES[socketState]}`);
-  // What the daemon will do there, tried as this user: run check as the daemon's user (sudo -u) to know for it.
-  if (socketState !== 'live' && socketState !== 'not a socket') {
+  if (service) {
+    // Root may write anywhere: what the service, as its own user and in its sandbox, will meet.
+    for (const finding of serviceSocketFindings(config, service.user?.name)) (finding.ok ? ok : problem)(finding.line);
+  } else if (socketState !== 'not a socket') {
+    // Tried as this user, even while the old saslauthd still answers there: the switch must not
+    // find out at the moment saslauthd stops.
     const cannot = await trySocketPath(config.socketPath);
     if (cannot) problem(`socket ${config.socketPath}: ${cannot}`);
     else ok(`socket ${config.socketPath}: ${runningAs()} can create it there`);

@@ -14,7 +14,9 @@ import { printVersion, serve } from './serve.js';
 import { runProbe } from './probe.js';
 import { runCheck } from './check.js';
 import { runHash } from './hash.js';
+import { runPrepareSocketDirs } from './prepare-socket-dirs.js';
 import { runConfigPrint } from './config-print.js';
+import { installedServiceSettings } from './service-view.js';
 import { HASH_SCHEMES } from '../crypt/make-stored-value.js';
 import { DAEMON_OPTIONS, ENV_PREFIX, fromCommander, helpText, type DaemonFlags } from '../config/options.js';
 import { VERSION } from '../common/version.js';
@@ -105,7 +107,19 @@ export function buildProgram(): Command {
   daemonOptions(program.command('config'))
     .description('print the settings that are not left at their default, with where each comes from (flag, variable, file line); secrets masked')
     .action((options: DaemonFlags & { acceptLock?: boolean }) => {
-      process.exitCode = runConfigPrint(fromCommander(options), process.stdout, process.stderr);
+      const flags = fromCommander(options);
+      // Root, no daemon flags, the unit installed: the settings the service runs with.
+      const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
+      if (service) process.stdout.write(`# as the service runs: ${service.from}\n`);
+      process.exitCode = runConfigPrint(flags, process.stdout, process.stderr, service?.env ?? process.env);
+    });
+
+  daemonOptions(program.command('prepare-socket-dirs'))
+    .description("as root, before the daemon starts (the unit's ExecStartPre=+): make the socket directories ones the daemon's user can create its sockets in")
+    .requiredOption('--owner <user>', "the daemon's user (the unit's User=)")
+    .action((options: DaemonFlags & { owner: string; acceptLock?: boolean }) => {
+      const { owner, ...flags } = options;
+      process.exitCode = runPrepareSocketDirs(fromCommander(flags), owner, process.stdout);
     });
 
   program

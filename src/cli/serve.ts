@@ -8,6 +8,7 @@ import { createLogger, stdoutIsJournal } from '../log/logger.js';
 import { startDaemon } from '../daemon.js';
 import { ConfigError, DaemonError, describeError, ErrorCodes } from '../errors.js';
 import { VERSION } from '../common/version.js';
+import { readEnvironmentFile, reloadedEnvironment } from '../config/environment-file.js';
 import { tellServiceManager, type ServiceState } from '../protocol/service-manager.js';
 
 /** saslauthd exits 2 when another instance is running; scripts may rely on it. */
@@ -97,6 +98,17 @@ export async function serve(flags: DaemonFlags): Promise<void> {
   };
   tell('ready', `serving, version ${VERSION}`);
 
+  // The environment and the environment file as they were at start, for reloads to compare with.
+  const startEnv = { ...process.env };
+  let fileAtStart: Record<string, string> = {};
+  if (config.environmentFile) {
+    try {
+      fileAtStart = readEnvironmentFile(config.environmentFile);
+    } catch (error) {
+      logger.warn({ code: ErrorCodes.CONFIG, error: describeError(error) }, `a reload will refuse until it can read the environment file: ${describeError(error).message}`);
+    }
+  }
+
   // SIGHUP: read the configuration again (saslauthd ignores it; without a handler Node would die of it).
   const reload = serializeReloads(async () => {
     tell('reloading');
@@ -108,17 +120,22 @@ export async function serve(flags: DaemonFlags): Promise<void> {
   });
   const reloadOnce = async () => {
     let next;
+    let takenOut: readonly string[] = [];
     try {
-      next = resolveDaemonConfig(flags);
+      let env = process.env;
+      // What systemd read at start from the unit's EnvironmentFile=, read again: edits there apply now.
+      if (config.environmentFile) ({ env, removed: takenOut } = reloadedEnvironment(startEnv, fileAtStart, readEnvironmentFile(config.environmentFile)));
+      next = resolveDaemonConfig(flags, env);
     } catch (error) {
       refuseReload(error);
       return;
     }
     try {
       const report = await daemon.reload(next);
-      logger.info({ event: 'reload', ...report }, 'SIGHUP: configuration reloaded, backend replaced, caches flushed');
-      if (report.restartNeeded.length > 0) {
-        logger.warn({ event: 'reload', restartNeeded: report.restartNeeded }, `SIGHUP: changed settings that only a restart applies: ${report.restartNeeded.join(', ')}`);
+      const restartNeeded = [...report.restartNeeded, ...takenOut.map((name) => `${name} (taken out of ${config.environmentFile})`)];
+      logger.info({ event: 'reload', ...report, restartNeeded }, 'SIGHUP: configuration reloaded, backend replaced, caches flushed');
+      if (restartNeeded.length > 0) {
+        logger.warn({ event: 'reload', restartNeeded }, `SIGHUP: changed settings that only a restart applies: ${restartNeeded.join(', ')}`);
       }
     } catch (error) {
       refuseReload(error);

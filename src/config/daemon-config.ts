@@ -57,6 +57,8 @@ export interface DaemonConfig {
   readonly mech: Mechanism;
   readonly runDir: string;
   readonly socketPath: string;
+  /** The unit's EnvironmentFile=, read again at every reload (config/environment-file.ts). */
+  readonly environmentFile?: string;
   readonly backend: BackendConfig;
   readonly realm: RealmPolicy;
   readonly defaultScheme: DefaultScheme;
@@ -271,11 +273,13 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   const outageTtlMs = (read.integer('outageTtl') ?? 0) * 1000;
   const workers = read.integer('workers');
   const maxConnections = read.number('maxConnections');
+  const environmentFile = read.text('environmentFile');
 
   const config: DaemonConfig = {
     mech,
     runDir,
     socketPath: path.join(runDir, SOCKET_NAME),
+    ...(environmentFile ? { environmentFile: path.resolve(cwd, environmentFile.value) } : {}),
     backend,
     realm: {
       joinRealm: read.switch('realmJoin'),

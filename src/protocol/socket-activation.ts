@@ -4,7 +4,7 @@
  * process. systemd then owns the socket file, its mode and group, and keeps
  * it across restarts, so no login is refused while the daemon restarts.
  */
-import { fstatSync } from 'node:fs';
+import { fstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { DaemonError, ErrorCodes } from '../errors.js';
 
 /** The first passed descriptor, by the protocol's definition (SD_LISTEN_FDS_START). */
@@ -64,4 +64,37 @@ export function takeInheritedListeners(env: NodeJS.ProcessEnv = process.env, pid
   const dovecot = dovecotAt >= 0 ? listeners[dovecotAt] : count === 2 ? listeners[1] : undefined;
   const mux = listeners.find((listener) => listener !== dovecot);
   return { ...(mux ? { mux } : {}), ...(dovecot ? { dovecot } : {}) };
+}
+
+/**
+ * The path a passed UNIX socket is bound to, read from /proc (Linux):
+ * undefined when it cannot be told (no path, /proc not readable).
+ */
+export function inheritedSocketPath(fd: number): string | undefined {
+  try {
+    const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+    if (!inode) return undefined;
+    for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[6] === inode) return fields[7];
+    }
+  } catch {
+    // Not Linux, or /proc hidden: nothing to compare.
+  }
+  return undefined;
+}
+
+/**
+ * A .socket unit cannot read /etc/default, so it listens where its own file
+ * says. When that is not where the daemon's settings put the socket, serving
+ * it anyway would leave the administrator's setting silently unused (and
+ * Postfix asking at the other path): refuse, and say how to make them agree.
+ */
+export function refuseMisplacedSocket(fd: number, configured: string, setting: string, unit: string): void {
+  const bound = inheritedSocketPath(fd);
+  if (bound === undefined || bound === configured) return;
+  throw new DaemonError(
+    ErrorCodes.SOCKET_PATH,
+    `systemd passed the socket ${bound}, but ${setting} puts it at ${configured}: make them agree, either ListenStream=${configured} in ${unit} (systemctl edit ${unit}) or ${setting} back to ${bound}`,
+  );
 }

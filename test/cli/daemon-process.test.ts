@@ -193,6 +193,29 @@ describe('signals', () => {
     expect(daemon.child.exitCode).toBeNull();
     await daemon.stop();
   });
+
+  it('reads the environment file again at a reload (systemd reads it only at start): an edit applies, a restart-only one and a line taken out are named', async () => {
+    const dir = tempDir();
+    const runDir = path.join(dir, 'run');
+    const defaults = path.join(dir, 'default');
+    const file = users();
+    writeFileSync(defaults, `# as /etc/default/saslauthd-mysql\nSASLAUTHD_MYSQL_PASSWD_FILE=${file}\nSASLAUTHD_MYSQL_CACHE=yes\n`);
+    // As systemd starts it: the file's lines in the environment, and the file named.
+    const env = { ...process.env, SASLAUTHD_MYSQL_PASSWD_FILE: file, SASLAUTHD_MYSQL_CACHE: 'yes', SASLAUTHD_MYSQL_ENVIRONMENT_FILE: defaults };
+    const daemon = await spawnDaemon(['-a', 'passwd-file', '-r', '-m', runDir], { env });
+    expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
+    expect(daemon.records().some((r) => r.event === 'auth' && r.result === 'success')).toBe(false);
+
+    writeFileSync(defaults, `SASLAUTHD_MYSQL_PASSWD_FILE=${file}\nSASLAUTHD_MYSQL_LOG_SUCCESSES="yes"\nSASLAUTHD_MYSQL_LOG_LEVEL=debug\n`);
+    daemon.child.kill('SIGHUP');
+    await daemon.waitForOutput('SIGHUP: changed settings that only a restart applies');
+    const warning = daemon.records().find((r) => r.event === 'reload' && r.level === 40);
+    expect(warning?.restartNeeded).toEqual(['--log-level', `SASLAUTHD_MYSQL_CACHE (taken out of ${defaults})`]);
+    // -V came from the file at the reload: successes are logged now.
+    expect(await ask(path.join(runDir, 'mux'), 'demo')).toBe('OK');
+    await daemon.stop();
+    expect(daemon.records().filter((r) => r.event === 'auth').map((r) => r.result)).toEqual(['success']);
+  });
 });
 
 describe('output', () => {

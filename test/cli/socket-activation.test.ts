@@ -46,8 +46,7 @@ describe('systemd socket activation', () => {
     const passwd = path.join(dir, 'passwd');
     writeFileSync(passwd, `demo@example.org:${DEMO_HASH}\n`);
     const socketPath = path.join(dir, 'mux');
-    // -m points elsewhere on purpose: with an inherited socket, no socket file of our own is made.
-    const child = spawn(ACTIVATE, ['-l', socketPath, process.execPath, CLI, '-a', 'passwd-file', '-O', passwd, '-r', '-m', path.join(dir, 'unused')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(ACTIVATE, ['-l', socketPath, process.execPath, CLI, '-a', 'passwd-file', '-O', passwd, '-r', '-m', dir], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -60,13 +59,33 @@ describe('systemd socket activation', () => {
       const wrong = await exchange(socketPath, requestFrame({ login: 'demo', password: 'nope', service: 'smtp', realm: 'example.org' }));
       expect(wrong.reply).toMatch(/^NO/);
       expect(output).toMatch(/"socket":"fd 3 from systemd"/);
-      expect(existsSync(path.join(dir, 'unused', 'mux'))).toBe(false);
     } finally {
       child.kill('SIGTERM');
     }
     expect(await exited, output).toBe(0);
     // systemd keeps listening while a unit restarts: the daemon must not remove what it did not create.
     expect(existsSync(socketPath)).toBe(true);
+  }, 30_000);
+});
+
+describe('systemd socket activation at another path than the settings say', () => {
+  it('refuses to serve, naming both paths and how to make them agree (a .socket unit cannot read /etc/default)', async () => {
+    const dir = tempDir();
+    const socketPath = path.join(dir, 'mux');
+    const configured = path.join(dir, 'elsewhere');
+    const child = spawn(ACTIVATE, ['-l', socketPath, process.execPath, CLI, '-a', 'passwd-file', '-O', 'demo/passwd', '-m', configured], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await listening(socketPath);
+      expect(await exited, output).toBe(1);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(output).toContain(`systemd passed the socket ${socketPath}, but --run-dir (SASLAUTHD_MYSQL_RUN_DIR) puts it at ${configured}/mux: make them agree, either ListenStream=${configured}/mux in saslauthd-mysql.socket`);
+    expect(existsSync(path.join(configured, 'mux'))).toBe(false);
   }, 30_000);
 });
 
@@ -77,7 +96,7 @@ describe('systemd socket activation with both sockets', () => {
     writeFileSync(passwd, `demo@example.org:${DEMO_HASH}\n`);
     const mux = path.join(dir, 'mux');
     const auth = path.join(dir, 'auth');
-    const child = spawn(ACTIVATE, ['-l', auth, '-l', mux, '--fdname=dovecot:mux', process.execPath, CLI, '-a', 'passwd-file', '-O', passwd, '-r', '-m', path.join(dir, 'unused')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(ACTIVATE, ['-l', auth, '-l', mux, '--fdname=dovecot:mux', process.execPath, CLI, '-a', 'passwd-file', '-O', passwd, '-r', '-m', dir, '--dovecot-socket', auth], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

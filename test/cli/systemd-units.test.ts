@@ -28,7 +28,7 @@ describe('systemd units', () => {
     // so a drop-in (as an administrator would write one) points it at this build. The unit files
     // themselves are verified byte for byte as shipped.
     mkdirSync(path.join(dir, `${SERVICE}.d`));
-    writeFileSync(path.join(dir, `${SERVICE}.d`, 'build.conf'), `[Service]\nExecStart=\nExecStart=${CLI} -m /run/saslauthd\n`);
+    writeFileSync(path.join(dir, `${SERVICE}.d`, 'build.conf'), `[Service]\nExecStartPre=\nExecStartPre=+${CLI} prepare-socket-dirs --owner saslauthd-mysql\nExecStart=\nExecStart=${CLI}\n`);
     const result = await run(SYSTEMD_ANALYZE, ['verify', '--man=no', path.join(dir, SERVICE), path.join(dir, SOCKET), path.join(dir, DOVECOT_SOCKET)], { timeoutMs: 30_000 });
     expect(result.stdout + result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -44,9 +44,12 @@ describe('systemd units', () => {
     expect(readFileSync(path.join(root, 'etc', 'group'), 'utf8')).toMatch(/^sasl:x:\d+:(.*,)?saslauthd-mysql(,.*)?$/m);
   });
 
-  it('start the daemon where npm install -g puts it, on saslauthd\'s socket path', () => {
+  it('start the daemon where npm install -g puts it, with every setting from variables, after preparing its socket directories as root', () => {
     const service = unitText(SERVICE);
-    expect(values(service, 'ExecStart')).toEqual(['/usr/local/bin/saslauthd-mysql -m /run/saslauthd']);
+    // A bare command line: a flag there would silently beat the same setting in /etc/default.
+    expect(values(service, 'ExecStart')).toEqual(['/usr/local/bin/saslauthd-mysql']);
+    expect(values(service, 'ExecStartPre')).toEqual(['+/usr/local/bin/saslauthd-mysql prepare-socket-dirs --owner saslauthd-mysql']);
+    expect(values(service, 'ReadWritePaths')).toEqual(['-/var/spool/postfix/var/run/saslauthd -/var/spool/postfix/saslauthd-mysql']);
     expect(values(unitText(SOCKET), 'ListenStream')).toEqual(['/run/saslauthd/mux']);
     expect(values(unitText(SOCKET), 'Service')).toEqual([SERVICE]);
     // The second socket, told apart by its name (protocol/socket-activation.ts).
@@ -80,7 +83,7 @@ describe('systemd units', () => {
         env[name!] = rest.join('=');
       }
     }
-    const config = resolveDaemonConfig({ runDir: '/run/saslauthd' }, env, '/');
+    const config = resolveDaemonConfig({}, env, '/');
     expect(config).toMatchObject({ mech: 'pam', socketPath: '/run/saslauthd/mux', realm: { joinRealm: true }, socket: { mode: 0o660, gid: 45 } });
   });
 

@@ -24,7 +24,7 @@ describe('files holding the database password', () => {
     chmodSync(conf, 0o644);
     const loose = await spawnDaemon(['-a', 'mysql', '-O', conf, '-m', path.join(dir, 'run1')]);
     await loose.stop();
-    expect(exposedLines(loose.records()).map((record) => record.msg)).toEqual([expect.stringMatching(new RegExp(`^${conf} holds the database password and is readable by every user on this host \\(mode 0644\\): chmod 600`))]);
+    expect(exposedLines(loose.records()).map((record) => record.msg)).toEqual([expect.stringMatching(new RegExp(`^${conf} holds the database password and is readable by every user on this host \\(mode 0644\\): chmod 0640 it with the daemon`))]);
 
     chmodSync(conf, 0o600);
     const tight = await spawnDaemon(['-a', 'mysql', '-O', conf, '-m', path.join(dir, 'run2')]);

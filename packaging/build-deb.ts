@@ -94,8 +94,10 @@ function maintainer(): string {
   return `${name} <${email}>`;
 }
 
-export function buildDeb(outDir = path.join(ROOT, 'build')): string {
+export function buildDeb(outDir = path.join(ROOT, 'build'), options: { readonly version?: string } = {}): string {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; description: string; license?: string; homepage?: string };
+  // Another version than package.json's (the upgrade test installs one package over another).
+  if (options.version) pkg.version = options.version;
   const arch = run('dpkg', ['--print-architecture']).trim();
   const version = debianVersion(pkg.version);
   const MAINTAINER = maintainer();
@@ -111,6 +113,11 @@ export function buildDeb(outDir = path.join(ROOT, 'build')): string {
   mkdirSync(path.dirname(lib), { recursive: true });
   cpSync(path.join(work, 'package'), lib, { recursive: true });
   copyFileSync(path.join(ROOT, 'package-lock.json'), path.join(lib, 'package-lock.json'));
+  if (options.version) {
+    // The daemon reads its version from its package.json: the start-up line and build_info say the new one.
+    const shipped = path.join(lib, 'package.json');
+    writeFileSync(shipped, `${JSON.stringify({ ...(JSON.parse(readFileSync(shipped, 'utf8')) as object), version: options.version }, null, 2)}\n`);
+  }
   // No scripts: npm ci would run the package's own "prepare" (a build from sources it does not ship);
   // the one install step production needs is the addon's compile, run here.
   run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], lib);

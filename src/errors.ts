@@ -31,6 +31,7 @@ const CATALOGUE = {
   SMTP_DISABLED: ['ERR_SMTP_DISABLED', 'credential'],
   TOTP_REQUIRED: ['ERR_TOTP_REQUIRED', 'credential'],
   BACKEND_UNAVAILABLE: ['ERR_BACKEND_UNAVAILABLE', 'temporary'],
+  BACKEND_LOGIN: ['ERR_BACKEND_LOGIN', 'temporary'],
   BACKEND_QUERY: ['ERR_BACKEND_QUERY', 'temporary'],
   BACKEND_BUSY: ['ERR_BACKEND_BUSY', 'temporary'],
   PAM_CONFIG: ['ERR_PAM_CONFIG', 'temporary'],

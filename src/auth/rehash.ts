@@ -15,6 +15,7 @@
  */
 import type { Logger } from 'pino';
 import type { StoredValueRewriter } from '../backends/backend.js';
+import { docPath } from '../common/doc-path.js';
 import { inStoredForm, isWeaker, type RehashScheme, type RehashTarget } from '../crypt/rehash-target.js';
 import type { GenerateOptions } from '../crypt/schemes/crypt-strings.js';
 import type { RehashOnLogin, SuccessfulPassword } from './authenticator.js';
@@ -94,7 +95,7 @@ export class Rehasher implements RehashOnLogin {
     const { logger } = this.#options;
     const code = (error as { readonly code?: unknown }).code;
     const key = typeof code === 'string' ? code : 'error';
-    const message = `re-hash not written [user=${escapeField(user)}]: ${(error as Error).message}; the login succeeded, and the next login tries again${/DENIED/.test(key) ? ' (grant the rehash_user account UPDATE on the password column: docs/postfixadmin.md)' : ''}`;
+    const message = `re-hash not written [user=${escapeField(user)}]: ${(error as Error).message}; the login succeeded, and the next login tries again${/DENIED/.test(key) ? ` (the rehash_user account needs SELECT on the user and password columns, which the UPDATE's WHERE reads, and UPDATE on the password column: GRANT SELECT (username, password), UPDATE (password) ON mailbox; ${docPath('postfixadmin.md')})` : ''}`;
     const now = Date.now();
     const last = this.#lastWarned.get(key);
     if (last !== undefined && now - last < WARN_EVERY_MS) {

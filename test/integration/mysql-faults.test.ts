@@ -47,6 +47,17 @@ afterAll(async () => {
   await Promise.all(servers.map((server) => server.destroy()));
 });
 
+describe("the database refusing the daemon's account", () => {
+  it('is a temporary failure with its own code (a configuration to fix, not an outage), never a NO', async () => {
+    const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, { ...env(`127.0.0.1:${primary.port}`), SASLAUTHD_MYSQL_DB_PASSWORD: 'not-the-password' });
+    for (const password of ['secret', 'wrong']) expect((await login(socketPath, password)).received.length).toBe(0);
+    const failures = sink.authEvents().filter((event) => event.result === 'temporary-failure');
+    expect(failures.map((event) => event.code)).toEqual([ErrorCodes.BACKEND_LOGIN, ErrorCodes.BACKEND_LOGIN]);
+    expect(String(failures[0]?.reason)).toMatch(/the database refused the daemon's account \(127\.0\.0\.1:\d+, ER_ACCESS_DENIED_ERROR\)/);
+    expect(JSON.stringify(sink.records())).not.toContain('not-the-password');
+  }, 60_000);
+});
+
 describe('database outages', () => {
   it('answers nothing (temporary failure) while the database is down, and OK again once it is back, without a restart', async () => {
     const { socketPath, sink } = await startConfiguredDaemon({ mech: 'mysql', realmJoin: true }, env(`127.0.0.1:${primary.port}`));

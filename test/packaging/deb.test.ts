@@ -52,6 +52,11 @@ describe('the Debian package', () => {
     // What it holds and what it needs.
     const fields = dpkg('-f', deb);
     expect(fields).toMatch(/^Depends: nodejs \(>= 20\.12\), .*libc6/m);
+    // docs/packaging.md shows the line as it is, on amd64.
+    if (spawnSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).stdout.trim() === 'amd64') {
+      const documented = /^ {4}(nodejs .*)$/m.exec(readFileSync(new URL('../../docs/packaging.md', import.meta.url), 'utf8'))?.[1];
+      expect(documented).toBe(/^Depends: (.*)$/m.exec(fields)?.[1]);
+    }
     expect(fields).not.toMatch(/^Conflicts:/m);
     const contents = dpkg('-c', deb);
     for (const file of ['./usr/sbin/saslauthd-mysql', './usr/lib/saslauthd-mysql/dist/cli/main.js', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_crypt.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_peer.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_notify.node', './lib/systemd/system/saslauthd-mysql.service', './lib/systemd/system/saslauthd-mysql.socket', './usr/lib/sysusers.d/saslauthd-mysql.conf', './etc/default/saslauthd-mysql', './etc/fail2ban/filter.d/saslauthd-mysql.conf', './usr/share/man/man8/saslauthd-mysql.8.gz', './usr/share/doc/saslauthd-mysql/copyright', './usr/share/doc/saslauthd-mysql/examples/saslauthd-mysql.conf']) {

@@ -2,13 +2,17 @@
  * The operations kit under docs/examples/: the Prometheus alert rules pass
  * promtool's check and their own unit tests (each alert fires on the series
  * that should fire it and stays quiet on a healthy daemon), and every metric
- * the rules and the Grafana dashboard query is one the daemon exports.
+ * the rules and the Grafana dashboard query is one the daemon exports. The
+ * journal recipes of docs/operations.md run on a journal as systemd writes it
+ * (its own plain lines among the daemon's JSON).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEMO_HASH, startTestDaemon } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/temp.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../docs/examples/', import.meta.url));
 const RULES = `${EXAMPLES}prometheus/saslauthd-mysql.rules.yml`;
@@ -34,6 +38,43 @@ async function exported(): Promise<Set<string>> {
   }
   return names;
 }
+
+/** The recipes of docs/operations.md that pipe the journal into jq, each as one command line. */
+function jqRecipes(): string[] {
+  const text = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+  const commands = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((block) => block[1]!.replace(/\\\n\s*/g, ' ').split('\n'));
+  return commands.filter((line) => line.startsWith('journalctl') && line.includes('| jq'));
+}
+
+/** What `journalctl -u saslauthd-mysql -o cat` prints: systemd's lines, the start-up preparation's, the daemon's JSON. */
+const JOURNAL = [
+  'Starting saslauthd-mysql.service - SASL authentication daemon for MySQL mailbox tables (saslauthd-mysql)...',
+  "prepare-socket-dirs: /var/spool/postfix/var/run/saslauthd (saslauthd's) now belongs to saslauthd-mysql, group and mode kept",
+  '{"level":30,"msg":"listening","version":"0.1.0"}',
+  'Started saslauthd-mysql.service - SASL authentication daemon for MySQL mailbox tables (saslauthd-mysql).',
+  '{"level":30,"event":"auth","user":"alice@example.org","remote":"192.0.2.7","result":"failure","code":"ERR_WRONG_PASSWORD","msg":"auth failure: [user=alice@example.org]"}',
+  '{"level":30,"event":"auth","user":"alice@example.org","remote":"192.0.2.7","result":"failure","code":"ERR_WRONG_PASSWORD","msg":"auth failure: [user=alice@example.org]"}',
+  '{"level":30,"event":"auth","user":"bob@example.org","result":"success","msg":"auth success: [user=bob@example.org]"}',
+  '{"level":40,"event":"throttle","user":"alice@example.org","delayMs":500,"msg":"throttling: [user=alice@example.org]"}',
+  'Stopping saslauthd-mysql.service - SASL authentication daemon for MySQL mailbox tables (saslauthd-mysql)...',
+].join('\n');
+
+describe('the journal recipes in docs/operations.md', () => {
+  it('read the JSON lines and pass over systemd\'s own, with jq', () => {
+    const recipes = jqRecipes();
+    expect(recipes.length).toBe(2);
+    const journal = path.join(tempDir(), 'journal');
+    writeFileSync(journal, `${JOURNAL}\n`);
+    const outputs = recipes.map((recipe) => {
+      // journalctl stands in for itself: the recipe's options select what the file already holds.
+      const result = spawnSync('/bin/bash', ['-c', `journalctl() { cat "$JOURNAL"; }; set -o pipefail; ${recipe.replace(/\s+#.*$/, '')}`], { encoding: 'utf8', env: { ...process.env, JOURNAL: journal } });
+      expect(result.status, `${recipe}\n${result.stderr}`).toBe(0);
+      return result.stdout;
+    });
+    expect(outputs[0]!.trim()).toMatch(/^2 alice@example\.org\t192\.0\.2\.7\tERR_WRONG_PASSWORD$/);
+    expect(outputs[1]!.trim()).toBe('{"level":40,"event":"throttle","user":"alice@example.org","delayMs":500,"msg":"throttling: [user=alice@example.org]"}');
+  });
+});
 
 describe('the operations kit', () => {
   it('has alert rules promtool accepts, whose unit tests pass', () => {

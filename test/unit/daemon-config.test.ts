@@ -78,6 +78,10 @@ describe('resolveDaemonConfig', () => {
     expect(error.key).toBe('SASLAUTHD_MYSQL_CACHE_TIMEOUT');
     expect(error.message).toMatch(/unknown variable/);
     expect(configError(base, { SASLAUTHD_MYSQL_DB_PASSWD: 'x' }).key).toBe('SASLAUTHD_MYSQL_DB_PASSWD');
+    // A typo gets the name it most likely meant, and where the list is.
+    expect(configError(base, { SASLAUTHD_MYSQL_DB_PASSWD: 'x' }).message).toMatch(/did you mean SASLAUTHD_MYSQL_DB_PASSWORD\? \(\S*configuration\.md lists the known ones\)/);
+    expect(configError(base, { SASLAUTHD_MYSQL_RUNDIR: '/run' }).message).toMatch(/did you mean SASLAUTHD_MYSQL_RUN_DIR\?/);
+    expect(configError(base, { SASLAUTHD_MYSQL_SOMETHING_ELSE_ENTIRELY: '1' }).message).not.toMatch(/did you mean/);
     // Known names, including the database ones, pass; other programs' variables are none of our business.
     expect(() => resolveDaemonConfig(base, { SASLAUTHD_MYSQL_CACHE_TTL: '300', SASLAUTHD_MYSQL_DB_PASSWORD: 'x', SASLAUTHD_MYSQL_DB_URL: 'mysql://h/db', MYSQL_PWD: 'y' }, '/srv')).not.toThrow();
   });

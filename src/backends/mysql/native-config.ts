@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, NOT_REPEATED } from '../../errors.js';
 import { exposedSecretWarning } from '../../common/exposed-file.js';
+import { docPath } from '../../common/doc-path.js';
 import { parseDefaultScheme, type DefaultScheme } from '../../crypt/default-scheme.js';
 import { parseHostAddress } from './host-address.js';
 import { prepareQueryLookup } from './lookup-sql.js';
@@ -258,7 +259,7 @@ function buildRehash(get: (key: Key) => Source | undefined, lookup: ColumnLookup
   const target = parseRehashTarget(to.value, costSource ? positive(costSource, 1, 999_999_999) : undefined);
   if ('problem' in target) throw new ConfigError(costSource && /cost/.test(target.problem) ? costSource.origin : to.origin, target.problem);
   const user = get('rehash_user');
-  if (!user?.value) throw new ConfigError(to.origin, 'rehash_to needs rehash_user, an account that may UPDATE the password column (the lookup account only reads); docs/postfixadmin.md has the GRANT');
+  if (!user?.value) throw new ConfigError(to.origin, `rehash_to needs rehash_user, an account that may SELECT the user and password columns and UPDATE the password column (the lookup account only reads); ${docPath('postfixadmin.md')} has the GRANT`);
   if (user.value === connection.user) throw new ConfigError(user.origin, 'rehash_user is the lookup account: give re-hashing its own account, so that the one every login uses cannot write');
   const passwordFile = get('rehash_password_file');
   const password = passwordFile ? readFile(passwordFile.origin, passwordFile.value).replace(/\r?\n$/, '') : (get('rehash_password')?.value ?? '');

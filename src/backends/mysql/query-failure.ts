@@ -4,9 +4,15 @@ import { ErrorCodes } from '../../errors.js';
 import { LRUCache } from 'lru-cache';
 import { QueryFailure } from './hosts.js';
 
+/** The server is there and refuses the daemon's account: a configuration to fix, not an outage to wait out. */
+const LOGIN_REFUSED = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR']);
+
 export function unavailable(error: unknown): LookupResult {
   const failure = error instanceof QueryFailure ? error : undefined;
   const where = failure ? ` (${failure.host}${failure.code ? `, ${failure.code}` : ''})` : '';
+  if (failure && LOGIN_REFUSED.has(failure.code ?? '')) {
+    return { status: 'unavailable', code: ErrorCodes.BACKEND_LOGIN, reason: `the database refused the daemon's account${where}: ${failure.message}; check user and password (or the grant)` };
+  }
   const kind = failure?.kind;
   const reason = `${kind === 'sql' ? 'query failed' : kind === 'busy' ? 'no free database connection' : 'database unreachable'}${where}: ${(error as Error).message}`;
   const code = kind === 'sql' ? ErrorCodes.BACKEND_QUERY : kind === 'busy' ? ErrorCodes.BACKEND_BUSY : ErrorCodes.BACKEND_UNAVAILABLE;

@@ -111,6 +111,7 @@ export function buildProgram(): Command {
       // Root, no daemon flags, the unit installed: the settings the service runs with.
       const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
       if (service) process.stdout.write(`# as the service runs: ${service.from}\n`);
+      if (service && service.commandLineFlags.length > 0) process.stderr.write(`warn: the unit's ExecStart adds ${service.commandLineFlags.join(' ')}, which beats these settings and is not shown here\n`);
       process.exitCode = runConfigPrint(flags, process.stdout, process.stderr, service?.env ?? process.env);
     });
 

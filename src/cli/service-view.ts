@@ -59,6 +59,8 @@ function shownUnit(keys: readonly string[]): Map<string, string> | undefined {
 export interface ServiceSettings {
   /** The environment the service starts with: the unit's Environment=, then its EnvironmentFile= lines. */
   readonly env: Record<string, string>;
+  /** Arguments an edited ExecStart= adds to the command: they would beat /etc/default, and check does not read them. */
+  readonly commandLineFlags: readonly string[];
   /** Where they came from, for the first line of the report. */
   readonly from: string;
   readonly user: { readonly name: string; readonly uid: number; readonly gid: number } | undefined;
@@ -67,7 +69,7 @@ export interface ServiceSettings {
 /** The installed service's settings, when run as root on a host whose systemd has the unit loaded. */
 export function installedServiceSettings(): ServiceSettings | undefined {
   if (process.geteuid?.() !== 0) return undefined;
-  const unit = shownUnit(['Environment', 'EnvironmentFiles', 'User']);
+  const unit = shownUnit(['Environment', 'EnvironmentFiles', 'User', 'ExecStart']);
   if (!unit) return undefined;
   const env: Record<string, string> = {};
   for (const pair of (unit.get('Environment') ?? '').split(/\s+/).filter(Boolean)) {
@@ -79,7 +81,9 @@ export function installedServiceSettings(): ServiceSettings | undefined {
     if (existsSync(file)) Object.assign(env, parseEnvironmentFile(readFileSync(file, 'utf8')));
   }
   const userName = unit.get('User') || SERVICE_USER;
-  return { env, from: `${SERVICE_UNIT}'s settings${files.length ? ` and ${files.join(', ')}` : ''}, for its user ${userName}`, user: account(userName) };
+  // ExecStart={ path=/usr/sbin/saslauthd-mysql ; argv[]=/usr/sbin/saslauthd-mysql -m /x ; ... }
+  const argv = /argv\[\]=(.*?) ;/.exec(unit.get('ExecStart') ?? '')?.[1]?.split(/\s+/).filter(Boolean) ?? [];
+  return { env, commandLineFlags: argv.slice(1), from: `${SERVICE_UNIT}'s settings${files.length ? ` and ${files.join(', ')}` : ''}, for its user ${userName}`, user: account(userName) };
 }
 
 /** The paths the running systemd lets the unit write: its RuntimeDirectory= under /run and its ReadWritePaths=. */

@@ -48,6 +48,9 @@ adduser postfix sasl >/dev/null
 mkdir -p /etc/systemd/system/saslauthd.service.d
 printf '[Service]\nPIDFile=${CHROOT_RUN_DIR}/saslauthd.pid\n' > /etc/systemd/system/saslauthd.service.d/chroot.conf
 systemctl daemon-reload
+# Postfix as installed with "No configuration": Debian's master.cf (smtpd chrooted), an empty main.cf.
+[ -e /etc/postfix/master.cf ] || cp /usr/share/postfix/master.cf.dist /etc/postfix/master.cf
+touch /etc/postfix/main.cf
 postconf compatibility_level=3.6 myhostname=mail.example.org mydestination=localhost inet_interfaces=loopback-only inet_protocols=ipv4 \
   maillog_file=/var/log/postfix.log smtpd_sasl_auth_enable=yes cyrus_sasl_config_path=/etc/postfix/sasl \
   'smtpd_relay_restrictions=permit_sasl_authenticated, reject'

@@ -119,8 +119,14 @@ describe('slow and idle peers (the real process)', () => {
     onTestFinished(() => clearInterval(sampler));
     try {
       const flood = await openPeers(socketPath, PEERS);
-      // The daemon has taken what it will take, and those have waited long enough to count as stalled.
-      await eventually(() => peak >= cap, 3000);
+      // A connect returns once the connection is in the listen backlog, before the daemon accepts
+      // it. The daemon has taken what it will take once every connection past the cap has been
+      // closed (refused, or evicted by a later one); the ones left then wait long enough to count
+      // as stalled. A login sent earlier would queue behind the backlog and, under CPU load, meet
+      // a room of connections too fresh to give way.
+      let closed = 0;
+      for (const peer of flood) void peer.closedAt.then(() => (closed += 1));
+      await eventually(() => peak >= cap && PEERS - closed <= cap, 15_000, 20);
       await new Promise((r) => setTimeout(r, 150));
       const login = await timedLogin(socketPath);
       expect(login.reply).toBe('OK');

@@ -169,11 +169,19 @@ describe('saslauthd-mysql check, passwd-file', () => {
     expect(fine.stdout).toMatch(/^ok: socket .*\/run\/mux: \S+ can create it there$/m);
   });
 
-  it('sees a daemon already answering on the socket', async () => {
+  it('sees a daemon already answering on the socket, and still whether it could create its own there', async () => {
     const dir = tempDir();
     const daemon = await spawnDaemon(['-a', 'passwd-file', '-O', 'demo/passwd', '-m', dir]);
     const result = await runCli(['check', '-a', 'passwd-file', '-O', 'demo/passwd', '-m', dir]);
     expect(result.stdout).toMatch(/a daemon answers there already/);
+    expect(result.stdout).toMatch(/can create it there/);
+    // The old saslauthd (root) answers in a directory this user may not write: found before the switch, not at it.
+    chmodSync(dir, 0o555);
+    const locked = await runCliUnprivileged(['check', '-a', 'passwd-file', '-O', 'demo/passwd', '-m', dir]);
+    expect(locked.stdout).toMatch(/a daemon answers there already/);
+    expect(locked.stderr).toMatch(new RegExp(`^problem: socket ${dir}/mux: cannot create the socket ${dir}/mux: \\S+ may not write ${dir}`, 'm'));
+    expect(locked.code).toBe(1);
+    chmodSync(dir, 0o700);
     await daemon.stop();
   });
 });

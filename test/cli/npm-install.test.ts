@@ -44,7 +44,9 @@ describe('npm pack, then npm install -g of the tarball', () => {
     const units = await run(path.join(root, 'systemd', 'install-units'), ['--root', system], { env: { ...process.env, PATH: `${path.join(prefix, 'bin')}:${process.env.PATH}` } });
     expect(units.code, units.stderr).toBe(0);
     const service = path.join(system, 'etc', 'systemd', 'system', 'saslauthd-mysql.service');
-    expect(readFileSync(service, 'utf8')).toMatch(new RegExp(`^ExecStart=${bin.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} -m /run/saslauthd$`, 'm'));
+    const escaped = bin.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    expect(readFileSync(service, 'utf8')).toMatch(new RegExp(`^ExecStart=${escaped}$`, 'm'));
+    expect(readFileSync(service, 'utf8')).toMatch(new RegExp(`^ExecStartPre=\\+${escaped} prepare-socket-dirs --owner saslauthd-mysql$`, 'm'));
     const verified = await run('/usr/bin/systemd-analyze', ['verify', '--man=no', service, ...['saslauthd-mysql.socket', 'saslauthd-mysql-dovecot.socket'].map((unit) => path.join(system, 'etc', 'systemd', 'system', unit))], { timeoutMs: 30_000 });
     expect(verified.stdout + verified.stderr).toBe('');
     expect(verified.code).toBe(0);

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEMO_HASH, startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp.js';
+import { journalJqRecipes } from '../helpers/doc-recipes.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../docs/examples/', import.meta.url));
 const RULES = `${EXAMPLES}prometheus/saslauthd-mysql.rules.yml`;
@@ -39,13 +40,6 @@ async function exported(): Promise<Set<string>> {
   return names;
 }
 
-/** The recipes of docs/operations.md that pipe the journal into jq, each as one command line. */
-function jqRecipes(): string[] {
-  const text = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
-  const commands = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((block) => block[1]!.replace(/\\\n\s*/g, ' ').split('\n'));
-  return commands.filter((line) => line.startsWith('journalctl') && line.includes('| jq'));
-}
-
 /** What `journalctl -u saslauthd-mysql -o cat` prints: systemd's lines, the start-up preparation's, the daemon's JSON. */
 const JOURNAL = [
   'Starting saslauthd-mysql.service - SASL authentication daemon for MySQL mailbox tables (saslauthd-mysql)...',
@@ -61,13 +55,13 @@ const JOURNAL = [
 
 describe('the journal recipes in docs/operations.md', () => {
   it('read the JSON lines and pass over systemd\'s own, with jq', () => {
-    const recipes = jqRecipes();
+    const recipes = journalJqRecipes();
     expect(recipes.length).toBe(2);
     const journal = path.join(tempDir(), 'journal');
     writeFileSync(journal, `${JOURNAL}\n`);
     const outputs = recipes.map((recipe) => {
       // journalctl stands in for itself: the recipe's options select what the file already holds.
-      const result = spawnSync('/bin/bash', ['-c', `journalctl() { cat "$JOURNAL"; }; set -o pipefail; ${recipe.replace(/\s+#.*$/, '')}`], { encoding: 'utf8', env: { ...process.env, JOURNAL: journal } });
+      const result = spawnSync('/bin/bash', ['-c', `journalctl() { cat "$JOURNAL"; }; set -o pipefail; ${recipe}`], { encoding: 'utf8', env: { ...process.env, JOURNAL: journal } });
       expect(result.status, `${recipe}\n${result.stderr}`).toBe(0);
       return result.stdout;
     });

@@ -8,7 +8,7 @@
  *
  * install the package; settings in /etc/default; check while saslauthd still
  * answers; the switch (Postfix: 235, 535, and 454 with the database down);
- * a reload that applies an edit of /etc/default; the rollback to saslauthd
+ * operations.md's metrics and journal recipes on the real journal; a reload that applies an edit of /etc/default; the rollback to saslauthd
  * (235 again); the switch again; Postfix with Dovecot SASL on a socket in its
  * chroot; an upgrade to a newer package (restarted,
  * new PID, new version in the log, the metric and systemd's status); remove
@@ -21,6 +21,7 @@ import { buildDeb } from '../../packaging/build-deb.js';
 import { afterThisTest } from '../helpers/cleanup.js';
 import { DebianMachine, nspawnProblems } from '../helpers/nspawn.js';
 import { tempDir } from '../helpers/temp.js';
+import { journalJqRecipes } from '../helpers/doc-recipes.js';
 
 const CHROOT_RUN_DIR = '/var/spool/postfix/var/run/saslauthd';
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -72,7 +73,7 @@ describe('the switch from saslauthd + pam_mysql on Debian 13, as docs/migration.
     const installed = machine.prepare(`
       echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
       apt-get update -qq
-      apt-get install -y -qq --no-install-recommends postfix swaks libsasl2-modules sasl2-bin libpam-mysql mariadb-server openssl >/dev/null
+      apt-get install -y -qq --no-install-recommends postfix swaks libsasl2-modules sasl2-bin libpam-mysql mariadb-server openssl curl jq >/dev/null
       # The package's own dependency (Debian's Node.js 20), fetched now: once booted the machine has no network.
       apt-get install -y -qq --no-install-recommends nodejs >/dev/null`);
     expect(installed.status, installed.stderr).toBe(0);
@@ -128,6 +129,19 @@ describe('the switch from saslauthd + pam_mysql on Debian 13, as docs/migration.
     expect(smtpAuth('alice-pw'), 'database down').toBe('454');
     expect(sh('systemctl start mariadb').status).toBe(0);
     expect(smtpAuth('alice-pw'), 'database back').toBe('235');
+
+    // operations.md: metrics on a local port (a restart-only setting: the reload says so), and its journal recipes on this journal.
+    expect(sh('echo SASLAUTHD_MYSQL_METRICS_PORT=9143 >> /etc/default/saslauthd-mysql && systemctl reload saslauthd-mysql').status).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(journal()).toContain('SIGHUP: changed settings that only a restart applies: --metrics-port');
+    expect(sh('systemctl restart saslauthd-mysql').status).toBe(0);
+    const metrics = sh('curl -sf http://127.0.0.1:9143/metrics');
+    expect(metrics.out).toMatch(new RegExp(`^saslauthd_mysql_build_info\\{version="${VERSION.replace(/\./g, '\\.')}",node="[^"]+"\\} 1$`, 'm'));
+    expect(smtpAuth('wrong')).toBe('535');
+    const [whoFails, throttled] = journalJqRecipes().map((recipe) => sh(`set -o pipefail; ${recipe}`));
+    expect(whoFails!.status, whoFails!.stderr).toBe(0);
+    expect(whoFails!.out).toMatch(/^\s*\d+ alice@example\.org\t-\tERR_WRONG_PASSWORD$/m);
+    expect(throttled!.status, throttled!.stderr).toBe(0);
 
     // A reload applies an edit of /etc/default (systemd read it only at start).
     expect(sh('echo SASLAUTHD_MYSQL_LOG_SUCCESSES=yes >> /etc/default/saslauthd-mysql && systemctl reload saslauthd-mysql').status).toBe(0);

@@ -77,6 +77,16 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     reloadRequested = true;
   };
   process.on('SIGHUP', () => onSighup());
+  // The same for SIGTERM and SIGINT: one that arrives while the daemon starts (systemctl stop right
+  // after start, or a supervisor that saw the "listening" line) would otherwise kill it outright,
+  // with no clean stop. It is carried out the moment the daemon is up.
+  let stopRequested: NodeJS.Signals | undefined;
+  let onStop = (signal: NodeJS.Signals) => {
+    stopRequested ??= signal;
+  };
+  const stopSignal = (signal: NodeJS.Signals) => onStop(signal);
+  process.once('SIGTERM', stopSignal);
+  process.once('SIGINT', stopSignal);
 
   let daemon;
   try {
@@ -87,6 +97,8 @@ export async function serve(flags: DaemonFlags): Promise<void> {
     process.stderr.write(`saslauthd-mysql: cannot start: ${describeError(error).message}\n`);
     process.exitCode = code === ErrorCodes.SOCKET_IN_USE ? EXIT_ALREADY_RUNNING : EXIT_FAILURE;
     process.removeAllListeners('SIGHUP');
+    process.removeListener('SIGTERM', stopSignal);
+    process.removeListener('SIGINT', stopSignal);
     return;
   }
 
@@ -168,6 +180,6 @@ export async function serve(flags: DaemonFlags): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  onStop = shutdown;
+  if (stopRequested) shutdown(stopRequested);
 }

@@ -70,7 +70,11 @@ describe("guessers queued on a user's name", () => {
     const guesses = (await Promise.all(guessing)).reduce((sum, n) => sum + n, 0);
     process.stderr.write(`[fresh address] ${guesses} guesses sent; owner: ${owner.map((o) => `${o.answer.split('\t')[0]} ${o.ms.toFixed(0)} ms`).join(', ')}\n`);
     expect(owner.map((o) => o.answer)).toEqual(Array(4).fill('OK\t1\tuser=alice'));
-    expect(Math.max(...owner.map((o) => o.ms))).toBeLessThan(1_600);
+    // The fresh lane evaluates one login a second (printed above: a few ms to about a second on a
+    // quiet machine). The bound here is what "not kept out" means on a loaded one: answered while
+    // the guessing still goes on, far inside the 10 s answer deadline the queue would otherwise run
+    // into (a CI run beside a CPU hog took 2.4 s).
+    expect(Math.max(...owner.map((o) => o.ms))).toBeLessThan(4_000);
     // The guessing was throttled all along: the queue was full, as the attack means it to be.
     expect(daemon.records().some((r) => r.code === 'ERR_THROTTLE_BUSY')).toBe(true);
     await daemon.stop();

@@ -5,29 +5,26 @@
 import { execFileSync } from 'node:child_process';
 import { ConfigError } from '../errors.js';
 
-export function resolveGroupId(key: string, group: string): number {
-  if (/^\d+$/.test(group)) return Number(group);
+/** The id in the third field of a getent entry, for a name or a number. */
+function getentId(database: 'group' | 'passwd', key: string, name: string): number {
+  if (/^\d+$/.test(name)) return Number(name);
+  const kind = database === 'group' ? 'group' : 'user';
   let entry: string;
   try {
-    entry = execFileSync('getent', ['group', group], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    entry = execFileSync('getent', [database, name], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {
-    throw new ConfigError(key, `unknown group "${group}"`);
+    throw new ConfigError(key, `unknown ${kind} "${name}"`);
   }
-  const gid = Number(entry.split(':')[2]);
-  if (!Number.isInteger(gid)) throw new ConfigError(key, `could not read the id of group "${group}"`);
-  return gid;
+  const id = Number(entry.split(':')[2]);
+  if (!Number.isInteger(id)) throw new ConfigError(key, `could not read the id of ${kind} "${name}"`);
+  return id;
+}
+
+export function resolveGroupId(key: string, group: string): number {
+  return getentId('group', key, group);
 }
 
 /** A user's uid, by name or number. */
 export function resolveUserId(key: string, user: string): number {
-  if (/^\d+$/.test(user)) return Number(user);
-  let entry: string;
-  try {
-    entry = execFileSync('getent', ['passwd', user], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    throw new ConfigError(key, `unknown user "${user}"`);
-  }
-  const uid = Number(entry.split(':')[2]);
-  if (!Number.isInteger(uid)) throw new ConfigError(key, `could not read the id of user "${user}"`);
-  return uid;
+  return getentId('passwd', key, user);
 }

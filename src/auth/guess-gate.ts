@@ -191,31 +191,31 @@ export class GuessGate<Key extends GateKey> {
     return state;
   }
 
-  #free(key: Key, state: KeyState, lane: Lane): boolean {
-    const now = this.#clock.now();
+  #free(key: Key, state: KeyState, lane: Lane, now: number): boolean {
     if (lane === 'fresh') return state.freshInFlight === 0 && state.freshNextStart <= now;
     return state.inFlight < Math.max(1, this.#capacity(key)) && state.busyUntil <= now;
   }
 
-  #start(state: KeyState, lane: Lane): void {
+  #start(state: KeyState, lane: Lane, now: number): void {
     if (lane === 'usual') {
       state.inFlight += 1;
       return;
     }
     state.freshInFlight += 1;
-    state.freshNextStart = this.#clock.now() + this.#freshSpacingMs;
+    state.freshNextStart = now + this.#freshSpacingMs;
   }
 
   /** The lane the key was taken by at once, if it could be: the usual one first, the fresh one for a fresh request. */
   #tryTake(key: Key, fresh: FreshClaim<Key> | undefined): Lane | undefined {
     const existing = this.#states.get(key.id);
+    const now = this.#clock.now();
     // Whoever queued first goes first.
-    if (!existing || (existing.waiting.length === 0 && this.#free(key, existing, 'usual'))) {
-      this.#start(this.#state(key), 'usual');
+    if (!existing || (existing.waiting.length === 0 && this.#free(key, existing, 'usual', now))) {
+      this.#start(this.#state(key), 'usual', now);
       return 'usual';
     }
-    if (fresh && existing.freshWaiting.length === 0 && this.#free(key, existing, 'fresh') && fresh.isFresh()) {
-      this.#start(existing, 'fresh');
+    if (fresh && existing.freshWaiting.length === 0 && this.#free(key, existing, 'fresh', now) && fresh.isFresh()) {
+      this.#start(existing, 'fresh', now);
       return 'fresh';
     }
     return undefined;
@@ -269,9 +269,17 @@ export class GuessGate<Key extends GateKey> {
     this.#settle(key, state);
   }
 
-  /** Admit whoever can go now in either lane; wake up when a hold or a spacing ends; forget the key when nothing is left of it. */
+  /**
+   * Admit whoever can go now in either lane; wake up when a hold or a spacing
+   * ends; forget the key when nothing is left of it. Every decision here reads
+   * the clock once: a hold that ends between two readings would be "not over"
+   * to the admission and "over" to the wake-up, and the queue would wait with
+   * no timer until some client gave up (a timer can fire a little before the
+   * hold's end by this clock, so that moment does come).
+   */
   #settle(key: Key, state: KeyState): void {
-    while (state.freshWaiting.length > 0 && this.#free(key, state, 'fresh')) {
+    const now = this.#clock.now();
+    while (state.freshWaiting.length > 0 && this.#free(key, state, 'fresh', now)) {
       const waiter = state.freshWaiting.shift()!;
       state.freshSources.delete(waiter.fresh!.source);
       // Its address failed while it waited: fresh no more, it waits with the others.
@@ -279,14 +287,13 @@ export class GuessGate<Key extends GateKey> {
         state.waiting.push(waiter);
         continue;
       }
-      this.#start(state, 'fresh');
+      this.#start(state, 'fresh', now);
       waiter.admit('fresh');
     }
-    while (state.waiting.length > 0 && this.#free(key, state, 'usual')) {
-      this.#start(state, 'usual');
+    while (state.waiting.length > 0 && this.#free(key, state, 'usual', now)) {
+      this.#start(state, 'usual', now);
       state.waiting.shift()!.admit('usual');
     }
-    const now = this.#clock.now();
     const holdLeft = state.busyUntil - now;
     const spacingLeft = state.freshNextStart - now;
     const idle = state.inFlight === 0 && state.freshInFlight === 0 && state.waiting.length === 0 && state.freshWaiting.length === 0;

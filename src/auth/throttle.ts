@@ -180,7 +180,10 @@ export class FailureThrottle {
     this.#log = log;
     this.#clock = clock;
     this.#store = store;
-    this.#gate = new GuessGate<ThrottleKey>({ capacity: (key) => this.#capacity(key), maxWaitingPerKey: MAX_WAITING_PER_KEY, freshSpacingMs: FRESH_SPACING_MS, clock });
+    // Counts are kept by the wall clock (a shared store compares them across hosts); the gate's holds are short
+    // waits on this host, timed by the monotonic clock unless a test brings its own, so a clock step cannot stretch one.
+    const gateClock = clock === SYSTEM_CLOCK ? {} : { clock };
+    this.#gate = new GuessGate<ThrottleKey>({ capacity: (key) => this.#capacity(key), maxWaitingPerKey: MAX_WAITING_PER_KEY, freshSpacingMs: FRESH_SPACING_MS, ...gateClock });
   }
 
   /**

@@ -94,6 +94,9 @@ describe('guesses fired in parallel at a throttled user', () => {
     const elapsed = performance.now() - started;
     await daemon.stop();
     const judged = evaluated(daemon);
+    // The queue keeps moving: every waiter is admitted or refused long before its answer deadline. A queue that lost
+    // its wake-up would sit until the deadline and then evaluate guesses whose clients had been told "try later".
+    expect(daemon.records().filter((r) => r.code === 'ERR_AUTH_TIMEOUT')).toEqual([]);
     // The bound (docs/security.md): afterFailures at once before the name is throttled, then one evaluation per
     // delay, and every delay from the fifth failure on is at least half of min(max, 250 * 2^k): 125 ms, then 200 ms.
     const bound = 3 + 1 + 1 + Math.ceil((elapsed - 125) / (maxDelay / 2));

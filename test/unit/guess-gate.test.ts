@@ -88,6 +88,35 @@ describe('GuessGate', () => {
     }
   });
 
+  it('wakes its queue when a hold ends between two readings of the clock (a timer may fire a hair before the end)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      // The gate's clock moves on between readings, as it does on a loaded event loop.
+      let t = 1000;
+      let tick = 0;
+      const clock = { now: (): number => (t += tick) - tick };
+      const g = new GuessGate<Key>({ capacity: () => 1, maxWaitingPerKey: 5, freshSpacingMs: 1000, clock });
+      const first = passOf(g.admit([A], new AbortController(), ROOM));
+      let admitted = false;
+      const next = Promise.resolve(g.admit([A], new AbortController(), ROOM)).then((admission) => {
+        admitted = admission.admitted;
+        return admission;
+      });
+      first.release([10]);
+      // The wake-up comes 0.1 ms before the hold's end by the gate's clock, which is past it a reading later.
+      t = 1010 - 0.1;
+      tick = 0.2;
+      await vi.advanceTimersByTimeAsync(10);
+      await vi.advanceTimersByTimeAsync(5);
+      expect(admitted).toBe(true);
+      const admission = await next;
+      if (admission.admitted) admission.pass.release();
+      expect(g.activeKeys).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('lets a fresh request past a busy, held and queued key by the fresh lane, one at a time, one per spacing', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     try {

@@ -6,6 +6,7 @@
  * never prints a password or a stored value. Exit 0 when all is well.
  */
 import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { resolveDaemonConfig, type CryptEngine, type DaemonConfig, type DaemonFlags } from '../config/daemon-config.js';
 import { describeStoredValue } from '../crypt/verifier.js';
@@ -15,6 +16,7 @@ import { ConfigError, describeError } from '../errors.js';
 import { runningAs, socketPathState, trySocketPath } from '../protocol/socket-file.js';
 import { readRequest } from '../auth/read-request.js';
 import { installedServiceSettings, serviceSocketFindings, type ServiceSettings } from './service-view.js';
+import { checkAsAccount, childHeader } from './check-as-service.js';
 import { judgeSecretsFor } from '../common/exposed-file.js';
 
 /** Where the daemon, with this --crypt-engine, would check a value of this scheme. */
@@ -35,6 +37,8 @@ export interface CheckOptions {
   readonly realm: string;
   readonly service: string;
   readonly timeoutMs: number;
+  /** This check is the second process of a root check for the service, running as its user (check-as-service.ts). */
+  readonly asServiceAccount?: boolean;
 }
 
 type Report = (line: string) => void;
@@ -109,18 +113,11 @@ class CheckReport {
 }
 
 export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  const report = new CheckReport(out, err);
+  // The second process writes every finding to standard output, in order, for the first to read.
+  const report = options.asServiceAccount ? new CheckReport(out, out) : new CheckReport(out, err);
   try {
-    // Root, no daemon flags, the unit installed: check what the service runs with, for its user.
-    const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
-    if (service) {
-      report.ok(`checking as the service runs: ${service.from}`);
-      if (service.commandLineFlags.length > 0) {
-        report.warn(`the unit's ExecStart adds ${service.commandLineFlags.join(' ')}, which beats /etc/default/saslauthd-mysql and which check does not read: put it there as a variable (every flag has one, configuration.md) and take the ExecStart lines out of the override (systemctl edit saslauthd-mysql.service)`);
-      }
-      judgeSecretsFor(service.user);
-    }
-    await checkEverything(flags, options, report, service);
+    if (options.asServiceAccount) await checkAsTheServiceAccount(flags, options, report);
+    else await checkEverything(flags, options, report);
   } catch (error) {
     // Whatever went wrong is one line with its code, never a stack trace.
     const { code, message } = describeError(error);
@@ -129,20 +126,58 @@ export async function runCheck(flags: DaemonFlags, options: CheckOptions, out: N
   return report.exitCode();
 }
 
-async function checkEverything(flags: DaemonFlags, options: CheckOptions, report: CheckReport, service: ServiceSettings | undefined): Promise<void> {
-  const { ok, problem } = report;
-  let config: DaemonConfig;
+async function checkEverything(flags: DaemonFlags, options: CheckOptions, report: CheckReport): Promise<void> {
+  // Root, no daemon flags, the unit installed: check what the service runs with, for its user.
+  const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
+  if (service) {
+    report.ok(`checking as the service runs: ${service.from}`);
+    if (service.commandLineFlags.length > 0) {
+      report.warn(`the unit's ExecStart adds ${service.commandLineFlags.join(' ')}, which beats /etc/default/saslauthd-mysql and which check does not read: put it there as a variable (every flag has one, configuration.md) and take the ExecStart lines out of the override (systemctl edit saslauthd-mysql.service)`);
+    }
+    judgeSecretsFor(service.user);
+  }
+  const config = resolveOrReport(flags, service?.env ?? process.env, report, 'configuration');
+  if (!config) return;
+  report.ok(`configuration: ${summary(config)}`);
+  await checkSocket(config, report, service);
+  if (!service?.user) {
+    await checkLookup(config, options, report);
+    return;
+  }
+  // Root reads every file, and MariaDB lets root in by unix_socket: the service's user answers for itself.
+  const child = await checkAsAccount(service.user, service.env, options);
+  if (child.ran) {
+    for (const finding of child.findings) report[finding.kind](finding.text);
+    return;
+  }
+  report.warn(`could not check as ${service.user.name} (${child.why}): the settings' files and the lookup are checked as root, who may read and reach what ${service.user.name} cannot`);
+  await checkLookup(config, options, report);
+}
+
+/** The second process, as the service's user: its own reading of the settings' files, and the lookup. */
+async function checkAsTheServiceAccount(flags: DaemonFlags, options: CheckOptions, report: CheckReport): Promise<void> {
+  const me = userInfo();
+  const account = { name: me.username, uid: me.uid, gid: me.gid };
+  report.ok(childHeader(account));
+  const config = resolveOrReport(flags, process.env, report, `configuration, read as ${account.name}`);
+  if (config) await checkLookup(config, options, report);
+}
+
+/** The configuration, or a problem line saying why there is none. */
+function resolveOrReport(flags: DaemonFlags, env: NodeJS.ProcessEnv, report: CheckReport, what: string): DaemonConfig | undefined {
   try {
-    config = resolveDaemonConfig(flags, service?.env ?? process.env);
+    return resolveDaemonConfig(flags, env);
   } catch (error) {
     if (error instanceof ConfigError) {
-      problem(`configuration: ${error.message}`);
-      return;
+      report.problem(`${what}: ${error.message}`);
+      return undefined;
     }
     throw error;
   }
-  ok(`configuration: ${summary(config)}`);
+}
 
+async function checkSocket(config: DaemonConfig, report: CheckReport, service: ServiceSettings | undefined): Promise<void> {
+  const { ok, problem } = report;
   const socketState = await socketPathState(config.socketPath);
   (socketState === 'not a socket' ? problem : ok)(`socket ${config.socketPath}: ${SOCKET_STATES[socketState]}`);
   if (service) {
@@ -155,7 +190,10 @@ async function checkEverything(flags: DaemonFlags, options: CheckOptions, report
     if (cannot) problem(`socket ${config.socketPath}: ${cannot}`);
     else ok(`socket ${config.socketPath}: ${runningAs()} can create it there`);
   }
+}
 
+async function checkLookup(config: DaemonConfig, options: CheckOptions, report: CheckReport): Promise<void> {
+  const { ok, problem } = report;
   const backend = createBackend(config.backend, report.logger());
   try {
     // Without a user, a name no mailbox has: proves the database answers and the query runs.

@@ -13,6 +13,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { printVersion, serve } from './serve.js';
 import { runProbe } from './probe.js';
 import { runCheck } from './check.js';
+import { AS_SERVICE_OPTION } from './check-as-service.js';
 import { runHash } from './hash.js';
 import { runPrepareSocketDirs } from './prepare-socket-dirs.js';
 import { runConfigPrint } from './config-print.js';
@@ -94,11 +95,13 @@ export function buildProgram(): Command {
     .option('--realm <realm>', 'the realm the client would send (Postfix: the part after the last @)', '')
     .option('--service <service>', 'the service the client would send (picks /etc/pam.d/<service> with -a pam)', 'smtp')
     .option('--timeout <ms>', 'give up on the lookup after this long', wholeNumber, 15_000)
-    .action(async (options: DaemonFlags & { user?: string; realm: string; service: string; timeout: number; acceptLock?: boolean }) => {
-      const { user, realm, service, timeout, ...flags } = options;
+    // Not for people: how a root check for the service runs its second half as the service's user (check-as-service.ts).
+    .addOption(new Option(AS_SERVICE_OPTION).hideHelp())
+    .action(async (options: DaemonFlags & { user?: string; realm: string; service: string; timeout: number; acceptLock?: boolean; asServiceAccount?: boolean }) => {
+      const { user, realm, service, timeout, asServiceAccount, ...flags } = options;
       process.exitCode = await runCheck(
         fromCommander(flags),
-        { ...(user === undefined ? {} : { user }), realm, service, timeoutMs: timeout },
+        { ...(user === undefined ? {} : { user }), realm, service, timeoutMs: timeout, ...(asServiceAccount ? { asServiceAccount } : {}) },
         process.stdout,
         process.stderr,
       );

@@ -110,10 +110,18 @@ describe('the switch from saslauthd + pam_mysql on Debian 13, as docs/migration.
     const loose = sh('saslauthd-mysql check --user alice --realm example.org 2>&1');
     expect(loose.status).toBe(1);
     expect(loose.out).toMatch(/warn: \/etc\/pam\.d\/smtp holds the database password .* readable by every user/);
+    // Locked to root, as pam_mysql hosts often keep it: root reads it, the service's user would not; check says so.
+    expect(sh('chmod 0600 /etc/pam.d/smtp').status).toBe(0);
+    const locked = sh('saslauthd-mysql check --user alice --realm example.org 2>&1');
+    expect(locked.status).toBe(1);
+    expect(locked.out).toMatch(/ok: the settings' files and the lookup checked as saslauthd-mysql \(uid \d+, gid \d+\), the service's user/);
+    expect(locked.out).toMatch(/problem: .*\/etc\/pam\.d\/smtp.*(denied|EACCES)/);
+    expect(locked.out).not.toMatch(/ok: user alice/);
     expect(sh('chgrp saslauthd-mysql /etc/pam.d/smtp && chmod 0640 /etc/pam.d/smtp').status).toBe(0);
     const check = sh('saslauthd-mysql check --user alice --realm example.org 2>&1');
     expect(check.status, check.out).toBe(0);
     expect(check.out).toContain("ok: checking as the service runs: saslauthd-mysql.service's settings and /etc/default/saslauthd-mysql, for its user saslauthd-mysql");
+    expect(check.out).toMatch(/ok: the settings' files and the lookup checked as saslauthd-mysql \(uid \d+, gid \d+\), the service's user/);
     expect(check.out).toContain(`ok: socket ${CHROOT_RUN_DIR}/mux: a daemon answers there already`);
     expect(check.out).toContain(`${CHROOT_RUN_DIR} belongs to root (saslauthd's); the unit's ExecStartPre gives it to saslauthd-mysql at start`);
     expect(check.out).toContain('ok: Postfix reaches the socket: user postfix is in its group sasl');

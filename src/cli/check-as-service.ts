@@ -28,6 +28,7 @@ export interface Finding {
   readonly text: string;
 }
 
+/** Ran: its findings, the first saying whom it ran as. */
 export type ChildCheck = { readonly ran: true; readonly findings: readonly Finding[] } | { readonly ran: false; readonly why: string };
 
 export interface ChildCheckOptions {
@@ -98,7 +99,7 @@ export function checkAsAccount(account: ServiceAccount, env: Readonly<Record<str
       const findings = parseFindings(output);
       const first = findings[0];
       if ((code === 0 || code === 1) && first?.kind === 'ok' && first.text === childHeader(account)) {
-        resolve({ ran: true, findings: findings.slice(1) });
+        resolve({ ran: true, findings });
         return;
       }
       const said = errors.trim().split('\n')[0] ?? '';

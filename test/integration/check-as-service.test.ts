@@ -13,6 +13,7 @@ import { checkAsAccount, parseFindings, programFile } from '../../src/cli/check-
 import { tempDir } from '../helpers/temp.js';
 
 const NOBODY = { name: 'nobody', uid: 65534, gid: 65534 };
+const HEADER = { kind: 'ok', text: "the settings' files and the lookup checked as nobody (uid 65534, gid 65534), the service's user" };
 
 /** Root with setpriv, and a checkout nobody can run the program from: what this test needs of the machine. */
 function whyNot(): string | undefined {
@@ -42,20 +43,20 @@ describe.skipIf(unavailable !== undefined)('check as the service user', () => {
   it('finds what root could read and the service user cannot', async () => {
     const file = passwdFile(0o600);
     const child = await checkAsAccount(NOBODY, settings(file), options);
-    expect(child).toEqual({ ran: true, findings: [{ kind: 'problem', text: `cannot read passwd-file ${file}: Permission denied (ERR_PASSWD_FILE)` }] });
+    expect(child).toEqual({ ran: true, findings: [HEADER, { kind: 'problem', text: `cannot read passwd-file ${file}: Permission denied (ERR_PASSWD_FILE)` }] });
   });
 
   it('looks the user up as that user when it can read', async () => {
     const child = await checkAsAccount(NOBODY, settings(passwdFile(0o644)), options);
     expect(child.ran).toBe(true);
-    expect(child.ran && child.findings).toEqual([{ kind: 'ok', text: expect.stringMatching(/^user demo@example\.org \(service smtp\): found in [\d.]+ ms; stored value is MD5-CRYPT/) as string }]);
+    expect(child.ran && child.findings).toEqual([HEADER, { kind: 'ok', text: expect.stringMatching(/^user demo@example\.org \(service smtp\): found in [\d.]+ ms; stored value is MD5-CRYPT/) as string }]);
   });
 
   it('gets only the environment it is given: the caller\'s own settings do not leak in', async () => {
     process.env.SASLAUTHD_MYSQL_PASSWD_FILE = '/nonexistent/from-the-caller';
     try {
       const child = await checkAsAccount(NOBODY, settings(passwdFile(0o644)), options);
-      expect(child.ran && child.findings.map((finding) => finding.kind)).toEqual(['ok']);
+      expect(child.ran && child.findings.map((finding) => finding.kind)).toEqual(['ok', 'ok']);
     } finally {
       delete process.env.SASLAUTHD_MYSQL_PASSWD_FILE;
     }

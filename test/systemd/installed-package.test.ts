@@ -23,6 +23,7 @@ import { afterThisTest } from '../helpers/cleanup.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
 import { DEBIAN_RELEASES, DebianMachine, nspawnProblems, type DebianRelease } from '../helpers/nspawn.js';
 import { tempDir } from '../helpers/temp.js';
+import { docBlocks } from '../helpers/doc-recipes.js';
 
 /**
  * This host's Node.js 20 package for the Debian 12 machine: from apt when a source still has it,
@@ -209,5 +210,30 @@ ${POSTFIX_MAIN_CF}MAIN
     expect(sh('systemctl restart saslauthd-mysql.service & swaks --server 127.0.0.1 --auth PLAIN --auth-user demo --auth-password demo --quit-after AUTH; wait').out).toContain('235 2.7.0 Authentication successful');
     expect(sh('systemctl stop saslauthd-mysql.socket saslauthd-mysql.service; systemctl is-active saslauthd-mysql.socket saslauthd-mysql.service').out.split('\n')).toEqual(['inactive', 'inactive']);
     expect(sh('test -e /run/saslauthd/mux && echo present || echo gone').out).toBe('gone');
+
+    // Rolling back to Debian's saslauthd with migration.md's commands, judged by a login, not by systemctl.
+    // Debian's saslauthd -a pam falls through to pam_unix here: a system account with a password.
+    expect(sh("useradd -M -s /usr/sbin/nologin rollback && echo 'rollback:rollback-pw' | chpasswd").status).toBe(0);
+    const saslauthdAnswers = () => sh("testsaslauthd -u rollback -p 'rollback-pw' -s smtp -f /run/saslauthd/mux").out;
+    const [rollback] = docBlocks('migration.md', '## Rolling back', 'sh');
+    if (release === 'bookworm') {
+      // What the page warns of: without START=yes, Debian 12's init script starts nothing and still returns 0.
+      expect(sh(`grep -q '^START=yes' /etc/default/saslauthd && echo set || echo unset`).out).toBe('unset');
+      expect(sh(rollback!).status).toBe(0);
+      expect(saslauthdAnswers()).not.toContain('OK');
+      expect(sh('systemctl disable --now saslauthd').status).toBe(0);
+      const startLine = /`(grep -q '\^START=yes' \/etc\/default\/saslauthd \|\| echo START=yes >> \/etc\/default\/saslauthd)`/.exec(readFileSync(new URL('../../docs/migration.md', import.meta.url), 'utf8'))?.[1];
+      expect(startLine).toBeTruthy();
+      expect(sh(startLine!).status).toBe(0);
+    }
+    const rolledBack = sh(rollback!);
+    expect(rolledBack.status, rolledBack.stderr).toBe(0);
+    let answer = '';
+    for (let i = 0; i < 50 && !answer.includes('OK'); i += 1) {
+      answer = saslauthdAnswers();
+      if (!answer.includes('OK')) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(answer, sh('systemctl status saslauthd --no-pager').out).toBe('0: OK "Success."');
+    expect(sh('systemctl is-enabled saslauthd-mysql.service saslauthd-mysql.socket').out.split('\n')).toEqual(['disabled', 'disabled']);
   }, 1_200_000);
 });

@@ -21,7 +21,7 @@ import { buildDeb } from '../../packaging/build-deb.js';
 import { afterThisTest } from '../helpers/cleanup.js';
 import { DebianMachine, nspawnProblems } from '../helpers/nspawn.js';
 import { tempDir } from '../helpers/temp.js';
-import { journalJqRecipes } from '../helpers/doc-recipes.js';
+import { docBlocks, journalJqRecipes } from '../helpers/doc-recipes.js';
 
 const CHROOT_RUN_DIR = '/var/spool/postfix/var/run/saslauthd';
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -73,7 +73,7 @@ describe('the switch from saslauthd + pam_mysql on Debian 13, as docs/migration.
     const installed = machine.prepare(`
       echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
       apt-get update -qq
-      apt-get install -y -qq --no-install-recommends postfix swaks libsasl2-modules sasl2-bin libpam-mysql mariadb-server openssl curl jq >/dev/null
+      apt-get install -y -qq --no-install-recommends postfix swaks libsasl2-modules sasl2-bin libpam-mysql mariadb-server openssl curl jq prometheus >/dev/null
       # The package's own dependency (Debian's Node.js 20), fetched now: once booted the machine has no network.
       apt-get install -y -qq --no-install-recommends nodejs >/dev/null`);
     expect(installed.status, installed.stderr).toBe(0);
@@ -150,6 +150,11 @@ describe('the switch from saslauthd + pam_mysql on Debian 13, as docs/migration.
     expect(whoFails!.status, whoFails!.stderr).toBe(0);
     expect(whoFails!.out).toMatch(/^\s*\d+ alice@example\.org\t-\tERR_WRONG_PASSWORD$/m);
     expect(throttled!.status, throttled!.stderr).toBe(0);
+    // The alert rules' unit tests, from the installed docs, with Debian 13's promtool.
+    const [rulesTest] = docBlocks('operations.md', '## Alert rules (`examples/prometheus/`)', 'sh');
+    const promtool = sh(rulesTest!);
+    expect(promtool.status, `${promtool.out}\n${promtool.stderr}`).toBe(0);
+    expect(promtool.out).toContain('SUCCESS');
 
     // A reload applies an edit of /etc/default (systemd read it only at start).
     expect(sh('echo SASLAUTHD_MYSQL_LOG_SUCCESSES=yes >> /etc/default/saslauthd-mysql && systemctl reload saslauthd-mysql').status).toBe(0);

@@ -54,6 +54,16 @@ describe('the soak judgement', () => {
     expect(formatSoakReport(run(risingFloor), 60_000)).not.toContain('heap: not judged');
   });
 
+  it('judges RSS by the median of each half: a dip after a major collection, still climbing back beside a CPU hog, is no growth', () => {
+    // A two-minute CI copy beside stress-ng (a sample every 10 s, the first two the warm-up).
+    const rss = [172.9, 186.0, 143.9, 177.8, 180.3, 185.0, 189.2, 193.7, 194.4, 195.2, 197.0, 196.7];
+    expect(soakProblems(run(rss.map((mib, i) => sample(i / 6, { rssBytes: mib * MIB }))))).toEqual([]);
+    // The same run leaking a megabyte a second on top is growth. (Two minutes catch only a leak that fast;
+    // the half-hour run's halves, a quarter of an hour apart, catch one of a few megabytes a minute.)
+    const leaking = rss.map((mib, i) => sample(i / 6, { rssBytes: (mib + i * 10) * MIB }));
+    expect(soakProblems(run(leaking)).join('\n')).toMatch(/RSS \(MiB\) grew/);
+  });
+
   it('fails a figure that keeps growing after the warm-up, whichever it is', () => {
     const growing: Array<[keyof SoakSample, (i: number) => number, RegExp]> = [
       ['rssBytes', (i) => (120 + i * 4) * MIB, /RSS \(MiB\) grew/],

@@ -17,6 +17,7 @@ import { findTestsaslauthd, run, spawnDaemon, type DaemonProcess } from '../help
 import { seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { suiteTempDir } from '../helpers/temp.js';
 import { vector } from '../helpers/vectors.js';
+import { waitForSocket } from '../../bench/wait-for-socket.js';
 
 const SERVICE = `sm-ref-${randomBytes(4).toString('hex')}`;
 const PAM_FILE = path.join('/etc/pam.d', SERVICE);
@@ -50,13 +51,6 @@ function requireReferenceChain(): void {
   if (problems.length > 0) throw new Error(`the reference comparison cannot run: ${problems.join('; ')}. .ci/run sets all of this up.`);
 }
 
-async function waitForSocket(file: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!existsSync(file)) {
-    if (Date.now() > deadline) throw new Error(`saslauthd did not create ${file}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   requireReferenceChain();
@@ -75,7 +69,7 @@ beforeAll(async () => {
   theirSocket = path.join(theirDir, 'mux');
   // -d: stay in the foreground; its own process group, so the workers stop with it.
   theirs = spawn('/usr/sbin/saslauthd', ['-a', 'pam', '-r', '-m', theirDir, '-n', '2', '-d'], { detached: true, stdio: 'ignore' });
-  await waitForSocket(theirSocket);
+  await waitForSocket(theirSocket, undefined, 10_000);
 
   ours = await spawnDaemon(['-a', 'pam', '-r', '-m', path.join(dir, 'run')], { forSuite: true });
   ourSocket = path.join(dir, 'run', 'mux');

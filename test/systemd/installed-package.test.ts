@@ -211,29 +211,42 @@ ${POSTFIX_MAIN_CF}MAIN
     expect(sh('systemctl stop saslauthd-mysql.socket saslauthd-mysql.service; systemctl is-active saslauthd-mysql.socket saslauthd-mysql.service').out.split('\n')).toEqual(['inactive', 'inactive']);
     expect(sh('test -e /run/saslauthd/mux && echo present || echo gone').out).toBe('gone');
 
-    // Rolling back to Debian's saslauthd with migration.md's commands, judged by a login, not by systemctl.
+    // migration.md's switch from Debian's saslauthd and its rollback, with the page's commands, judged by logins.
     // Debian's saslauthd -a pam falls through to pam_unix here: a system account with a password.
     expect(sh("useradd -M -s /usr/sbin/nologin rollback && echo 'rollback:rollback-pw' | chpasswd").status).toBe(0);
     const saslauthdAnswers = () => sh("testsaslauthd -u rollback -p 'rollback-pw' -s smtp -f /run/saslauthd/mux").out;
-    const [rollback] = docBlocks('migration.md', '## Rolling back', 'sh');
+    const untilAnswered = async (ask: () => string): Promise<string> => {
+      let answer = '';
+      for (let i = 0; i < 50 && !answer.includes('OK'); i += 1) {
+        answer = ask();
+        if (!answer.includes('OK')) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      return answer;
+    };
+    const page = readFileSync(new URL('../../docs/migration.md', import.meta.url), 'utf8');
     if (release === 'bookworm') {
-      // What the page warns of: without START=yes, Debian 12's init script starts nothing and still returns 0.
-      expect(sh(`grep -q '^START=yes' /etc/default/saslauthd && echo set || echo unset`).out).toBe('unset');
-      expect(sh(rollback!).status).toBe(0);
-      expect(saslauthdAnswers()).not.toContain('OK');
-      expect(sh('systemctl disable --now saslauthd').status).toBe(0);
-      const startLine = /`(grep -q '\^START=yes' \/etc\/default\/saslauthd \|\| echo START=yes >> \/etc\/default\/saslauthd)`/.exec(readFileSync(new URL('../../docs/migration.md', import.meta.url), 'utf8'))?.[1];
+      // Debian 12's init script starts nothing without it (the page says to add it).
+      const startLine = /`(grep -q '\^START=yes' \/etc\/default\/saslauthd \|\| echo START=yes >> \/etc\/default\/saslauthd)`/.exec(page)?.[1];
       expect(startLine).toBeTruthy();
       expect(sh(startLine!).status).toBe(0);
     }
-    const rolledBack = sh(rollback!);
+    // The old daemon serving, as on the host before the switch.
+    expect(sh('systemctl enable saslauthd && systemctl restart saslauthd').status).toBe(0);
+    expect(await untilAnswered(saslauthdAnswers), sh('systemctl status saslauthd --no-pager').out).toBe('0: OK "Success."');
+    // The switch: the page's systemctl lines.
+    const [switchBlock] = docBlocks('migration.md', '## 4. Switch', 'sh');
+    const switchCommands = switchBlock!.split('\n').filter((line) => line.startsWith('systemctl ')).map((line) => line.replace(/\s+#.*$/, '')).join(' && ');
+    const switched = sh(switchCommands);
+    expect(switched.status, `${switchCommands}\n${switched.stderr}`).toBe(0);
+    expect(sh('pgrep -x saslauthd >/dev/null && echo running || echo gone').out).toBe('gone');
+    expect(login('demo')).toBe('0: OK "Success."');
+    // The rollback, as written; Debian 12's init script also reads /etc/default/saslauthd-mysql (every
+    // /etc/default/saslauthd* file is an instance to it), which must not keep saslauthd from starting.
+    const [rollback] = docBlocks('migration.md', '## Rolling back', 'sh');
+    const rolledBack = sh(rollback!.trim().split('\n').join(' && '));
     expect(rolledBack.status, rolledBack.stderr).toBe(0);
-    let answer = '';
-    for (let i = 0; i < 50 && !answer.includes('OK'); i += 1) {
-      answer = saslauthdAnswers();
-      if (!answer.includes('OK')) await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(answer, sh('systemctl status saslauthd --no-pager').out).toBe('0: OK "Success."');
+    expect(await untilAnswered(saslauthdAnswers), sh('systemctl status saslauthd --no-pager').out).toBe('0: OK "Success."');
     expect(sh('systemctl is-enabled saslauthd-mysql.service saslauthd-mysql.socket').out.split('\n')).toEqual(['disabled', 'disabled']);
+    expect(sh('systemctl is-active saslauthd-mysql.service').out).toBe('inactive');
   }, 1_200_000);
 });

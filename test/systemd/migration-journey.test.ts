@@ -128,7 +128,7 @@ describe('the switch from saslauthd + pam_mysql on Debian 13, as docs/migration.
     expect(check.out).toMatch(/ok: user alice@example\.org \(service smtp\): found in .*MD5-CRYPT/);
 
     // 4. The switch, in one go.
-    const switched = sh('systemctl disable --now saslauthd && systemctl enable --now saslauthd-mysql.service');
+    const switched = sh('systemctl disable saslauthd && systemctl stop saslauthd && systemctl enable --now saslauthd-mysql.service');
     expect(switched.status, `${switched.stderr}\n${journal()}`).toBe(0);
     expect(sh(`stat -c %U:%G:%a ${CHROOT_RUN_DIR} ${CHROOT_RUN_DIR}/mux`).out.split('\n')).toEqual(['saslauthd-mysql:sasl:710', 'saslauthd-mysql:sasl:660']);
     expect(journal()).toContain(`prepare-socket-dirs: ${CHROOT_RUN_DIR} (saslauthd's) now belongs to saslauthd-mysql, group and mode kept`);
@@ -162,13 +162,13 @@ describe('the switch from saslauthd + pam_mysql on Debian 13, as docs/migration.
     expect(journal()).toMatch(/auth success: \[user=alice@example\.org\] \[service=smtp\]/);
 
     // Rolling back, as written.
-    const rollback = sh('systemctl disable --now saslauthd-mysql.service saslauthd-mysql.socket && systemctl enable --now saslauthd');
+    const rollback = sh('systemctl disable --now saslauthd-mysql.service saslauthd-mysql.socket && systemctl enable saslauthd && systemctl restart saslauthd');
     expect(rollback.status, rollback.stderr).toBe(0);
     expect(sh('systemctl is-active saslauthd saslauthd-mysql').out.split('\n')).toEqual(['active', 'inactive']);
     expectServed('after the rollback');
 
     // And the switch again.
-    expect(sh('systemctl disable --now saslauthd && systemctl enable --now saslauthd-mysql.service').status).toBe(0);
+    expect(sh('systemctl disable saslauthd && systemctl stop saslauthd && systemctl enable --now saslauthd-mysql.service').status).toBe(0);
     expectServed('switched again');
 
     // Postfix with Dovecot SASL, in the layout the guide gives for a chrooted smtpd, under the unit as shipped.

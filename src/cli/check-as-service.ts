@@ -85,7 +85,7 @@ export function checkAsAccount(account: ServiceAccount, env: Readonly<Record<str
   return new Promise((resolve) => {
     let output = '';
     let errors = '';
-    const keep = (so: string, chunk: Buffer) => (so.length < MAX_OUTPUT_BYTES ? so + chunk.toString('utf8') : so);
+    const keep = (kept: string, chunk: Buffer) => (kept.length < MAX_OUTPUT_BYTES ? kept + chunk.toString('utf8') : kept);
     const child = spawn('setpriv', args, {
       env: { PATH: SYSTEMD_DEFAULT_PATH, LANG: 'C.UTF-8', ...env },
       cwd: '/',

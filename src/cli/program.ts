@@ -90,7 +90,7 @@ export function buildProgram(): Command {
     });
 
   daemonOptions(program.command('check'))
-    .description('check a configuration: validate it, look at the socket path, run the lookup, name the stored scheme (prints no secret)')
+    .description("check a configuration: validate it, look at the socket path, run the lookup, name the stored scheme (prints no secret); as root with no flags, the installed service's settings, read and looked up as its user")
     .option('--user <login>', 'look this login up as a login would (with --realm, -r and --default-realm applied)')
     .option('--realm <realm>', 'the realm the client would send (Postfix: the part after the last @)', '')
     .option('--service <service>', 'the service the client would send (picks /etc/pam.d/<service> with -a pam)', 'smtp')

@@ -4,7 +4,8 @@
  * mailbox (md5crypt, Debian's default); then the page's steps with its own
  * blocks: the reader's grants, the shortest configuration (in
  * /etc/default under the unit), check as root (the preset's line, read as
- * the service's user), logins through the unit's socket, PostfixAdmin
+ * the service's user), deployment.md's shared throttle in Redis (its blocks
+ * as written), logins through the unit's socket, PostfixAdmin
  * switched to php_crypt:SHA512, the writer's grant, the rehash lines and a
  * reload; a login re-hashes the row to SHA512-CRYPT, the counter and the
  * page's SQL show it, PostfixAdmin's own pacrypt() accepts the new value,
@@ -22,6 +23,7 @@ const READER_PASSWORD = 'reader-Secret-1';
 const WRITER_PASSWORD = 'writer-Secret-2';
 const ALICE_PASSWORD = 'alice-Mailbox-34';
 const METRICS_PORT = 9144;
+const REDIS_PASSWORD = 'redis-Secret-5';
 
 /** A doc block with the page's '...' placeholder for a password filled in. */
 const filled = (block: string, password: string) => block.replaceAll("'...'", `'${password}'`).replace(/^password = \.\.\.$/m, `password = ${password}`);
@@ -48,7 +50,7 @@ describe('docs/postfixadmin.md under the packaged unit on Debian 13', () => {
       # PostfixAdmin's database is set up by hand below (as with dbconfig-common declined); no web server.
       echo "postfixadmin postfixadmin/dbconfig-install boolean false" | debconf-set-selections
       apt-get update -qq
-      apt-get install -y -qq --no-install-recommends mariadb-server postfixadmin php-cli php-mysql php-mbstring sasl2-bin curl nodejs >/dev/null
+      apt-get install -y -qq --no-install-recommends mariadb-server postfixadmin php-cli php-mysql php-mbstring sasl2-bin curl nodejs redis-server >/dev/null
       # testsaslauthd is the client here; Debian's saslauthd stays off.
       systemctl disable saslauthd >/dev/null 2>&1 || true
       apt-get install -y -qq --no-install-recommends ${debInside} >/dev/null`);
@@ -101,9 +103,26 @@ PHP`);
     expect(check.out).toContain('ok: postfixadmin preset: rules on: mailbox.active, domain.active, password expiry; off: smtp_active (no mailbox.smtp_active), app passwords (no mailbox_app_password table), TOTP (no mailbox.totp_secret)');
     expect(check.out).toMatch(/ok: user alice@example\.org \(service smtp\): found in .*; stored value is MD5-CRYPT/);
 
+    // deployment.md's shared throttle, its two blocks as written (this machine's Redis stands in for 10.0.0.20),
+    // with an ACL user that may touch only the keys the page says the daemon uses.
+    const [redisSettings, keyCommands] = docBlocks('deployment.md', '### The shared throttle: Redis', 'sh');
+    ok(`redis-cli ACL SETUSER saslauthd on '>${REDIS_PASSWORD}' '~saslauthd-mysql:throttle:*' '+@all'`);
+    ok(keyCommands!.replace(/\s+#.*$/gm, ''));
+    expect(ok('stat -c %U:%G:%a /etc/saslauthd-mysql/throttle.key')).toBe('root:saslauthd-mysql:640');
+    ok(`cat >> /etc/default/saslauthd-mysql <<'ENV'\n${redisSettings!.replace('PASSWORD', REDIS_PASSWORD).replace('10.0.0.20', '127.0.0.1')}ENV`);
+
     ok('systemctl enable --now saslauthd-mysql.service');
     expect(login(ALICE_PASSWORD)).toContain('0: OK "Success."');
     expect(login('not-her-password')).toContain('0: NO "authentication failed"');
+    // The failure was counted in Redis, under keyed digests with the page's prefix, each with an expiry.
+    const keys = ok("redis-cli --user saslauthd --pass '" + REDIS_PASSWORD + "' --no-auth-warning -n 2 --scan").split('\n').filter(Boolean);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) {
+      expect(key).toMatch(/^saslauthd-mysql:throttle:/);
+      expect(key).not.toContain('alice');
+      expect(Number(ok(`redis-cli --user saslauthd --pass '${REDIS_PASSWORD}' --no-auth-warning -n 2 PTTL '${key}'`))).toBeGreaterThan(0);
+    }
+    expect(journal()).not.toMatch(/throttle store unreachable|plain SHA-256 digests/);
     expect(storedValue(), 'nothing is re-hashed before it is configured').toMatch(/^\$1\$/);
 
     // Rolling it out, step 1: PostfixAdmin checks crypt(3) values of any kind and writes SHA512-CRYPT.

@@ -30,9 +30,13 @@
  * warns at start-up). Values are counts and markers, never a password or a
  * digest of one.
  *
- * Deadlines: every command times out after `deadlineMs` (commandTimeout), and
- * nothing queues while Redis is unreachable (enableOfflineQueue off), so a
- * login is never slowed by more than the deadline. After a failure the store
+ * Deadlines: a login waits for a command `deadlineMs` at most (withDeadline),
+ * and nothing queues while Redis is unreachable (enableOfflineQueue off), so a
+ * login is never slowed by more than the deadline. The deadline gives a reply
+ * that has already arrived one turn of the event loop to be read: timers run
+ * before sockets are read, so on a host busy past the deadline a plain timer
+ * would call a Redis that answered in time late. ioredis's own commandTimeout,
+ * much longer, only reaps commands a hung Redis never answers. After a failure the store
  * is left alone for RETRY_AFTER_MS (logins count locally, at no cost), then
  * tried again; one line says it went away, one that it is back.
  */
@@ -57,6 +61,8 @@ export interface RedisThrottleStoreSettings {
 }
 
 export const KEY_NAMESPACE = 'saslauthd-mysql:throttle:';
+/** ioredis drops a command a hung Redis never answers after this many deadlines (logins stopped waiting long before). */
+const REAP_AFTER_DEADLINES = 10;
 /** After a failed or late command, logins count locally this long before the store is tried again. */
 export const RETRY_AFTER_MS = 2_000;
 /** Waiting for another host's turn: look again after the time it has left, within these bounds. */
@@ -146,7 +152,7 @@ export class RedisThrottleStore implements ThrottleStore {
     this.#settings = settings;
     this.#log = log;
     const redis = new Redis(settings.url, {
-      commandTimeout: settings.deadlineMs,
+      commandTimeout: Math.max(settings.deadlineMs * REAP_AFTER_DEADLINES, 1_000),
       connectTimeout: Math.max(settings.deadlineMs, 1_000),
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -180,7 +186,7 @@ export class RedisThrottleStore implements ThrottleStore {
     const digests = keys.map((key) => this.#digest(key.id));
     const token = `${this.#marker}:${(this.#turns += 1)}`;
     try {
-      const counted = await this.#redis.throttleCount(digests.length, ...digests.map(countKey), windowMs);
+      const counted = await this.#withDeadline(this.#redis.throttleCount(digests.length, ...digests.map(countKey), windowMs));
       const failuresBefore = counted.map((n) => Math.max(0, n - 1));
       const turns: number[] = [];
       for (let i = 0; i < keys.length; i += 1) {
@@ -216,7 +222,7 @@ export class RedisThrottleStore implements ThrottleStore {
   async isOwnerAddress(user: string, address: string): Promise<boolean | undefined> {
     if (!this.#usable()) return undefined;
     try {
-      const found = await this.#redis.exists(`${KEY_NAMESPACE}owner:${this.#digest(`${user}\u0000${address}`)}`);
+      const found = await this.#withDeadline(this.#redis.exists(`${KEY_NAMESPACE}owner:${this.#digest(`${user}\u0000${address}`)}`));
       this.#answered();
       return found === 1;
     } catch (error) {
@@ -249,7 +255,7 @@ export class RedisThrottleStore implements ThrottleStore {
     const giveUpAt = performance.now() + lease;
     for (;;) {
       if (cancellation.signal.aborted) return 'cancelled';
-      const left = fresh ? await this.#redis.throttleTakeTurn(2, turn, fresh.slot, token, lease, fresh.spacingMs) : await this.#redis.throttleTakeTurn(1, turn, token, lease);
+      const left = await this.#withDeadline(fresh ? this.#redis.throttleTakeTurn(2, turn, fresh.slot, token, lease, fresh.spacingMs) : this.#redis.throttleTakeTurn(1, turn, token, lease));
       if (left === 0) return 'taken';
       if (left === -1) return 'fresh';
       const wait = Math.min(TURN_POLL_MAX_MS, Math.max(TURN_POLL_MIN_MS, left), giveUpAt - performance.now());
@@ -273,6 +279,36 @@ export class RedisThrottleStore implements ThrottleStore {
       return `${op} ${Math.max(0, Math.ceil(holdMs[i] ?? 0))} ${turns.includes(i) ? 1 : 0}`;
     });
     this.#redis.throttleSettle(2 * keys.length, ...digests.map(countKey), ...digests.map(turnKey), windowMs, token, ...operations).catch((error: Error) => this.#failed(error));
+  }
+
+  /** The command's reply, or a rejection once the deadline has passed and a turn of the event loop brought none. */
+  #withDeadline<T>(command: Promise<T>): Promise<T> {
+    const { deadlineMs } = this.#settings;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        // A reply already in the socket is read in this turn's poll phase, before setImmediate runs.
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          reject(new Error(`no answer within ${deadlineMs} ms`));
+        });
+      }, deadlineMs);
+      command.then(
+        (value) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
   }
 
   #digest(id: string): string {

@@ -194,6 +194,42 @@ describe('RedisThrottleStore', () => {
     }
   });
 
+  it('takes a reply that came in time while this process was busy past the deadline (timers run before sockets are read)', async () => {
+    const redis = await ThrowawayRedis.create();
+    const { logger, records } = logSink('trace');
+    const store = new RedisThrottleStore({ url: redis.url, deadlineMs: 100, turnLeaseMs: LEASE_MS, ownerAddressMs: 60_000, digestKey: Buffer.from(STORE_KEY) }, logger);
+    afterThisTest(() => store.close());
+    await ready(store);
+    for (let i = 0; i < 3; i += 1) {
+      const pending = store.reserve([USER], limits(0), NOBODY_LEAVES);
+      // The command leaves in this turn's check phase (auto-pipelining); then the event loop is held past the
+      // deadline, as on a host whose CPU is taken: Redis answers at once, and the reply waits in the socket.
+      await new Promise((resolve) => setImmediate(resolve));
+      const until = performance.now() + 300;
+      while (performance.now() < until) {
+        // busy
+      }
+      const reservation = await pending;
+      expect(typeof reservation).toBe('object');
+      if (typeof reservation === 'object') reservation.settle('not-counted', []);
+    }
+    expect(records().filter((record) => record.event === 'throttle-store')).toEqual([]);
+  });
+
+  it('gives up at its deadline on a Redis that accepts and does not answer', async () => {
+    const redis = await ThrowawayRedis.create();
+    const store = await storeOn(redis.url, 100);
+    await ready(store);
+    redis.pause();
+    try {
+      const started = performance.now();
+      expect(await store.reserve([USER], limits(1), NOBODY_LEAVES)).toBeUndefined();
+      expect(performance.now() - started).toBeLessThan(250);
+    } finally {
+      redis.resume();
+    }
+  });
+
   it('says it cannot answer, within its deadline, when Redis is not there', async () => {
     const store = await storeOn(`redis://127.0.0.1:${await freePort()}`, 100);
     const started = performance.now();

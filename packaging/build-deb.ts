@@ -11,36 +11,16 @@
  * the shared libraries the native code links to (found with ldd and dpkg -S).
  * Maintainer scripts: packaging/debian/. Notes and lintian: docs/packaging.md.
  */
-import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { MINIMUM_NODE } from '../src/cli/node-version.js';
 import { writeManPage } from './build-man.js';
+import { installProductionModules, NAME, packDaemon, put, ROOT, run, walk } from './stage-daemon.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const NAME = 'saslauthd-mysql';
 const LIB = `usr/lib/${NAME}`;
-
-function run(command: string, args: readonly string[], cwd = ROOT): string {
-  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
-function put(stage: string, target: string, content: string | Buffer, mode = 0o644): void {
-  const file = path.join(stage, target);
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, content);
-  chmodSync(file, mode);
-}
-
-function walk(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const full = path.join(dir, entry.name);
-    return entry.isDirectory() ? walk(full) : entry.isFile() ? [full] : [];
-  });
-}
 
 /** Debian's version of ours: npm's pre-release dash becomes a tilde, so 1.0.0~rc1 sorts before 1.0.0. */
 function debianVersion(version: string): string {
@@ -66,27 +46,6 @@ function sharedLibraryPackages(files: readonly string[]): string[] {
   return [...packages].sort();
 }
 
-/** What the dependencies carry that the daemon never reads: their tests, benchmarks, tooling dot-files and web pages. */
-const PRUNED_DIRECTORIES = new Set(['test', 'tests', '__tests__', 'benchmark', 'benchmarks', 'bench', 'example', 'examples', 'docs', '.github', '.husky', '.vscode']);
-const PRUNED_FILE = /^(\.npmignore|\.eslintrc.*|\.gitattributes|\.gitignore|\.editorconfig|\.travis\.yml|\.prettierrc.*|\.taprc|\.nycrc.*|.*\.html|.*\.map)$/;
-
-function pruneDependencies(modules: string): void {
-  const packages = readdirSync(modules, { withFileTypes: true }).flatMap((entry) => {
-    if (!entry.isDirectory() || entry.name === '.bin') return [];
-    const dir = path.join(modules, entry.name);
-    return entry.name.startsWith('@') ? readdirSync(dir).map((name) => path.join(dir, name)) : [dir];
-  });
-  for (const dir of packages) {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.isDirectory() && PRUNED_DIRECTORIES.has(entry.name)) rmSync(path.join(dir, entry.name), { recursive: true, force: true });
-    }
-    for (const file of walk(dir)) if (PRUNED_FILE.test(path.basename(file))) rmSync(file, { force: true });
-    if (existsSync(path.join(dir, 'node_modules'))) pruneDependencies(path.join(dir, 'node_modules'));
-  }
-  rmSync(path.join(modules, '.bin'), { recursive: true, force: true });
-  rmSync(path.join(modules, '.package-lock.json'), { force: true });
-}
-
 /** Who the package names as its maintainer: Debian's DEBFULLNAME and DEBEMAIL, as dch reads them. */
 function maintainer(): string {
   const name = process.env.DEBFULLNAME ?? 'saslauthd-mysql maintainers';
@@ -107,26 +66,15 @@ export function buildDeb(outDir = path.join(ROOT, 'build'), options: { readonly 
   mkdirSync(stage, { recursive: true });
 
   // The daemon as npm ships it, with its production dependencies and the addon compiled here.
-  const tarball = run('npm', ['pack', '--silent', '--pack-destination', work]).trim().split('\n').pop()!;
-  run('tar', ['-xzf', path.join(work, tarball), '-C', work]);
   const lib = path.join(stage, LIB);
   mkdirSync(path.dirname(lib), { recursive: true });
-  cpSync(path.join(work, 'package'), lib, { recursive: true });
-  copyFileSync(path.join(ROOT, 'package-lock.json'), path.join(lib, 'package-lock.json'));
-  if (options.version) {
-    // The daemon reads its version from its package.json: the start-up line and build_info say the new one.
-    const shipped = path.join(lib, 'package.json');
-    writeFileSync(shipped, `${JSON.stringify({ ...(JSON.parse(readFileSync(shipped, 'utf8')) as object), version: options.version }, null, 2)}\n`);
-  }
-  // No scripts: npm ci would run the package's own "prepare" (a build from sources it does not ship);
-  // the one install step production needs is the addon's compile, run here.
-  run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], lib);
+  cpSync(packDaemon(work, options.version), lib, { recursive: true });
+  installProductionModules(lib);
   run(process.execPath, ['native/build.mjs'], lib);
   // What the running daemon does not read: the docs go to /usr/share/doc, the rest is build material.
   for (const unused of ['docs', 'demo', 'systemd', 'CHANGELOG.md', 'package-lock.json', 'native/src', 'native/binding.gyp', 'native/build.mjs']) rmSync(path.join(lib, unused), { recursive: true, force: true });
   for (const entry of readdirSync(path.join(lib, 'native', 'build'))) if (entry !== 'Release') rmSync(path.join(lib, 'native', 'build', entry), { recursive: true, force: true });
   for (const entry of readdirSync(path.join(lib, 'native', 'build', 'Release'))) if (!entry.endsWith('.node')) rmSync(path.join(lib, 'native', 'build', 'Release', entry), { recursive: true, force: true });
-  pruneDependencies(path.join(lib, 'node_modules'));
   const elf = walk(lib).filter((file) => file.endsWith('.node'));
   for (const file of elf) run('strip', ['--strip-unneeded', '--remove-section=.comment', '--remove-section=.note', file]);
   // Scripts (a #! line) executable, everything else (shared objects included) not.
@@ -135,7 +83,7 @@ export function buildDeb(outDir = path.join(ROOT, 'build'), options: { readonly 
   const main = path.join(lib, 'dist/cli/main.js');
   writeFileSync(main, readFileSync(main, 'utf8').replace(/^#!.*\n/, '#!/usr/bin/node\n'));
 
-  put(stage, `usr/sbin/${NAME}`, readFileSync(path.join(ROOT, 'packaging/debian/saslauthd-mysql.sh')), 0o755);
+  put(stage, `usr/sbin/${NAME}`, readFileSync(path.join(ROOT, 'packaging/saslauthd-mysql.sh')), 0o755);
 
   // systemd: the units as the repository has them, with the command where the package puts it.
   for (const unit of ['saslauthd-mysql.service', 'saslauthd-mysql.socket', 'saslauthd-mysql-dovecot.socket']) {

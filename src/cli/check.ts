@@ -132,7 +132,7 @@ async function checkEverything(flags: DaemonFlags, options: CheckOptions, report
   if (service) {
     report.ok(`checking as the service runs: ${service.from}`);
     if (service.commandLineFlags.length > 0) {
-      report.warn(`the unit's ExecStart adds ${service.commandLineFlags.join(' ')}, which beats /etc/default/saslauthd-mysql and which check does not read: put it there as a variable (every flag has one, configuration.md) and take the ExecStart lines out of the override (systemctl edit saslauthd-mysql.service)`);
+      report.warn(`the unit's ExecStart adds ${service.commandLineFlags.join(' ')}, which beats ${service.settingsFile ?? 'the settings file'} and which check does not read: put it there as a variable (every flag has one, configuration.md) and take the ExecStart lines out of the override (systemctl edit saslauthd-mysql.service)`);
     }
     judgeSecretsFor(service.user);
   }

@@ -2,7 +2,7 @@
  * "saslauthd-mysql config": the configuration the daemon would run with, as
  * postconf -n and doveconf -n show theirs: every setting not left at its
  * default, with where its value comes from (the command line, an environment
- * variable, a line of the -O file). Checked first, exactly as the daemon
+ * variable, saslauthd's settings file, a line of the -O file). Checked first, exactly as the daemon
  * checks it. Secrets are masked, never printed.
  */
 import { resolveDaemonConfig, type DaemonConfig, type DaemonFlags } from '../config/daemon-config.js';
@@ -16,7 +16,7 @@ const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'rehash_password']
 
 type Line = readonly [setting: string, value: string, origin: string];
 
-function flagLines(flags: DaemonFlags, env: NodeJS.ProcessEnv): Line[] {
+function flagLines(flags: DaemonFlags, env: NodeJS.ProcessEnv, sysconfig: DaemonConfig['saslauthdSysconfig']): Line[] {
   const lines: Line[] = [];
   for (const option of everyOption()) {
     const given = flags[option.name];
@@ -24,6 +24,10 @@ function flagLines(flags: DaemonFlags, env: NodeJS.ProcessEnv): Line[] {
     const shown = (value: string) => (option.secret === 'url-password' ? maskUrlPassword(value) : value);
     if (given !== undefined) lines.push([option.longFlag, given === true ? 'yes' : shown(String(given)), `command line (${option.label})`]);
     else if (option.variable && env[option.variable]) lines.push([option.longFlag, shown(env[option.variable]!), option.variable]);
+    else if (sysconfig?.flags[option.name] !== undefined) {
+      const taken = sysconfig.flags[option.name]!;
+      lines.push([option.longFlag, taken === true ? 'yes' : shown(String(taken)), sysconfig.origins[option.name]!]);
+    }
   }
   return lines;
 }
@@ -42,7 +46,7 @@ function maskUrlPassword(value: string): string {
 
 function backendLines(config: DaemonConfig, flags: DaemonFlags, env: NodeJS.ProcessEnv): Line[] {
   if (config.backend.kind === 'passwd-file') return [];
-  const file = flags.mechOption ?? env[`${ENV_PREFIX}DB_CONFIG`];
+  const file = flags.mechOption ?? (env[`${ENV_PREFIX}DB_CONFIG`] || config.saslauthdSysconfig?.flags.mechOption);
   return settingSources(file || undefined, env).map(({ key, value, origin }) => [key, SECRET_KEYS.has(key) ? MASK : value, origin] as const);
 }
 
@@ -60,7 +64,7 @@ export function runConfigPrint(flags: DaemonFlags, out: NodeJS.WritableStream, e
     return 1;
   }
   out.write('# the settings not left at their default, and where each comes from; every other setting has its default (saslauthd-mysql --help)\n');
-  out.write(format(flagLines(flags, env)));
+  out.write(format(flagLines(flags, env, config.saslauthdSysconfig)));
   const backend = backendLines(config, flags, env);
   if (backend.length > 0) {
     out.write(`# ${config.mech === 'mysql' ? '-a mysql settings' : '-a pam connection tuning (pam_mysql lines in the PAM files name the database)'}\n`);

@@ -1,7 +1,7 @@
 /**
  * For "check" and "config" run as root with no daemon flags, on a host where
  * the unit is installed: the settings the service really runs with (the
- * unit's Environment= and its EnvironmentFile=, /etc/default/saslauthd-mysql,
+ * unit's Environment= and its EnvironmentFile= (/etc/default/saslauthd-mysql, or /etc/sysconfig/saslauthd-mysql),
  * read as systemd reads them), and the service's account, so that file
  * permissions are judged for it.
  *
@@ -59,8 +59,10 @@ function shownUnit(keys: readonly string[]): Map<string, string> | undefined {
 export interface ServiceSettings {
   /** The environment the service starts with: the unit's Environment=, then its EnvironmentFile= lines. */
   readonly env: Record<string, string>;
-  /** Arguments an edited ExecStart= adds to the command: they would beat /etc/default, and check does not read them. */
+  /** Arguments an edited ExecStart= adds to the command: they would beat the settings file, and check does not read them. */
   readonly commandLineFlags: readonly string[];
+  /** The unit's EnvironmentFile= (/etc/default/saslauthd-mysql on Debian, /etc/sysconfig/saslauthd-mysql from the RPM). */
+  readonly settingsFile: string | undefined;
   /** Where they came from, for the first line of the report. */
   readonly from: string;
   readonly user: { readonly name: string; readonly uid: number; readonly gid: number } | undefined;
@@ -83,7 +85,7 @@ export function installedServiceSettings(): ServiceSettings | undefined {
   const userName = unit.get('User') || SERVICE_USER;
   // ExecStart={ path=/usr/sbin/saslauthd-mysql ; argv[]=/usr/sbin/saslauthd-mysql -m /x ; ... }
   const argv = /argv\[\]=(.*?) ;/.exec(unit.get('ExecStart') ?? '')?.[1]?.split(/\s+/).filter(Boolean) ?? [];
-  return { env, commandLineFlags: argv.slice(1), from: `${SERVICE_UNIT}'s settings${files.length ? ` and ${files.join(', ')}` : ''}, for its user ${userName}`, user: account(userName) };
+  return { env, commandLineFlags: argv.slice(1), settingsFile: files[0], from: `${SERVICE_UNIT}'s settings${files.length ? ` and ${files.join(', ')}` : ''}, for its user ${userName}`, user: account(userName) };
 }
 
 /** The paths the running systemd lets the unit write: its RuntimeDirectory= under /run and its ReadWritePaths=. */

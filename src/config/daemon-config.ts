@@ -1,8 +1,9 @@
 /**
  * The daemon's configuration, resolved once at start-up (and again at each
  * reload): a command-line flag wins, then an environment variable
- * (SASLAUTHD_MYSQL_*), then the default the option's row gives
- * (options.ts), where its range and kind are too. The result is validated and
+ * (SASLAUTHD_MYSQL_*), then saslauthd's own settings file when it is taken
+ * over, then the default the option's row gives (options.ts), where its range
+ * and kind are too (config/option-reader.ts reads them). The result is validated and
  * frozen; a bad value stops start-up with a message naming the flag or
  * variable it came from.
  */
@@ -18,7 +19,9 @@ import type { CostCeilings } from '../crypt/schemes/crypt-strings.js';
 import { availableParallelism } from 'node:os';
 import type { ConnectionTimeouts } from '../protocol/connection.js';
 import type { DovecotTimeouts } from '../protocol/dovecot-connection.js';
-import { parseBoolean, parseChoice, parseFileMode, parseInteger } from './parse.js';
+import { parseInteger } from './parse.js';
+import { OptionReader, type Sourced } from './option-reader.js';
+import { readSaslauthdSysconfig, type SaslauthdSysconfig } from './saslauthd-sysconfig.js';
 import { resolveGroupId } from './group.js';
 import { parsePeerEntry } from '../protocol/trusted-peers.js';
 import { CRYPT_ENGINES, daemonOption, ENV_NAMES, ENV_PREFIX, everyOption, MECHANISMS, type CryptEngine, type DaemonFlags, type Mechanism, type OptionName } from './options.js';
@@ -108,6 +111,8 @@ export interface DaemonConfig {
   readonly log: { readonly level: Level; readonly pretty: boolean; readonly successes: boolean };
   /** saslauthd flags with no effect here, kept so the start-up can say so. */
   readonly compatibility: { readonly workers?: number; readonly noAcceptLock: boolean; readonly rimapHost: boolean; readonly timeOfDay: boolean };
+  /** saslauthd's settings file taken over (--saslauthd-sysconfig), with where each setting came from. */
+  readonly saslauthdSysconfig?: SaslauthdSysconfig;
   /**
    * What each option resolved to, by its name in the option table, for
    * reload's "restart needed"; a key file's digest stands for its contents.
@@ -116,101 +121,6 @@ export interface DaemonConfig {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-/** A value with the name of the flag or variable it came from, for error messages. */
-interface Sourced<T> {
-  readonly key: string;
-  readonly value: T;
-}
-
-/**
- * Reads options as their rows say (options.ts): the flag, else the
- * variable, else the row's default; a number within the row's range, a
- * choice among its words. Records what each resolved to (DaemonConfig.settings).
- */
-class OptionReader {
-  readonly settings: Partial<Record<OptionName, unknown>> = {};
-  readonly #flags: DaemonFlags;
-  readonly #env: Env;
-
-  constructor(flags: DaemonFlags, env: Env) {
-    this.#flags = flags;
-    this.#env = env;
-  }
-
-  /** The text given for an option and where it came from, if any. */
-  text(name: OptionName): Sourced<string> | undefined {
-    const { label, variable } = daemonOption(name);
-    const flagValue = this.#flags[name];
-    let found: Sourced<string> | undefined;
-    if (typeof flagValue === 'string') found = { key: label, value: flagValue };
-    else {
-      const fromEnv = variable === undefined ? undefined : this.#env[variable];
-      if (fromEnv !== undefined && fromEnv !== '') found = { key: variable!, value: fromEnv };
-    }
-    this.settings[name] = found?.value;
-    return found;
-  }
-
-  /** The text given, else the row's default text. */
-  textOrDefault(name: OptionName): string {
-    const found = this.text(name);
-    const fallback = daemonOption(name).default;
-    if (found) return found.value;
-    if (typeof fallback !== 'string') throw new Error(`option ${name} has no default text`);
-    this.settings[name] = fallback;
-    return fallback;
-  }
-
-  switch(name: OptionName): boolean {
-    let on = this.#flags[name] === true;
-    if (!on) {
-      const { variable } = daemonOption(name);
-      const fromEnv = variable === undefined ? undefined : this.#env[variable];
-      on = fromEnv !== undefined && fromEnv !== '' ? parseBoolean(variable!, fromEnv) : false;
-    }
-    this.settings[name] = on;
-    return on;
-  }
-
-  /** A whole number in the row's range: the given one, the row's default, or `computed` where the row's default is worked out. */
-  integer(name: OptionName, computed?: number): number | undefined {
-    const { value, default: fallback } = daemonOption(name);
-    if (value.kind !== 'integer') throw new Error(`option ${name} is not a number`);
-    const found = this.text(name);
-    const resolved = found ? parseInteger(found.key, found.value, value.min, value.max) : typeof fallback === 'number' ? fallback : computed;
-    this.settings[name] = resolved;
-    return resolved;
-  }
-
-  /** The same, for an option that always has a value. */
-  number(name: OptionName, computed?: number): number {
-    const resolved = this.integer(name, computed);
-    if (resolved === undefined) throw new Error(`option ${name} has no default`);
-    return resolved;
-  }
-
-  choice<T extends string>(name: OptionName, choices: readonly T[], computed?: T): T | undefined {
-    const { value, default: fallback } = daemonOption(name);
-    if (value.kind !== 'choice') throw new Error(`option ${name} is not a choice`);
-    const found = this.text(name);
-    const resolved = found ? parseChoice(found.key, found.value, choices) : (choices.find((choice) => choice === fallback) ?? computed);
-    this.settings[name] = resolved;
-    return resolved;
-  }
-
-  mode(name: OptionName): number {
-    const found = this.text(name);
-    const resolved = found ? parseFileMode(found.key, found.value) : Number.parseInt(String(daemonOption(name).default), 8);
-    this.settings[name] = resolved;
-    return resolved;
-  }
-
-  /** Stand for an option by more than its text: a file's contents, which a reload can change. */
-  note(name: OptionName, resolved: unknown): void {
-    this.settings[name] = resolved;
-  }
-}
 
 /**
  * The options a reload cannot apply (their row says 'restart') whose value
@@ -225,9 +135,11 @@ export function settingsNeedingRestart(running: DaemonConfig, next: DaemonConfig
 
 export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, cwd: string = process.cwd()): DaemonConfig {
   refuseUnknownVariables(env);
-  const read = new OptionReader(flags, env);
+  const sysconfig = takenOverSysconfig(flags, env, cwd);
+  const read = new OptionReader(flags, env, sysconfig);
+  read.text('saslauthdSysconfig');
   const mechSource = read.text('mech');
-  if (!mechSource) throw new ConfigError('-a', `no mechanism given; choose one of: ${MECHANISMS.join(', ')}`);
+  if (!mechSource) throw new ConfigError('-a', `no mechanism given; choose one of: ${MECHANISMS.join(', ')}${sysconfig ? ` (${sysconfig.file} sets no MECH)` : ''}`);
   const mech = read.choice('mech', MECHANISMS)!;
 
   const runDir = path.resolve(cwd, read.textOrDefault('runDir'));
@@ -236,9 +148,12 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   const ignoreModules = parseModuleList(read.text('pamIgnoreModules'));
   let backend: BackendConfig;
   if (mech === 'passwd-file') {
-    // --passwd-file, else -O (the mechanism's option is its file), else the variable.
+    // --passwd-file, else -O (the mechanism's option is its file), else the variable; -O's
+    // variable names the database config, never a passwd-file.
     const named = read.text('passwdFile');
-    const passwdSource = typeof flags.passwdFile !== 'string' && typeof flags.mechOption === 'string' ? { key: '--passwd-file', value: read.text('mechOption')!.value } : named;
+    const optionLayer = read.layer('mechOption');
+    const optionWins = (optionLayer === 'flag' && read.layer('passwdFile') !== 'flag') || (optionLayer === 'sysconfig' && named === undefined);
+    const passwdSource = optionWins ? read.text('mechOption') : named;
     if (!passwdSource) throw new ConfigError('--passwd-file', 'required with -a passwd-file (or give the path with -O)');
     backend = { kind: 'passwd-file', file: path.resolve(cwd, passwdSource.value) };
   } else {
@@ -329,10 +244,17 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
       rimapHost: read.text('rimapHost') !== undefined,
       timeOfDay: read.switch('timeOfDay'),
     },
+    ...(sysconfig ? { saslauthdSysconfig: sysconfig } : {}),
     settings: read.settings,
   };
   refuseRehashOverCeilings(config.backend, config.ceilings);
   return deepFreeze(config);
+}
+
+/** --saslauthd-sysconfig, read before the rest: its settings sit under the flags and variables. */
+function takenOverSysconfig(flags: DaemonFlags, env: Env, cwd: string): SaslauthdSysconfig | undefined {
+  const named = new OptionReader(flags, env).text('saslauthdSysconfig');
+  return named ? readSaslauthdSysconfig(named.key, path.resolve(cwd, named.value)) : undefined;
 }
 
 /**

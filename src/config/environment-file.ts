@@ -1,5 +1,5 @@
 /**
- * The unit's EnvironmentFile= (/etc/default/saslauthd-mysql), read again at a
+ * The unit's EnvironmentFile= (/etc/default/saslauthd-mysql, /etc/sysconfig/saslauthd-mysql), read again at a
  * reload. systemd reads it only when it starts the daemon, so without this a
  * reload after editing it would change nothing while saying "reloaded". The
  * file's lines are laid over the environment the daemon started with; a line

@@ -110,6 +110,7 @@ export const DAEMON_OPTIONS = [
   { flags: '--metrics-address <ip>', env: 'METRICS_ADDRESS', help: "address for the metrics port (metrics name your users' services and results)", value: TEXT, default: '127.0.0.1', applies: 'restart' },
   { flags: '--shutdown-grace <ms>', env: 'SHUTDOWN_GRACE', help: 'on SIGTERM, time for in-flight requests to finish', value: integer(0, 600_000), default: 5_000, applies: 'reload' },
   { flags: '--environment-file <file>', env: 'ENVIRONMENT_FILE', help: "the file of SASLAUTHD_MYSQL_* lines systemd started the daemon with (the unit's EnvironmentFile=), read again at every reload so that a reload applies what changed there, and says what only a restart applies", value: TEXT, applies: 'reload' },
+  { flags: '--saslauthd-sysconfig <file>', env: 'SASLAUTHD_SYSCONFIG', help: "take saslauthd's settings from its settings file as its unit reads them (RHEL's /etc/sysconfig/saslauthd: MECH as -a, SOCKETDIR as -m, FLAGS as its flags); this daemon's own flags and variables win over it, and a reload reads it again", value: TEXT, applies: 'reload' },
   { flags: '--log-level <level>', env: 'LOG_LEVEL', help: 'fatal, error, warn, info, debug or trace', value: { kind: 'choice', choices: LOG_LEVELS }, default: 'info, debug with -d', applies: 'restart' },
 ] as const satisfies readonly OptionSpec[];
 

@@ -8,16 +8,16 @@
  * saslauthd -a pam reads only /etc/pam.d: a uniquely named service is written
  * there (and removed), and Postfix asks for it with smtpd_sasl_service.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
-import { eventually } from '../helpers/daemon.js';
+import { startSaslauthd, stopSaslauthd } from '../helpers/saslauthd.js';
 import { vector } from '../helpers/vectors.js';
 import { freePort, seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
-import { postfixSuiteProblems, startPostfix, swaksAuth, type PostfixInstance } from '../helpers/postfix.js';
+import { expectPostfixLogins, postfixSuiteProblems, startPostfix, type PostfixInstance } from '../helpers/postfix.js';
 import { suiteTempDir } from '../helpers/temp.js';
 
 const SERVICE = `sm-mig-${randomBytes(4).toString('hex')}`;
@@ -35,20 +35,13 @@ let cleanup: () => void;
 const FLAGS = () => ['-a', 'pam', '-r', '-m', runDir, '-n', '2'];
 
 async function startOldChain(): Promise<void> {
-  // -d keeps saslauthd in the foreground so the test owns it; its own process group, so its workers stop with it.
-  oldChain = spawn('/usr/sbin/saslauthd', [...FLAGS(), '-d'], { detached: true, stdio: 'ignore' });
-  await eventually(() => existsSync(path.join(runDir, 'mux')), 10_000, 50);
+  oldChain = await startSaslauthd(FLAGS(), runDir);
 }
 
 async function stopOldChain(): Promise<void> {
   const child = oldChain;
   oldChain = undefined;
-  if (!child?.pid || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  process.kill(-child.pid, 'SIGTERM');
-  const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
+  await stopSaslauthd(child);
 }
 
 /** Postfix's whole configuration directory, file by file. */
@@ -66,12 +59,7 @@ function postfixFiles(): Record<string, string> {
 }
 
 async function expectLoginsWork(stage: string): Promise<void> {
-  const right = await swaksAuth({ port, mechanism: 'PLAIN', user: 'alice@example.org', password: 'secret' });
-  expect(right.code, `${stage}: right password\n${right.transcript}\n${postfix.maillog().slice(-2000)}`).toBe(235);
-  const login = await swaksAuth({ port, mechanism: 'LOGIN', user: 'alice@example.org', password: 'secret' });
-  expect(login.code, `${stage}: AUTH LOGIN`).toBe(235);
-  const wrong = await swaksAuth({ port, mechanism: 'PLAIN', user: 'alice@example.org', password: 'Secret' });
-  expect(wrong.code, `${stage}: wrong password`).toBe(535);
+  await expectPostfixLogins(postfix, port, stage, { user: 'alice@example.org', password: 'secret', wrong: 'Secret' });
 }
 
 beforeAll(async () => {

@@ -4,6 +4,7 @@
  * instance touches nothing of the host's own Postfix: its queue, data
  * directory, log and TLS key all live under the directory it is given.
  */
+import { expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -32,6 +33,8 @@ export interface PostfixOptions {
   readonly saslauthdPath: string;
   /** One smtpd per entry: its port, and extra `-o name=value` overrides. */
   readonly listeners: ReadonlyArray<{ readonly port: number; readonly overrides?: Readonly<Record<string, string>> }>;
+  /** The libsasl2 file (smtpd.conf) as a distribution's guide writes it; saslauthd_path is added. */
+  readonly saslConf?: string;
 }
 
 export interface PostfixInstance {
@@ -113,7 +116,8 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
     ].join('\n'),
   );
   // Exactly what an administrator writes for Postfix + saslauthd.
-  writeFileSync(path.join(configDir, 'sasl', 'smtpd.conf'), `pwcheck_method: saslauthd\nsaslauthd_path: ${options.saslauthdPath}\nmech_list: PLAIN LOGIN\n`);
+  const saslConf = options.saslConf ?? 'pwcheck_method: saslauthd\nmech_list: PLAIN LOGIN\n';
+  writeFileSync(path.join(configDir, 'sasl', 'smtpd.conf'), `${saslConf}saslauthd_path: ${options.saslauthdPath}\n`);
 
   const readLog = () => (existsSync(maillog) ? readFileSync(maillog, 'utf8') : '');
   const started = await run(POSTFIX, ['-c', configDir, 'start'], { timeoutMs: 30_000 });
@@ -163,4 +167,14 @@ export async function swaksAuth(options: { port: number; mechanism: 'PLAIN' | 'L
   // Server lines are "<~ " after STARTTLS ("<~*" for errors); the AUTH answer is the one 2xx/4xx/5xx that ends the exchange.
   const match = /^<~\*?\s+((235|454|535) .*)$/m.exec(transcript);
   return { code: match ? Number(match[2]) : undefined, reply: match?.[1], transcript };
+}
+
+/** Through Postfix, at one stage of a switch: AUTH PLAIN and LOGIN with the right password get 235, a wrong one 535. */
+export async function expectPostfixLogins(postfix: PostfixInstance, port: number, stage: string, login: { readonly user: string; readonly password: string; readonly wrong: string }): Promise<void> {
+  const right = await swaksAuth({ port, mechanism: 'PLAIN', user: login.user, password: login.password });
+  expect(right.code, `${stage}: right password\n${right.transcript}\n${postfix.maillog().slice(-2000)}`).toBe(235);
+  const viaLogin = await swaksAuth({ port, mechanism: 'LOGIN', user: login.user, password: login.password });
+  expect(viaLogin.code, `${stage}: AUTH LOGIN`).toBe(235);
+  const wrong = await swaksAuth({ port, mechanism: 'PLAIN', user: login.user, password: login.wrong });
+  expect(wrong.code, `${stage}: wrong password`).toBe(535);
 }

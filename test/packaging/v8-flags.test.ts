@@ -21,7 +21,7 @@ describe('V8 flags', () => {
   });
 
   it.each([
-    ['the .deb wrapper', 'packaging/debian/saslauthd-mysql.sh', (text: string) => text.split('\n').find((line) => line.startsWith('exec '))!],
+    ['the packages\' wrapper (.deb and .rpm)', 'packaging/saslauthd-mysql.sh', (text: string) => text.split('\n').find((line) => line.startsWith('exec '))!],
     ['the container entry point', 'docker/Dockerfile', (text: string) => text.split('\n').find((line) => line.startsWith('ENTRYPOINT'))!],
     ['the floor benchmark', 'bench/floor-run.ts', (text: string) => text.split('\n').find((line) => line.startsWith('const V8_FLAGS'))!],
   ])('%s passes the same', (_name, file, pick) => {

@@ -1,4 +1,5 @@
 #!/bin/sh
 # /usr/sbin/saslauthd-mysql: the daemon and its commands (saslauthd-mysql(8)),
-# run by Debian's Node.js with the V8 setting the daemon is measured with.
+# run by the distribution's Node.js (/usr/bin/node on Debian and RHEL alike) with the V8
+# settings the daemon is measured with.
 exec /usr/bin/node --max-semi-space-size=8 --heap-growing-percent=50 /usr/lib/saslauthd-mysql/dist/cli/main.js "$@"

@@ -386,10 +386,12 @@ const HEAP_JUDGED_OVER_MS = 10 * 60_000;
 const GROWTH_ALLOWANCE = {
   rssBytes: { share: 0.15, plus: 16 * MIB, unit: MIB, label: 'RSS (MiB)', judge: 'half-median' },
   heapUsedBytes: { share: 0.3, plus: 16 * MIB, unit: MIB, label: 'heap used, lowest sample (MiB)', judge: 'floor' },
-  fds: { share: 0, plus: 6, unit: 1, label: 'open descriptors', judge: 'median' },
-  handles: { share: 0, plus: 12, unit: 1, label: 'active handles', judge: 'median' },
-  dbConnections: { share: 0, plus: 1, unit: 1, label: 'database connections', judge: 'median' },
-  redisConnections: { share: 0, plus: 0, unit: 1, label: 'Redis connections', judge: 'median' },
+  // Descriptors and handles include the load's connections in flight at the sampling instant
+  // (31 to 45 in one two-minute CI run that did not grow): judged by halves too.
+  fds: { share: 0, plus: 6, unit: 1, label: 'open descriptors', judge: 'half-median' },
+  handles: { share: 0, plus: 12, unit: 1, label: 'active handles', judge: 'half-median' },
+  dbConnections: { share: 0, plus: 1, unit: 1, label: 'database connections', judge: 'half-median' },
+  redisConnections: { share: 0, plus: 0, unit: 1, label: 'Redis connections', judge: 'half-median' },
 } as const;
 
 /** Every way the run failed; empty when it passed. */
@@ -408,12 +410,7 @@ export function soakProblems(report: SoakReport): string[] {
     if (allowance.judge === 'floor' && !heapJudged(report)) continue;
     const values = judged.map((sample) => sample[figure]);
     const half = Math.floor(values.length / 2);
-    const [first, last] =
-      allowance.judge === 'floor'
-        ? [lowest(values.slice(0, half)), lowest(values.slice(-half))]
-        : allowance.judge === 'half-median'
-          ? [median(values.slice(0, half)), median(values.slice(-half))]
-          : [median(values.slice(0, window)), median(values.slice(-window))];
+    const [first, last] = allowance.judge === 'floor' ? [lowest(values.slice(0, half)), lowest(values.slice(-half))] : [median(values.slice(0, half)), median(values.slice(-half))];
     if (!Number.isFinite(first) || !Number.isFinite(last)) problems.push(`${allowance.label}: not measured`);
     else if (last > first * (1 + allowance.share) + allowance.plus) problems.push(`${allowance.label} grew: ${(first / allowance.unit).toFixed(1)} after the warm-up, ${(last / allowance.unit).toFixed(1)} at the end`);
   }

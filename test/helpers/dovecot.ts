@@ -6,7 +6,7 @@
  * it is given; the host's Dovecot is never touched.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { eventually } from './daemon.js';
 
@@ -70,4 +70,75 @@ export async function startDovecotAuth(dir: string, passwdFile: string): Promise
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
     },
   };
+}
+
+/**
+ * Dovecot's IMAP and POP3 programs, unpacked by .ci/unpack-dovecot-mail: Debian's packages for
+ * them conflict with Cyrus IMAP's, which the Cyrus suite needs installed.
+ */
+export const MAIL_PROGRAMS = new URL('../../build/dovecot-mail/usr/lib/dovecot', import.meta.url).pathname;
+
+export interface DovecotMail {
+  readonly ports: { readonly imap: number; readonly pop3: number; readonly sieve: number };
+  /** Dovecot's own log, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A private Dovecot serving IMAP, POP3 and ManageSieve on loopback ports, with the passdb
+ * given (its lines, between "passdb {" and "}") and a static userdb under `dir`. Loopback is a
+ * trusted network, so Dovecot's own per-address penalty stays out of the way of the daemon's.
+ */
+export async function startDovecotMail(dir: string, options: { readonly passdb: readonly string[]; readonly settings?: readonly string[]; readonly ports: DovecotMail['ports'] }): Promise<DovecotMail> {
+  for (const sub of ['run', 'state', 'mail']) mkdirSync(path.join(dir, sub), { recursive: true });
+  chmodSync(dir, 0o755);
+  // Mailboxes are made as the static userdb's user.
+  chmodSync(path.join(dir, 'mail'), 0o777);
+  const conf = path.join(dir, 'dovecot.conf');
+  const logFile = path.join(dir, 'log');
+  const { imap, pop3, sieve } = options.ports;
+  writeFileSync(
+    conf,
+    [
+      `base_dir = ${dir}/run`,
+      `state_dir = ${dir}/state`,
+      `log_path = ${logFile}`,
+      'protocols = imap pop3 sieve',
+      'listen = 127.0.0.1',
+      'ssl = no',
+      'disable_plaintext_auth = no',
+      'auth_mechanisms = plain login',
+      'auth_failure_delay = 0',
+      'login_trusted_networks = 127.0.0.0/8',
+      ...(options.settings ?? []),
+      'passdb {',
+      ...options.passdb.map((line) => `  ${line}`),
+      '}',
+      'userdb {',
+      '  driver = static',
+      `  args = uid=nobody gid=nogroup home=${dir}/mail/%u`,
+      '}',
+      `mail_location = maildir:${dir}/mail/%u/Maildir`,
+      `service imap-login {\n  executable = ${MAIL_PROGRAMS}/imap-login\n  inet_listener imap {\n    port = ${imap}\n  }\n  inet_listener imaps {\n    port = 0\n  }\n}`,
+      `service pop3-login {\n  executable = ${MAIL_PROGRAMS}/pop3-login\n  inet_listener pop3 {\n    port = ${pop3}\n  }\n  inet_listener pop3s {\n    port = 0\n  }\n}`,
+      ...['imap', 'pop3', 'imap-hibernate', 'imap-urlauth', 'imap-urlauth-login', 'imap-urlauth-worker'].map((service) => `service ${service} {\n  executable = ${MAIL_PROGRAMS}/${service}\n}`),
+      `service managesieve-login {\n  inet_listener sieve {\n    port = ${sieve}\n  }\n}`,
+      '',
+    ].join('\n'),
+  );
+  const master: ChildProcess = spawn(DOVECOT, ['-c', conf, '-F'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => master.once('exit', () => resolve()));
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+  const stop = async () => {
+    if (master.exitCode === null && master.signalCode === null) master.kill('SIGTERM');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+  };
+  try {
+    await eventually(() => /starting up for imap, pop3, sieve/.test(log()) && existsSync(path.join(dir, 'run', 'login')), 15_000, 100);
+  } catch (error) {
+    await stop();
+    throw new Error(`dovecot did not start: ${(error as Error).message}\n${log()}`);
+  }
+  return { ports: options.ports, log, stop };
 }

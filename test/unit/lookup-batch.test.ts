@@ -207,7 +207,8 @@ describe('LookupBatcher', () => {
 
   it('stops waiting for more once the oldest lookup has waited gatherMs, though lookups keep arriving', async () => {
     const { run, calls } = manualRun();
-    const batcher = new LookupBatcher(run, { ...options, maxBatch: 100_000, gatherMs: 20 });
+    // A lookup every turn for gatherMs: a fast machine turns thousands of times in 20 ms, more than options.maxQueue.
+    const batcher = new LookupBatcher(run, { ...options, maxBatch: 100_000, maxQueue: 10_000_000, gatherMs: 20 });
     const started = performance.now();
     const pending: Array<Promise<unknown>> = [];
     while (calls.length === 0 && performance.now() - started < 2000) {

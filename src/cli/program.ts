@@ -17,6 +17,7 @@ import { AS_SERVICE_OPTION } from './check-as-service.js';
 import { runHash } from './hash.js';
 import { runPrepareSocketDirs } from './prepare-socket-dirs.js';
 import { runConfigPrint } from './config-print.js';
+import { DEFAULT_LUA_FILE, runDovecotConfig } from './dovecot-config.js';
 import { installedServiceSettings } from './service-view.js';
 import { HASH_SCHEMES } from '../crypt/make-stored-value.js';
 import { DAEMON_OPTIONS, ENV_PREFIX, fromCommander, helpText, type DaemonFlags } from '../config/options.js';
@@ -116,6 +117,16 @@ export function buildProgram(): Command {
       if (service) process.stdout.write(`# as the service runs: ${service.from}\n`);
       if (service && service.commandLineFlags.length > 0) process.stderr.write(`warn: the unit's ExecStart adds ${service.commandLineFlags.join(' ')}, which beats these settings and is not shown here\n`);
       process.exitCode = runConfigPrint(flags, process.stdout, process.stderr, service?.env ?? process.env);
+    });
+
+  daemonOptions(program.command('dovecot-config'))
+    .description("print the Dovecot settings (a Lua passdb asking this daemon's socket) that send Dovecot's IMAP, POP3 and ManageSieve logins here, for the configuration these flags give; as root with no flags, the installed service's")
+    .option('--lua-file <path>', 'where the Lua script is installed', DEFAULT_LUA_FILE)
+    .action((options: DaemonFlags & { luaFile: string; acceptLock?: boolean }) => {
+      const { luaFile, ...rest } = options;
+      const flags = fromCommander(rest);
+      const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
+      process.exitCode = runDovecotConfig(flags, luaFile, process.stdout, process.stderr, service?.env ?? process.env);
     });
 
   daemonOptions(program.command('prepare-socket-dirs'))

@@ -1,7 +1,8 @@
 /**
  * Dovecot's IMAP, POP3 and ManageSieve logins through the daemon (docs/dovecot.md): a private
- * Debian Dovecot 2.3 whose passdb is the shipped Lua script (docs/examples/dovecot/, run by
- * dovecot-auth-lua with lua-socket) asking the daemon's saslauthd socket, beside a second
+ * Debian Dovecot 2.3 configured from `saslauthd-mysql dovecot-config`'s output, whose passdb is
+ * the shipped Lua script (docs/examples/dovecot/, run by dovecot-auth-lua with lua-socket)
+ * asking the daemon's saslauthd socket, beside a second
  * private Dovecot with Dovecot's own SQL passdb on the same MariaDB mailbox table as the
  * reference. Real clients' conversations (IMAP LOGIN, POP3 USER/PASS, ManageSieve
  * AUTHENTICATE PLAIN) over TCP.
@@ -15,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findTestsaslauthd, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
+import { findTestsaslauthd, runCli, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { eventually } from '../helpers/daemon.js';
 import { dovecotSuiteProblems, MAIL_PROGRAMS, startDovecotMail, type DovecotMail } from '../helpers/dovecot.js';
 import { imapLogin, pop3Login, sieveLogin, type LoginReply } from '../helpers/mail-clients.js';
@@ -31,6 +32,7 @@ let daemon: DaemonProcess;
 let throughDaemon: DovecotMail;
 let reference: DovecotMail;
 let runDir: string;
+let daemonFlags: () => string[];
 let cleanup: () => void;
 
 async function ports(): Promise<DovecotMail['ports']> {
@@ -66,18 +68,18 @@ beforeAll(async () => {
   const conf = path.join(dir, 'mysql.conf');
   writeFileSync(conf, `hosts = 127.0.0.1:${server.port}\ndatabase = postfix\nuser = database\npassword = password\ntable = mailbox\nwhere = active = 1\nconnect_timeout = 1000\n`, { mode: 0o600 });
   runDir = path.join(dir, 'run');
-  daemon = await spawnDaemon(['-a', 'mysql', '-O', conf, '-m', runDir, '--shutdown-grace', '500'], { forSuite: true });
+  daemonFlags = () => ['-a', 'mysql', '-O', conf, '-m', runDir];
+  daemon = await spawnDaemon([...daemonFlags(), '--shutdown-grace', '500'], { forSuite: true });
   await daemon.waitForOutput('listening', 15_000);
   chmodSync(runDir, 0o755);
 
-  // The shipped files as docs/dovecot.md installs them; only the socket's path is this suite's.
+  // The shipped script, and the settings dovecot-config prints for the daemon's own flags.
   const lua = path.join(dir, 'saslauthd-mysql.lua');
   copyFileSync(path.join(EXAMPLES, 'saslauthd-mysql.lua'), lua);
-  throughDaemon = await startDovecotMail(path.join(dir, 'dovecot-daemon'), {
-    ports: await ports(),
-    settings: [`import_environment = $import_environment SASLAUTHD_MYSQL_SOCKET=${path.join(runDir, 'mux')}`],
-    passdb: ['driver = lua', `args = file=${lua} blocking=yes`],
-  });
+  const settings = await runCli(['dovecot-config', ...daemonFlags(), '--lua-file', lua]);
+  expect(settings.code, settings.stderr).toBe(0);
+  expect(settings.stdout).toContain(`SASLAUTHD_MYSQL_SOCKET=${path.join(runDir, 'mux')}`);
+  throughDaemon = await startDovecotMail(path.join(dir, 'dovecot-daemon'), { ports: await ports(), settings: settings.stdout });
   const sqlConf = path.join(dir, 'dovecot-sql.conf.ext');
   writeFileSync(
     sqlConf,

@@ -87,10 +87,11 @@ export interface DovecotMail {
 
 /**
  * A private Dovecot serving IMAP, POP3 and ManageSieve on loopback ports, with the passdb
- * given (its lines, between "passdb {" and "}") and a static userdb under `dir`. Loopback is a
+ * given (its lines, between "passdb {" and "}") or the settings given (a passdb among them),
+ * and a static userdb under `dir`. Loopback is a
  * trusted network, so Dovecot's own per-address penalty stays out of the way of the daemon's.
  */
-export async function startDovecotMail(dir: string, options: { readonly passdb: readonly string[]; readonly settings?: readonly string[]; readonly ports: DovecotMail['ports'] }): Promise<DovecotMail> {
+export async function startDovecotMail(dir: string, options: { readonly passdb?: readonly string[]; readonly settings?: string; readonly ports: DovecotMail['ports'] }): Promise<DovecotMail> {
   for (const sub of ['run', 'state', 'mail']) mkdirSync(path.join(dir, sub), { recursive: true });
   chmodSync(dir, 0o755);
   // Mailboxes are made as the static userdb's user.
@@ -111,10 +112,9 @@ export async function startDovecotMail(dir: string, options: { readonly passdb: 
       'auth_mechanisms = plain login',
       'auth_failure_delay = 0',
       'login_trusted_networks = 127.0.0.0/8',
-      ...(options.settings ?? []),
-      'passdb {',
-      ...options.passdb.map((line) => `  ${line}`),
-      '}',
+      // As an administrator's conf.d file would add them (dovecot-config's output, say).
+      options.settings ?? '',
+      ...(options.passdb ? ['passdb {', ...options.passdb.map((line) => `  ${line}`), '}'] : []),
       'userdb {',
       '  driver = static',
       `  args = uid=nobody gid=nogroup home=${dir}/mail/%u`,

@@ -55,14 +55,19 @@ function format(lines: readonly Line[]): string {
   return lines.map(([setting, value, origin]) => `${`${setting} = ${value}`.padEnd(width)}  # ${origin}\n`).join('');
 }
 
-export function runConfigPrint(flags: DaemonFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): number {
-  let config: DaemonConfig;
+/** The configuration the daemon would run with, or undefined once the reason it would not start is on `err`. */
+export function resolveOrSay(flags: DaemonFlags, env: NodeJS.ProcessEnv, err: NodeJS.WritableStream): DaemonConfig | undefined {
   try {
-    config = resolveDaemonConfig(flags, env);
+    return resolveDaemonConfig(flags, env);
   } catch (error) {
     err.write(`problem: configuration: ${describeError(error).message}\n`);
-    return 1;
+    return undefined;
   }
+}
+
+export function runConfigPrint(flags: DaemonFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): number {
+  const config = resolveOrSay(flags, env, err);
+  if (!config) return 1;
   out.write('# the settings not left at their default, and where each comes from; every other setting has its default (saslauthd-mysql --help)\n');
   out.write(format(flagLines(flags, env, config.saslauthdSysconfig)));
   const backend = backendLines(config, flags, env);

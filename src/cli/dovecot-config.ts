@@ -8,8 +8,8 @@
  * error, so the output stays a clean file.
  */
 import path from 'node:path';
-import { resolveDaemonConfig, type DaemonConfig, type DaemonFlags } from '../config/daemon-config.js';
-import { describeError } from '../errors.js';
+import type { DaemonConfig, DaemonFlags } from '../config/daemon-config.js';
+import { resolveOrSay } from './config-print.js';
 
 export const DEFAULT_LUA_FILE = '/etc/dovecot/saslauthd-mysql.lua';
 
@@ -46,13 +46,8 @@ export function dovecotWarnings(config: DaemonConfig): string[] {
 }
 
 export function runDovecotConfig(flags: DaemonFlags, luaFile: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): number {
-  let config: DaemonConfig;
-  try {
-    config = resolveDaemonConfig(flags, env);
-  } catch (error) {
-    err.write(`problem: configuration: ${describeError(error).message}\n`);
-    return 1;
-  }
+  const config = resolveOrSay(flags, env, err);
+  if (!config) return 1;
   if (!path.isAbsolute(luaFile)) {
     err.write(`problem: --lua-file ${luaFile}: Dovecot needs an absolute path\n`);
     return 1;

@@ -39,7 +39,7 @@ describe('dovecot-config', () => {
   });
 
   it('refuses a configuration the daemon would refuse, and a relative script path', () => {
-    expect(dovecotConfig({ mech: 'ldap' } as DaemonFlags).code).toBe(1);
+    expect(dovecotConfig({ mech: 'ldap' }).code).toBe(1);
     const relative = dovecotConfig(demo, 'saslauthd-mysql.lua');
     expect(relative.code).toBe(1);
     expect(relative.err).toMatch(/--lua-file saslauthd-mysql.lua: Dovecot needs an absolute path/);

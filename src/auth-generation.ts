@@ -16,6 +16,7 @@ import { PasswordDigester } from './cache/password-digest.js';
 import { CachingVerifier } from './cache/caching-verifier.js';
 import { CredentialCache } from './cache/credential-cache.js';
 import type { LoginRequest } from './protocol/request.js';
+import type { PolicyContext } from './auth/policy-guard.js';
 import type { Hold } from './protocol/answering.js';
 import type { Cancellation } from './common/cancellation.js';
 import type { Backend } from './backends/backend.js';
@@ -33,6 +34,8 @@ export interface GenerationParts {
 
 export class AuthGeneration {
   readonly backend: Backend;
+  /** What Dovecot's auth policy reads of this generation: its lookups count as requests in flight, like logins. */
+  readonly policy: PolicyContext;
   readonly #authenticator: Authenticator;
   readonly #caches: ReadonlyArray<{ clear(): void }>;
   readonly #rehasher: Rehasher | undefined;
@@ -64,6 +67,12 @@ export class AuthGeneration {
           ...(metrics ? { observe: (from, to, result) => metrics.observeRehash(from, to, result) } : {}),
         })
       : undefined;
+    this.policy = {
+      throttle,
+      realm: config.realm,
+      successLevel: config.log.successes ? 'info' : 'debug',
+      backend: { mechanism: backend.mechanism, lookup: (query, cancellation) => this.#inFlightWhile(() => backend.lookup(query, cancellation)) },
+    };
     this.#authenticator = new Authenticator({
       backend: this.backend,
       realm: config.realm,
@@ -83,10 +92,15 @@ export class AuthGeneration {
   }
 
   /** One login, decided by this generation; the protocol turns the decision into its answer (auth/mux-reply.ts, auth/dovecot-reply.ts). */
-  async authenticate(request: LoginRequest, cancellation: Cancellation, hold: Hold): Promise<Decision> {
+  authenticate(request: LoginRequest, cancellation: Cancellation, hold: Hold): Promise<Decision> {
+    return this.#inFlightWhile(() => this.#authenticator.authenticate(request, cancellation, hold));
+  }
+
+  /** Work on this generation's backend: a retired generation closes it only once the last such work is done. */
+  async #inFlightWhile<T>(work: () => Promise<T>): Promise<T> {
     this.#inFlight += 1;
     try {
-      return await this.#authenticator.authenticate(request, cancellation, hold);
+      return await work();
     } finally {
       this.#inFlight -= 1;
       if (this.#inFlight === 0) this.#retired?.();

@@ -39,6 +39,8 @@ export interface RunningDaemon {
   readonly metricsPort: number | undefined;
   /** The TCP port of Dovecot's auth protocol, when --dovecot-listen asked for one (useful with port 0). */
   readonly dovecotPort: number | undefined;
+  /** The TCP port of Dovecot's auth policy, when --dovecot-policy-listen asked for one (useful with port 0). */
+  readonly policyPort: number | undefined;
   /** Forget every cached password. */
   flushCaches(): void;
   /**
@@ -68,6 +70,11 @@ class CleanupList {
 async function loadMetrics() {
   const [{ DaemonMetrics }, { startMetricsServer }] = await Promise.all([import('./metrics/daemon-metrics.js'), import('./metrics/metrics-server.js')]);
   return { DaemonMetrics, startMetricsServer };
+}
+
+async function loadPolicy() {
+  const [{ PolicyServer }, { PolicyGuard }] = await Promise.all([import('./protocol/policy-server.js'), import('./auth/policy-guard.js')]);
+  return { PolicyServer, PolicyGuard };
 }
 
 async function loadDovecot() {
@@ -180,6 +187,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         dovecotListening.push(listening);
       }
     }
+    const policy = config.dovecotPolicy ? await servePolicy(config, () => current, metrics, logger) : undefined;
+    if (policy) cleanup.add(() => policy.close(0));
     current.backend.watch();
     if (metricsServer) logger.info({ metrics: `http://${config.metrics!.host}:${metricsServer.port}/metrics` }, 'serving Prometheus metrics');
     logListening(config, logger, mux, passed.mux !== undefined, dovecotListening, pools.fastEngine);
@@ -190,6 +199,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       socketPath: config.socketPath,
       metricsPort: metricsServer?.port,
       dovecotPort: dovecotListening.find((listening) => listening.port !== undefined)?.port,
+      policyPort: policy?.port,
       flushCaches() {
         current.flushCaches();
       },
@@ -212,7 +222,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       close() {
         closing ??= (async () => {
           // The listeners drain first (within the grace period); then the cleanup list lets go of the rest, newest first.
-          await Promise.all([muxServer.close(running.shutdownGraceMs), dovecotServer?.close(running.shutdownGraceMs)]);
+          await Promise.all([muxServer.close(running.shutdownGraceMs), dovecotServer?.close(running.shutdownGraceMs), policy?.close(running.shutdownGraceMs)]);
           await cleanup.run();
         })();
         return closing;
@@ -222,6 +232,36 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     await cleanup.run();
     throw error;
   }
+}
+
+/**
+ * Dovecot's auth policy on its TCP address: the guard reads the generation
+ * serving now, so a reload's backend and throttle apply to the next request.
+ */
+async function servePolicy(config: DaemonConfig, generation: () => AuthGeneration, metrics: DaemonMetrics | undefined, logger: Logger): Promise<{ readonly port: number | undefined; close(graceMs: number): Promise<void> }> {
+  const settings = config.dovecotPolicy!;
+  const { PolicyServer, PolicyGuard } = await loadPolicy();
+  const log = logger.child({ component: 'policy' });
+  for (const warning of settings.warnings) log.warn(warning);
+  const guard = new PolicyGuard({ context: () => generation().policy, reportTimeoutMs: config.timeouts.answerTimeoutMs, repeatWindowMs: config.throttle.windowMs, logger: log, ...(metrics ? { metrics } : {}) });
+  const server = new PolicyServer({
+    handler: guard,
+    secret: { header: 'x-api-key', value: settings.secret },
+    timeouts: { readTimeoutMs: config.timeouts.readTimeoutMs, answerTimeoutMs: config.timeouts.answerTimeoutMs },
+    maxConnections: config.maxConnections,
+    maxPerPeer: config.maxConnectionsPerPeer,
+    logger: log,
+  });
+  const port = await server.listen(settings.listen);
+  log.info({ policyListen: `${settings.listen.host}:${port ?? settings.listen.port}` }, "serving Dovecot's auth policy");
+  return {
+    port,
+    async close(graceMs) {
+      await server.close(graceMs);
+      // Turns still waiting for a report are given back uncounted.
+      guard.close();
+    },
+  };
 }
 
 function gidOf(config: DaemonConfig): { readonly gid?: number } {

@@ -21,6 +21,8 @@ export type AuthEvent = LoginNames &
     readonly durationMs: number;
     /** How long the throttle held the answer back, when it did. */
     readonly delayMs?: number;
+    /** How long the login waited for its turn before its password could be checked, when it waited (Dovecot's policy: the tarpit). */
+    readonly waitedMs?: number;
   };
 
 const PREFIX: Record<AuthResult, string> = {

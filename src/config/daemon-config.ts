@@ -17,10 +17,10 @@ import type { CostCeilings } from '../crypt/schemes/crypt-strings.js';
 import { availableParallelism } from 'node:os';
 import type { ConnectionTimeouts } from '../protocol/connection.js';
 import type { DovecotTimeouts } from '../protocol/dovecot-connection.js';
-import { parseInteger } from './parse.js';
 import { OptionReader, type Sourced } from './option-reader.js';
 import { readSaslauthdSysconfig, type SaslauthdSysconfig } from './saslauthd-sysconfig.js';
 import { resolveThrottleStore, type ThrottleStoreConfig } from './throttle-store-config.js';
+import { parseListenAddress, resolveDovecotPolicy, type DovecotPolicyConfig } from './dovecot-policy-config.js';
 import { resolveGroupId } from './group.js';
 import { parsePeerEntry } from '../protocol/trusted-peers.js';
 import { CRYPT_ENGINES, daemonOption, ENV_NAMES, ENV_PREFIX, everyOption, MECHANISMS, type CryptEngine, type DaemonFlags, type Mechanism, type OptionName } from './options.js';
@@ -98,6 +98,8 @@ export interface DaemonConfig {
     /** TCP peers believed about their clients' addresses (protocol/trusted-peers.ts). */
     readonly trustedPeers: readonly string[];
   };
+  /** Dovecot's auth policy (src/protocol/policy-server.ts), for a Dovecot that checks passwords itself, when asked for. */
+  readonly dovecotPolicy?: DovecotPolicyConfig;
   /** Brute-force delays (src/auth/throttle.ts); afterFailures 0 turns them off. */
   readonly throttle: ThrottleSettings;
   /** Where the throttle's counts are shared with other hosts, when they are (src/auth/redis-throttle-store.ts). */
@@ -233,6 +235,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     ...resolveDovecot(read, cwd),
     throttle,
     ...resolveThrottleStore(read, cwd, throttle),
+    ...resolveDovecotPolicy(read, cwd, throttle),
     ...resolveMetrics(read),
     shutdownGraceMs: read.number('shutdownGrace'),
     log: { level, pretty: debug, successes: read.switch('logSuccesses') },
@@ -299,15 +302,7 @@ function resolveDovecot(read: OptionReader, cwd: string): Pick<DaemonConfig, 'do
     if (trusted) throw new ConfigError(trusted.key, 'only means something with --dovecot-listen');
     return {};
   }
-  let address: { host: string; port: number } | undefined;
-  if (listen) {
-    // A bare port is on loopback: the protocol has no authentication of its own.
-    const value = /^\d+$/.test(listen.value.trim()) ? `127.0.0.1:${listen.value.trim()}` : listen.value.trim();
-    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):(\d+)$/.exec(value);
-    const host = match?.[1] ?? match?.[2];
-    if (!match || host === undefined || isIP(host) === 0) throw new ConfigError(listen.key, `expected a port (on 127.0.0.1), or an IP address and a port, such as 127.0.0.1:12345 or [::1]:12345 (${NOT_REPEATED})`);
-    address = { host, port: parseInteger(listen.key, match[3]!, 0, 65_535) };
-  }
+  const address = listen ? parseListenAddress(listen) : undefined;
   return { dovecot: { ...(socket ? { socketPath: path.resolve(cwd, socket.value) } : {}), ...(address ? { listen: address } : {}), plaintextNeedsTls, trustedPeers } };
 }
 

@@ -37,7 +37,7 @@ export class DaemonMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'saslauthd_mysql_' });
     this.#auth = new Counter({
       name: 'saslauthd_mysql_auth_total',
-      help: 'Authentications by listener (mux, dovecot), service, mechanism, result (success, failure, temporary-failure), reason code and stored hash scheme.',
+      help: 'Authentications by listener (mux, dovecot, policy), service, mechanism, result (success, failure, temporary-failure), reason code and stored hash scheme.',
       labelNames: ['listener', 'service', 'mech', 'result', 'code', 'scheme'],
       registers,
     });

@@ -55,6 +55,12 @@ export interface ListenerOptions<C extends ServedConnection> {
   readonly loginsPerConnection: 'one' | 'many';
   /** The protocol's connection for a socket just accepted. */
   readonly connect: (socket: net.Socket, room: ConnectionRoom) => C;
+  /**
+   * The server to accept on, for a protocol a library frames (HTTP): it must
+   * hand each socket to `accept` before it reads from it. A plain net.Server
+   * by default.
+   */
+  readonly serve?: (accept: (socket: net.Socket) => void) => net.Server;
   readonly logger: Logger;
 }
 
@@ -103,7 +109,8 @@ export class Listener<C extends ServedConnection> {
   /** Start accepting there; resolves with the TCP port bound (useful with port 0), undefined for a UNIX socket. */
   async listen(where: ListenAddress): Promise<number | undefined> {
     // allowHalfOpen: a mux client may shut down its sending side after its request and still wants the reply.
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
+    const accept = (socket: net.Socket): void => this.#accept(socket);
+    const server = this.#options.serve ? this.#options.serve(accept) : net.createServer({ allowHalfOpen: true }, accept);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(where, () => {

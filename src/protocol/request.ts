@@ -10,8 +10,8 @@ import { ErrorCodes } from '../errors.js';
 import { MAX_FIELD_LENGTH } from './limits.js';
 import type { Secret } from './secret.js';
 
-/** Where a request came in: saslauthd's socket, or Dovecot's auth protocol. */
-export type ListenerName = 'mux' | 'dovecot';
+/** Where a request came in: saslauthd's socket, Dovecot's auth protocol, or Dovecot's auth policy (a login Dovecot checks itself). */
+export type ListenerName = 'mux' | 'dovecot' | 'policy';
 
 export interface ClientAddress {
   /** As the client sent it, made printable: "203.0.113.5;4711" from the mux socket's fifth field, the bare address from Dovecot's rip. */

@@ -12,13 +12,12 @@
  * the daemon; SMTP and IMAP share one guessing budget for a name, in both directions; with the
  * database down, IMAP and POP3 say temporary failure, never "wrong password".
  */
-import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findTestsaslauthd, runCli, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
+import { runCli, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { eventually } from '../helpers/daemon.js';
-import { dovecotSuiteProblems, MAIL_PROGRAMS, startDovecotMail, type DovecotMail } from '../helpers/dovecot.js';
+import { authRecordsOf, dovecotSuiteProblems, MAIL_PROGRAMS, smtpGuess, sqlPassdb, startDovecotMail, type DovecotMail } from '../helpers/dovecot.js';
 import { imapLogin, pop3Login, sieveLogin, type LoginReply } from '../helpers/mail-clients.js';
 import { vector } from '../helpers/vectors.js';
 import { freePort, seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
@@ -42,13 +41,8 @@ async function ports(): Promise<DovecotMail['ports']> {
 type Protocol = 'imap' | 'pop3' | 'sieve';
 const LOGIN: Record<Protocol, (port: number, user: string, password: string) => Promise<LoginReply>> = { imap: imapLogin, pop3: pop3Login, sieve: sieveLogin };
 
-/** The daemon's log records for a name and service, newest last. */
 function authRecords(user: string, service: string): Record<string, unknown>[] {
-  return daemon.records().filter((record) => record.event === 'auth' && record.user === user && record.service === service);
-}
-
-function smtpGuess(user: string, password: string): string {
-  return spawnSync(findTestsaslauthd(), ['-f', path.join(runDir, 'mux'), '-s', 'smtp', '-u', user, '-p', password], { encoding: 'utf8' }).stdout;
+  return authRecordsOf(() => daemon.records(), user, service);
 }
 
 beforeAll(async () => {
@@ -80,18 +74,7 @@ beforeAll(async () => {
   expect(settings.code, settings.stderr).toBe(0);
   expect(settings.stdout).toContain(`SASLAUTHD_MYSQL_SOCKET=${path.join(runDir, 'mux')}`);
   throughDaemon = await startDovecotMail(path.join(dir, 'dovecot-daemon'), { ports: await ports(), settings: settings.stdout });
-  const sqlConf = path.join(dir, 'dovecot-sql.conf.ext');
-  writeFileSync(
-    sqlConf,
-    [
-      'driver = mysql',
-      `connect = host=127.0.0.1 port=${server.port} dbname=postfix user=database password=password`,
-      'default_pass_scheme = MD5-CRYPT',
-      "password_query = SELECT username AS user, password FROM mailbox WHERE username = '%u' AND active = '1'",
-      '',
-    ].join('\n'),
-  );
-  reference = await startDovecotMail(path.join(dir, 'dovecot-sql'), { ports: await ports(), passdb: ['driver = sql', `args = ${sqlConf}`] });
+  reference = await startDovecotMail(path.join(dir, 'dovecot-sql'), { ports: await ports(), passdb: sqlPassdb(dir, server.port) });
 }, 120_000);
 
 afterAll(async () => {
@@ -129,7 +112,7 @@ describe("Dovecot's logins through the daemon", () => {
   });
 
   it('counts SMTP failures against the next IMAP guess for that name', async () => {
-    for (let i = 0; i < 5; i++) expect(smtpGuess('carol@example.org', `smtp-guess-${i}`)).toMatch(/^0: NO/);
+    for (let i = 0; i < 5; i++) expect(smtpGuess(path.join(runDir, 'mux'), 'carol@example.org', `smtp-guess-${i}`)).toMatch(/^0: NO/);
     const guess = await imapLogin(throughDaemon.ports.imap, 'carol@example.org', 'imap-guess');
     expect(guess.ok).toBe(false);
     await eventually(() => authRecords('carol@example.org', 'imap').length > 0, 5_000);
@@ -139,7 +122,7 @@ describe("Dovecot's logins through the daemon", () => {
 
   it('counts IMAP failures against the next SMTP guess for that name', async () => {
     for (let i = 0; i < 5; i++) expect((await imapLogin(throughDaemon.ports.imap, 'dave@example.org', `imap-guess-${i}`)).ok).toBe(false);
-    expect(smtpGuess('dave@example.org', 'smtp-guess')).toMatch(/^0: NO/);
+    expect(smtpGuess(path.join(runDir, 'mux'), 'dave@example.org', 'smtp-guess')).toMatch(/^0: NO/);
     await eventually(() => authRecords('dave@example.org', 'smtp').length > 0, 5_000);
     const [record] = authRecords('dave@example.org', 'smtp');
     expect(record!.delayMs, 'the SMTP guess was held back by the IMAP failures').toBeGreaterThan(0);

@@ -5,10 +5,11 @@
  * same clients in front. Its sockets, state and log are under the directory
  * it is given; the host's Dovecot is never touched.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { eventually } from './daemon.js';
+import { findTestsaslauthd } from './cli.js';
 
 const DOVECOT = '/usr/sbin/dovecot';
 
@@ -142,3 +143,30 @@ export async function startDovecotMail(dir: string, options: { readonly passdb?:
   }
   return { ports: options.ports, log, stop };
 }
+
+/** A Dovecot SQL passdb on the seeded mailbox table (md5crypt values), its file written under `dir`: the reference the daemon is compared with. */
+export function sqlPassdb(dir: string, mysqlPort: number): string[] {
+  const file = path.join(dir, 'dovecot-sql.conf.ext');
+  writeFileSync(
+    file,
+    [
+      'driver = mysql',
+      `connect = host=127.0.0.1 port=${mysqlPort} dbname=postfix user=database password=password`,
+      'default_pass_scheme = MD5-CRYPT',
+      "password_query = SELECT username AS user, password FROM mailbox WHERE username = '%u' AND active = '1'",
+      '',
+    ].join('\n'),
+  );
+  return ['driver = sql', `args = ${file}`];
+}
+
+/** The daemon's auth records for a name and a service, oldest first. */
+export function authRecordsOf(records: () => Array<Record<string, unknown>>, user: string, service: string): Record<string, unknown>[] {
+  return records().filter((record) => record.event === 'auth' && record.user === user && record.service === service);
+}
+
+/** An SMTP guess as Postfix's smtpd makes it through Cyrus SASL: testsaslauthd on the mux socket. Its output line. */
+export function smtpGuess(muxSocket: string, user: string, password: string): string {
+  return spawnSync(findTestsaslauthd(), ['-f', muxSocket, '-s', 'smtp', '-u', user, '-p', password], { encoding: 'utf8' }).stdout;
+}
+

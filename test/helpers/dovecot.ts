@@ -145,13 +145,13 @@ export async function startDovecotMail(dir: string, options: { readonly passdb?:
 }
 
 /** A Dovecot SQL passdb on the seeded mailbox table (md5crypt values), its file written under `dir`: the reference the daemon is compared with. */
-export function sqlPassdb(dir: string, mysqlPort: number): string[] {
+export function sqlPassdb(dir: string, mysqlPort: number, account = { user: 'database', password: 'password' }): string[] {
   const file = path.join(dir, 'dovecot-sql.conf.ext');
   writeFileSync(
     file,
     [
       'driver = mysql',
-      `connect = host=127.0.0.1 port=${mysqlPort} dbname=postfix user=database password=password`,
+      `connect = host=127.0.0.1 port=${mysqlPort} dbname=postfix user=${account.user} password=${account.password}`,
       'default_pass_scheme = MD5-CRYPT',
       "password_query = SELECT username AS user, password FROM mailbox WHERE username = '%u' AND active = '1'",
       '',

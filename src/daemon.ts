@@ -23,7 +23,7 @@ import { loadNativeCrypt, type NativeCrypt } from './crypt/native-crypt.js';
 import { offloadFor } from './crypt/native-lane.js';
 import { refuseMisplacedSocket, takeInheritedListeners } from './protocol/socket-activation.js';
 import { listenOn, type ListenSpec, type Listening } from './protocol/listen-on.js';
-import { trustedPeers } from './protocol/trusted-peers.js';
+import { inNetworks } from './common/networks.js';
 import { VERSION } from './common/version.js';
 
 export interface ReloadReport {
@@ -176,7 +176,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         timeouts: config.dovecotTimeouts,
         maxConnections: config.maxConnections,
         maxPerPeer: config.maxConnectionsPerPeer,
-        policy: { plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false, trustsAddressesFrom: trustedPeers(config.dovecot?.trustedPeers ?? []) },
+        policy: { plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false, trustsAddressesFrom: inNetworks(config.dovecot?.trustedPeers ?? []) },
         logger: logger.child({ component: 'dovecot' }),
       });
       dovecotServer = dovecot;

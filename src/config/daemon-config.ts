@@ -22,7 +22,7 @@ import { readSaslauthdSysconfig, type SaslauthdSysconfig } from './saslauthd-sys
 import { resolveThrottleStore, type ThrottleStoreConfig } from './throttle-store-config.js';
 import { parseListenAddress, resolveDovecotPolicy, type DovecotPolicyConfig } from './dovecot-policy-config.js';
 import { resolveGroupId } from './group.js';
-import { parsePeerEntry } from '../protocol/trusted-peers.js';
+import { parseNetworkEntry } from '../common/networks.js';
 import { CRYPT_ENGINES, daemonOption, ENV_NAMES, ENV_PREFIX, everyOption, MECHANISMS, type CryptEngine, type DaemonFlags, type Mechanism, type OptionName } from './options.js';
 import { LOG_LEVELS } from '../log/logger.js';
 import { DB_ENV_PREFIX, KEYS as DB_KEYS, loadNativeSettings, loadTuning, PRESET_ENV } from '../backends/mysql/native-config.js';
@@ -95,7 +95,7 @@ export interface DaemonConfig {
     readonly socketPath?: string;
     readonly listen?: { readonly host: string; readonly port: number };
     readonly plaintextNeedsTls: boolean;
-    /** TCP peers believed about their clients' addresses (protocol/trusted-peers.ts). */
+    /** TCP peers believed about their clients' addresses (common/networks.ts). */
     readonly trustedPeers: readonly string[];
   };
   /** Dovecot's auth policy (src/protocol/policy-server.ts), for a Dovecot that checks passwords itself, when asked for. */
@@ -297,7 +297,7 @@ function resolveDovecot(read: OptionReader, cwd: string): Pick<DaemonConfig, 'do
   const plaintextNeedsTls = read.switch('dovecotPlaintextNeedsTls');
   const trusted = read.text('dovecotTrustedPeers');
   const trustedPeers = trusted ? trusted.value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '') : [];
-  if (trusted && trustedPeers.some((entry) => parsePeerEntry(entry) === undefined)) throw new ConfigError(trusted.key, `expected IP addresses or networks, comma-separated, such as 192.0.2.10, 2001:db8::/32 (${NOT_REPEATED})`);
+  if (trusted && trustedPeers.some((entry) => parseNetworkEntry(entry) === undefined)) throw new ConfigError(trusted.key, `expected IP addresses or networks, comma-separated, such as 192.0.2.10, 2001:db8::/32 (${NOT_REPEATED})`);
   if (!socket && !listen) {
     if (trusted) throw new ConfigError(trusted.key, 'only means something with --dovecot-listen');
     return {};

@@ -10,6 +10,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { eventually } from './daemon.js';
 import { findTestsaslauthd } from './cli.js';
+import { requestFrame } from './frames.js';
+import { exchange } from './mux-client.js';
 
 const DOVECOT = '/usr/sbin/dovecot';
 
@@ -170,3 +172,8 @@ export function smtpGuess(muxSocket: string, user: string, password: string): st
   return spawnSync(findTestsaslauthd(), ['-f', muxSocket, '-s', 'smtp', '-u', user, '-p', password], { encoding: 'utf8' }).stdout;
 }
 
+
+/** An SMTP login as Cyrus SASL 2.2 asks it, with the client's address in the fifth field (testsaslauthd sends none): the reply. */
+export async function smtpLoginFrom(muxSocket: string, user: string, password: string, address: string): Promise<string | undefined> {
+  return (await exchange(muxSocket, requestFrame({ login: user, password, service: 'smtp', realm: '', clientAddress: `${address};25` }))).reply;
+}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveDaemonConfig, settingsNeedingRestart, type DaemonFlags } from '../../src/config/daemon-config.js';
 import { everyOption } from '../../src/config/options.js';
-import { trustedPeers } from '../../src/protocol/trusted-peers.js';
+import { inNetworks as trustedPeers } from '../../src/common/networks.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { ConfigError, ErrorCodes } from '../../src/errors.js';
 

@@ -7,13 +7,18 @@
  *   for smtp_services, mailbox.smtp_active = 1           else ERR_SMTP_DISABLED
  *   main password expired (domain.password_expiry > 0
  *     and mailbox.password_expiry < NOW())               a match is refused: ERR_PASSWORD_EXPIRED
+ *   mailbox.allowed_networks set (ours), the client's
+ *     address in none of them (or none known)            else ERR_NETWORK_NOT_ALLOWED
  *   TOTP on, address not an exception (or none known)    a match is refused: ERR_TOTP_REQUIRED
  *   app passwords                                        valid alongside, from anywhere
+ *   an app password's allowed_services set (ours), the
+ *     service not among them                             a match is refused: ERR_SERVICE_NOT_ALLOWED
  *
  * The statement is built from the columns found (postfixadmin-schema.ts): a
  * rule whose columns are missing is off.
  */
 import { isIP } from 'node:net';
+import { inNetworks, parseNetworkEntry } from '../../common/networks.js';
 import type { Logger } from 'pino';
 import type { Candidate, LookupQuery, LookupResult } from '../backend.js';
 import { ErrorCodes, type ErrorCode } from '../../errors.js';
@@ -45,12 +50,14 @@ export function presetSql(schema: PostfixAdminSchema): string {
     schema.totp && schema.totpExceptions
       ? `EXISTS (SELECT 1 FROM totp_exception_address t WHERE t.ip IN (?, ?) AND (${exactName('t.username')} = ${exactName('m.username')} OR ${exactName('t.username')} = ${exactName('m.domain')} OR t.username IS NULL))`
       : '(? IS NULL AND ? IS NULL)';
+  const networks = schema.allowedNetworks ? 'CONVERT(m.allowed_networks USING utf8mb4)' : 'NULL';
+  const services = schema.appPasswordServices ? 'CONVERT(a.allowed_services USING utf8mb4)' : 'NULL';
   const main =
-    `SELECT 'password', CONVERT(m.password USING utf8mb4), CONVERT(m.username USING utf8mb4), m.active, d.active, ${smtp}, ${expired}, ${totp}, ${excepted}` +
+    `SELECT 'password', CONVERT(m.password USING utf8mb4), CONVERT(m.username USING utf8mb4), m.active, d.active, ${smtp}, ${expired}, ${totp}, ${excepted}, ${networks}` +
     ' FROM mailbox m LEFT JOIN domain d ON d.domain = m.domain WHERE m.username = ?';
   if (!schema.appPasswords) return main;
   return (
-    `${main} UNION ALL SELECT 'app-password', CONVERT(a.password_hash USING utf8mb4), CONVERT(a.username USING utf8mb4), NULL, NULL, NULL, NULL, NULL, NULL` +
+    `${main} UNION ALL SELECT 'app-password', CONVERT(a.password_hash USING utf8mb4), CONVERT(a.username USING utf8mb4), NULL, NULL, NULL, NULL, NULL, NULL, ${services}` +
     ` FROM mailbox m JOIN mailbox_app_password a ON ${exactName('a.username')} = ${exactName('m.username')} WHERE m.username = ?`
   );
 }
@@ -83,13 +90,15 @@ export function interpretPresetRows(rows: readonly unknown[][], context: PresetC
   const mains = rows.filter((row) => row[0] === 'password');
   if (mains.length === 0) return { status: 'unknown' };
   if (mains.length > 1) return { status: 'misconfigured', code: ErrorCodes.AMBIGUOUS_USER, reason: `${mains.length} mailbox rows matched; mailbox.username must be unique` };
-  const [, password, user, active, domainActive, smtpActive, expired, totp, excepted] = mains[0]!;
+  const [, password, user, active, domainActive, smtpActive, expired, totp, excepted, networks] = mains[0]!;
   if (!isOn(active)) return refused(ErrorCodes.MAILBOX_INACTIVE, 'mailbox inactive (mailbox.active = 0)');
   if (domainActive === null) return refused(ErrorCodes.DOMAIN_INACTIVE, "the mailbox's domain has no row in the domain table");
   if (!isOn(domainActive)) return refused(ErrorCodes.DOMAIN_INACTIVE, 'domain inactive (domain.active = 0)');
   if (context.smtpServices.includes(context.service.toLowerCase()) && !isOn(smtpActive)) {
     return refused(ErrorCodes.SMTP_DISABLED, `mailbox may not send (mailbox.smtp_active = 0, service ${context.service})`);
   }
+  const outside = outsideNetworks(text(networks), context.address);
+  if (outside) return outside;
   const candidates: Candidate[] = [];
   const main = text(password);
   if (main !== null && main !== '') candidates.push({ stored: main, role: 'password', ...mainRefusal(isOn(expired), isOn(totp), isOn(excepted), context.address) });
@@ -98,11 +107,35 @@ export function interpretPresetRows(rows: readonly unknown[][], context: PresetC
     // Only the found mailbox's own app passwords, by its exact name (the statement asks so already; this holds if it ever did not).
     if (row[0] !== 'app-password' || name === null || text(row[2]) !== name) continue;
     const value = text(row[1]);
-    if (value !== null && value !== '') candidates.push({ stored: value, role: 'app-password' });
+    if (value !== null && value !== '') candidates.push({ stored: value, role: 'app-password', ...serviceRefusal(text(row[9]), context.service) });
   }
   if (candidates.length === 0) return refused(ErrorCodes.EMPTY_STORED_PASSWORD, 'the stored password is empty and the mailbox has no app passwords');
   if (candidates.length > context.maxCandidates) return tooManyCandidates(candidates.length, context.maxCandidates);
   return name ? { status: 'found', candidates, user: name } : { status: 'found', candidates };
+}
+
+/** mailbox.allowed_networks: empty or NULL is anywhere; otherwise the client's address must be in one of them. */
+function outsideNetworks(list: string | null, address: string | undefined): LookupResult | undefined {
+  const entries = listOf(list);
+  if (entries.length === 0) return undefined;
+  const bad = entries.find((entry) => parseNetworkEntry(entry) === undefined);
+  // The row's fault, never the user's: a temporary failure the log explains.
+  if (bad !== undefined) return { status: 'misconfigured', code: ErrorCodes.MALFORMED_STORED_VALUE, reason: `mailbox.allowed_networks holds ${JSON.stringify(bad.slice(0, 64))}, which is not an IP address or network` };
+  if (address === undefined) return refused(ErrorCodes.NETWORK_NOT_ALLOWED, 'the mailbox logs in only from mailbox.allowed_networks, and the client sent no address');
+  if (isIP(address) === 0 || !inNetworks(entries)(address)) return refused(ErrorCodes.NETWORK_NOT_ALLOWED, `${address} is not in mailbox.allowed_networks`);
+  return undefined;
+}
+
+/** mailbox_app_password.allowed_services: empty or NULL is every service; otherwise a match for another service is refused. */
+function serviceRefusal(list: string | null, service: string): Pick<Candidate, 'refusal'> {
+  const services = listOf(list).map((entry) => entry.toLowerCase());
+  if (services.length === 0 || services.includes(service.toLowerCase())) return {};
+  return { refusal: { code: ErrorCodes.SERVICE_NOT_ALLOWED, reason: `this app password is for ${services.join(', ')} only, not ${service}` } };
+}
+
+/** A list column: entries separated by commas or white space. */
+function listOf(value: string | null): string[] {
+  return value === null ? [] : value.split(/[\s,]+/).filter((entry) => entry !== '');
 }
 
 function mainRefusal(expired: boolean, totp: boolean, excepted: boolean, address: string | undefined): Pick<Candidate, 'refusal'> {

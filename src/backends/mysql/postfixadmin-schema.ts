@@ -1,7 +1,9 @@
 /**
  * Which of PostfixAdmin's tables and columns this database has. PostfixAdmin
  * 3.3 (Debian 12's) has the base tables and password expiry; 4.x adds
- * mailbox.smtp_active, TOTP and app passwords. Each rule is on exactly when
+ * mailbox.smtp_active, TOTP and app passwords. Two optional columns are
+ * ours, for scopes PostfixAdmin has none for (docs/postfixadmin.md):
+ * mailbox_app_password.allowed_services and mailbox.allowed_networks. Each rule is on exactly when
  * its columns are there, found out from information_schema at start-up and on
  * reload, and one log line says which are.
  */
@@ -20,6 +22,10 @@ export interface PostfixAdminSchema {
   readonly totp: boolean;
   /** totp_exception_address(ip, username). */
   readonly totpExceptions: boolean;
+  /** mailbox_app_password.allowed_services (ours, optional): an app password works only for the services it lists. */
+  readonly appPasswordServices: boolean;
+  /** mailbox.allowed_networks (ours, optional): the mailbox logs in only from the networks it lists. */
+  readonly allowedNetworks: boolean;
 }
 
 const REQUIRED = ['mailbox.username', 'mailbox.password', 'mailbox.active', 'mailbox.domain', 'domain.domain', 'domain.active'];
@@ -36,6 +42,8 @@ export function schemaFrom(columns: ReadonlySet<string>): PostfixAdminSchema {
     appPasswords: has('mailbox_app_password.username', 'mailbox_app_password.password_hash'),
     totp: has('mailbox.totp_secret'),
     totpExceptions: has('totp_exception_address.ip', 'totp_exception_address.username'),
+    appPasswordServices: has('mailbox_app_password.username', 'mailbox_app_password.password_hash', 'mailbox_app_password.allowed_services'),
+    allowedNetworks: has('mailbox.allowed_networks'),
   };
 }
 
@@ -52,6 +60,8 @@ export function describeRules(schema: PostfixAdminSchema, smtpServices: readonly
   (schema.smtpActive ? on : off).push(schema.smtpActive ? `smtp_active (for ${smtpServices.join(', ') || 'no service'})` : 'smtp_active (no mailbox.smtp_active)');
   (schema.passwordExpiry ? on : off).push(schema.passwordExpiry ? 'password expiry' : 'password expiry (no mailbox.password_expiry or domain.password_expiry)');
   (schema.appPasswords ? on : off).push(schema.appPasswords ? 'app passwords' : 'app passwords (no mailbox_app_password table)');
+  if (schema.appPasswordServices) on.push('app passwords limited to services (mailbox_app_password.allowed_services)');
+  if (schema.allowedNetworks) on.push('allowed networks (mailbox.allowed_networks)');
   if (schema.totp) on.push(schema.totpExceptions ? 'TOTP with exception addresses' : 'TOTP (no totp_exception_address table: main passwords of TOTP mailboxes never work)');
   else off.push('TOTP (no mailbox.totp_secret)');
   return `postfixadmin preset: rules on: ${on.join(', ')}${off.length > 0 ? `; off: ${off.join(', ')}` : ''}`;

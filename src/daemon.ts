@@ -131,10 +131,15 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     const metricsParts = config.metrics ? await loadMetrics() : undefined;
     // The listeners the gauges read are made below, before anyone can scrape.
     let dovecotServer: DovecotServer | undefined;
+    let policyListener: { readonly connectionCount: number; readonly heldCount: number } | undefined;
     const metrics: DaemonMetrics | undefined = metricsParts
       ? new metricsParts.DaemonMetrics({
-          openConnections: (): number => muxServer.connectionCount,
-          heldAnswers: (): number => muxServer.heldCount + (dovecotServer?.heldCount ?? 0),
+          openConnections: () => ({
+            mux: muxServer.connectionCount,
+            ...(dovecotServer ? { dovecot: dovecotServer.connectionCount } : {}),
+            ...(policyListener ? { policy: policyListener.connectionCount } : {}),
+          }),
+          heldAnswers: (): number => muxServer.heldCount + (dovecotServer?.heldCount ?? 0) + (policyListener?.heldCount ?? 0),
           verifyQueue: () => ({ fast: pools.fast.queueSize, slow: pools.slow.queueSize }),
           throttleKeys: () => throttle?.keyCounts ?? { counted: 0, active: 0 },
         })
@@ -188,7 +193,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       }
     }
     const policy = config.dovecotPolicy ? await servePolicy(config, () => current, metrics, logger) : undefined;
-    if (policy) cleanup.add(() => policy.close(0));
+    if (policy) {
+      cleanup.add(() => policy.close(0));
+      policyListener = policy.server;
+    }
     current.backend.watch();
     if (metricsServer) logger.info({ metrics: `http://${config.metrics!.host}:${metricsServer.port}/metrics` }, 'serving Prometheus metrics');
     logListening(config, logger, mux, passed.mux !== undefined, dovecotListening, pools.fastEngine);
@@ -238,7 +246,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
  * Dovecot's auth policy on its TCP address: the guard reads the generation
  * serving now, so a reload's backend and throttle apply to the next request.
  */
-async function servePolicy(config: DaemonConfig, generation: () => AuthGeneration, metrics: DaemonMetrics | undefined, logger: Logger): Promise<{ readonly port: number | undefined; close(graceMs: number): Promise<void> }> {
+async function servePolicy(
+  config: DaemonConfig,
+  generation: () => AuthGeneration,
+  metrics: DaemonMetrics | undefined,
+  logger: Logger,
+): Promise<{ readonly port: number | undefined; readonly server: { readonly connectionCount: number; readonly heldCount: number }; close(graceMs: number): Promise<void> }> {
   const settings = config.dovecotPolicy!;
   const { PolicyServer, PolicyGuard } = await loadPolicy();
   const log = logger.child({ component: 'policy' });
@@ -256,6 +269,7 @@ async function servePolicy(config: DaemonConfig, generation: () => AuthGeneratio
   log.info({ policyListen: `${settings.listen.host}:${port ?? settings.listen.port}` }, "serving Dovecot's auth policy");
   return {
     port,
+    server,
     async close(graceMs) {
       await server.close(graceMs);
       // Turns still waiting for a report are given back uncounted.

@@ -15,7 +15,8 @@ import { VERSION } from '../common/version.js';
 export const MAX_SERVICE_LABELS = 32;
 
 export interface MetricSources {
-  readonly openConnections: () => number;
+  /** Connections open on each listener serving (mux, dovecot, policy). */
+  readonly openConnections: () => Readonly<Record<string, number>>;
   /** Answers that wait on the throttle, on every listener. */
   readonly heldAnswers: () => number;
   readonly verifyQueue: () => { fast: number; slow: number };
@@ -27,9 +28,9 @@ export class DaemonMetrics {
   readonly registry = new Registry();
   readonly #services = new Set<string>();
   readonly #auth: Counter<'listener' | 'service' | 'mech' | 'result' | 'code' | 'scheme'>;
-  readonly #duration: Histogram<'result'>;
-  readonly #cacheHits: Counter<'cache'>;
-  readonly #throttled: Counter<'service'>;
+  readonly #duration: Histogram<'listener' | 'service' | 'result'>;
+  readonly #cacheHits: Counter<'listener' | 'service' | 'cache'>;
+  readonly #throttled: Counter<'listener' | 'service'>;
   readonly #rehashes: Counter<'from' | 'to' | 'result'>;
 
   constructor(sources: MetricSources) {
@@ -43,13 +44,18 @@ export class DaemonMetrics {
     });
     this.#duration = new Histogram({
       name: 'saslauthd_mysql_auth_duration_seconds',
-      help: 'Time to decide an answer (throttle delays not included), by result.',
-      labelNames: ['result'],
+      help: 'Time to decide an answer (throttle delays not included; for the policy listener, from allow to report), by listener, service and result.',
+      labelNames: ['listener', 'service', 'result'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.#cacheHits = new Counter({ name: 'saslauthd_mysql_cache_hits_total', help: 'Answers that a cache made cheaper, by cache (verified, rejected, credential, outage).', labelNames: ['cache'], registers });
-    this.#throttled = new Counter({ name: 'saslauthd_mysql_throttled_answers_total', help: 'Answers held back by the brute-force throttle.', labelNames: ['service'], registers });
+    this.#cacheHits = new Counter({
+      name: 'saslauthd_mysql_cache_hits_total',
+      help: 'Answers that a cache made cheaper, by listener, service and cache (verified, rejected, credential, outage; rejected on the policy listener: a repeated failed password).',
+      labelNames: ['listener', 'service', 'cache'],
+      registers,
+    });
+    this.#throttled = new Counter({ name: 'saslauthd_mysql_throttled_answers_total', help: 'Answers held back by the brute-force throttle (on the policy listener: failures that closed the name or address for a delay), by listener and service.', labelNames: ['listener', 'service'], registers });
     this.#rehashes = new Counter({
       name: 'saslauthd_mysql_rehash_total',
       help: 'Re-hashes on login (rehash_to), by the scheme read and the scheme written, and result: written; row-changed (a new password came first); failed (logged; tried again at the next login); deferred (threads busy, or too many under way).',
@@ -58,10 +64,11 @@ export class DaemonMetrics {
     });
     new Gauge({
       name: 'saslauthd_mysql_open_connections',
-      help: 'Client connections open on the mux socket.',
+      help: 'Client connections open, by listener (mux, dovecot, policy).',
+      labelNames: ['listener'],
       registers,
       collect() {
-        this.set(sources.openConnections());
+        for (const [listener, open] of Object.entries(sources.openConnections())) this.set({ listener }, open);
       },
     });
     new Gauge({
@@ -101,10 +108,11 @@ export class DaemonMetrics {
   /** One finished authentication, as logged. */
   observe(event: AuthEvent): void {
     const service = this.#serviceLabel(event.service);
-    this.#auth.inc({ listener: event.listener ?? 'mux', service, mech: event.mech, result: event.result, code: event.code ?? '', scheme: event.scheme ?? '' });
-    this.#duration.observe({ result: event.result }, event.durationMs / 1000);
-    if (event.cache) this.#cacheHits.inc({ cache: event.cache });
-    if (event.delayMs !== undefined) this.#throttled.inc({ service });
+    const listener = event.listener ?? 'mux';
+    this.#auth.inc({ listener, service, mech: event.mech, result: event.result, code: event.code ?? '', scheme: event.scheme ?? '' });
+    this.#duration.observe({ listener, service, result: event.result }, event.durationMs / 1000);
+    if (event.cache) this.#cacheHits.inc({ listener, service, cache: event.cache });
+    if (event.delayMs !== undefined) this.#throttled.inc({ listener, service });
   }
 
   /** One re-hash's result; `from` is a verifier scheme name, a bounded set. */

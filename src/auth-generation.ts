@@ -10,6 +10,7 @@ import type { DaemonConfig } from './config/daemon-config.js';
 import { Authenticator, type Decision } from './auth/authenticator.js';
 import { Rehasher } from './auth/rehash.js';
 import type { FailureThrottle } from './auth/throttle.js';
+import type { CompromiseWatch } from './auth/compromise-watch.js';
 import { PasswordVerifier } from './crypt/verifier.js';
 import type { VerifyPools } from './crypt/verify-pool.js';
 import { PasswordDigester } from './cache/password-digest.js';
@@ -27,6 +28,8 @@ export interface GenerationParts {
   readonly logger: Logger;
   readonly pools: VerifyPools;
   readonly throttle: FailureThrottle | undefined;
+  /** The compromised-account signal, kept across reloads like the throttle. */
+  readonly compromise?: CompromiseWatch | undefined;
   readonly metrics: DaemonMetrics | undefined;
   /** Built from `config` (backends/index.ts): this generation owns it and closes it when retired. */
   readonly backend: Backend;
@@ -42,7 +45,7 @@ export class AuthGeneration {
   #inFlight = 0;
   #retired: (() => void) | undefined;
 
-  constructor({ config, backend, logger, pools, throttle, metrics }: GenerationParts) {
+  constructor({ config, backend, logger, pools, throttle, compromise, metrics }: GenerationParts) {
     this.backend = backend;
     const digester = new PasswordDigester();
     // --verify-cache sizes both never-stale caches: the passwords that matched a row and those that did not.
@@ -69,6 +72,7 @@ export class AuthGeneration {
       : undefined;
     this.policy = {
       throttle,
+      ...(compromise ? { compromise } : {}),
       realm: config.realm,
       successLevel: config.log.successes ? 'info' : 'debug',
       backend: { mechanism: backend.mechanism, lookup: (query, cancellation) => this.#inFlightWhile(() => backend.lookup(query, cancellation)) },
@@ -82,6 +86,7 @@ export class AuthGeneration {
       ...(credentialCache ? { credentialCache } : {}),
       ...(outageCache ? { outageCache } : {}),
       ...(throttle ? { throttle } : {}),
+      ...(compromise ? { compromise } : {}),
       ...(metrics ? { metrics } : {}),
       ...(this.#rehasher ? { rehash: this.#rehasher } : {}),
     });

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/daemon-config.js';
 import { settingsNeedingRestart } from './config/daemon-config.js';
 import { FailureThrottle, OWNER_ADDRESS_MS } from './auth/throttle.js';
-import type { ThrottleStore } from './auth/throttle-store.js';
+import type { CompromiseWatch } from './auth/compromise-watch.js';
+import type { RedisThrottleStore } from './auth/redis-throttle-store.js';
 import { AuthGeneration } from './auth-generation.js';
 import { muxReply } from './auth/mux-reply.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
@@ -25,6 +26,7 @@ import { refuseMisplacedSocket, takeInheritedListeners } from './protocol/socket
 import { listenOn, type ListenSpec, type Listening } from './protocol/listen-on.js';
 import { inNetworks } from './common/networks.js';
 import { VERSION } from './common/version.js';
+import path from 'node:path';
 
 export interface ReloadReport {
   /** Requests the replaced configuration still had to answer; they finish on it. */
@@ -83,7 +85,7 @@ async function loadDovecot() {
 }
 
 /** The shared throttle store: ioredis is a dependency a daemon without it need not carry. */
-async function openThrottleStore(config: DaemonConfig, logger: Logger): Promise<ThrottleStore> {
+async function openThrottleStore(config: DaemonConfig, logger: Logger): Promise<RedisThrottleStore> {
   const settings = config.throttleStore!;
   const { RedisThrottleStore } = await import('./auth/redis-throttle-store.js');
   const log = logger.child({ component: 'throttle-store' });
@@ -99,6 +101,15 @@ async function openThrottleStore(config: DaemonConfig, logger: Logger): Promise<
     },
     log,
   );
+}
+
+/** The compromised-account signal, its counts shared through the throttle store when there is one. */
+async function watchCompromise(settings: NonNullable<DaemonConfig['compromise']>, store: RedisThrottleStore | undefined, metrics: DaemonMetrics | undefined, logger: Logger): Promise<CompromiseWatch> {
+  const [{ CompromiseWatch }, shared] = await Promise.all([
+    import('./auth/compromise-watch.js'),
+    store ? import('./auth/redis-compromise-store.js').then(({ RedisCompromiseStore }) => new RedisCompromiseStore(store)) : undefined,
+  ]);
+  return new CompromiseWatch(settings, logger.child({ component: 'compromise' }), { ...(shared ? { store: shared } : {}), ...(metrics ? { onSignal: (service: string) => metrics.observeCompromise(service) } : {}) });
 }
 
 /** The addon for md5crypt, DES and sha-crypt, as --crypt-engine asks; 'native' insists, 'auto' says why it goes without. */
@@ -145,7 +156,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         })
       : undefined;
 
-    let current: AuthGeneration = new AuthGeneration({ config, backend: createBackend(config.backend, logger), logger, pools, throttle, metrics });
+    const compromise = config.compromise ? await watchCompromise(config.compromise, throttleStore, metrics, logger) : undefined;
+    let current: AuthGeneration = new AuthGeneration({ config, backend: createBackend(config.backend, logger), logger, pools, throttle, compromise, metrics });
     // The generation serving when the daemon stops: the ones replaced before close their own backends as they retire.
     cleanup.add(() => current.backend.close());
     /** Generations replaced by a reload that still have requests to answer. */
@@ -192,6 +204,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         dovecotListening.push(listening);
       }
     }
+    // The control socket, for saslauthd-mysql unblock: only while the signal may block accounts.
+    const control = compromise?.blocking ? await serveControl(config, compromise, logger) : undefined;
+    if (control) cleanup.add(() => control.close());
     const policy = config.dovecotPolicy ? await servePolicy(config, () => current, metrics, logger) : undefined;
     if (policy) {
       cleanup.add(() => policy.close(0));
@@ -216,7 +231,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         const restartNeeded = settingsNeedingRestart(running, next);
         const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : makeThrottle(next.throttle);
         // Building the generation builds its backend: a configuration it cannot use throws here, and nothing has changed yet.
-        const replacement = new AuthGeneration({ config: next, backend: createBackend(next.backend, logger), logger, pools, throttle: nextThrottle, metrics });
+        const replacement = new AuthGeneration({ config: next, backend: createBackend(next.backend, logger), logger, pools, throttle: nextThrottle, compromise, metrics });
         const previous = current;
         current = replacement;
         running = next;
@@ -240,6 +255,19 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     await cleanup.run();
     throw error;
   }
+}
+
+async function serveControl(config: DaemonConfig, compromise: CompromiseWatch, logger: Logger): Promise<{ close(): Promise<void> }> {
+  const { ControlServer, CONTROL_SOCKET_NAME } = await import('./protocol/control-server.js');
+  const server = new ControlServer({ unblock: (user) => compromise.unblock(user) }, config.timeouts.readTimeoutMs, logger.child({ component: 'control' }));
+  // The daemon's own user and root only: whoever can connect can lift a block.
+  const listening = await listenOn(server, { kind: 'path', path: path.join(config.runDir, CONTROL_SOCKET_NAME), mode: 0o600 }, logger);
+  return {
+    async close() {
+      await server.close(0);
+      listening.release();
+    },
+  };
 }
 
 /**

@@ -32,6 +32,7 @@ import { authLogLevel, escapeField, logAuthEvent, type AuthEvent, type SuccessLe
 import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
 import { NO_TURN, type FailureThrottle, type Turn } from './throttle.js';
+import { SENDING_SERVICES, type CompromiseWatch } from './compromise-watch.js';
 
 /** A success with the account's own password, for re-hashing (auth/rehash.ts). */
 export interface SuccessfulPassword {
@@ -70,6 +71,8 @@ export interface AuthenticatorOptions {
   readonly throttle?: FailureThrottle;
   /** Re-hashing on login, when configured: told about each success with the account's own password. */
   readonly rehash?: RehashOnLogin;
+  /** The compromised-account signal (compromise-watch.ts): told about each success from a known address; may refuse sending logins. */
+  readonly compromise?: Pick<CompromiseWatch, 'success' | 'blocking' | 'isBlocked'>;
   /** Told about every finished authentication (Prometheus metrics), when enabled. */
   readonly metrics?: { observe(event: AuthEvent): void };
   readonly clock?: Clock;
@@ -118,6 +121,8 @@ export class Authenticator {
     const durationMs = Math.round((this.#clock.now() - started) * 1000) / 1000;
     let outcome = decided.outcome;
     let delayMs = turn.settle(outcome, names.user);
+    // After the throttle: a blocked account's right password is no guess, and counts as none.
+    if (outcome.result === 'success' && this.#options.compromise) outcome = await this.#watch(this.#options.compromise, names, request, outcome);
     // No room to hold the answer: it is not given early either (the delay is what bounds the guessing).
     if (delayMs > 0 && !hold()) {
       outcome = NO_ROOM_TO_HOLD;
@@ -126,6 +131,15 @@ export class Authenticator {
     this.#report(names, outcome, durationMs, delayMs);
     if (delayMs > 0) await holdBack(delayMs, cancellation);
     return { outcome, user: names.user };
+  }
+
+  /** The compromise watch sees the success; a blocked account's sending login is refused all the same. */
+  async #watch(watch: NonNullable<AuthenticatorOptions['compromise']>, names: LoginNames, request: LoginRequest, outcome: Outcome): Promise<Outcome> {
+    if (watch.blocking && SENDING_SERVICES.has(names.service.toLowerCase()) && (await watch.isBlocked(names.user))) {
+      return { result: 'failure', code: ErrorCodes.COMPROMISE_BLOCKED, reason: 'sending logins refused after the compromise signal (the password was right); saslauthd-mysql unblock ends it', ...(outcome.scheme ? { scheme: outcome.scheme } : {}) };
+    }
+    if (request.client) watch.success(names.user, request.client.address, names.service);
+    return outcome;
   }
 
   async #decide(query: LookupQuery, password: Buffer, turn: Turn, cancellation: Cancellation): Promise<Decided> {

@@ -46,11 +46,14 @@ import { describeError, ErrorCodes } from '../errors.js';
 import { logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
 import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
+import type { CompromiseWatch } from './compromise-watch.js';
 import { MAX_TRACKED_KEYS, type FailureThrottle, type NameKind, type Turn } from './throttle.js';
 
 /** What the guard reads from the generation serving now (a reload swaps it). */
 export interface PolicyContext {
   readonly throttle: FailureThrottle | undefined;
+  /** Told about each success Dovecot reports, with its address. */
+  readonly compromise?: Pick<CompromiseWatch, 'success'>;
   readonly backend: Pick<Backend, 'lookup' | 'mechanism'>;
   readonly realm: RealmPolicy;
   readonly successLevel: SuccessLevel;
@@ -165,6 +168,7 @@ export class PolicyGuard {
     const context = this.#options.context();
     const outcome = success ? SUCCESS : this.#failureOf(pending, question.pwhash);
     const delayMs = pending.turn.settle(outcome, pending.names.user);
+    if (success && pending.kind === 'has-row' && question.client) context.compromise?.success(pending.user, question.client.address, pending.names.service);
     if (!success && !pending.unavailable && question.pwhash !== undefined) this.#rememberFailure(pending, question.pwhash);
     this.#report(pending.names, outcome, pending.startedAt, delayMs, pending.waitedMs, context.successLevel);
   }

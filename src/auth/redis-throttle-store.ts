@@ -236,6 +236,23 @@ export class RedisThrottleStore implements ThrottleStore {
     this.#redis.set(`${KEY_NAMESPACE}owner:${this.#digest(`${user}\u0000${address}`)}`, '1', 'PX', this.#settings.ownerAddressMs).catch((error: Error) => this.#failed(error));
   }
 
+  /**
+   * Another part's commands on the store's connection, under its deadline and
+   * its digests (compromise-store.ts): undefined when the store cannot answer
+   * in time, which counts as the store being away, as a reservation's would.
+   */
+  async shared<T>(command: (redis: Redis, digest: (id: string) => string) => Promise<T>): Promise<T | undefined> {
+    if (!this.#usable()) return undefined;
+    try {
+      const value = await this.#withDeadline(command(this.#redis, (id) => this.#digest(id)));
+      this.#answered();
+      return value;
+    } catch (error) {
+      this.#failed(error as Error);
+      return undefined;
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     try {

@@ -18,6 +18,7 @@ import { runHash } from './hash.js';
 import { runPrepareSocketDirs } from './prepare-socket-dirs.js';
 import { runConfigPrint } from './config-print.js';
 import { DEFAULT_LUA_FILE, runDovecotConfig } from './dovecot-config.js';
+import { runUnblock } from './unblock.js';
 import { installedServiceSettings } from './service-view.js';
 import { HASH_SCHEMES } from '../crypt/make-stored-value.js';
 import { DAEMON_OPTIONS, ENV_PREFIX, fromCommander, helpText, type DaemonFlags } from '../config/options.js';
@@ -127,6 +128,15 @@ export function buildProgram(): Command {
       const flags = fromCommander(rest);
       const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
       process.exitCode = runDovecotConfig(flags, luaFile, process.stdout, process.stderr, service?.env ?? process.env);
+    });
+
+  daemonOptions(program.command('unblock'))
+    .description("lift the compromised-account signal's block on USER's sending logins (--compromise-block), through the running daemon's control socket; as root with no flags, the installed service's")
+    .argument('<user>', 'the mailbox, as the log shows it (user=...)')
+    .action(async (user: string, options: DaemonFlags & { acceptLock?: boolean }) => {
+      const flags = fromCommander(options);
+      const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
+      process.exitCode = await runUnblock(flags, user, process.stdout, process.stderr, service?.env ?? process.env);
     });
 
   daemonOptions(program.command('prepare-socket-dirs'))

@@ -21,6 +21,8 @@ import { OptionReader, type Sourced } from './option-reader.js';
 import { readSaslauthdSysconfig, type SaslauthdSysconfig } from './saslauthd-sysconfig.js';
 import { resolveThrottleStore, type ThrottleStoreConfig } from './throttle-store-config.js';
 import { parseListenAddress, resolveDovecotPolicy, type DovecotPolicyConfig } from './dovecot-policy-config.js';
+import { resolveCompromise } from './compromise-config.js';
+import type { CompromiseSettings } from '../auth/compromise-watch.js';
 import { resolveGroupId } from './group.js';
 import { parseNetworkEntry } from '../common/networks.js';
 import { CRYPT_ENGINES, daemonOption, ENV_NAMES, ENV_PREFIX, everyOption, MECHANISMS, type CryptEngine, type DaemonFlags, type Mechanism, type OptionName } from './options.js';
@@ -100,6 +102,8 @@ export interface DaemonConfig {
   };
   /** Dovecot's auth policy (src/protocol/policy-server.ts), for a Dovecot that checks passwords itself, when asked for. */
   readonly dovecotPolicy?: DovecotPolicyConfig;
+  /** The compromised-account signal (src/auth/compromise-watch.ts), unless turned off. */
+  readonly compromise?: CompromiseSettings;
   /** Brute-force delays (src/auth/throttle.ts); afterFailures 0 turns them off. */
   readonly throttle: ThrottleSettings;
   /** Where the throttle's counts are shared with other hosts, when they are (src/auth/redis-throttle-store.ts). */
@@ -236,6 +240,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     throttle,
     ...resolveThrottleStore(read, cwd, throttle),
     ...resolveDovecotPolicy(read, cwd, throttle),
+    ...resolveCompromise(read),
     ...resolveMetrics(read),
     shutdownGraceMs: read.number('shutdownGrace'),
     log: { level, pretty: debug, successes: read.switch('logSuccesses') },

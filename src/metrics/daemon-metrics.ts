@@ -32,6 +32,7 @@ export class DaemonMetrics {
   readonly #cacheHits: Counter<'listener' | 'service' | 'cache'>;
   readonly #throttled: Counter<'listener' | 'service'>;
   readonly #rehashes: Counter<'from' | 'to' | 'result'>;
+  readonly #compromises: Counter<'service'>;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -60,6 +61,12 @@ export class DaemonMetrics {
       name: 'saslauthd_mysql_rehash_total',
       help: 'Re-hashes on login (rehash_to), by the scheme read and the scheme written, and result: written; row-changed (a new password came first); failed (logged; tried again at the next login); deferred (threads busy, or too many under way).',
       labelNames: ['from', 'to', 'result'],
+      registers,
+    });
+    this.#compromises = new Counter({
+      name: 'saslauthd_mysql_compromise_signals_total',
+      help: 'Compromised-account signals: an account logged in from --compromise-networks networks within --compromise-window, by the service of the login that raised it.',
+      labelNames: ['service'],
       registers,
     });
     new Gauge({
@@ -118,6 +125,11 @@ export class DaemonMetrics {
   /** One re-hash's result; `from` is a verifier scheme name, a bounded set. */
   observeRehash(from: string, to: string, result: string): void {
     this.#rehashes.inc({ from, to, result });
+  }
+
+  /** One compromised-account signal (raised on this host). */
+  observeCompromise(service: string): void {
+    this.#compromises.inc({ service: this.#serviceLabel(service) });
   }
 
   #serviceLabel(service: string): string {

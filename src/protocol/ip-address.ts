@@ -61,3 +61,19 @@ export function addressGroup(address: string, ipv6PrefixBits: number): string {
   });
   return ipv6PrefixBits >= 128 ? formatGroups(masked) : `${formatGroups(masked)}/${ipv6PrefixBits}`;
 }
+
+/**
+ * The network an address is in, for telling one client's networks apart: an
+ * IPv4 address's network of `ipv4PrefixBits` ("192.0.2.0/24"; IPv4-mapped
+ * IPv6 too), an IPv6 address's of `ipv6PrefixBits`; undefined for anything
+ * that is not an address.
+ */
+export function networkOf(address: string, ipv4PrefixBits: number, ipv6PrefixBits: number): string | undefined {
+  const grouped = addressGroup(address, ipv6PrefixBits);
+  if (isIPv6(address) && !isIPv4(grouped)) return grouped;
+  if (!isIPv4(grouped)) return undefined;
+  const value = grouped.split('.').reduce((sum, part) => sum * 256 + Number(part), 0);
+  const mask = ipv4PrefixBits === 0 ? 0 : (0xffffffff << (32 - ipv4PrefixBits)) >>> 0;
+  const masked = (value & mask) >>> 0;
+  return `${[24, 16, 8, 0].map((shift) => (masked >>> shift) & 0xff).join('.')}/${ipv4PrefixBits}`;
+}

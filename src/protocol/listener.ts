@@ -46,7 +46,8 @@ export interface ConnectionRoom {
 }
 
 export interface ListenerOptions<C extends ServedConnection> {
-  readonly name: ListenerName;
+  /** For the log lines: a login listener's name, or the control socket's. */
+  readonly name: ListenerName | 'control';
   /** Open connections at most, over every address; held answers at most, in their own room. */
   readonly maxConnections: number;
   /** Open connections one peer may hold (peer.ts); a connection whose peer cannot be told counts under none. */

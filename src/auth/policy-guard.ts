@@ -29,9 +29,10 @@
  * few are remembered per name, so a guesser cannot make every guess look
  * like a repeat of one the truncated hash collides with.
  *
- * What Dovecot reports as a failure includes its own internal failures; a
- * login whose lookup here could not reach the database is settled as a
- * temporary failure, which counts nothing.
+ * What Dovecot 2.3 reports as a failure includes its own internal failures;
+ * a login whose lookup here could not reach the database is settled as a
+ * temporary failure, which counts nothing, and so is one Dovecot 2.4 says
+ * failed inside (fail_type internal).
  */
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -39,7 +40,7 @@ import type { Logger } from 'pino';
 import type { Backend, LookupResult } from '../backends/backend.js';
 import type { Cancellation } from '../common/cancellation.js';
 import type { Hold } from '../protocol/answering.js';
-import type { PolicyAnswer, PolicyQuestion } from '../protocol/policy-request.js';
+import type { PolicyAnswer, PolicyQuestion, PolicyReport } from '../protocol/policy-request.js';
 import { MAX_FIELD_LENGTH } from '../protocol/limits.js';
 import { normalizedName, type RealmPolicy } from '../realm/login-key.js';
 import { describeError, ErrorCodes } from '../errors.js';
@@ -157,7 +158,7 @@ export class PolicyGuard {
   }
 
   /** Dovecot says how the login it asked about ended. */
-  report(question: PolicyQuestion, success: boolean, policyRefused: boolean): void {
+  report(question: PolicyQuestion, { success, policyRefused, failType }: PolicyReport): void {
     const pending = this.#take(question.pairing);
     if (!pending) {
       // A login this guard refused has nothing to settle; any other had its turn given back already.
@@ -166,10 +167,11 @@ export class PolicyGuard {
     }
     clearTimeout(pending.expiry);
     const context = this.#options.context();
-    const outcome = success ? SUCCESS : this.#failureOf(pending, question.pwhash);
+    // Dovecot 2.4 says when a failure was its own (its passdb could not answer): that is no guess.
+    const outcome = success ? SUCCESS : failType === 'internal' ? DOVECOT_INTERNAL : this.#failureOf(pending, question.pwhash);
     const delayMs = pending.turn.settle(outcome, pending.names.user);
     if (success && pending.kind === 'has-row' && question.client) context.compromise?.success(pending.user, question.client.address, pending.names.service);
-    if (!success && !pending.unavailable && question.pwhash !== undefined) this.#rememberFailure(pending, question.pwhash);
+    if (outcome.result === 'failure' && question.pwhash !== undefined) this.#rememberFailure(pending, question.pwhash);
     this.#report(pending.names, outcome, pending.startedAt, delayMs, pending.waitedMs, context.successLevel);
   }
 
@@ -244,6 +246,7 @@ const SUCCESS: Outcome = Object.freeze({ result: 'success' });
 const WRONG_PASSWORD: Outcome = Object.freeze({ result: 'failure', code: ErrorCodes.WRONG_PASSWORD, reason: 'Dovecot reported a failed login' });
 const UNKNOWN_USER: Outcome = Object.freeze({ result: 'failure', code: ErrorCodes.UNKNOWN_USER, reason: 'unknown user' });
 const UNDECIDED: Outcome = Object.freeze({ result: 'temporary-failure', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: 'Dovecot reported a failure while the database could not be reached here: not counted' });
+const DOVECOT_INTERNAL: Outcome = Object.freeze({ result: 'temporary-failure', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: 'Dovecot reported an internal failure (fail_type internal): not counted' });
 const NO_REPORT: Outcome = Object.freeze({ result: 'temporary-failure', code: ErrorCodes.ABANDONED, reason: 'no report from Dovecot' });
 
 /** The name the login counts under, by what its lookup found. */

@@ -7,6 +7,7 @@
  * why Lua); what could keep Dovecot from reaching the socket goes to standard
  * error, so the output stays a clean file.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import path from 'node:path';
@@ -15,20 +16,31 @@ import { resolveOrSay } from './config-print.js';
 
 export const DEFAULT_LUA_FILE = '/etc/dovecot/saslauthd-mysql.lua';
 
-/** Dovecot's auth_policy_request_attributes as Debian's Dovecot 2.3 has them: the daemon reads login, remote, protocol and pwhash. */
-export const POLICY_ATTRIBUTES = 'login=%{requested_username} pwhash=%{hashed_password} remote=%{rip} device_id=%{client_id} protocol=%s session_id=%{session}';
+/** The Dovecot releases whose configuration syntax is printed: Debian 12's (2.3) and Debian 13's (2.4), which differ. */
+export const DOVECOT_SYNTAXES = ['2.3', '2.4'] as const;
+export type DovecotSyntax = (typeof DOVECOT_SYNTAXES)[number];
+
+/** The policy request attributes the daemon reads (login, remote, protocol, pwhash), with Debian's defaults for the rest, in each release's variables. */
+const POLICY_ATTRIBUTES: Readonly<Record<DovecotSyntax, ReadonlyArray<readonly [string, string]>>> = {
+  '2.3': [['login', '%{requested_username}'], ['pwhash', '%{hashed_password}'], ['remote', '%{rip}'], ['device_id', '%{client_id}'], ['protocol', '%s'], ['session_id', '%{session}']],
+  '2.4': [['login', '%{requested_username}'], ['pwhash', '%{hashed_password}'], ['remote', '%{remote_ip}'], ['device_id', '%{client_id}'], ['protocol', '%{protocol}'], ['session_id', '%{session}']],
+};
 
 /** How much longer than the daemon's answer deadline Dovecot waits for an allow: the daemon's refusal, not Dovecot's timeout, must end a long wait. */
 const POLICY_TIMEOUT_MARGIN_MS = 2_000;
 
 /** The settings file's text for this configuration: the policy when the daemon serves one (Dovecot keeps its passdb), else the Lua passdb. */
-export function dovecotSettings(config: DaemonConfig, luaFile: string): string {
-  return config.dovecotPolicy ? policySettings(config, config.dovecotPolicy) : luaPassdbSettings(config, luaFile);
+export function dovecotSettings(config: DaemonConfig, luaFile: string, syntax: DovecotSyntax = '2.3'): string {
+  return config.dovecotPolicy ? policySettings(config, config.dovecotPolicy, syntax) : luaPassdbSettings(config, luaFile, syntax);
 }
 
-function luaPassdbSettings(config: DaemonConfig, luaFile: string): string {
+function luaPassdbSettings(config: DaemonConfig, luaFile: string, syntax: DovecotSyntax): string {
+  const passdb =
+    syntax === '2.3'
+      ? ['passdb {', '  driver = lua', `  args = file=${luaFile} blocking=yes`, '}', '', `import_environment = $import_environment SASLAUTHD_MYSQL_SOCKET=${config.socketPath}`]
+      : ['passdb lua {', `  lua_file = ${luaFile}`, '  use_worker = yes', '}', '', 'import_environment {', `  SASLAUTHD_MYSQL_SOCKET = ${config.socketPath}`, '}'];
   return [
-    `# Dovecot's IMAP, POP3 and ManageSieve logins checked by saslauthd-mysql (docs/dovecot.md),`,
+    `# Dovecot ${syntax}'s IMAP, POP3 and ManageSieve logins checked by saslauthd-mysql (docs/dovecot.md),`,
     `# for its socket ${config.socketPath}. Save as /etc/dovecot/conf.d/auth-saslauthd-mysql.conf.ext and`,
     `# include it in 10-auth.conf instead of the passdb you had; keep your userdb.`,
     `# The Lua script: copy examples/dovecot/saslauthd-mysql.lua of the docs to ${luaFile}.`,
@@ -36,23 +48,24 @@ function luaPassdbSettings(config: DaemonConfig, luaFile: string): string {
     '# The daemon checks plaintext passwords only: it never hands a stored value out.',
     'auth_mechanisms = plain login',
     '',
-    'passdb {',
-    '  driver = lua',
-    `  args = file=${luaFile} blocking=yes`,
-    '}',
-    '',
-    `import_environment = $import_environment SASLAUTHD_MYSQL_SOCKET=${config.socketPath}`,
+    ...passdb,
     '',
   ].join('\n');
 }
 
-function policySettings(config: DaemonConfig, policy: NonNullable<DaemonConfig['dovecotPolicy']>): string {
+function policySettings(config: DaemonConfig, policy: NonNullable<DaemonConfig['dovecotPolicy']>, syntax: DovecotSyntax): string {
   const { host, port } = policy.listen;
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   // A nonce only this configuration makes, without revealing the secret: the same output every time.
   const nonce = createHash('sha256').update('saslauthd-mysql auth_policy_hash_nonce\u0000').update(policy.secret).digest('hex').slice(0, 32);
+  const timeoutMs = config.timeouts.answerTimeoutMs + POLICY_TIMEOUT_MARGIN_MS;
+  const attributes = POLICY_ATTRIBUTES[syntax];
+  const releaseSpecific =
+    syntax === '2.3'
+      ? [`auth_policy_request_attributes = ${attributes.map(([name, value]) => `${name}=${value}`).join(' ')}`, waitComment(config), `auth_policy_server_timeout_msecs = ${timeoutMs}`]
+      : ['auth_policy_request_attributes {', ...attributes.map(([name, value]) => `  ${name} = ${value}`), '}', waitComment(config), 'auth_policy {', `  http_client_request_absolute_timeout = ${timeoutMs}ms`, '}'];
   return [
-    `# Dovecot keeps its own passdb and asks saslauthd-mysql before and after each login (docs/dovecot.md),`,
+    `# Dovecot ${syntax} keeps its own passdb and asks saslauthd-mysql before and after each login (docs/dovecot.md),`,
     `# so IMAP, POP3 and ManageSieve share one guessing budget with SMTP. Save as`,
     `# /etc/dovecot/conf.d/auth-saslauthd-mysql-policy.conf.ext and include it in 10-auth.conf.`,
     '',
@@ -60,13 +73,27 @@ function policySettings(config: DaemonConfig, policy: NonNullable<DaemonConfig['
     `# The secret, read from the daemon's own file: it never appears in Dovecot's configuration.`,
     `auth_policy_server_api_header = <${policy.secretFile}`,
     `auth_policy_hash_nonce = ${nonce}`,
-    `auth_policy_request_attributes = ${POLICY_ATTRIBUTES}`,
-    `# An allow is answered when the login's turn comes, within the daemon's answer deadline (${config.timeouts.answerTimeoutMs} ms).`,
-    `auth_policy_server_timeout_msecs = ${config.timeouts.answerTimeoutMs + POLICY_TIMEOUT_MARGIN_MS}`,
+    ...releaseSpecific,
     `# With the daemon stopped Dovecot still checks every password, without the shared budget; yes refuses every login instead.`,
     'auth_policy_reject_on_fail = no',
     '',
   ].join('\n');
+}
+
+function waitComment(config: DaemonConfig): string {
+  return `# An allow is answered when the login's turn comes, within the daemon's answer deadline (${config.timeouts.answerTimeoutMs} ms).`;
+}
+
+/**
+ * The installed Dovecot's release, for the syntax to print: "2.4" when
+ * `dovecot --version` says 2.4 or later, "2.3" when it says 2.3; undefined
+ * when there is no Dovecot here to ask.
+ */
+export function installedDovecotSyntax(run: () => string | undefined = () => spawnSync('dovecot', ['--version'], { encoding: 'utf8', timeout: 5_000 }).stdout): DovecotSyntax | undefined {
+  const version = /^(\d+)\.(\d+)/.exec(run()?.trim() ?? '');
+  if (!version) return undefined;
+  const [major, minor] = [Number(version[1]), Number(version[2])];
+  return major > 2 || (major === 2 && minor >= 4) ? '2.4' : '2.3';
 }
 
 /** What could keep Dovecot's auth workers (root by default, or the user a site gives them) from the socket. */
@@ -85,14 +112,28 @@ export function dovecotWarnings(config: DaemonConfig): string[] {
   return warnings;
 }
 
-export function runDovecotConfig(flags: DaemonFlags, luaFile: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): number {
+export function runDovecotConfig(
+  flags: DaemonFlags,
+  options: { readonly luaFile: string; readonly dovecotVersion?: string },
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+  env: NodeJS.ProcessEnv = process.env,
+  installed: () => DovecotSyntax | undefined = installedDovecotSyntax,
+): number {
   const config = resolveOrSay(flags, env, err);
   if (!config) return 1;
+  const { luaFile, dovecotVersion } = options;
   if (!path.isAbsolute(luaFile)) {
     err.write(`problem: --lua-file ${luaFile}: Dovecot needs an absolute path\n`);
     return 1;
   }
-  out.write(dovecotSettings(config, luaFile));
+  if (dovecotVersion !== undefined && !(DOVECOT_SYNTAXES as readonly string[]).includes(dovecotVersion)) {
+    err.write(`problem: --dovecot-version ${dovecotVersion}: expected ${DOVECOT_SYNTAXES.join(' or ')}\n`);
+    return 1;
+  }
+  const syntax = (dovecotVersion as DovecotSyntax | undefined) ?? installed();
+  if (syntax === undefined) err.write('warn: no Dovecot here to ask its version (dovecot --version): printing 2.3\'s syntax; give --dovecot-version 2.4 for Debian 13\'s\n');
+  out.write(dovecotSettings(config, luaFile, syntax ?? '2.3'));
   for (const warning of dovecotWarnings(config)) err.write(`warn: ${warning}\n`);
   return 0;
 }

@@ -121,13 +121,14 @@ export function buildProgram(): Command {
     });
 
   daemonOptions(program.command('dovecot-config'))
-    .description("print the Dovecot settings (a Lua passdb asking this daemon's socket) that send Dovecot's IMAP, POP3 and ManageSieve logins here, for the configuration these flags give; as root with no flags, the installed service's")
+    .description("print the Dovecot settings that send Dovecot's IMAP, POP3 and ManageSieve logins here (a Lua passdb asking this daemon's socket), or with --dovecot-policy-listen those of the auth policy, for the configuration these flags give; as root with no flags, the installed service's")
     .option('--lua-file <path>', 'where the Lua script is installed', DEFAULT_LUA_FILE)
-    .action((options: DaemonFlags & { luaFile: string; acceptLock?: boolean }) => {
-      const { luaFile, ...rest } = options;
+    .option('--dovecot-version <release>', "the syntax to print: 2.3 (Debian 12) or 2.4 (Debian 13); the installed Dovecot's by default")
+    .action((options: DaemonFlags & { luaFile: string; dovecotVersion?: string; acceptLock?: boolean }) => {
+      const { luaFile, dovecotVersion, ...rest } = options;
       const flags = fromCommander(rest);
       const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
-      process.exitCode = runDovecotConfig(flags, luaFile, process.stdout, process.stderr, service?.env ?? process.env);
+      process.exitCode = runDovecotConfig(flags, { luaFile, ...(dovecotVersion === undefined ? {} : { dovecotVersion }) }, process.stdout, process.stderr, service?.env ?? process.env);
     });
 
   daemonOptions(program.command('unblock'))

@@ -6,7 +6,8 @@
  *
  * What the daemon uses: `login` (the requested user), `remote` (the client's
  * address), `protocol` (the service), `pwhash` (Dovecot's truncated hash of
- * user and password) and `tls`. The rest only pairs a report with its allow:
+ * user and password) and `tls`; in a report, `success`, `policy_reject` and
+ * (Dovecot 2.4) `fail_type`. The rest only pairs a report with its allow:
  * Dovecot builds both from the same attributes, `session_id` included.
  */
 import { isIP } from 'node:net';
@@ -26,6 +27,15 @@ export interface PolicyQuestion {
   readonly secured?: boolean;
 }
 
+/** How the login Dovecot asked about ended (a report's own attributes). */
+export interface PolicyReport {
+  readonly success: boolean;
+  /** The policy's own allow refused it. */
+  readonly policyRefused: boolean;
+  /** Dovecot 2.4's kind of failure: "credentials", "account", "internal" (2.3 sends none). */
+  readonly failType?: string;
+}
+
 /** The answer to `allow`: status -1 refuses (msg is the reason Dovecot gives), 0 allows. */
 export interface PolicyAnswer {
   readonly status: number;
@@ -38,13 +48,16 @@ export const MAX_POLICY_BODY_BYTES = 16 * 1024;
 const MAX_NESTING = 8;
 /** Attributes one request may carry. */
 const MAX_ATTRIBUTES = 64;
-/** The attributes only a report carries: not part of what pairs it with its allow. */
-const REPORT_ONLY = new Set(['success', 'policy_reject']);
+/**
+ * The attributes a report carries differently from its allow: not part of
+ * what pairs the two. Dovecot 2.4 adds fail_type to both, empty in the allow.
+ */
+const REPORT_ONLY = new Set(['success', 'policy_reject', 'fail_type']);
 
 export type PolicyCommand = 'allow' | 'report';
 
 export type ReadPolicyRequest =
-  | { readonly ok: true; readonly question: PolicyQuestion; readonly success?: boolean; readonly policyRefused?: boolean }
+  | { readonly ok: true; readonly question: PolicyQuestion; readonly report?: PolicyReport }
   | { readonly ok: false; readonly problem: string };
 
 /** The command from the request's URL: `?command=allow`, or `&command=` after the administrator's own parameters. */
@@ -89,7 +102,10 @@ export function readPolicyBody(body: Buffer, command: PolicyCommand): ReadPolicy
     ...(pwhash !== undefined && /^[0-9a-f]{2,128}$/i.test(pwhash) ? { pwhash: pwhash.toLowerCase() } : {}),
     ...(typeof tls === 'boolean' ? { secured: tls } : {}),
   };
-  return { ok: true, question, ...(typeof success === 'boolean' ? { success } : {}), ...(typeof policyReject === 'boolean' ? { policyRefused: policyReject } : {}) };
+  if (typeof success !== 'boolean') return { ok: true, question };
+  const failType = text('fail_type');
+  const report: PolicyReport = { success, policyRefused: policyReject === true, ...(failType ? { failType } : {}) };
+  return { ok: true, question, report };
 }
 
 /** Nested objects become `a/b` names, as Dovecot's attribute names made them; undefined when every value is a string or a boolean. */

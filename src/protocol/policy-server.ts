@@ -22,12 +22,12 @@ import { LazyCancellation, type Cancellation } from '../common/cancellation.js';
 import { describeError, ErrorCodes } from '../errors.js';
 import type { Hold } from './answering.js';
 import { Listener, type ConnectionRoom, type ServedConnection } from './listener.js';
-import { commandOf, MAX_POLICY_BODY_BYTES, readPolicyBody, type PolicyAnswer, type PolicyQuestion } from './policy-request.js';
+import { commandOf, MAX_POLICY_BODY_BYTES, readPolicyBody, type PolicyAnswer, type PolicyQuestion, type PolicyReport } from './policy-request.js';
 
 /** What decides: auth/policy-guard.ts. */
 export interface PolicyHandler {
   allow(question: PolicyQuestion, cancellation: Cancellation, hold: Hold): Promise<PolicyAnswer>;
-  report(question: PolicyQuestion, success: boolean, policyRefused: boolean): void;
+  report(question: PolicyQuestion, report: PolicyReport): void;
 }
 
 export interface PolicySecret {
@@ -180,7 +180,7 @@ function requestAnswerer({ handler, secret, timeouts, logger }: PolicyServerOpti
         return send(response, 400, {});
       }
       if (command === 'report') {
-        handler.report(read.question, read.success!, read.policyRefused ?? false);
+        handler.report(read.question, read.report!);
         return send(response, 200, {});
       }
       send(response, 200, await decide(handler, read.question, request, connection.room, timeouts.answerTimeoutMs, logger));

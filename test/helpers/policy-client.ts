@@ -12,12 +12,15 @@ export interface PolicyLogin {
   readonly remote: string;
   readonly protocol?: string;
   readonly session?: string;
+  /** As Dovecot 2.4 posts it: fail_type in both requests, empty in the allow. */
+  readonly dovecot24?: boolean;
 }
 
 export interface PolicyClient {
   /** The allow's status and how long its answer took. */
   allow(login: PolicyLogin): Promise<{ readonly status: number; readonly msg?: string; readonly ms: number }>;
-  report(login: PolicyLogin, success: boolean, policyReject?: boolean): Promise<number>;
+  /** `failType`: Dovecot 2.4's fail_type, in both requests (empty in the allow), as 2.4 sends it; absent, as 2.3. */
+  report(login: PolicyLogin, success: boolean, policyReject?: boolean, failType?: string): Promise<number>;
   /** A raw request: the HTTP status and body. */
   post(path: string, body: string, headers?: Record<string, string>): Promise<{ readonly status: number; readonly body: string }>;
 }
@@ -53,13 +56,13 @@ export function policyClient(port: number, secret: string): PolicyClient {
     post,
     async allow(login) {
       const started = performance.now();
-      const { status, body } = await post('?command=allow', JSON.stringify({ ...attributes(login), tls: false }));
+      const { status, body } = await post('?command=allow', JSON.stringify({ ...attributes(login), ...(login.dovecot24 ? { fail_type: '' } : {}), tls: false }));
       if (status !== 200) throw new Error(`allow answered HTTP ${status}`);
       const answer = JSON.parse(body) as { status: number; msg?: string };
       return { ...answer, ms: performance.now() - started };
     },
-    async report(login, success, policyReject = false) {
-      return (await post('?command=report', JSON.stringify({ ...attributes(login), success, policy_reject: policyReject, tls: false }))).status;
+    async report(login, success, policyReject = false, failType) {
+      return (await post('?command=report', JSON.stringify({ ...attributes(login), ...(failType === undefined ? {} : { fail_type: failType }), success, policy_reject: policyReject, tls: false }))).status;
     },
   };
 }

@@ -86,6 +86,22 @@ describe("Dovecot's auth policy", () => {
     expect(events.every((e) => e.service === 'imap' && e.result === 'failure')).toBe(true);
   }, 30_000);
 
+  it("pairs Dovecot 2.4's reports, whose fail_type differs from their allow's, and counts none of its internal failures", async () => {
+    const daemon = await withPolicy();
+    for (let i = 0; i < 4; i += 1) {
+      const login = { login: 'alice', password: `guess ${i}`, remote: '198.51.100.7', dovecot24: true };
+      expect((await daemon.policy.allow(login)).status).toBe(0);
+      await daemon.policy.report(login, false, false, 'internal');
+    }
+    expect(daemon.sink.authEvents().filter((e) => e.listener === 'policy').map((e) => e.result)).toEqual(Array(4).fill('temporary-failure'));
+    for (let i = 0; i < 5; i += 1) {
+      const login = { login: 'alice', password: `guess ${i}`, remote: '198.51.100.7', dovecot24: true };
+      expect((await daemon.policy.allow(login)).status).toBe(0);
+      await daemon.policy.report(login, false, false, 'credentials');
+    }
+    expect(daemon.sink.records().filter((r) => r.event === 'throttle' && r.user === 'alice')).toHaveLength(1);
+  }, 30_000);
+
   it('counts a repeated stale password once, by its hash', async () => {
     const daemon = await withPolicy();
     for (let i = 0; i < 12; i += 1) await imapFailure(daemon.policy, 'alice', 'the old password', '198.51.100.7');

@@ -1,16 +1,17 @@
 /** `saslauthd-mysql dovecot-config`: Dovecot's settings for the configuration the flags give, and what could keep Dovecot out. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runDovecotConfig } from '../../src/cli/dovecot-config.js';
+import { installedDovecotSyntax, runDovecotConfig, type DovecotSyntax } from '../../src/cli/dovecot-config.js';
 import type { DaemonFlags } from '../../src/config/daemon-config.js';
 import { tempDir } from '../helpers/temp.js';
 
-function dovecotConfig(flags: DaemonFlags, luaFile = '/etc/dovecot/saslauthd-mysql.lua', env: NodeJS.ProcessEnv = {}) {
+function dovecotConfig(flags: DaemonFlags, luaFile = '/etc/dovecot/saslauthd-mysql.lua', env: NodeJS.ProcessEnv = {}, options: { dovecotVersion?: string; installed?: DovecotSyntax } = {}) {
   const out = new PassThrough();
   const err = new PassThrough();
-  const code = runDovecotConfig(flags, luaFile, out, err, env);
+  const { installed = '2.3', dovecotVersion } = options;
+  const code = runDovecotConfig(flags, { luaFile, ...(dovecotVersion === undefined ? {} : { dovecotVersion }) }, out, err, env, () => installed);
   return { code, out: String(out.read() ?? ''), err: String(err.read() ?? '') };
 }
 
@@ -88,5 +89,49 @@ describe('dovecot-config', () => {
       const errors = [broken.err, dovecotConfig({ ...demo, dovecotPolicyListen: '9873', dovecotPolicySecretFile: secretFile('two words of some length') }).err].join('');
       expect(errors).not.toContain(secret);
     });
+  });
+
+  describe("Dovecot 2.4's syntax (Debian 13)", () => {
+    it("prints it for the installed Dovecot's release, or the one asked for", () => {
+      const printed = dovecotConfig({ ...demo, runDir: '/run/saslauthd' }, undefined, {}, { installed: '2.4' });
+      expect(printed.code).toBe(0);
+      expect(printed.out).toContain('passdb lua {\n  lua_file = /etc/dovecot/saslauthd-mysql.lua\n  use_worker = yes\n}\n');
+      expect(printed.out).toContain('import_environment {\n  SASLAUTHD_MYSQL_SOCKET = /run/saslauthd/mux\n}\n');
+      expect(printed.out).not.toContain('driver = lua');
+      expect(dovecotConfig(demo, undefined, {}, { installed: '2.4', dovecotVersion: '2.3' }).out).toContain('driver = lua');
+      expect(dovecotConfig(demo, undefined, {}, { installed: '2.3', dovecotVersion: '2.4' }).out).toContain('passdb lua {');
+      expect(dovecotConfig(demo, undefined, {}, { dovecotVersion: '3.0' }).err).toMatch(/--dovecot-version 3.0: expected 2.3 or 2.4/);
+    });
+
+    it('prints the policy with its request attributes as a list and its timeout in the auth_policy filter', () => {
+      const file = path.join(tempDir(), 'policy.secret');
+      writeFileSync(file, 'x'.repeat(40), { mode: 0o600 });
+      const printed = dovecotConfig({ ...demo, dovecotPolicyListen: '9873', dovecotPolicySecretFile: file }, undefined, {}, { dovecotVersion: '2.4' });
+      expect(printed.out).toContain('auth_policy_request_attributes {\n  login = %{requested_username}\n  pwhash = %{hashed_password}\n  remote = %{remote_ip}\n');
+      expect(printed.out).toContain('  protocol = %{protocol}\n');
+      expect(printed.out).toContain('auth_policy {\n  http_client_request_absolute_timeout = 12000ms\n}\n');
+      expect(printed.out).not.toContain('auth_policy_server_timeout_msecs');
+    });
+
+    it("reads the release from dovecot --version, and says when there is none to ask", () => {
+      expect(installedDovecotSyntax(() => '2.3.19.1 (9b53102964)\n')).toBe('2.3');
+      expect(installedDovecotSyntax(() => '2.4.1-4 (7d8c0e5759)\n')).toBe('2.4');
+      expect(installedDovecotSyntax(() => undefined)).toBeUndefined();
+      const out = new PassThrough();
+      const err = new PassThrough();
+      expect(runDovecotConfig(demo, { luaFile: '/etc/dovecot/saslauthd-mysql.lua' }, out, err, {}, () => undefined)).toBe(0);
+      expect(String(err.read())).toMatch(/no Dovecot here to ask its version .*--dovecot-version 2.4/);
+      expect(String(out.read())).toContain('driver = lua');
+    });
+  });
+
+  it.each([
+    ['2.3', 'auth-saslauthd-mysql.conf.ext'],
+    ['2.4', 'auth-saslauthd-mysql-2.4.conf.ext'],
+  ])('prints for Dovecot %s the settings of the shipped example (docs/examples/dovecot/%s), for the default socket', (release, file) => {
+    const settingsOf = (text: string) => text.split('\n').filter((line) => line.trim() !== '' && !line.trim().startsWith('#'));
+    const example = readFileSync(new URL(`../../docs/examples/dovecot/${file}`, import.meta.url), 'utf8');
+    const printed = dovecotConfig({ ...demo, runDir: '/run/saslauthd' }, undefined, {}, { dovecotVersion: release });
+    expect(settingsOf(printed.out)).toEqual(settingsOf(example));
   });
 });

@@ -34,9 +34,17 @@ local function field(value)
   return string.pack(">s2", value)
 end
 
+-- Dovecot's service name (imap, pop3, sieve): request.service in 2.3, request.protocol in 2.4.
+local function service_of(req)
+  if req.protocol ~= nil and req.protocol ~= "" then
+    return req.protocol
+  end
+  return req.service
+end
+
 -- The daemon's answer ("OK..." or "NO..."), or nil and why there is none.
 local function ask(req, password)
-  local request = {field(req.user), field(password), field(req.service), field("")}
+  local request = {field(req.user), field(password), field(service_of(req)), field("")}
   local address = ""
   if req.remote_ip ~= nil and req.remote_ip ~= "" then
     address = req.remote_ip .. ";" .. tostring(req.remote_port or 0)
@@ -78,6 +86,8 @@ local function ask(req, password)
   return body
 end
 
+-- No extra fields. Dovecot 2.4 takes a success's fields only as a table and a failure's second
+-- value only as a string (its message); 2.3 takes both, and an empty string as no fields.
 function auth_password_verify(req, password)
   local answer, why = ask(req, password)
   if answer == nil then
@@ -85,7 +95,7 @@ function auth_password_verify(req, password)
     return dovecot.auth.PASSDB_RESULT_INTERNAL_FAILURE, ""
   end
   if answer:sub(1, 2) == "OK" then
-    return dovecot.auth.PASSDB_RESULT_OK, ""
+    return dovecot.auth.PASSDB_RESULT_OK, {}
   end
   if #answer >= 2 then
     return dovecot.auth.PASSDB_RESULT_PASSWORD_MISMATCH, ""

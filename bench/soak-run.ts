@@ -38,19 +38,19 @@ import { askDaemon } from '../src/protocol/client.js';
 import { ThrowawayServer, freePort } from '../test/helpers/throwaway-mariadb.js';
 import { ThrowawayRedis } from '../test/helpers/throwaway-redis.js';
 import { DovecotLoadConnection, type DovecotMechanism } from './dovecot-load-client.js';
+import { PolicyLoadClient } from './policy-load-client.js';
+import { clock, MIB, POOL_SIZE, type SoakReport, type SoakSample } from './soak-judgement.js';
 import { daemonConnections } from './fault-run.js';
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { startMysqlDaemon, type MysqlDaemonProcess } from './mysql-daemon-process.js';
 import type { BenchUser } from './load-generator.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const POOL_SIZE = 4;
 const REALM = 'example.org';
 /** Longer than the daemon's answer deadline (10 s) plus its longest throttle delay: a request given up on is one the daemon never answered. */
 const REQUEST_TIMEOUT_MS = 15_000;
 /** After a fault ends, answers may still be the fault's for this long (a reconnect, a retry_after). */
 const FAULT_TAIL_MS = 5_000;
-const MIB = 1024 * 1024;
 
 export interface SoakOptions {
   readonly durationMs: number;
@@ -63,41 +63,11 @@ export interface SoakOptions {
   /** Dovecot connections, each with `pipelined` logins in flight. */
   readonly dovecotConnections: number;
   readonly pipelined: number;
+  /** Closed-loop clients of the Dovecot auth policy listener (allow, then report). */
+  readonly policyClients: number;
   readonly cli?: string;
   readonly log?: (line: string) => void;
   readonly daemonLogFile?: string;
-}
-
-/** One interval's figures. */
-export interface SoakSample {
-  readonly atMs: number;
-  readonly rssBytes: number;
-  readonly heapUsedBytes: number;
-  readonly fds: number;
-  readonly handles: number;
-  readonly dbConnections: number;
-  readonly redisConnections: number;
-  /** Answers in the interval, by listener. */
-  readonly mux: number;
-  readonly dovecot: number;
-  /** Requests without an answer in the interval (all kinds, hang-ups excluded). */
-  readonly noReply: number;
-  /** What happened in the interval: reload, database restart, Redis restart. */
-  readonly events: string;
-}
-
-export interface SoakReport {
-  readonly samples: SoakSample[];
-  readonly warmupSamples: number;
-  readonly answers: { readonly mux: number; readonly dovecot: number; readonly hangUps: number; readonly reloads: number };
-  /** Every wrong answer, described (at most a few kept). */
-  readonly wrongAnswers: number;
-  readonly wrongExamples: string[];
-  /** Right logins left without an answer outside the faults. */
-  readonly rightUnansweredOutsideFaults: number;
-  readonly faults: { readonly name: string; readonly fromMs: number; readonly toMs: number }[];
-  readonly daemonAlive: boolean;
-  readonly afterStop: { readonly dbConnections: number; readonly redisConnections: number };
 }
 
 type Kind = 'right' | 'wrong' | 'unknown' | 'guess';
@@ -116,15 +86,23 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
     const dovecotPath = path.join(work, 'auth');
     const metricsPort = await freePort();
+    const policyPort = await freePort();
+    const policySecret = randomBytes(24).toString('hex');
+    writeFileSync(path.join(work, 'policy.secret'), policySecret, { mode: 0o600 });
     daemon = await startMysqlDaemon({
       cli: options.cli ?? CLI,
       hosts: `127.0.0.1:${database.port}`,
       poolSize: POOL_SIZE,
-      args: ['--dovecot-socket', dovecotPath, '--throttle-store', redis.url, '--throttle-store-key-file', keyFile, '--metrics-port', String(metricsPort)],
+      args: [
+        ...['--dovecot-socket', dovecotPath, '--throttle-store', redis.url, '--throttle-store-key-file', keyFile, '--metrics-port', String(metricsPort)],
+        ...['--dovecot-policy-listen', String(policyPort), '--dovecot-policy-secret-file', path.join(work, 'policy.secret')],
+      ],
       ...(options.daemonLogFile ? { logFile: options.daemonLogFile } : {}),
     });
     const pid = daemon.child.pid!;
     await counter.connect();
+    // The policy port opens after the socket startMysqlDaemon waited for.
+    await waitForPort(policyPort);
 
     const users = splitUsers(mailboxes.users);
     const started = performance.now();
@@ -133,17 +111,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     /** Restarts under way, and those done: a right login that overlapped one may go unanswered. */
     const ongoing = new Set<string>();
     const inFault = (fromMs: number, toMs: number) => ongoing.size > 0 || faults.some((fault) => fromMs <= fault.toMs + FAULT_TAIL_MS && toMs >= fault.fromMs);
-    const tally = { mux: 0, dovecot: 0, noReply: 0, hangUps: 0, reloads: 0, wrong: 0, rightUnanswered: 0 };
+    const tally = { mux: 0, dovecot: 0, policy: 0, noReply: 0, hangUps: 0, reloads: 0, wrong: 0, rightUnanswered: 0 };
     const interval = { mux: 0, dovecot: 0, noReply: 0, events: [] as string[] };
     const wrongExamples: string[] = [];
     const wrongAnswer = (what: string) => {
       tally.wrong += 1;
       if (wrongExamples.length < 5) wrongExamples.push(what);
     };
-    const unanswered = (kind: Kind, fromMs: number) => {
+    const unansweredExamples: string[] = [];
+    const unanswered = (kind: Kind, fromMs: number, listener: 'mux' | 'dovecot' | 'policy') => {
       tally.noReply += 1;
       interval.noReply += 1;
-      if (kind === 'right' && !inFault(fromMs, now())) tally.rightUnanswered += 1;
+      if (kind !== 'right' || inFault(fromMs, now())) return;
+      tally.rightUnanswered += 1;
+      if (unansweredExamples.length < 5) unansweredExamples.push(`${listener} at ${(fromMs / 1000).toFixed(1)} s`);
     };
     let stopping = false;
     const running = () => !stopping;
@@ -156,7 +137,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         const outcome = await askDaemon(daemon!.socketPath, encodeRequest({ login: user.login, password, service: 'smtp', realm: REALM }), REQUEST_TIMEOUT_MS);
         tally.mux += 1;
         interval.mux += 1;
-        if (outcome.kind !== 'reply' || outcome.text.length < 2) unanswered(kind, from);
+        if (outcome.kind !== 'reply' || outcome.text.length < 2) unanswered(kind, from, 'mux');
         else if ((outcome.text.subarray(0, 2).toString('latin1') === 'OK') !== (kind === 'right')) wrongAnswer(`mux ${kind} ${user.login}: ${outcome.text.toString('latin1')}`);
       }
     };
@@ -192,13 +173,37 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
               const outcome = await connection.login({ mechanism: mechanisms[(index + lane + tally.dovecot) % mechanisms.length]!, user: login, password, rip }, REQUEST_TIMEOUT_MS);
               tally.dovecot += 1;
               interval.dovecot += 1;
-              if (outcome.kind === 'none') unanswered(kind, from);
+              if (outcome.kind === 'none') unanswered(kind, from, 'dovecot');
               else if ((outcome.kind === 'ok') !== (kind === 'right')) wrongAnswer(`dovecot ${kind} ${login}: ${outcome.kind}`);
               else if (outcome.kind === 'ok' && outcome.user !== login) wrongAnswer(`dovecot ${login}: OK naming ${outcome.user}`);
             }
           }),
         );
         connection.close();
+      }
+    };
+
+    // Dovecot's auth policy: allow, then report what Dovecot decided (a quarter failures, on the policy's own
+    // mailboxes and names: a flood of failures on names the other clients use would throttle them, and a Dovecot
+    // connection closes on a temporary failure, taking its other logins with it). An answer is 0 or -1 (a turn
+    // that cannot be had), never anything else. One in twenty successes' reports never comes (an auth process
+    // that died): its turn is held until the answer deadline.
+    const policy = new PolicyLoadClient(policyPort, policySecret);
+    const policyClient = async (index: number) => {
+      for (let n = 0; running(); n += 1) {
+        const kind: Kind = n % 4 === 3 ? 'wrong' : 'right';
+        const user = n % 8 === 7 ? `policy-nobody${n % 100}` : users.policy[Math.floor(Math.random() * users.policy.length)]!.login;
+        const login = { login: `${user}@${REALM}`, remote: `192.0.2.${1 + ((index * 7 + n) % 250)}`, session: `s${index}-${n}`, pwhash: kind === 'right' ? '0a1' : (n % 16).toString(16).padStart(2, '0') };
+        const from = now();
+        const answer = await policy.allow(login, REQUEST_TIMEOUT_MS);
+        tally.policy += 1;
+        if (answer.kind === 'none') {
+          unanswered(kind, from, 'policy');
+          await sleep(200);
+        }
+        else if (answer.status !== 0 && answer.status !== -1) wrongAnswer(`policy ${kind} ${login.login}: status ${answer.status}`);
+        else if (answer.status === 0 && (kind !== 'right' || n % 20 !== 19)) await policy.report(login, kind === 'right', REQUEST_TIMEOUT_MS);
+        if (n % 50 === 49) await policy.hangUp();
       }
     };
 
@@ -253,6 +258,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       muxClient(stale),
       muxClient(guess),
       ...Array.from({ length: options.dovecotConnections }, (_, index) => dovecotClient(index)),
+      ...Array.from({ length: options.policyClients }, (_, index) => policyClient(index)),
       hangUps(),
     ]);
 
@@ -269,6 +275,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     stopping = true;
     await Promise.all([load, faultsDone, reloads]);
+    policy.close();
 
     const daemonAlive = daemon.alive;
     await daemon.stop();
@@ -277,10 +284,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     return {
       samples,
       warmupSamples: samples.filter((sample) => sample.atMs <= options.warmupMs).length,
-      answers: { mux: tally.mux, dovecot: tally.dovecot, hangUps: tally.hangUps, reloads: tally.reloads },
+      answers: { mux: tally.mux, dovecot: tally.dovecot, ...(options.policyClients > 0 ? { policy: tally.policy } : {}), hangUps: tally.hangUps, reloads: tally.reloads },
       wrongAnswers: tally.wrong,
       wrongExamples,
       rightUnansweredOutsideFaults: tally.rightUnanswered,
+      unansweredExamples,
       faults,
       daemonAlive,
       afterStop,
@@ -302,8 +310,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 function splitUsers(all: readonly BenchUser[]) {
   const wrongFrom = Math.floor(all.length * 0.8);
   const wrong = all.slice(wrongFrom);
+  // The policy clients' own mailboxes: what Dovecot reports about them counts against them alone.
+  const policyFrom = Math.floor(wrongFrom * 0.9);
   return {
-    right: all.slice(0, wrongFrom),
+    right: all.slice(0, policyFrom),
+    policy: all.slice(policyFrom, wrongFrom),
     wrong,
     unknown: Array.from({ length: Math.max(10, Math.floor(all.length / 10)) }, (_, i) => ({ login: `nobody${i}`, password: `pw-nobody-${i}` })),
     guessed: wrong.slice(0, Math.min(5, wrong.length)),
@@ -354,109 +365,24 @@ function hangUp(where: net.NetConnectOpts, bytes: Buffer): Promise<void> {
   });
 }
 
+async function waitForPort(port: number): Promise<void> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(50)) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+  }
+  throw new Error(`nothing listens on port ${port} after 10 s`);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 /** Sleeps up to `ms`, waking early once `running` says stop. */
 async function sleepUnless(ms: number, running: () => boolean): Promise<void> {
   const until = performance.now() + ms;
   while (running() && performance.now() < until) await sleep(Math.min(250, until - performance.now()));
-}
-
-/**
- * Figures that may move, and how far, before they count as growing. Most are
- * judged by the median of the first and last quarter after the warm-up, RSS
- * by the median of each half (below). The
- * heap is a sawtooth: a sample lands anywhere between the last collection and
- * the next, so its middle says nothing; what a leak raises is the floor, the
- * lowest sample, judged over the first and second half. Even the floor rises
- * for minutes on end while the old generation fills between major
- * collections (a two-minute CI run saw 26 MiB in its first half and 51 in its
- * second, with flat RSS), so the heap is judged only over a run long enough to
- * hold several of them; a shorter run is judged by RSS, which bounds the heap.
- */
-const HEAP_JUDGED_OVER_MS = 10 * 60_000;
-/**
- * RSS falls when V8 hands pages back after a major collection and climbs back
- * to its plateau after; on a loaded machine the climb lasts past the warm-up
- * (a CI copy beside a CPU hog sampled 144 MiB just after it and 186 to 197
- * from then on). A quarter of a short run is two samples, one of them such a
- * dip; half a run is enough samples that neither a dip nor a fault's spike
- * moves its median, and a leak still raises the second half's.
- */
-const GROWTH_ALLOWANCE = {
-  rssBytes: { share: 0.15, plus: 16 * MIB, unit: MIB, label: 'RSS (MiB)', judge: 'half-median' },
-  heapUsedBytes: { share: 0.3, plus: 16 * MIB, unit: MIB, label: 'heap used, lowest sample (MiB)', judge: 'floor' },
-  // Descriptors and handles include the load's connections in flight at the sampling instant
-  // (31 to 45 in one two-minute CI run that did not grow): judged by halves too.
-  fds: { share: 0, plus: 6, unit: 1, label: 'open descriptors', judge: 'half-median' },
-  handles: { share: 0, plus: 12, unit: 1, label: 'active handles', judge: 'half-median' },
-  dbConnections: { share: 0, plus: 1, unit: 1, label: 'database connections', judge: 'half-median' },
-  redisConnections: { share: 0, plus: 0, unit: 1, label: 'Redis connections', judge: 'half-median' },
-} as const;
-
-/** Every way the run failed; empty when it passed. */
-export function soakProblems(report: SoakReport): string[] {
-  const problems: string[] = [];
-  if (report.wrongAnswers > 0) problems.push(`${report.wrongAnswers} wrong answers, e.g. ${report.wrongExamples.join('; ')}`);
-  if (report.rightUnansweredOutsideFaults > 0) problems.push(`${report.rightUnansweredOutsideFaults} right logins got no answer outside the faults`);
-  if (!report.daemonAlive) problems.push('the daemon died');
-  if (report.answers.mux === 0 || report.answers.dovecot === 0) problems.push(`a listener answered nothing (mux ${report.answers.mux}, dovecot ${report.answers.dovecot})`);
-  if (report.faults.length < 2) problems.push(`only ${report.faults.length} of the 2 restarts happened: run longer`);
-  if (report.afterStop.dbConnections > 0 || report.afterStop.redisConnections > 0) problems.push(`connections left after the daemon stopped: database ${report.afterStop.dbConnections}, Redis ${report.afterStop.redisConnections}`);
-  const judged = report.samples.slice(report.warmupSamples);
-  const window = Math.floor(judged.length / 4);
-  if (window < 1) return [...problems, `only ${judged.length} samples after the warm-up: run longer or sample more often`];
-  for (const [figure, allowance] of Object.entries(GROWTH_ALLOWANCE) as [keyof typeof GROWTH_ALLOWANCE, (typeof GROWTH_ALLOWANCE)[keyof typeof GROWTH_ALLOWANCE]][]) {
-    if (allowance.judge === 'floor' && !heapJudged(report)) continue;
-    const values = judged.map((sample) => sample[figure]);
-    const half = Math.floor(values.length / 2);
-    const [first, last] = allowance.judge === 'floor' ? [lowest(values.slice(0, half)), lowest(values.slice(-half))] : [median(values.slice(0, half)), median(values.slice(-half))];
-    if (!Number.isFinite(first) || !Number.isFinite(last)) problems.push(`${allowance.label}: not measured`);
-    else if (last > first * (1 + allowance.share) + allowance.plus) problems.push(`${allowance.label} grew: ${(first / allowance.unit).toFixed(1)} after the warm-up, ${(last / allowance.unit).toFixed(1)} at the end`);
-  }
-  const mostDb = Math.max(...judged.map((sample) => sample.dbConnections).filter(Number.isFinite));
-  // A reload's new pool may open before the old one has closed: two pools at most, never more.
-  if (mostDb > 2 * POOL_SIZE) problems.push(`${mostDb} database connections at once, more than two pools of ${POOL_SIZE}`);
-  return problems;
-}
-
-/** Whether the run after its warm-up is long enough for the heap's floor to mean anything. */
-function heapJudged(report: SoakReport): boolean {
-  const judged = report.samples.slice(report.warmupSamples);
-  return judged.length > 1 && judged.at(-1)!.atMs - judged[0]!.atMs >= HEAP_JUDGED_OVER_MS;
-}
-
-/** The lowest of the measured values; NaN when none was measured. */
-function lowest(values: number[]): number {
-  const measured = values.filter(Number.isFinite);
-  return measured.length === 0 ? NaN : Math.min(...measured);
-}
-
-/** The samples and totals as docs/BENCHMARKS.md records them. */
-export function formatSoakReport(report: SoakReport, sampleMs: number): string {
-  const rows = report.samples.map((s) => {
-    return `| ${clock(s.atMs)} | ${(s.rssBytes / MIB).toFixed(1)} | ${(s.heapUsedBytes / MIB).toFixed(1)} | ${s.fds} | ${s.handles} | ${s.dbConnections} | ${s.redisConnections} | ${((s.mux * 1000) / sampleMs).toFixed(0)} | ${((s.dovecot * 1000) / sampleMs).toFixed(0)} | ${s.noReply} | ${s.events} |`;
-  });
-  return [
-    '| time | RSS MiB | heap used MiB | fds | handles | db conns | Redis conns | mux/s | dovecot/s | no reply | events |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-    ...rows,
-    '',
-    `answers: mux ${report.answers.mux}, dovecot ${report.answers.dovecot}; hang-ups ${report.answers.hangUps}; reloads ${report.answers.reloads}; wrong answers ${report.wrongAnswers}; right logins unanswered outside the faults ${report.rightUnansweredOutsideFaults}`,
-    `restarts: ${report.faults.map((f) => `${f.name} at ${(f.fromMs / 1000).toFixed(0)} s (${((f.toMs - f.fromMs) / 1000).toFixed(1)} s)`).join(', ')}`,
-    `daemon alive at the end: ${report.daemonAlive ? 'yes' : 'NO'}; after it stopped: database connections ${report.afterStop.dbConnections}, Redis connections ${report.afterStop.redisConnections}`,
-    ...(heapJudged(report) ? [] : [`heap: not judged (its floor is judged over ${HEAP_JUDGED_OVER_MS / 60_000} minutes or more after the warm-up; this run is judged by RSS)`]),
-  ].join('\n');
-}
-
-/** m:ss since the start. */
-function clock(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
-}
-
-/** The middle of the values measured (a sample taken while a server was down has none). */
-function median(values: readonly number[]): number {
-  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
 }

@@ -7,7 +7,8 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { formatSoakReport, runSoak, soakProblems } from './soak-run.js';
+import { runSoak } from './soak-run.js';
+import { formatSoakReport, soakProblems } from './soak-judgement.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -18,6 +19,7 @@ const { values: args } = parseArgs({
     'mux-clients': { type: 'string', default: '8' },
     'dovecot-connections': { type: 'string', default: '4' },
     pipelined: { type: 'string', default: '3' },
+    'policy-clients': { type: 'string', default: '2' },
     'daemon-log': { type: 'string' },
   },
 });
@@ -39,11 +41,12 @@ const options = {
   muxClients: number('mux-clients', 1),
   dovecotConnections: number('dovecot-connections', 1),
   pipelined: number('pipelined', 1),
+  policyClients: number('policy-clients', 0),
   log: (line: string) => console.log(line),
   ...(args['daemon-log'] ? { daemonLogFile: args['daemon-log'] } : {}),
 };
 console.log(
-  `saslauthd-mysql soak: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}; ${minutes} min, a sample every ${sampleMs / 1000} s, warm-up ${(warmupMs / 1000).toFixed(0)} s; ${options.users} md5crypt users; mux: ${options.muxClients} clients of right passwords, 2 of wrong and unknown users, a guesser; Dovecot: ${options.dovecotConnections} connections with ${options.pipelined} right logins and 1 wrong or unknown in flight each; hang-ups; -a mysql (pool 4) with the throttle in Redis`,
+  `saslauthd-mysql soak: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}; ${minutes} min, a sample every ${sampleMs / 1000} s, warm-up ${(warmupMs / 1000).toFixed(0)} s; ${options.users} md5crypt users; mux: ${options.muxClients} clients of right passwords, 2 of wrong and unknown users, a guesser; Dovecot: ${options.dovecotConnections} connections with ${options.pipelined} right logins and 1 wrong or unknown in flight each; Dovecot's policy: ${options.policyClients} clients (allow, report; some reports never come, some requests cut); hang-ups; -a mysql (pool 4) with the throttle in Redis`,
 );
 const report = await runSoak(options);
 console.log(`\n${formatSoakReport(report, sampleMs)}`);

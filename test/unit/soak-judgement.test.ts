@@ -4,7 +4,7 @@
  * something.
  */
 import { describe, expect, it } from 'vitest';
-import { formatSoakReport, soakProblems, type SoakReport, type SoakSample } from '../../bench/soak-run.js';
+import { formatSoakReport, soakProblems, type SoakReport, type SoakSample } from '../../bench/soak-judgement.js';
 
 const MIB = 1024 * 1024;
 
@@ -16,7 +16,7 @@ function run(samples: SoakSample[], changes: Partial<SoakReport> = {}): SoakRepo
   return {
     samples,
     warmupSamples: 2,
-    answers: { mux: 30_000, dovecot: 60_000, hangUps: 500, reloads: samples.length },
+    answers: { mux: 30_000, dovecot: 60_000, policy: 9_000, hangUps: 500, reloads: samples.length },
     wrongAnswers: 0,
     wrongExamples: [],
     rightUnansweredOutsideFaults: 0,
@@ -103,6 +103,7 @@ describe('the soak judgement', () => {
       [{ rightUnansweredOutsideFaults: 2 }, /2 right logins got no answer outside the faults/],
       [{ daemonAlive: false }, /the daemon died/],
       [{ answers: { mux: 10, dovecot: 0, hangUps: 0, reloads: 1 } }, /a listener answered nothing/],
+      [{ answers: { mux: 10, dovecot: 10, policy: 0, hangUps: 0, reloads: 1 } }, /a listener answered nothing \(mux 10, dovecot 10, policy 0\)/],
       [{ faults: [{ name: 'MariaDB', fromMs: 1, toMs: 2 }] }, /only 1 of the 2 restarts happened/],
       [{ afterStop: { dbConnections: 1, redisConnections: 0 } }, /connections left after the daemon stopped/],
     ];

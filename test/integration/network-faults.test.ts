@@ -33,10 +33,12 @@ describe('network faults between the daemon and a database host', () => {
     }
     // The fault was real: some logins waited out a deadline on the dead link.
     expect(phase('link drops every packet').maxMs).toBeGreaterThanOrEqual(Math.min(CONNECT_TIMEOUT_MS, QUERY_TIMEOUT_MS) - 50);
-    // A slow, lossy link is slow, not wrong: answers kept coming, and the added round trip shows.
+    // A slow, lossy link is slow, not wrong: answers kept coming, and the added round trip shows on the logins
+    // that met it. Not necessarily in the p99: a lost packet can time a query out early in the phase, and the
+    // daemon then sends the rest to the healthy host (a CI run saw p99 10 ms, max 1008 ms).
     const lossy = phase('200 ms more round trip');
     expect(lossy.ok).toBeGreaterThan(0);
-    expect(lossy.p99Ms).toBeGreaterThan(200);
+    expect(lossy.maxMs).toBeGreaterThan(200);
 
     // Nothing of ours is left: no namespace, no nftables table.
     expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).not.toMatch(new RegExp(`sm-net-${process.pid}x`));

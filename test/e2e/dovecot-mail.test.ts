@@ -12,12 +12,12 @@
  * the daemon; SMTP and IMAP share one guessing budget for a name, in both directions; with the
  * database down, IMAP and POP3 say temporary failure, never "wrong password".
  */
-import { chmodSync, copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { eventually } from '../helpers/daemon.js';
-import { authRecordsOf, dovecotSuiteProblems, MAIL_PROGRAMS, smtpGuess, sqlPassdb, startDovecotMail, type DovecotMail } from '../helpers/dovecot.js';
+import { authRecordsOf, type DovecotMail, requireDovecotMail, smtpGuess, sqlPassdb, startDovecotMail } from '../helpers/dovecot.js';
 import { imapLogin, pop3Login, sieveLogin, type LoginReply } from '../helpers/mail-clients.js';
 import { vector } from '../helpers/vectors.js';
 import { freePort, seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
@@ -46,12 +46,7 @@ function authRecords(user: string, service: string): Record<string, unknown>[] {
 }
 
 beforeAll(async () => {
-  const problems = dovecotSuiteProblems();
-  for (const file of ['/usr/lib/dovecot/modules/auth/libauthdb_lua.so', '/usr/lib/x86_64-linux-gnu/lua/5.3/socket/unix.so', '/usr/lib/dovecot/managesieve', '/usr/lib/dovecot/modules/auth/libdriver_mysql.so'].filter((file) => !existsSync(file))) {
-    problems.push(`${file} is missing (apt-get install -y dovecot-managesieved dovecot-auth-lua lua-socket dovecot-mysql)`);
-  }
-  if (!existsSync(path.join(MAIL_PROGRAMS, 'imap'))) problems.push('Dovecot IMAP and POP3 are not unpacked (bash .ci/unpack-dovecot-mail)');
-  if (problems.length > 0) throw new Error(`the Dovecot mail suite cannot run: ${problems.join('; ')}`);
+  requireDovecotMail('Dovecot mail', ['lua', 'mysql', 'managesieve']);
   server = await ThrowawayServer.create();
   const mailbox = (username: string, active = 1) => ({ username, password: PASSWORD, active });
   await seedMailboxServer(server, [mailbox('alice@example.org'), mailbox('gone@example.org', 0), mailbox('carol@example.org'), mailbox('dave@example.org')], { user: 'database', password: 'password' });

@@ -8,12 +8,12 @@
  * in both directions; a phone repeating an old password counts once; the owner's known address
  * is not held back by an attack on the name over IMAP; every request carried the secret.
  */
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { eventually } from '../helpers/daemon.js';
-import { authRecordsOf, dovecotSuiteProblems, MAIL_PROGRAMS, smtpGuess, smtpLoginFrom, sqlPassdb, startDovecotMail, type DovecotMail } from '../helpers/dovecot.js';
+import { authRecordsOf, type DovecotMail, requireDovecotMail, smtpGuess, smtpLoginFrom, sqlPassdb, startDovecotMail } from '../helpers/dovecot.js';
 import { imapLogin, pop3Login } from '../helpers/mail-clients.js';
 import { vector } from '../helpers/vectors.js';
 import { freePort, seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
@@ -33,10 +33,7 @@ function authRecords(user: string, service: string): Record<string, unknown>[] {
 }
 
 beforeAll(async () => {
-  const problems = dovecotSuiteProblems();
-  if (!existsSync('/usr/lib/dovecot/modules/auth/libdriver_mysql.so')) problems.push('dovecot-mysql is missing (apt-get install -y dovecot-mysql)');
-  if (!existsSync(path.join(MAIL_PROGRAMS, 'imap'))) problems.push('Dovecot IMAP and POP3 are not unpacked (bash .ci/unpack-dovecot-mail)');
-  if (problems.length > 0) throw new Error(`the Dovecot policy suite cannot run: ${problems.join('; ')}`);
+  requireDovecotMail('Dovecot policy', ['mysql']);
   server = await ThrowawayServer.create();
   const mailbox = (username: string) => ({ username, password: PASSWORD, active: 1 });
   await seedMailboxServer(server, ['alice', 'carol', 'dave', 'erin'].map((name) => mailbox(`${name}@example.org`)), { user: 'database', password: 'password' });

@@ -9,13 +9,13 @@
  * mailbox limited to networks opens IMAP only from them; the owner's known address gets in at
  * once while a guesser works on the name over IMAP.
  */
-import { chmodSync, copyFileSync, existsSync } from 'node:fs';
+import { chmodSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { runCli, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { eventually } from '../helpers/daemon.js';
-import { authRecordsOf, dovecotSuiteProblems, MAIL_PROGRAMS, smtpGuess, smtpLoginFrom, startDovecotMail, type DovecotMail } from '../helpers/dovecot.js';
+import { authRecordsOf, type DovecotMail, requireDovecotMail, smtpGuess, smtpLoginFrom, startDovecotMail } from '../helpers/dovecot.js';
 import { imapLogin, pop3Login } from '../helpers/mail-clients.js';
 import { freePort, SECRET_MD5CRYPT, testDatabase, type TestDatabase } from '../helpers/mysql.js';
 import { presetEnv, seedPostfixAdmin } from '../helpers/postfixadmin.js';
@@ -34,10 +34,7 @@ function authRecords(user: string, service: string): Record<string, unknown>[] {
 }
 
 beforeAll(async () => {
-  const problems = dovecotSuiteProblems();
-  for (const file of ['/usr/lib/dovecot/modules/auth/libauthdb_lua.so', '/usr/lib/x86_64-linux-gnu/lua/5.3/socket/unix.so'].filter((file) => !existsSync(file))) problems.push(`${file} is missing (apt-get install -y dovecot-auth-lua lua-socket)`);
-  if (!existsSync(path.join(MAIL_PROGRAMS, 'imap'))) problems.push('Dovecot IMAP and POP3 are not unpacked (bash .ci/unpack-dovecot-mail)');
-  if (problems.length > 0) throw new Error(`the Dovecot scopes suite cannot run: ${problems.join('; ')}`);
+  requireDovecotMail('Dovecot scopes', ['lua']);
   db = await testDatabase();
   await seedPostfixAdmin(db, {
     mailboxes: ['alice', 'office', 'owner'].map((name) => ({ username: `${name}@example.org`, password: SECRET_MD5CRYPT })),

@@ -179,3 +179,22 @@ export function smtpGuess(muxSocket: string, user: string, password: string): st
 export async function smtpLoginFrom(muxSocket: string, user: string, password: string, address: string): Promise<string | undefined> {
   return (await exchange(muxSocket, requestFrame({ login: user, password, service: 'smtp', realm: '', clientAddress: `${address};25` }))).reply;
 }
+
+/** What a private Dovecot mail server may need beyond dovecot-core: each with the files that show it is there, and the package that brings them. */
+const MAIL_PARTS = {
+  lua: { files: ['/usr/lib/dovecot/modules/auth/libauthdb_lua.so', '/usr/lib/x86_64-linux-gnu/lua/5.3/socket/unix.so'], install: 'dovecot-auth-lua lua-socket' },
+  mysql: { files: ['/usr/lib/dovecot/modules/auth/libdriver_mysql.so'], install: 'dovecot-mysql' },
+  managesieve: { files: ['/usr/lib/dovecot/managesieve'], install: 'dovecot-managesieved' },
+} as const;
+
+/** Stops a suite that needs a private Dovecot IMAP and POP3 server (and these parts) with what to install: the suites never skip. */
+export function requireDovecotMail(suite: string, parts: ReadonlyArray<keyof typeof MAIL_PARTS>): void {
+  const problems = dovecotSuiteProblems();
+  for (const part of parts) {
+    const missing = MAIL_PARTS[part].files.filter((file) => !existsSync(file));
+    if (missing.length > 0) problems.push(`${missing.join(', ')} missing (apt-get install -y ${MAIL_PARTS[part].install})`);
+  }
+  if (!existsSync(path.join(MAIL_PROGRAMS, 'imap'))) problems.push('Dovecot IMAP and POP3 are not unpacked (bash .ci/unpack-dovecot-mail)');
+  if (problems.length > 0) throw new Error(`the ${suite} suite cannot run: ${problems.join('; ')}`);
+}
+

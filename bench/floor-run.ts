@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCGenerator, runCLoad } from './c-load-generator.js';
 import type { LoadResult } from './load-generator.js';
-import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
+import { mailboxTableEnv, makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { formatRatio, median, pairedRatios } from './paired-ratios.js';
 import { mariadbPid, processCpuMicros } from './process-cpu.js';
 import { waitForSocket } from './wait-for-socket.js';
@@ -53,15 +53,7 @@ export async function runFloor(options: { seconds: number; rounds: number; clien
     const mailboxes = makeBenchMailboxes(2000);
     await seedMailboxes(database, mailboxes);
     const databasePid = mariadbPid(database.dataDir);
-    const env = {
-      ...process.env,
-      SASLAUTHD_MYSQL_DB_HOSTS: `127.0.0.1:${database.port}`,
-      SASLAUTHD_MYSQL_DB_DATABASE: 'postfix',
-      SASLAUTHD_MYSQL_DB_USER: 'sasl',
-      SASLAUTHD_MYSQL_DB_PASSWORD: 'sasl-pw',
-      SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
-      SASLAUTHD_MYSQL_DB_WHERE: 'active = 1',
-    };
+    const env = mailboxTableEnv(database.port);
     const contenders: Array<[keyof FloorReport['rounds'], (socketPath: string, dir: string) => ChildProcess]> = [
       ['floor', (socketPath) => spawn(process.execPath, [...V8_FLAGS, '--import', 'tsx', BARE, socketPath], { stdio: 'ignore' })],
       ['cached', (_, dir) => spawn(process.execPath, [...V8_FLAGS, CLI, '-a', 'mysql', '-r', '-m', dir, '-c', '--throttle-after', '0'], { stdio: 'ignore', env })],

@@ -29,3 +29,16 @@ export function makeBenchMailboxes(count: number): BenchMailboxes {
 export function seedMailboxes(server: ServerAddress, mailboxes: BenchMailboxes): Promise<void> {
   return seedMailboxServer(server, mailboxes.rows, { user: 'sasl', password: 'sasl-pw' });
 }
+
+/** The environment that points `saslauthd-mysql -a mysql` at the seeded table (the same account seedMailboxes made). */
+export function mailboxTableEnv(port: number): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    SASLAUTHD_MYSQL_DB_HOSTS: `127.0.0.1:${port}`,
+    SASLAUTHD_MYSQL_DB_DATABASE: 'postfix',
+    SASLAUTHD_MYSQL_DB_USER: 'sasl',
+    SASLAUTHD_MYSQL_DB_PASSWORD: 'sasl-pw',
+    SASLAUTHD_MYSQL_DB_TABLE: 'mailbox',
+    SASLAUTHD_MYSQL_DB_WHERE: 'active = 1',
+  };
+}

@@ -40,16 +40,16 @@ export function pairedRatios(ours: readonly RoundFigures[], theirs: readonly Rou
 export interface Target {
   readonly what: string;
   readonly value: number;
-  /** 'at-least': value >= limit; 'at-most': value <= limit; 'below': value < limit. */
-  readonly bound: 'at-least' | 'at-most' | 'below';
+  /** 'at-least': value >= limit; 'above': value > limit; 'at-most': value <= limit; 'below': value < limit. */
+  readonly bound: 'at-least' | 'above' | 'at-most' | 'below';
   readonly limit: number;
 }
 
 /** One line per target, "met" or "MISSED", with the value to three places so a 0.2005 is not shown as 0.20. */
 export function describeTarget(target: Target): string {
   const { value, limit } = target;
-  const met = target.bound === 'at-least' ? value >= limit : target.bound === 'at-most' ? value <= limit : value < limit;
-  const sign = target.bound === 'at-least' ? '>=' : target.bound === 'at-most' ? '<=' : '<';
+  const met = { 'at-least': value >= limit, above: value > limit, 'at-most': value <= limit, below: value < limit }[target.bound];
+  const sign = { 'at-least': '>=', above: '>', 'at-most': '<=', below: '<' }[target.bound];
   return `${target.what} ${value.toFixed(3)} (target ${sign} ${limit}): ${met ? 'met' : 'MISSED'}`;
 }
 

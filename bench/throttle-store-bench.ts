@@ -1,10 +1,16 @@
 /**
  * npm run bench:throttle-store: what sharing the throttle through Redis costs
- * a login. The same build on the same passwd-file (md5crypt users, all
- * logins right, the verified cache warm: the cheapest login there is, so the
- * store's share is as large as it gets), with the throttle on in both, with
+ * a login. The installed command on one throwaway MariaDB (2,000 md5crypt
+ * mailboxes, PostfixAdmin schema), the throttle on in both contenders, with
  * and without --throttle-store pointed at a throwaway redis-server on
- * loopback. Rounds alternate the two; the ratio is taken within each round.
+ * loopback, under the C load generator (as libsasl2 asks), every login right:
+ *   misses    --verify-cache 0: a lookup and an md5crypt per login, 16 clients
+ *   hot       the default cache on 100 hot users: a lookup per login, 32 clients
+ *   hot -c    saslauthd's -c on 100 hot users: no lookup at all, so nothing
+ *             hides the store's round trip, 32 clients
+ * Rounds alternate the two contenders; each ratio is taken within its round
+ * and the median round is checked against the targets (paired-ratios.ts).
+ * The store's Redis commands per login are read from Redis's own statistics.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,9 +18,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Redis } from 'ioredis';
 import { ThrowawayRedis } from '../test/helpers/throwaway-redis.js';
-import { runLoad, type BenchUser, type LoadResult } from './load-generator.js';
-import { formatRatio, pairedRatios } from './paired-ratios.js';
+import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
+import { buildCGenerator, runCLoad } from './c-load-generator.js';
+import type { LoadResult } from './load-generator.js';
+import { mailboxTableEnv, makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
+import { describeTarget, formatRatio, pairedRatios, type Target } from './paired-ratios.js';
+import { processCpuMicros } from './process-cpu.js';
 import { waitForSocket } from './wait-for-socket.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
@@ -22,55 +33,91 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '8' },
     rounds: { type: 'string', default: '3' },
-    clients: { type: 'string', default: '16' },
-    users: { type: 'string', default: '200' },
+    users: { type: 'string', default: '2000' },
   },
 });
 const DURATION_MS = Number(args.duration) * 1000;
+const ROUNDS = Number(args.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${args.rounds}`);
 
-/** "secret" as md5crypt (libxcrypt): every user's password here. */
-const SECRET_MD5CRYPT = '$1$8salt.8$Qn8gJEMYSrbUElnVsJXCQ1';
+const SCENARIOS = [
+  { name: 'misses', title: 'every login a cache miss (--verify-cache 0)', clients: 16, hot: undefined, extra: ['--verify-cache', '0'] },
+  { name: 'hot', title: '100 hot users, the default cache', clients: 32, hot: 100, extra: [] },
+  { name: 'hot -c', title: '100 hot users, -c', clients: 32, hot: 100, extra: ['-c'] },
+] as const;
 
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** Script calls Redis has run so far (one per batch of the store's counts, settles and markers; one per turn taken). */
+async function redisCommands(client: Redis): Promise<number> {
+  return Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+}
+
+const build = buildCGenerator();
+if (!build.ok) throw new Error(`the throttle-store benchmark uses the C generator: ${build.reason}`);
 const work = mkdtempSync(path.join(os.tmpdir(), 'sm-store-bench-'));
 const redis = await ThrowawayRedis.launch();
+const statistics = redis.connect();
+const database = await ThrowawayServer.create();
+let failed = false;
 try {
-  const users: BenchUser[] = Array.from({ length: Number(args.users) }, (_, i) => ({ login: `user${i}`, password: 'secret' }));
-  const passwd = path.join(work, 'passwd');
-  writeFileSync(passwd, users.map((u) => `${u.login}:${SECRET_MD5CRYPT}`).join('\n') + '\n');
+  const mailboxes = makeBenchMailboxes(Number(args.users));
+  await seedMailboxes(database, mailboxes);
+  const env = mailboxTableEnv(database.port);
   const key = path.join(work, 'throttle.key');
   writeFileSync(key, 'a benchmark secret, long enough\n', { mode: 0o600 });
-  console.log(`saslauthd-mysql throttle-store cost: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}; -a passwd-file, ${users.length} md5crypt users, all logins right, ${args.clients} clients, ${args.duration} s per run, ${args.rounds} rounds; Redis ${redis.url} (redis-server on loopback)`);
-
+  console.log(`saslauthd-mysql throttle-store cost: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, node ${process.version}; -a mysql -r on MariaDB (127.0.0.1), ${mailboxes.users.length} md5crypt mailboxes, all logins right, throttle on (5 failures); ${args.duration} s per run, ${ROUNDS} rounds; C load generator (bench/mux-load.c); Redis ${redis.url} (redis-server on loopback)`);
   const contenders: Array<[string, string[]]> = [
-    ['throttle on this host only', []],
-    ['throttle shared through Redis', ['--throttle-store', redis.url, '--throttle-store-key-file', key]],
+    ['this host only', []],
+    ['shared through Redis', ['--throttle-store', redis.url, '--throttle-store-key-file', key]],
   ];
-  const results: Record<string, LoadResult[]> = {};
-  console.log(`  ${''.padEnd(34)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}`);
-  for (let round = 1; round <= Number(args.rounds); round += 1) {
-    for (const [name, extra] of contenders) {
-      const runDir = mkdtempSync(path.join(work, 'run-'));
-      const socketPath = path.join(runDir, 'mux');
-      const child: ChildProcess = spawn(process.execPath, [CLI, '-a', 'passwd-file', '-O', passwd, '-m', runDir, '--throttle-after', '5', ...extra], { stdio: 'ignore' });
-      try {
-        await waitForSocket(socketPath, child);
-        const load = { socketPath, clients: Number(args.clients), users, realm: '', service: 'smtp', wrongShare: 0 };
-        await runLoad({ ...load, durationMs: 1000 });
-        const result = await runLoad({ ...load, durationMs: DURATION_MS });
-        (results[name] ??= []).push(result);
-        console.log(`  ${`${name} #${round}`.padEnd(34)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}`);
-      } finally {
-        await new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        });
+  const targets: Target[] = [];
+  for (const scenario of SCENARIOS) {
+    console.log(`\n${scenario.title}, ${scenario.clients} clients`);
+    console.log(`  ${''.padEnd(28)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'scripts/login'.padStart(18)}${'CPU us/login: daemon'.padStart(22)}${'Redis'.padStart(7)}`);
+    const results: Record<string, LoadResult[]> = {};
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const [name, extra] of contenders) {
+        const runDir = mkdtempSync(path.join(work, 'run-'));
+        const socketPath = path.join(runDir, 'mux');
+        // The command as installed: its #! line carries the V8 settings it ships with.
+        const child = spawn(CLI, ['-a', 'mysql', '-r', '-m', runDir, '--throttle-after', '5', ...scenario.extra, ...extra], { stdio: 'ignore', env });
+        try {
+          await waitForSocket(socketPath, child);
+          const load = { socketPath, clients: scenario.clients, users: mailboxes.users, realm: 'example.org', service: 'smtp', wrongShare: 0, ...(scenario.hot ? { hotSet: scenario.hot } : {}) };
+          await runCLoad(build.binary, { ...load, durationMs: 1000 });
+          const commandsBefore = await redisCommands(statistics);
+          const cpuBefore = { daemon: processCpuMicros(child.pid!), redis: processCpuMicros(redis.pid!) };
+          const result = await runCLoad(build.binary, { ...load, durationMs: DURATION_MS });
+          const cpu = { daemon: (processCpuMicros(child.pid!) - cpuBefore.daemon) / result.requests, redis: (processCpuMicros(redis.pid!) - cpuBefore.redis) / result.requests };
+          // Less the benchmark's own INFO.
+          const perLogin = ((await redisCommands(statistics)) - commandsBefore) / result.requests;
+          (results[name] ??= []).push(result);
+          if (result.wrongAnswers > 0) failed = true;
+          console.log(`  ${`${name} #${round}`.padEnd(28)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${perLogin.toFixed(2).padStart(18)}${cpu.daemon.toFixed(0).padStart(22)}${cpu.redis.toFixed(0).padStart(7)}`);
+        } finally {
+          await stop(child);
+        }
       }
     }
+    const ratio = pairedRatios(results[contenders[1]![0]]!, results[contenders[0]![0]]!);
+    console.log(`  shared / this host only (median round, and the range): throughput ${formatRatio(ratio.throughput)}, p99 ${formatRatio(ratio.p99)}`);
+    targets.push({ what: `${scenario.name}, throughput shared / this host only`, value: ratio.medianThroughput, bound: 'at-least', limit: 0.8 });
+    targets.push({ what: `${scenario.name}, p99 shared / this host only`, value: ratio.medianP99, bound: 'at-most', limit: 1.3 });
   }
-  const ratio = pairedRatios(results[contenders[1]![0]]!, results[contenders[0]![0]]!);
-  console.log(`\n  shared / this host only: throughput ${formatRatio(ratio.throughput)}, p99 ${formatRatio(ratio.p99)}`);
+  console.log('\ntargets (docs/BENCHMARKS.md)');
+  for (const target of targets) console.log(`  ${describeTarget(target)}`);
+  if (failed) console.log('\nFAILED: wrong answers were given (see the "wrong" column)');
 } finally {
+  await database.destroy();
+  statistics.disconnect();
   await redis.destroy();
   rmSync(work, { recursive: true, force: true });
 }
+process.exitCode = failed ? 1 : 0;

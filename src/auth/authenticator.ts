@@ -151,6 +151,8 @@ export class Authenticator {
       if (refused) return { outcome: refused };
       if (credentialCache!.confirms(recalled, password)) return { outcome: SUCCESS_FROM_CREDENTIAL_CACHE, canonical: recalled.user };
     }
+    // Most logins name a row under its own spelling: the throttle's shared count starts beside the lookup.
+    turn.expect(query.user);
     const found = await this.#lookUp(query, cancellation);
     const options: VerifyOptions = found.defaultScheme === undefined ? { cancellation } : { cancellation, defaultScheme: found.defaultScheme };
     switch (found.status) {

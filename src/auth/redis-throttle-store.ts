@@ -3,10 +3,12 @@
  * the same server. Every write that creates or changes a count sets its
  * expiry in the same script, so no count can be left without one, whatever
  * happens to the connection between two commands:
- *   count   one script: INCR + PEXPIRE for every key of a login, before the
- *           password is evaluated, so guesses fired at several hosts at once
- *           are numbered one by one; the window restarts with every attempt,
- *           as the local count's does
+ *   count   the one round trip of a login nobody throttles, sent beside its
+ *           lookup: whether another host saw the address log in as the user
+ *           (then only the owner key counts), and INCR + PEXPIRE for every
+ *           key, before the password is evaluated, so guesses fired at
+ *           several hosts at once are numbered one by one; the window
+ *           restarts with every attempt, as the local count's does
  *   turn    one script: once a key is throttled, one evaluation at a time
  *           across every host; the lease ends with the answer deadline so a
  *           host that dies holding it blocks nobody for long. A turn key no
@@ -16,11 +18,14 @@
  *           A login from a fresh address may instead take the name's fresh
  *           slot (SET PX the spacing, guess-gate.ts's fresh lane), which
  *           lapses by itself: one such login per spacing across every host
- *   settle  one script: take an attempt back (DECR, under the window again,
- *           or gone at zero), start a name over (DEL), close a key for the
- *           delay a failure earned (SET PX), give a turn back (DEL, only the
- *           turn this login holds)
+ *   settle  after the answer: take an attempt back (DECR, under the window
+ *           again, or gone at zero), start a name over (DEL), close a key
+ *           for the delay a failure earned (SET PX), give a turn back (DEL,
+ *           only the turn this login holds)
  *   owner   SET PX: an address that logged in as a user, for every host
+ * Counts, settles and owner markers of one turn of the event loop go to
+ * Redis together, as one script call (redis-throttle-batch.ts); a turn is
+ * its own script, on the throttled path only.
  * Rate-limiting libraries count and block; this throttle delays and takes
  * turns (docs/security.md), so the commands are written here.
  *
@@ -30,7 +35,8 @@
  * warns at start-up). Values are counts and markers, never a password or a
  * digest of one.
  *
- * Deadlines: a login waits for a command `deadlineMs` at most (withDeadline),
+ * Deadlines: a login waits for a command `deadlineMs` at most (withDeadline,
+ * and the batch's own timer for counts),
  * and nothing queues while Redis is unreachable (enableOfflineQueue off), so a
  * login is never slowed by more than the deadline. The deadline gives a reply
  * that has already arrived one turn of the event loop to be read: timers run
@@ -43,9 +49,11 @@
 import { createHash, createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Cancellation } from '../common/cancellation.js';
-import type { ReserveLimits, SharedKey, SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
+import { BATCH_SCRIPT, ThrottleBatch, type CountReply, type SettleStep } from './redis-throttle-batch.js';
+import type { OwnerProbe, ReserveLimits, SharedCount, SharedKey, SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
 
 export interface RedisThrottleStoreSettings {
   /** redis://[user:pass@]host:port[/db] or rediss:// */
@@ -68,42 +76,10 @@ export const RETRY_AFTER_MS = 2_000;
 /** Waiting for another host's turn: look again after the time it has left, within these bounds. */
 const TURN_POLL_MIN_MS = 5;
 const TURN_POLL_MAX_MS = 250;
+/** Digests of names and addresses remembered, most recent first. */
+const DIGESTS_REMEMBERED = 4_096;
 /** A store someone else writes to is reported at most this often. */
 const HELD_TOO_LONG_LOG_MS = 60_000;
-
-/** KEYS: a login's count keys; ARGV[1]: the window. Returns the counts after this attempt. */
-const COUNT_SCRIPT = `
-local counts = {}
-for i, key in ipairs(KEYS) do
-  counts[i] = redis.call('INCR', key)
-  redis.call('PEXPIRE', key, ARGV[1])
-end
-return counts`;
-
-/**
- * KEYS: n count keys, then their n turn keys. ARGV[1]: the window; ARGV[2]:
- * this login's turn token; ARGV[2 + i]: "op hold owned" for the i-th key, op
- * one of keep (a failure stays counted), back (the attempt taken back),
- * clear (the name starts over).
- */
-const SETTLE_SCRIPT = `
-local n = #KEYS / 2
-for i = 1, n do
-  local op, hold, owned = string.match(ARGV[2 + i], '^(%a+) (%d+) (%d)$')
-  local count = KEYS[i]
-  if op == 'back' then
-    if redis.call('DECR', count) <= 0 then redis.call('DEL', count) else redis.call('PEXPIRE', count, ARGV[1]) end
-  elseif op == 'clear' then
-    redis.call('DEL', count)
-  end
-  local turn = KEYS[n + i]
-  if tonumber(hold) > 0 then
-    redis.call('SET', turn, ARGV[2], 'PX', hold)
-  elseif owned == '1' and redis.call('GET', turn) == ARGV[2] then
-    redis.call('DEL', turn)
-  end
-end
-return n`;
 
 /**
  * KEYS[1]: a turn; KEYS[2], for a login from a fresh address: the name's
@@ -131,8 +107,7 @@ return left`;
 
 /** The scripts, as ioredis defines them (EVALSHA, and EVAL once when Redis does not know the script yet). */
 interface ThrottleScripts {
-  throttleCount(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
-  throttleSettle(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number>;
+  throttleBatch(keyCount: number, ...keysAndArgs: string[]): Promise<number[]>;
   throttleTakeTurn(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number>;
 }
 
@@ -147,6 +122,10 @@ export class RedisThrottleStore implements ThrottleStore {
   #down = false;
   #toldHeldTooLongAt = Number.NEGATIVE_INFINITY;
   #closed = false;
+  /** Counts, settles and owner markers, sent once a turn (redis-throttle-batch.ts). */
+  readonly #batch: ThrottleBatch;
+  /** Digests of recent ids: bounded, about 150 bytes an entry. */
+  readonly #digests = new LRUCache<string, string>({ max: DIGESTS_REMEMBERED });
 
   constructor(settings: RedisThrottleStoreSettings, log: Logger) {
     this.#settings = settings;
@@ -159,15 +138,20 @@ export class RedisThrottleStore implements ThrottleStore {
       // Reconnect forever, at most every 2 s: the store comes back by itself.
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
       connectionName: 'saslauthd-mysql',
-      // Commands of concurrent logins issued in the same tick leave in one write.
-      enableAutoPipelining: true,
+      // The store gathers a turn's writes itself (redis-throttle-batch.ts) and sends them at the turn's end;
+      // ioredis's own gathering would hold them back one more turn of the event loop.
+      enableAutoPipelining: false,
     });
-    redis.defineCommand('throttleCount', { lua: COUNT_SCRIPT });
-    redis.defineCommand('throttleSettle', { lua: SETTLE_SCRIPT });
+    redis.defineCommand('throttleBatch', { lua: BATCH_SCRIPT });
     redis.defineCommand('throttleTakeTurn', { lua: TAKE_TURN_SCRIPT });
     this.#redis = redis as Redis & ThrottleScripts;
     // Without a listener an error event would end the process; each is one line at most (#failed).
     this.#redis.on('error', (error: Error) => this.#failed(error));
+    this.#batch = new ThrottleBatch(
+      (keys, argv) => this.#redis.throttleBatch(keys.length, ...keys, ...argv),
+      (error) => this.#failed(error),
+      settings.deadlineMs,
+    );
   }
 
   /** The server and database, for the start-up line: never the password. */
@@ -180,15 +164,51 @@ export class RedisThrottleStore implements ThrottleStore {
     }
   }
 
-  async reserve(keys: readonly SharedKey[], { throttledAt, windowMs, fresh }: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
+  async count(asked: readonly SharedKey[], windowMs: number, owner?: OwnerProbe): Promise<SharedCount | undefined> {
     if (!this.#usable()) return undefined;
     // One digest per key, for its count and its turn.
-    const digests = keys.map((key) => this.#digest(key.id));
-    const token = `${this.#marker}:${(this.#turns += 1)}`;
+    const askedDigests = asked.map((key) => this.#digest(key.id));
+    const ownerDigest = owner && this.#digest(owner.key.id);
+    let reply: CountReply;
     try {
-      const counted = await this.#withDeadline(this.#redis.throttleCount(digests.length, ...digests.map(countKey), windowMs));
-      const failuresBefore = counted.map((n) => Math.max(0, n - 1));
-      const turns: number[] = [];
+      // The batch keeps the deadline (one timer for all the counts it carries).
+      reply = await this.#batch.count(askedDigests.map(countKey), windowMs, owner && { marker: this.#ownerMarker(owner.user, owner.address), ownerCount: countKey(ownerDigest!) });
+    } catch (error) {
+      this.#failed(error as Error);
+      return undefined;
+    }
+    this.#answered();
+    const { ownerKnown } = reply;
+    const keys = ownerKnown ? [owner!.key] : asked;
+    const digests = ownerKnown ? [ownerDigest!] : askedDigests;
+    const failuresBefore = reply.counts.map((n) => Math.max(0, n - 1));
+    const token = `${this.#marker}:${(this.#turns += 1)}`;
+    let used = false;
+    return {
+      ownerKnown,
+      failuresBefore,
+      reserve: (limits, cancellation) => {
+        used = true;
+        return this.#reserve(keys, digests, token, windowMs, failuresBefore, limits, cancellation);
+      },
+      release: () => {
+        if (used) return;
+        used = true;
+        this.#settle(keys, digests, token, windowMs, [], 'not-counted', []);
+      },
+    };
+  }
+
+  /** Count and, for keys already throttled, take their turns: count() and its reserve() in one call. */
+  async reserve(keys: readonly SharedKey[], { windowMs, ...limits }: ReserveLimits & { readonly windowMs: number }, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
+    const counted = await this.count(keys, windowMs);
+    return counted ? counted.reserve(limits, cancellation) : undefined;
+  }
+
+  /** A counted attempt's turns, for the keys already throttled; the reservation it is settled through. */
+  async #reserve(keys: readonly SharedKey[], digests: readonly string[], token: string, windowMs: number, failuresBefore: readonly number[], { throttledAt, fresh }: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
+    const turns: number[] = [];
+    try {
       for (let i = 0; i < keys.length; i += 1) {
         if (throttledAt <= 0 || failuresBefore[i]! < throttledAt) continue;
         const lane = fresh?.index === i ? { slot: freshKey(digests[i]!), spacingMs: fresh.spacingMs } : undefined;
@@ -203,37 +223,31 @@ export class RedisThrottleStore implements ThrottleStore {
         }
         turns.push(i);
       }
-      this.#answered();
-      let settled = false;
-      return {
-        failuresBefore,
-        settle: (outcome, holdMs) => {
-          if (settled) return;
-          settled = true;
-          this.#settle(keys, digests, token, windowMs, turns, outcome, holdMs);
-        },
-      };
     } catch (error) {
+      this.#settle(keys, digests, token, windowMs, turns, 'not-counted', []);
       this.#failed(error as Error);
       return undefined;
     }
-  }
-
-  async isOwnerAddress(user: string, address: string): Promise<boolean | undefined> {
-    if (!this.#usable()) return undefined;
-    try {
-      const found = await this.#withDeadline(this.#redis.exists(`${KEY_NAMESPACE}owner:${this.#digest(`${user}\u0000${address}`)}`));
-      this.#answered();
-      return found === 1;
-    } catch (error) {
-      this.#failed(error as Error);
-      return undefined;
-    }
+    if (turns.length > 0) this.#answered();
+    let settled = false;
+    return {
+      failuresBefore,
+      settle: (outcome, holdMs) => {
+        if (settled) return;
+        settled = true;
+        this.#settle(keys, digests, token, windowMs, turns, outcome, holdMs);
+      },
+    };
   }
 
   rememberOwnerAddress(user: string, address: string): void {
     if (!this.#usable()) return;
-    this.#redis.set(`${KEY_NAMESPACE}owner:${this.#digest(`${user}\u0000${address}`)}`, '1', 'PX', this.#settings.ownerAddressMs).catch((error: Error) => this.#failed(error));
+    this.#batch.mark(this.#ownerMarker(user, address), this.#settings.ownerAddressMs);
+  }
+
+  /** The key that says some host saw this address log in as this user. */
+  #ownerMarker(user: string, address: string): string {
+    return `${KEY_NAMESPACE}owner:${this.#digest(`${user}\u0000${address}`)}`;
   }
 
   /**
@@ -290,12 +304,13 @@ export class RedisThrottleStore implements ThrottleStore {
 
   #settle(keys: readonly SharedKey[], digests: readonly string[], token: string, windowMs: number, turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {
     if (!this.#usable()) return;
-    const operations = keys.map((key, i) => {
+    const steps = keys.map((key, i): SettleStep => ({
       // A success starts a name over; it takes the attempt back from an address, which a guesser with an account of their own could otherwise wipe.
-      const op = outcome === 'not-counted' || (outcome === 'success' && key.table === 'address') ? 'back' : outcome === 'success' ? 'clear' : 'keep';
-      return `${op} ${Math.max(0, Math.ceil(holdMs[i] ?? 0))} ${turns.includes(i) ? 1 : 0}`;
-    });
-    this.#redis.throttleSettle(2 * keys.length, ...digests.map(countKey), ...digests.map(turnKey), windowMs, token, ...operations).catch((error: Error) => this.#failed(error));
+      how: outcome === 'not-counted' || (outcome === 'success' && key.table === 'address') ? 'back' : outcome === 'success' ? 'clear' : 'keep',
+      holdMs: holdMs[i] ?? 0,
+      owned: turns.includes(i),
+    }));
+    this.#batch.settle(digests.map(countKey), digests.map(turnKey), windowMs, token, steps);
   }
 
   /** The command's reply, or a rejection once the deadline has passed and a turn of the event loop brought none. */
@@ -328,9 +343,15 @@ export class RedisThrottleStore implements ThrottleStore {
     });
   }
 
+  /** The digest an id is stored under; a recent name's is remembered (hot users log in again and again). */
   #digest(id: string): string {
-    const { digestKey } = this.#settings;
-    return digestKey ? createHmac('sha256', digestKey).update(id).digest('base64url') : createHash('sha256').update(id).digest('base64url');
+    let digest = this.#digests.get(id);
+    if (digest === undefined) {
+      const { digestKey } = this.#settings;
+      digest = digestKey ? createHmac('sha256', digestKey).update(id).digest('base64url') : createHash('sha256').update(id).digest('base64url');
+      this.#digests.set(id, digest);
+    }
+    return digest;
   }
 
   #usable(): boolean {

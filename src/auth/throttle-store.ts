@@ -40,8 +40,6 @@ export interface SharedReservation {
 export interface ReserveLimits {
   /** A key with this many failures or more is throttled: one evaluation at a time across every host. */
   readonly throttledAt: number;
-  /** A count is forgotten after this long without an attempt. */
-  readonly windowMs: number;
   /**
    * The key (by position) a login from a fresh address may take by the fresh
    * lane (guess-gate.ts) when its turn is not free: one such login per
@@ -50,15 +48,41 @@ export interface ReserveLimits {
   readonly fresh?: { readonly index: number; readonly spacingMs: number };
 }
 
+/** Which key counts when another host saw this address log in as this user: the owner key, alone. */
+export interface OwnerProbe {
+  /** The user and address, as the owner marker's digest is made. */
+  readonly user: string;
+  readonly address: string;
+  /** The owner key counted instead of the asked ones when the marker is there. */
+  readonly key: SharedKey;
+}
+
+/** One attempt counted on every host (one round trip), before it may be evaluated. */
+export interface SharedCount {
+  /** True when another host knew the address as the user's: the owner key alone was counted. */
+  readonly ownerKnown: boolean;
+  /** Failures each counted key had on every host before this attempt (in-flight attempts included). */
+  readonly failuresBefore: readonly number[];
+  /**
+   * For keys already throttled, wait for the key's turn across every host
+   * (more round trips, on the throttled path only); for the rest, nothing to
+   * wait for. 'cancelled': the client stopped waiting; undefined: the store
+   * could not answer in time (the attempt is then taken back: count locally).
+   */
+  reserve(limits: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined>;
+  /** Never used (the login went another way): take the attempt back everywhere. Never waits. */
+  release(): void;
+}
+
 export interface ThrottleStore {
   /**
-   * Count this attempt under every key and, for keys already throttled,
-   * wait for the key's turn across every host. 'cancelled': the client
-   * stopped waiting; undefined: the store could not answer in time, count locally.
+   * Count this attempt under every key, in one round trip that may start
+   * before the login knows it will be evaluated (beside its lookup). With an
+   * owner probe, the owner key alone is counted when some host saw the
+   * address log in as the user. Undefined: the store could not answer in
+   * time, count locally.
    */
-  reserve(keys: readonly SharedKey[], limits: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined>;
-  /** Whether some host saw this address log in as this user recently; undefined when the store cannot say in time. */
-  isOwnerAddress(user: string, address: string): Promise<boolean | undefined>;
+  count(keys: readonly SharedKey[], windowMs: number, owner?: OwnerProbe): Promise<SharedCount | undefined>;
   /** Tell every host this address logged in as this user. Never waits. */
   rememberOwnerAddress(user: string, address: string): void;
   close(): Promise<void>;

@@ -52,7 +52,7 @@ import { ErrorCodes } from '../errors.js';
 import { escapeField } from './auth-log.js';
 import { GuessGate, type Admission, type FreshClaim, type GatePass, type GateRefusal } from './guess-gate.js';
 import type { Outcome } from './outcome.js';
-import type { SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
+import type { OwnerProbe, SharedCount, SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
 
 export interface ThrottleSettings {
   /** Failures before answers are delayed; at least 1 (0 turns throttling off: the daemon then builds no throttle). */
@@ -107,6 +107,13 @@ interface ThrottleKey {
  */
 export interface Turn {
   /**
+   * The lookup about to run will probably find this name's row: with a
+   * shared store, the attempt's count (its one round trip) starts now,
+   * beside the lookup, and a claim under the same keys takes it over; any
+   * other claim, or none, takes it back.
+   */
+  expect(name: string): void;
+  /**
    * Wait for this name's turn to evaluate a password. Undefined when it is
    * taken (at once, with no promise: the usual case); a temporary-failure
    * outcome when the login cannot have one (too many wait already, no room
@@ -125,7 +132,7 @@ export interface Turn {
 }
 
 /** The turn a login takes when no throttle is configured. */
-export const NO_TURN: Turn = Object.freeze({ claim: () => undefined, settle: () => 0 });
+export const NO_TURN: Turn = Object.freeze({ expect: () => undefined, claim: () => undefined, settle: () => 0 });
 
 /** The one key every request refused before its lookup shares (NUL never occurs in a name). */
 const NOT_A_NAME = '\u0000not-a-name';
@@ -203,7 +210,8 @@ export class FailureThrottle {
   /** What a turn does with the throttle: nothing else outside this class sees its tables. */
   readonly #steps: TurnSteps = {
     keysFor: (user, address, kind) => this.#keysFor(user, address, kind),
-    admit: (keys, cancellation, hold) => this.#admit(keys, cancellation, hold),
+    count: (keys) => (this.#store ? this.#countShared(this.#store, keys) : undefined),
+    admit: (keys, cancellation, hold, counted) => this.#admit(keys, cancellation, hold, counted),
     settle: (keys, pass, result, kind, user, address) => this.#settle(keys, pass, result, kind, user, address),
   };
 
@@ -222,10 +230,11 @@ export class FailureThrottle {
    * Wait for these keys' turn to evaluate a password (guess-gate.ts), on
    * this host and, with a store, on every host. The admission may name other
    * keys than asked: another host knew the address as the user's owner.
+   * `counted`: the shared count a speculation started for these keys.
    */
-  #admit(keys: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold): Admission | Promise<KeyedAdmission> {
+  #admit(keys: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold, counted?: Promise<SharedCount | undefined>): Admission | Promise<KeyedAdmission> {
     if (!this.#store) return this.#gate.admit(keys, cancellation, hold, this.#freshFor(keys));
-    return this.#admitShared(this.#store, keys, cancellation, hold);
+    return this.#admitShared(this.#store, keys, cancellation, hold, counted ?? this.#countShared(this.#store, keys));
   }
 
   /** A login from a fresh address (one with no failures in the window): its claim to the name's fresh lane, which it keeps only while the address stays clean. */
@@ -235,13 +244,25 @@ export class FailureThrottle {
     return { key: name, source: address.id, isFresh: () => this.#failures(address) === 0 };
   }
 
-  async #admitShared(store: ThrottleStore, asked: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold): Promise<KeyedAdmission> {
-    const keys = await this.#withSharedOwner(store, asked);
+  /** The attempt counted on every host, in one round trip; for a user at an address this host does not know as theirs, asking whether another host does. */
+  #countShared(store: ThrottleStore, keys: readonly ThrottleKey[]): Promise<SharedCount | undefined> {
+    const [address, name] = keys;
+    const owner: OwnerProbe | undefined = keys.length === 2 && address?.table === 'address' && name?.table === 'has-row' ? { user: name.key, address: address.key, key: key('owner', ownerId(name.key, address.key)) } : undefined;
+    return store.count(keys, this.#settings.windowMs, owner);
+  }
+
+  /** The shared count first (started beside the lookup), then this host's gate, then, for keys already throttled, their turns on every host. */
+  async #admitShared(store: ThrottleStore, asked: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold, counted: Promise<SharedCount | undefined>): Promise<KeyedAdmission> {
+    const count = await counted;
+    const keys = count?.ownerKnown ? this.#ownerKeys(asked) : asked;
     const fresh = this.#freshFor(keys);
     const pending = this.#gate.admit(keys, cancellation, hold, fresh);
     const local = pending instanceof Promise ? await pending : pending;
-    if (!local.admitted) return local;
-    const reservation = await store.reserve(keys, { throttledAt: this.#settings.afterFailures, windowMs: this.#settings.windowMs, ...(fresh?.isFresh() ? { fresh: { index: keys.indexOf(fresh.key), spacingMs: FRESH_SPACING_MS } } : {}) }, cancellation);
+    if (!local.admitted) {
+      count?.release();
+      return local;
+    }
+    const reservation = count && (await count.reserve({ throttledAt: this.#settings.afterFailures, ...(fresh?.isFresh() ? { fresh: { index: keys.indexOf(fresh.key), spacingMs: FRESH_SPACING_MS } } : {}) }, cancellation));
     if (reservation === 'cancelled') {
       local.pass.release();
       return { admitted: false, why: 'cancelled' };
@@ -251,12 +272,9 @@ export class FailureThrottle {
   }
 
   /** A user's name and address another host saw log in together: their owner key, remembered here too. */
-  async #withSharedOwner(store: ThrottleStore, keys: readonly ThrottleKey[]): Promise<readonly ThrottleKey[]> {
-    const [address, name] = keys;
-    if (keys.length !== 2 || address?.table !== 'address' || name?.table !== 'has-row') return keys;
-    if (!(await store.isOwnerAddress(name.key, address.key))) return keys;
-    this.#owners.set(ownerId(name.key, address.key), this.#clock.now());
-    return [key('owner', ownerId(name.key, address.key))];
+  #ownerKeys([address, name]: readonly ThrottleKey[]): readonly ThrottleKey[] {
+    this.#owners.set(ownerId(name!.key, address!.key), this.#clock.now());
+    return [key('owner', ownerId(name!.key, address!.key))];
   }
 
   /**
@@ -361,7 +379,9 @@ type KeyedAdmission = Admission & { readonly keys?: readonly ThrottleKey[] };
 
 interface TurnSteps {
   keysFor(user: string, address: string | undefined, kind: NameKind): readonly ThrottleKey[];
-  admit(keys: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold): Admission | Promise<KeyedAdmission>;
+  /** The shared count for these keys, started now; undefined without a store. */
+  count(keys: readonly ThrottleKey[]): Promise<SharedCount | undefined> | undefined;
+  admit(keys: readonly ThrottleKey[], cancellation: Cancellation, hold: Hold, counted?: Promise<SharedCount | undefined>): Admission | Promise<KeyedAdmission>;
   settle(keys: readonly ThrottleKey[], pass: Pass | undefined, result: SettledAs, kind: NameKind, user: string, address: string | undefined): number;
 }
 
@@ -374,12 +394,21 @@ class ThrottleTurn implements Turn {
   #keys: readonly ThrottleKey[] | undefined;
   #kind: NameKind = 'not-a-name';
   #pass: Pass | undefined;
+  /** The shared count expect() started, and the keys it counts. */
+  #expected: { readonly keys: readonly ThrottleKey[]; readonly counted: Promise<SharedCount | undefined> } | undefined;
 
   constructor(throttle: TurnSteps, address: string | undefined, cancellation: Cancellation, hold: Hold) {
     this.#throttle = throttle;
     this.#address = address;
     this.#cancellation = cancellation;
     this.#hold = hold;
+  }
+
+  expect(name: string): void {
+    if (this.#expected || this.#keys) return;
+    const keys = this.#throttle.keysFor(name, this.#address, 'has-row');
+    const counted = this.#throttle.count(keys);
+    if (counted) this.#expected = { keys, counted };
   }
 
   claim(name: string, kind: NameKind): Outcome | undefined | Promise<Outcome | undefined> {
@@ -390,8 +419,12 @@ class ThrottleTurn implements Turn {
     this.#pass = undefined;
     this.#keys = keys;
     this.#kind = kind;
+    const expected = this.#expected;
+    this.#expected = undefined;
+    const counted = expected && kind !== 'not-a-name' && sameKeys(keys, expected.keys) ? expected.counted : undefined;
+    if (expected && !counted) takeBack(expected.counted);
     if (kind === 'not-a-name') return undefined;
-    const admission = this.#throttle.admit(keys, this.#cancellation, this.#hold);
+    const admission = this.#throttle.admit(keys, this.#cancellation, this.#hold, counted);
     return admission instanceof Promise ? admission.then((late) => this.#admitted(late)) : this.#admitted(admission);
   }
 
@@ -400,6 +433,9 @@ class ThrottleTurn implements Turn {
     const pass = this.#pass;
     this.#keys = undefined;
     this.#pass = undefined;
+    // Expected, never claimed (the backend could not answer): the count is taken back.
+    if (this.#expected) takeBack(this.#expected.counted);
+    this.#expected = undefined;
     if (keys === undefined || (outcome.result === 'temporary-failure' && !outcome.countsAsGuess)) {
       pass?.release();
       return 0;
@@ -426,6 +462,11 @@ function key(table: Table, name: string): ThrottleKey {
 
 function ownerId(user: string, address: string): string {
   return `${user}\u0000${address}`;
+}
+
+/** A shared count nobody used: taken back once it has arrived. */
+function takeBack(counted: Promise<SharedCount | undefined>): void {
+  void counted.then((count) => count?.release());
 }
 
 function sameKeys(a: readonly ThrottleKey[], b: readonly ThrottleKey[]): boolean {

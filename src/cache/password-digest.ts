@@ -24,9 +24,22 @@ export function sameDigest(a: Digest, b: Digest): boolean {
 
 export class PasswordDigester {
   readonly #key = randomBytes(32);
+  /**
+   * The digest of each request's password, by the buffer it arrived in: the
+   * -c cache, the verified and the rejected cache may each look at one
+   * password, and a login then computes one HMAC, not three. The buffer
+   * stays unchanged until its request's answer is sent (then it is wiped and
+   * no cache asks again); the entry goes with the buffer.
+   */
+  readonly #ofBuffer = new WeakMap<Buffer, Digest>();
 
   digest(password: Buffer): Digest {
-    return createHmac('sha256', this.#key).update(password).digest('binary'); // 'binary' is latin1: one character per byte
+    let digest = this.#ofBuffer.get(password);
+    if (digest === undefined) {
+      digest = createHmac('sha256', this.#key).update(password).digest('binary'); // 'binary' is latin1: one character per byte
+      this.#ofBuffer.set(password, digest);
+    }
+    return digest;
   }
 
   matches(password: Buffer, digest: Digest): boolean {

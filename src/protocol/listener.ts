@@ -88,6 +88,13 @@ export class Listener<C extends ServedConnection> {
   /** Open connections per peer, for the peers that have any; and each connection's peer. */
   readonly #perPeer = new Map<string, number>();
   readonly #peers = new Map<C, string>();
+  /**
+   * Connections accepted while fewer were open than one peer may hold: none
+   * could take a peer past its share then, so who they are is asked only
+   * once that many are open (a system call per connection spared on the hot
+   * path, where a listener rarely holds that many).
+   */
+  readonly #unattributed = new Map<C, () => string | undefined>();
   #shed = { refused: 0, evicted: 0, overPeerLimit: 0 };
   #lastShedLog = Number.NEGATIVE_INFINITY;
   #shedLogTimer: NodeJS.Timeout | undefined;
@@ -110,7 +117,9 @@ export class Listener<C extends ServedConnection> {
   /** Start accepting there; resolves with the TCP port bound (useful with port 0), undefined for a UNIX socket. */
   async listen(where: ListenAddress): Promise<number | undefined> {
     // allowHalfOpen: a mux client may shut down its sending side after its request and still wants the reply.
-    const accept = (socket: net.Socket): void => this.#accept(socket);
+    // A descriptor handed over by systemd may be either: its peers are asked for both.
+    const transport = 'path' in where ? 'unix' : 'port' in where ? 'tcp' : undefined;
+    const accept = (socket: net.Socket): void => this.#accept(socket, transport);
     const server = this.#options.serve ? this.#options.serve(accept) : net.createServer({ allowHalfOpen: true }, accept);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -152,8 +161,11 @@ export class Listener<C extends ServedConnection> {
     await stopped;
   }
 
-  #accept(socket: net.Socket): void {
-    const peer = peerOf(socket);
+  #accept(socket: net.Socket, transport: 'unix' | 'tcp' | undefined): void {
+    // With this newcomer, could a peer hold more than its share? Only then does it matter who each one is.
+    const crowded = this.connectionCount + 1 >= this.#options.maxPerPeer;
+    if (crowded) this.#attributeAll();
+    const peer = crowded ? peerOf(socket, transport) : undefined;
     if (peer !== undefined && (this.#perPeer.get(peer) ?? 0) >= this.#options.maxPerPeer && !this.#evictOne(peer)) {
       socket.destroy();
       this.#noteShed('overPeerLimit');
@@ -166,10 +178,8 @@ export class Listener<C extends ServedConnection> {
     }
     const connection: C = this.#options.connect(socket, this.#roomFor(() => connection));
     this.#connections.add(connection);
-    if (peer !== undefined) {
-      this.#peers.set(connection, peer);
-      this.#perPeer.set(peer, (this.#perPeer.get(peer) ?? 0) + 1);
-    }
+    if (peer !== undefined) this.#attribute(connection, peer);
+    else if (!crowded) this.#unattributed.set(connection, () => peerOf(socket, transport));
     socket.once('close', () => {
       this.#forget(connection);
       this.#heldConnections.delete(connection);
@@ -179,9 +189,25 @@ export class Listener<C extends ServedConnection> {
     });
   }
 
+  #attribute(connection: C, peer: string): void {
+    this.#peers.set(connection, peer);
+    this.#perPeer.set(peer, (this.#perPeer.get(peer) ?? 0) + 1);
+  }
+
+  /** Ask who the connections accepted while the listener was uncrowded are, now that it matters. */
+  #attributeAll(): void {
+    if (this.#unattributed.size === 0) return;
+    for (const [connection, who] of this.#unattributed) {
+      const peer = who();
+      if (peer !== undefined) this.#attribute(connection, peer);
+    }
+    this.#unattributed.clear();
+  }
+
   /** Stop counting a connection against the cap and its peer (at its close, or at once when it is closed to make room). */
   #forget(connection: C): void {
     this.#connections.delete(connection);
+    this.#unattributed.delete(connection);
     const peer = this.#peers.get(connection);
     if (peer === undefined) return;
     this.#peers.delete(connection);

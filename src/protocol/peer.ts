@@ -36,9 +36,18 @@ export function canTellUnixPeers(): boolean {
   return peerBinding() !== null;
 }
 
-/** The peer a connection counts under: "address 192.0.2.1" over TCP, "uid 105" on a UNIX socket, undefined when it cannot be told. */
-export function peerOf(socket: Socket): string | undefined {
-  if (socket.remoteAddress !== undefined) return `address ${socket.remoteAddress}`;
+/**
+ * The peer a connection counts under: "address 192.0.2.1" over TCP, "uid 105"
+ * on a UNIX socket, undefined when it cannot be told. `transport`, when the
+ * listener knows it, spares asking the kernel for a UNIX socket's address,
+ * which it does not have: a system call per connection on the hot path.
+ */
+export function peerOf(socket: Socket, transport?: 'unix' | 'tcp'): string | undefined {
+  if (transport !== 'unix') {
+    const address = socket.remoteAddress;
+    if (address !== undefined) return `address ${address}`;
+    if (transport === 'tcp') return undefined;
+  }
   // libuv's handle: the connected socket's descriptor (Node has no public way to it).
   const fd = (socket as unknown as { readonly _handle?: { readonly fd?: number } })._handle?.fd;
   if (fd === undefined || fd < 0) return undefined;

@@ -84,6 +84,11 @@ export class ThrowawayRedis {
     this.#process = undefined;
   }
 
+  /** The server's process id while it runs (benchmarks read its CPU time). */
+  get pid(): number | undefined {
+    return this.#process?.pid;
+  }
+
   /** SIGSTOP: connections stay open and nothing is answered. */
   pause(): void {
     if (!this.#process || this.#paused) return;

@@ -1,7 +1,7 @@
 /**
  * The V8 flags the daemon is measured and shipped with: the installed
  * command's first line is the source, and every other way of starting the
- * daemon (the .deb's wrapper, the container, the floor benchmark) must pass
+ * daemon (the .deb's wrapper, the container, npm start, the floor benchmarks) must pass
  * exactly the same ones, or a benchmark or a package would run a different
  * daemon from the one documented.
  */
@@ -24,6 +24,8 @@ describe('V8 flags', () => {
     ['the packages\' wrapper (.deb and .rpm)', 'packaging/saslauthd-mysql.sh', (text: string) => text.split('\n').find((line) => line.startsWith('exec '))!],
     ['the container entry point', 'docker/Dockerfile', (text: string) => text.split('\n').find((line) => line.startsWith('ENTRYPOINT'))!],
     ['the floor benchmark', 'bench/floor-run.ts', (text: string) => text.split('\n').find((line) => line.startsWith('const V8_FLAGS'))!],
+    ['the load benchmark\'s floor', 'bench/load-bench.ts', (text: string) => text.split('\n').find((line) => line.startsWith('const V8_FLAGS'))!],
+    ['npm start (the README\'s first command)', 'package.json', (text: string) => (JSON.parse(text) as { scripts: { start: string } }).scripts.start],
   ])('%s passes the same', (_name, file, pick) => {
     expect(flagsIn(pick(read(file)))).toEqual(shipped);
   });

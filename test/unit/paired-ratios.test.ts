@@ -40,6 +40,9 @@ describe('describeTarget', () => {
   it('checks at-least and strictly-below bounds', () => {
     expect(describeTarget({ what: 'throughput', value: 3, bound: 'at-least', limit: 3 })).toMatch(/: met$/);
     expect(describeTarget({ what: 'throughput', value: 2.99, bound: 'at-least', limit: 3 })).toMatch(/: MISSED$/);
+    // "Faster than" is strictly above: a tie is not faster.
+    expect(describeTarget({ what: '-c / default', value: 1, bound: 'above', limit: 1 })).toBe('-c / default 1.000 (target > 1): MISSED');
+    expect(describeTarget({ what: '-c / default', value: 1.001, bound: 'above', limit: 1 })).toMatch(/: met$/);
     expect(describeTarget({ what: 'peak MB', value: 150, bound: 'below', limit: 150 })).toMatch(/: MISSED$/);
     expect(describeTarget({ what: 'peak MB', value: 149.9, bound: 'below', limit: 150 })).toMatch(/: met$/);
   });

@@ -1,0 +1,231 @@
+/**
+ * The shared throttle's writes of one turn of the event loop, sent to Redis
+ * as one script call: every login's count, every settle and every owner
+ * marker that turn brought.
+ *
+ * A login that nobody throttles costs the store two operations, its count
+ * (awaited, beside its lookup) and its settle (after its answer). Sent one
+ * command each, they cost more than the login itself on a busy host: a
+ * command object and a reply to parse in the daemon, a script call in Redis,
+ * and a system call on both sides for each write and read. Gathered per turn,
+ * a busy daemon pays those once for many logins. As the lookups do
+ * (backends/mysql/lookup-batch.ts), a batch waits while operations keep
+ * arriving turn after turn of the event loop, and goes after a turn that
+ * brought none, at MAX_BATCH operations, or GATHER_MS after the first: an
+ * idle daemon waits a quiet turn (microseconds), and a login's count, sent
+ * beside its lookup, gathers while the lookup does.
+ *
+ * Each operation is one ARGV entry, its keys taken in order from KEYS:
+ *   c WINDOW PROBE N       count: with PROBE 1, KEYS are the owner marker,
+ *                          the owner key's count, then the N count keys; the
+ *                          owner's count alone moves when the marker is
+ *                          there. Replies {1, count} or {0, N counts}.
+ *   s WINDOW TOKEN N (OP HOLD OWNED)xN
+ *                          settle: KEYS are N counts then their N turns; OP
+ *                          keep (a failure stays counted), back (the attempt
+ *                          taken back), clear (the name starts over); HOLD
+ *                          closes the key to every host for the delay earned;
+ *                          OWNED gives back the turn this login holds.
+ *   o MS                   an owner marker (KEYS: 1), for MS.
+ * Every write that creates or changes a count sets its expiry in the same
+ * script, so no count is ever left without one, whatever happens to the
+ * connection; a batch runs whole or not at all.
+ */
+
+/** Operations in one script call at most: a bounded command, whatever a turn brings. */
+export const MAX_BATCH = 256;
+/** While operations keep arriving, the first waits at most this long for more. */
+export const GATHER_MS = 1;
+
+export const BATCH_SCRIPT = `
+local replies = {}
+local k = 1
+for _, op in ipairs(ARGV) do
+  local f = {}
+  for word in string.gmatch(op, '%S+') do f[#f + 1] = word end
+  local kind, window = f[1], f[2]
+  if kind == 'c' then
+    local n = tonumber(f[4])
+    if f[3] == '1' and redis.call('EXISTS', KEYS[k]) == 1 then
+      replies[#replies + 1] = 1
+      replies[#replies + 1] = redis.call('INCR', KEYS[k + 1])
+      redis.call('PEXPIRE', KEYS[k + 1], window)
+      k = k + 2 + n
+    else
+      if f[3] == '1' then k = k + 2 end
+      replies[#replies + 1] = 0
+      for i = k, k + n - 1 do
+        replies[#replies + 1] = redis.call('INCR', KEYS[i])
+        redis.call('PEXPIRE', KEYS[i], window)
+      end
+      k = k + n
+    end
+  elseif kind == 's' then
+    local token, n = f[3], tonumber(f[4])
+    for i = 1, n do
+      local how, hold, owned = f[2 + 3 * i], tonumber(f[3 + 3 * i]), f[4 + 3 * i]
+      local count, turn = KEYS[k + i - 1], KEYS[k + n + i - 1]
+      if how == 'back' then
+        if redis.call('DECR', count) <= 0 then redis.call('DEL', count) else redis.call('PEXPIRE', count, window) end
+      elseif how == 'clear' then
+        redis.call('DEL', count)
+      end
+      if hold > 0 then
+        redis.call('SET', turn, token, 'PX', hold)
+      elseif owned == '1' and redis.call('GET', turn) == token then
+        redis.call('DEL', turn)
+      end
+    end
+    k = k + 2 * n
+  elseif kind == 'o' then
+    redis.call('SET', KEYS[k], '1', 'PX', window)
+    k = k + 1
+  end
+end
+return replies`;
+
+/** How a settle treats one key: its count, the hold it earned, whether this login holds its turn. */
+export interface SettleStep {
+  readonly how: 'keep' | 'back' | 'clear';
+  readonly holdMs: number;
+  readonly owned: boolean;
+}
+
+/** What a count found: whether the owner key alone was counted, and each counted key's count after this attempt. */
+export interface CountReply {
+  readonly ownerKnown: boolean;
+  readonly counts: readonly number[];
+}
+
+interface Operation {
+  readonly argv: string;
+  readonly keys: readonly string[];
+  /** A count's reply goes here; settles and markers answer nobody. */
+  readonly answer?: Answer;
+}
+
+interface Answer {
+  readonly keys: number;
+  /** performance.now() when the count was asked for: its deadline runs from there. */
+  readonly since: number;
+  settled: boolean;
+  resolve(reply: CountReply): void;
+  reject(error: Error): void;
+}
+
+/** The script call, as the store defines it on its connection. */
+export type RunBatch = (keys: readonly string[], argv: readonly string[]) => Promise<number[]>;
+
+export class ThrottleBatch {
+  readonly #run: RunBatch;
+  readonly #failed: (error: Error) => void;
+  readonly #deadlineMs: number;
+  #due: Operation[] = [];
+  /** performance.now() when the first operation of the batch being gathered came. */
+  #since = 0;
+  /** Operations came since the last look at the batch. */
+  #arrived = false;
+
+  /**
+   * `failed` hears of a batch that did not run or did not answer in time
+   * (once per batch), whoever waited on it. A count waits `deadlineMs` at
+   * most from when it was asked for, gathering included; one timer per batch
+   * keeps that, and a reply already in the socket when it fires is still
+   * taken (timers run before sockets are read, so the timer gives the reply
+   * one more turn of the event loop).
+   */
+  constructor(run: RunBatch, failed: (error: Error) => void, deadlineMs: number) {
+    this.#run = run;
+    this.#failed = failed;
+    this.#deadlineMs = deadlineMs;
+  }
+
+  /** Count an attempt under `counts` (or, when the `probe` marker is there, under its owner count alone). */
+  count(counts: readonly string[], windowMs: number, probe?: { readonly marker: string; readonly ownerCount: string }): Promise<CountReply> {
+    return new Promise((resolve, reject) => {
+      this.#add({
+        argv: `c ${windowMs} ${probe ? 1 : 0} ${counts.length}`,
+        keys: probe ? [probe.marker, probe.ownerCount, ...counts] : counts,
+        answer: { keys: counts.length, since: performance.now(), settled: false, resolve, reject },
+      });
+    });
+  }
+
+  settle(counts: readonly string[], turns: readonly string[], windowMs: number, token: string, steps: readonly SettleStep[]): void {
+    const words = steps.map((step) => `${step.how} ${Math.max(0, Math.ceil(step.holdMs))} ${step.owned ? 1 : 0}`);
+    this.#add({ argv: `s ${windowMs} ${token} ${steps.length} ${words.join(' ')}`, keys: [...counts, ...turns] });
+  }
+
+  mark(marker: string, ms: number): void {
+    this.#add({ argv: `o ${Math.max(1, Math.ceil(ms))}`, keys: [marker] });
+  }
+
+  #add(operation: Operation): void {
+    if (this.#due.length === 0) {
+      this.#since = performance.now();
+      setImmediate(() => this.#atTurnEnd());
+    }
+    this.#due.push(operation);
+    this.#arrived = true;
+  }
+
+  #atTurnEnd(): void {
+    const arriving = this.#arrived;
+    this.#arrived = false;
+    if (arriving && this.#due.length < MAX_BATCH && performance.now() - this.#since < GATHER_MS) {
+      setImmediate(() => this.#atTurnEnd());
+      return;
+    }
+    this.#send();
+  }
+
+  #send(): void {
+    const due = this.#due;
+    this.#due = [];
+    for (let at = 0; at < due.length; at += MAX_BATCH) this.#call(due.slice(at, at + MAX_BATCH));
+  }
+
+  #call(operations: readonly Operation[]): void {
+    const answers = operations.flatMap((operation) => (operation.answer ? [operation.answer] : []));
+    let done = false;
+    const fail = (failure: Error): void => {
+      if (done) return;
+      done = true;
+      this.#failed(failure);
+      for (const answer of answers) settle(answer, () => answer.reject(failure));
+    };
+    const oldest = answers.length > 0 ? answers[0]!.since : undefined;
+    const timer =
+      oldest === undefined
+        ? undefined
+        : setTimeout(() => setImmediate(() => fail(new Error(`no answer within ${this.#deadlineMs} ms`))), Math.max(0, oldest + this.#deadlineMs - performance.now()));
+    this.#run(
+      operations.flatMap((operation) => operation.keys),
+      operations.map((operation) => operation.argv),
+    ).then(
+      (replies) => {
+        clearTimeout(timer);
+        if (done) return;
+        done = true;
+        let at = 0;
+        for (const answer of answers) {
+          const ownerKnown = replies[at] === 1;
+          const counted = ownerKnown ? 1 : answer.keys;
+          const counts = replies.slice(at + 1, at + 1 + counted);
+          settle(answer, () => answer.resolve({ ownerKnown, counts }));
+          at += 1 + counted;
+        }
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        fail(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  }
+}
+
+function settle(answer: Answer, how: () => void): void {
+  if (answer.settled) return;
+  answer.settled = true;
+  how();
+}

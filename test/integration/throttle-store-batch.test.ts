@@ -1,0 +1,119 @@
+/**
+ * The shared throttle's writes gathered per turn of the event loop
+ * (redis-throttle-batch.ts), against a throwaway redis-server, and a login's
+ * count started beside its lookup (Turn.expect, throttle.ts): what Redis
+ * runs, and what is left in it.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { BATCH_SCRIPT, ThrottleBatch } from '../../src/auth/redis-throttle-batch.js';
+import { KEY_NAMESPACE, RedisThrottleStore } from '../../src/auth/redis-throttle-store.js';
+import { FailureThrottle } from '../../src/auth/throttle.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { afterThisTest } from '../helpers/cleanup.js';
+import { eventually } from '../helpers/daemon.js';
+import { logSink } from '../helpers/log-sink.js';
+import { ThrowawayRedis } from '../helpers/throwaway-redis.js';
+
+const WINDOW_MS = 60_000;
+
+/** Script calls Redis has run since its statistics were last reset. */
+async function scriptCalls(client: Redis): Promise<number> {
+  const stats = await client.info('commandstats');
+  return [...stats.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[2]), 0);
+}
+
+function batchOn(client: Redis, failures: Error[] = []): ThrottleBatch {
+  const scripted = client as Redis & { throttleBatch(n: number, ...args: string[]): Promise<number[]> };
+  scripted.defineCommand('throttleBatch', { lua: BATCH_SCRIPT });
+  return new ThrottleBatch((keys, argv) => scripted.throttleBatch(keys.length, ...keys, ...argv), (error) => failures.push(error), 1_000);
+}
+
+async function storeOn(redis: ThrowawayRedis): Promise<RedisThrottleStore> {
+  const store = new RedisThrottleStore({ url: redis.url, deadlineMs: 500, turnLeaseMs: 1_500, ownerAddressMs: 60_000, digestKey: Buffer.from('a key for the batch tests, long') }, logSink('trace').logger);
+  afterThisTest(() => store.close());
+  await eventually(async () => (await store.count([{ table: 'no-row', id: 'no-row\u0000warm-up' }], WINDOW_MS))?.release() === undefined);
+  return store;
+}
+
+const NOBODY_LEAVES = new AbortController();
+const hold = () => true;
+
+describe('the throttle store, a turn at a time', () => {
+  it('sends the counts, settles and owner markers of one turn as one script call, and gives each count its own reply', async () => {
+    const redis = await ThrowawayRedis.create();
+    const client = redis.client();
+    const batch = batchOn(client);
+    await client.set('marker:known', '1');
+    await client.config('RESETSTAT');
+    const [plain, owned, unowned] = await Promise.all([
+      batch.count(['count:a', 'count:b'], WINDOW_MS),
+      batch.count(['count:a', 'count:b'], WINDOW_MS, { marker: 'marker:known', ownerCount: 'count:owner' }),
+      batch.count(['count:a', 'count:b'], WINDOW_MS, { marker: 'marker:none', ownerCount: 'count:owner' }),
+      Promise.resolve(batch.mark('marker:new', 5_000)),
+    ]);
+    expect(await scriptCalls(client)).toBe(1);
+    expect(plain).toEqual({ ownerKnown: false, counts: [1, 1] });
+    // The owner's count alone moves when another host saw the address log in as the user.
+    expect(owned).toEqual({ ownerKnown: true, counts: [1] });
+    expect(unowned).toEqual({ ownerKnown: false, counts: [2, 2] });
+    expect(await client.pttl('marker:new')).toBeGreaterThan(4_000);
+    for (const key of ['count:a', 'count:b', 'count:owner']) expect(await client.pttl(key)).toBeGreaterThan(WINDOW_MS - 2_000);
+
+    batch.settle(['count:a', 'count:b'], ['turn:a', 'turn:b'], WINDOW_MS, 'host:1', [
+      { how: 'back', holdMs: 0, owned: false },
+      { how: 'clear', holdMs: 700, owned: false },
+    ]);
+    await eventually(async () => (await client.exists('count:b')) === 0);
+    expect(await client.get('count:a')).toBe('1');
+    expect(await client.pttl('turn:b')).toBeGreaterThan(0);
+    expect(await client.pttl('turn:b')).toBeLessThanOrEqual(700);
+  });
+
+  it('fails every count of a batch that did not run, and says so once', async () => {
+    const redis = await ThrowawayRedis.create();
+    const failures: Error[] = [];
+    const batch = new ThrottleBatch(() => Promise.reject(new Error('connection is closed')), (error) => failures.push(error), 1_000);
+    const counts = [batch.count(['count:a'], WINDOW_MS), batch.count(['count:b'], WINDOW_MS)];
+    batch.settle(['count:c'], ['turn:c'], WINDOW_MS, 'host:1', [{ how: 'keep', holdMs: 0, owned: false }]);
+    for (const count of counts) await expect(count).rejects.toThrow('connection is closed');
+    expect(failures).toHaveLength(1);
+    await redis.destroy();
+  });
+
+  it('counts a login beside its lookup: one count when the row says the name expected, the count taken back otherwise', async () => {
+    const redis = await ThrowawayRedis.create();
+    const client = redis.client();
+    const store = await storeOn(redis);
+    const throttle = new FailureThrottle({ afterFailures: 5, maxDelayMs: 1_000, windowMs: WINDOW_MS, ipv6PrefixBits: 64 }, logSink('trace').logger, undefined, store);
+    await client.flushall();
+    await client.config('RESETSTAT');
+    const counts = async () => (await client.keys(`${KEY_NAMESPACE}count:*`)).length;
+
+    // The row's name is the one expected: the count started beside the lookup is the login's only one.
+    const expected = throttle.turn(undefined, NOBODY_LEAVES, hold);
+    expected.expect('alice@example.org');
+    // Counted before any claim: the lookup is still running.
+    await eventually(async () => (await counts()) === 1);
+    expect(await expected.claim('alice@example.org', 'has-row')).toBeUndefined();
+    expect(await counts()).toBe(1);
+    expected.settle({ result: 'success' }, 'alice@example.org');
+    await eventually(async () => (await counts()) === 0);
+    expect(await scriptCalls(client)).toBe(2);
+
+    // No row: the name counts in the no-row table, and the expected count is taken back.
+    const made = throttle.turn(undefined, NOBODY_LEAVES, hold);
+    made.expect('nobody@example.org');
+    expect(await made.claim('nobody@example.org', 'no-row')).toBeUndefined();
+    made.settle({ result: 'failure', code: ErrorCodes.UNKNOWN_USER, reason: 'unknown user' }, 'nobody@example.org');
+    await eventually(async () => (await counts()) === 1);
+
+    // The backend could not answer: no claim at all, and nothing is left counted.
+    const unanswered = throttle.turn(undefined, NOBODY_LEAVES, hold);
+    unanswered.expect('carol@example.org');
+    unanswered.settle({ result: 'temporary-failure', code: ErrorCodes.BACKEND_UNAVAILABLE, reason: 'down' }, 'carol@example.org');
+    // Five calls came before this login's; its count is in the sixth, then taken back.
+    await eventually(async () => (await scriptCalls(client)) >= 6);
+    await eventually(async () => (await counts()) === 1);
+  });
+});

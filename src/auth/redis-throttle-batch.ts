@@ -15,7 +15,8 @@
  * idle daemon waits a quiet turn (microseconds), and a login's count, sent
  * beside its lookup, gathers while the lookup does.
  *
- * Each operation is one ARGV entry, its keys taken in order from KEYS:
+ * Each operation is a run of ARGV entries (read by position: no string to
+ * split in the script), its keys taken in order from KEYS:
  *   c WINDOW PROBE N       count: with PROBE 1, KEYS are the owner marker,
  *                          the owner key's count, then the N count keys; the
  *                          owner's count alone moves when the marker is
@@ -39,20 +40,19 @@ export const GATHER_MS = 1;
 
 export const BATCH_SCRIPT = `
 local replies = {}
-local k = 1
-for _, op in ipairs(ARGV) do
-  local f = {}
-  for word in string.gmatch(op, '%S+') do f[#f + 1] = word end
-  local kind, window = f[1], f[2]
+local k, a = 1, 1
+while a <= #ARGV do
+  local kind, window = ARGV[a], ARGV[a + 1]
   if kind == 'c' then
-    local n = tonumber(f[4])
-    if f[3] == '1' and redis.call('EXISTS', KEYS[k]) == 1 then
+    local probe, n = ARGV[a + 2], tonumber(ARGV[a + 3])
+    a = a + 4
+    if probe == '1' and redis.call('EXISTS', KEYS[k]) == 1 then
       replies[#replies + 1] = 1
       replies[#replies + 1] = redis.call('INCR', KEYS[k + 1])
       redis.call('PEXPIRE', KEYS[k + 1], window)
       k = k + 2 + n
     else
-      if f[3] == '1' then k = k + 2 end
+      if probe == '1' then k = k + 2 end
       replies[#replies + 1] = 0
       for i = k, k + n - 1 do
         replies[#replies + 1] = redis.call('INCR', KEYS[i])
@@ -61,9 +61,10 @@ for _, op in ipairs(ARGV) do
       k = k + n
     end
   elseif kind == 's' then
-    local token, n = f[3], tonumber(f[4])
+    local token, n = ARGV[a + 2], tonumber(ARGV[a + 3])
     for i = 1, n do
-      local how, hold, owned = f[2 + 3 * i], tonumber(f[3 + 3 * i]), f[4 + 3 * i]
+      local at = a + 1 + 3 * i
+      local how, hold, owned = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2]
       local count, turn = KEYS[k + i - 1], KEYS[k + n + i - 1]
       if how == 'back' then
         if redis.call('DECR', count) <= 0 then redis.call('DEL', count) else redis.call('PEXPIRE', count, window) end
@@ -76,10 +77,14 @@ for _, op in ipairs(ARGV) do
         redis.call('DEL', turn)
       end
     end
+    a = a + 4 + 3 * n
     k = k + 2 * n
   elseif kind == 'o' then
     redis.call('SET', KEYS[k], '1', 'PX', window)
+    a = a + 2
     k = k + 1
+  else
+    return redis.error_reply('unknown throttle batch operation')
   end
 end
 return replies`;
@@ -98,7 +103,7 @@ export interface CountReply {
 }
 
 interface Operation {
-  readonly argv: string;
+  readonly argv: readonly string[];
   readonly keys: readonly string[];
   /** A count's reply goes here; settles and markers answer nobody. */
   readonly answer?: Answer;
@@ -144,7 +149,7 @@ export class ThrottleBatch {
   count(counts: readonly string[], windowMs: number, probe?: { readonly marker: string; readonly ownerCount: string }): Promise<CountReply> {
     return new Promise((resolve, reject) => {
       this.#add({
-        argv: `c ${windowMs} ${probe ? 1 : 0} ${counts.length}`,
+        argv: ['c', String(windowMs), probe ? '1' : '0', String(counts.length)],
         keys: probe ? [probe.marker, probe.ownerCount, ...counts] : counts,
         answer: { keys: counts.length, since: performance.now(), settled: false, resolve, reject },
       });
@@ -152,12 +157,13 @@ export class ThrottleBatch {
   }
 
   settle(counts: readonly string[], turns: readonly string[], windowMs: number, token: string, steps: readonly SettleStep[]): void {
-    const words = steps.map((step) => `${step.how} ${Math.max(0, Math.ceil(step.holdMs))} ${step.owned ? 1 : 0}`);
-    this.#add({ argv: `s ${windowMs} ${token} ${steps.length} ${words.join(' ')}`, keys: [...counts, ...turns] });
+    const argv = ['s', String(windowMs), token, String(steps.length)];
+    for (const step of steps) argv.push(step.how, String(Math.max(0, Math.ceil(step.holdMs))), step.owned ? '1' : '0');
+    this.#add({ argv, keys: [...counts, ...turns] });
   }
 
   mark(marker: string, ms: number): void {
-    this.#add({ argv: `o ${Math.max(1, Math.ceil(ms))}`, keys: [marker] });
+    this.#add({ argv: ['o', String(Math.max(1, Math.ceil(ms)))], keys: [marker] });
   }
 
   #add(operation: Operation): void {
@@ -201,7 +207,7 @@ export class ThrottleBatch {
         : setTimeout(() => setImmediate(() => fail(new Error(`no answer within ${this.#deadlineMs} ms`))), Math.max(0, oldest + this.#deadlineMs - performance.now()));
     this.#run(
       operations.flatMap((operation) => operation.keys),
-      operations.map((operation) => operation.argv),
+      operations.flatMap((operation) => operation.argv),
     ).then(
       (replies) => {
         clearTimeout(timer);

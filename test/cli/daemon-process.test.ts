@@ -265,8 +265,12 @@ describe('output', () => {
 describe("the README's demo command", () => {
   it('runs the demo passwd-file with the flags of "npm start", and the demo account logs in', async () => {
     const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-    const [, entry, ...flags] = pkg.scripts.start.split(/\s+/);
-    expect(entry).toBe('dist/cli/main.js');
+    // node, the installed command's V8 flags (test/packaging/v8-flags.test.ts), the command, the daemon's flags.
+    const [node, ...words] = pkg.scripts.start.split(/\s+/);
+    expect(node).toBe('node');
+    const at = words.findIndex((word) => !word.startsWith('--'));
+    expect(words[at]).toBe('dist/cli/main.js');
+    const flags = words.slice(at + 1);
     // Same flags, but the socket in a temp dir so a developer's own demo daemon is left alone.
     const runDir = path.join(tempDir(), 'run');
     const daemon = await spawnDaemon([...flags, '-m', runDir]);

@@ -25,7 +25,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { reverse as dnsLookup } from 'node:dns/promises';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,8 +36,8 @@ import { runLoad, type LoadOptions, type LoadResult, type WrongPasswords } from 
 import { makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 import { ThrowawayRedis } from '../test/helpers/throwaway-redis.js';
-import mysql from 'mysql2/promise';
 import { mariadbPid, processCpuMicros } from './process-cpu.js';
+import { nameResolution, referenceMissing } from './reference-setup.js';
 import { waitForSocket } from './wait-for-socket.js';
 import { describeTarget, formatRatio, median as medianOf, pairedRatios, type Target } from './paired-ratios.js';
 import { runOpenLoop, type OpenLoopOptions, type OpenLoopResult } from './open-loop.js';
@@ -85,7 +84,6 @@ const BARE = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
 const V8_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
 /** How `npm start` runs the daemon: node, the flags its script gives, then the command. */
 const NPM_START_FLAGS = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts.start!.split(' ').filter((word) => word.startsWith('--') && word.includes('='));
-const PAM_MYSQL = ['/lib/x86_64-linux-gnu/security/pam_mysql.so', '/usr/lib/x86_64-linux-gnu/security/pam_mysql.so', '/lib/security/pam_mysql.so'];
 
 interface Daemon {
   readonly child: ChildProcess;
@@ -152,32 +150,6 @@ async function startDaemon(command: string, argv: string[], socketPath: string):
         process.kill(-child.pid!, 'SIGTERM');
       }),
   };
-}
-
-/**
- * Whether MariaDB resolves a client's address to a name (a reverse lookup per
- * new connection, which the reference makes one or two of per login), and how
- * long this machine takes to resolve the loopback address the way it would.
- */
-async function nameResolution(port: number): Promise<string> {
-  const connection = await mysql.createConnection({ host: '127.0.0.1', port, user: 'sasl', password: 'sasl-pw', database: 'postfix' });
-  try {
-    const [rows] = await connection.query('SELECT @@skip_name_resolve AS skip');
-    const skip = Number((rows as Array<{ skip: number }>)[0]!.skip) === 1;
-    const started = performance.now();
-    await dnsLookup('127.0.0.1').catch(() => undefined);
-    const ms = performance.now() - started;
-    return `${skip ? 'skip_name_resolve on' : 'client addresses resolved to names (skip_name_resolve off)'}; reverse lookup of 127.0.0.1 here: ${ms.toFixed(2)} ms; both daemons reach it by address (no name to resolve)`;
-  } finally {
-    await connection.end();
-  }
-}
-
-function referenceMissing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root (saslauthd -a pam reads only /etc/pam.d)';
-  if (!existsSync('/usr/sbin/saslauthd')) return 'saslauthd missing (apt-get install sasl2-bin)';
-  if (!PAM_MYSQL.some((file) => existsSync(file))) return 'pam_mysql missing (apt-get install libpam-mysql)';
-  return undefined;
 }
 
 const mb = (n: number) => n.toFixed(1);

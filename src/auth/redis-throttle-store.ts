@@ -35,16 +35,14 @@
  * warns at start-up). Values are counts and markers, never a password or a
  * digest of one.
  *
- * Deadlines: a login waits for a command `deadlineMs` at most (withDeadline,
- * and the batch's own timer for counts),
- * and nothing queues while Redis is unreachable (enableOfflineQueue off), so a
- * login is never slowed by more than the deadline. The deadline gives a reply
- * that has already arrived one turn of the event loop to be read: timers run
- * before sockets are read, so on a host busy past the deadline a plain timer
- * would call a Redis that answered in time late. ioredis's own commandTimeout,
- * much longer, only reaps commands a hung Redis never answers. After a failure the store
- * is left alone for RETRY_AFTER_MS (logins count locally, at no cost), then
- * tried again; one line says it went away, one that it is back.
+ * Deadlines: a login waits `deadlineMs` at most for Redis (withDeadline; a
+ * count, its batch's timer), nothing queues while Redis is unreachable
+ * (enableOfflineQueue off), and a reply already in the socket when the
+ * deadline passes is still read (timers run before sockets are read).
+ * ioredis's commandTimeout, much longer, only reaps what a hung Redis never
+ * answers. After a failure the store is left alone for RETRY_AFTER_MS (logins
+ * count locally), then tried again; one line says it went away, one that it
+ * is back.
  */
 import { createHash, createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -156,12 +154,8 @@ export class RedisThrottleStore implements ThrottleStore {
 
   /** The server and database, for the start-up line: never the password. */
   static describe(url: string): string {
-    try {
-      const parsed = new URL(url);
-      return `${parsed.protocol}//${parsed.host}${parsed.pathname.length > 1 ? parsed.pathname : ''}`;
-    } catch {
-      return 'an invalid URL';
-    }
+    const parsed = URL.canParse(url) ? new URL(url) : undefined;
+    return parsed ? `${parsed.protocol}//${parsed.host}${parsed.pathname.length > 1 ? parsed.pathname : ''}` : 'an invalid URL';
   }
 
   async count(asked: readonly SharedKey[], windowMs: number, owner?: OwnerProbe): Promise<SharedCount | undefined> {
@@ -201,8 +195,7 @@ export class RedisThrottleStore implements ThrottleStore {
 
   /** Count and, for keys already throttled, take their turns: count() and its reserve() in one call. */
   async reserve(keys: readonly SharedKey[], { windowMs, ...limits }: ReserveLimits & { readonly windowMs: number }, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
-    const counted = await this.count(keys, windowMs);
-    return counted ? counted.reserve(limits, cancellation) : undefined;
+    return (await this.count(keys, windowMs))?.reserve(limits, cancellation);
   }
 
   /** A counted attempt's turns, for the keys already throttled; the reservation it is settled through. */

@@ -11,7 +11,7 @@
  * Rounds (5 by default: this machine's neighbours come and go) alternate the
  * two contenders; each ratio is taken within its round
  * and the median round is checked against the targets (paired-ratios.ts).
- * The store's Redis commands per login are read from Redis's own statistics.
+ * The script calls Redis ran per login are read from its own statistics.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -60,7 +60,7 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 /** Script calls Redis has run so far (one per batch of the store's counts, settles and markers; one per turn taken). */
-async function redisCommands(client: Redis): Promise<number> {
+async function scriptCalls(client: Redis): Promise<number> {
   return Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
 }
 
@@ -97,12 +97,11 @@ try {
           await waitForSocket(socketPath, child);
           const load = { socketPath, clients: scenario.clients, users: mailboxes.users, realm: 'example.org', service: 'smtp', wrongShare: 0, ...(scenario.hot ? { hotSet: scenario.hot } : {}) };
           await runCLoad(build.binary, { ...load, durationMs: 1000 });
-          const commandsBefore = await redisCommands(statistics);
+          const scriptsBefore = await scriptCalls(statistics);
           const cpuBefore = { daemon: processCpuMicros(child.pid!), redis: processCpuMicros(redis.pid!) };
           const result = await runCLoad(build.binary, { ...load, durationMs: DURATION_MS });
           const cpu = { daemon: (processCpuMicros(child.pid!) - cpuBefore.daemon) / result.requests, redis: (processCpuMicros(redis.pid!) - cpuBefore.redis) / result.requests };
-          // Less the benchmark's own INFO.
-          const perLogin = ((await redisCommands(statistics)) - commandsBefore) / result.requests;
+          const perLogin = ((await scriptCalls(statistics)) - scriptsBefore) / result.requests;
           (results[name] ??= []).push(result);
           if (result.wrongAnswers > 0) failed = true;
           console.log(`  ${`${name} #${round}`.padEnd(28)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${perLogin.toFixed(2).padStart(18)}${cpu.daemon.toFixed(0).padStart(22)}${cpu.redis.toFixed(0).padStart(7)}`);

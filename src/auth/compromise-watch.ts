@@ -13,7 +13,7 @@
  * mostly used to send spam; reading mail stays open to the owner. `saslauthd-
  * mysql unblock USER` ends it early (control-socket.ts).
  */
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../common/growing-lru.js';
 import type { Logger } from 'pino';
 import { networkOf } from '../protocol/ip-address.js';
 import { escapeField } from './auth-log.js';
@@ -56,11 +56,11 @@ export class CompromiseWatch {
   readonly #onSignal: ((service: string) => void) | undefined;
   readonly #clock: WatchClock;
   /** user → network → when a login last came from it. */
-  readonly #networks = new LRUCache<string, Map<string, number>>({ max: MAX_TRACKED_KEYS });
+  readonly #networks = growingLru<string, Map<string, number>>(MAX_TRACKED_KEYS);
   /** user → when this host last raised the signal for it. */
-  readonly #raised = new LRUCache<string, number>({ max: MAX_TRACKED_KEYS });
+  readonly #raised = growingLru<string, number>(MAX_TRACKED_KEYS);
   /** user → until when its sending logins are refused (this host's view; the store's wins when it answers). */
-  readonly #blocked = new LRUCache<string, number>({ max: MAX_TRACKED_KEYS });
+  readonly #blocked = growingLru<string, number>(MAX_TRACKED_KEYS);
 
   constructor(settings: CompromiseSettings, log: Logger, options: { readonly store?: CompromiseStore; readonly onSignal?: (service: string) => void; readonly clock?: WatchClock } = {}) {
     if (settings.networks < 2) throw new RangeError('the compromise watch needs at least two networks to compare');

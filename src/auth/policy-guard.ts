@@ -35,7 +35,8 @@
  * failed inside (fail_type internal).
  */
 import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from '../common/growing-lru.js';
 import type { Logger } from 'pino';
 import type { Backend, LookupResult } from '../backends/backend.js';
 import type { Cancellation } from '../common/cancellation.js';
@@ -113,7 +114,7 @@ export class PolicyGuard {
 
   constructor(options: PolicyGuardOptions) {
     this.#options = options;
-    this.#failures = new LRUCache({ max: MAX_TRACKED_KEYS, ttl: options.repeatWindowMs });
+    this.#failures = growingLru(MAX_TRACKED_KEYS, { ttl: options.repeatWindowMs });
   }
 
   /** Logins between their allow and their report. */

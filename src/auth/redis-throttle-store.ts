@@ -47,7 +47,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../common/growing-lru.js';
 import type { Logger } from 'pino';
 import type { Cancellation } from '../common/cancellation.js';
 import { BATCH_SCRIPT, ThrottleBatch, type CountReply, type SettleStep } from './redis-throttle-batch.js';
@@ -123,7 +123,7 @@ export class RedisThrottleStore implements ThrottleStore {
   /** Counts, settles and owner markers, sent once a turn (redis-throttle-batch.ts). */
   readonly #batch: ThrottleBatch;
   /** Digests of recent ids: bounded, about 150 bytes an entry. */
-  readonly #digests = new LRUCache<string, string>({ max: DIGESTS_REMEMBERED });
+  readonly #digests = growingLru<string, string>(DIGESTS_REMEMBERED);
 
   constructor(settings: RedisThrottleStoreSettings, log: Logger) {
     this.#settings = settings;

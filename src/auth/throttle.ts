@@ -43,7 +43,8 @@
  * back, writes the "throttling:" line when a key crosses the threshold, and
  * says how long to hold the answer.
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from '../common/growing-lru.js';
 import type { Logger } from 'pino';
 import type { Cancellation } from '../common/cancellation.js';
 import type { Hold } from '../protocol/answering.js';
@@ -113,13 +114,13 @@ export class FailureThrottle {
   readonly #clock: ThrottleClock;
   /** Users whose row exists; names with no row; client addresses; owner addresses: each its own bounded table. */
   readonly #tables: Readonly<Record<Table, LRUCache<string, Count>>> = {
-    'has-row': new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
-    'no-row': new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
-    address: new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
-    owner: new LRUCache<string, Count>({ max: MAX_TRACKED_KEYS }),
+    'has-row': growingLru<string, Count>(MAX_TRACKED_KEYS),
+    'no-row': growingLru<string, Count>(MAX_TRACKED_KEYS),
+    address: growingLru<string, Count>(MAX_TRACKED_KEYS),
+    owner: growingLru<string, Count>(MAX_TRACKED_KEYS),
   };
   /** user NUL address → when that address last logged in as that user. */
-  readonly #owners = new LRUCache<string, number>({ max: MAX_TRACKED_KEYS });
+  readonly #owners = growingLru<string, number>(MAX_TRACKED_KEYS);
   readonly #gate: GuessGate<ThrottleKey>;
   readonly #store: ThrottleStore | undefined;
 

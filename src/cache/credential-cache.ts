@@ -5,7 +5,8 @@
  * deactivation the old password keeps working until its entry expires
  * (-t seconds). Only successes are cached, as keyed digests, never as MD5.
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from '../common/growing-lru.js';
 import type { Digest, PasswordDigester } from './password-digest.js';
 
 /** A success remembered for a login, realm and service. */
@@ -33,7 +34,7 @@ export class CredentialCache implements RecentSuccesses {
   readonly #ttlMs: number;
 
   constructor(maxEntries: number, ttlMs: number, digester: PasswordDigester) {
-    this.#entries = new LRUCache({ max: maxEntries });
+    this.#entries = growingLru(maxEntries);
     this.#ttlMs = ttlMs;
     this.#digester = digester;
   }

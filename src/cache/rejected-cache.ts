@@ -18,7 +18,8 @@
  * and a flood of made-up names must not push out the successes real users need.
  */
 import type { DefaultScheme } from '../crypt/default-scheme.js';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from '../common/growing-lru.js';
 import type { Digest, PasswordDigest } from './password-digest.js';
 
 /** What the lookup found, as far as this cache cares: a stored value, or no usable row. */
@@ -46,7 +47,7 @@ export class RejectedPasswordCache {
   readonly #entries: LRUCache<string, Entry>;
 
   constructor(maxEntries: number) {
-    this.#entries = new LRUCache({ max: maxEntries });
+    this.#entries = growingLru(maxEntries);
   }
 
   get size(): number {

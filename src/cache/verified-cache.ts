@@ -8,7 +8,8 @@
  * takes effect at the very next login, because they change or remove the row.
  */
 import type { DefaultScheme } from '../crypt/default-scheme.js';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from '../common/growing-lru.js';
 import type { Digest, PasswordDigest } from './password-digest.js';
 
 interface Entry {
@@ -32,7 +33,7 @@ export class VerifiedPasswordCache {
   readonly #entries: LRUCache<string, Entry>;
 
   constructor(maxEntries: number) {
-    this.#entries = new LRUCache({ max: maxEntries });
+    this.#entries = growingLru(maxEntries);
   }
 
   get size(): number {

@@ -13,7 +13,7 @@
  *     hammering one user counts once, and a requester cannot add rows.
  * Values above the cost ceilings never count (they are refused, not computed).
  */
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../common/growing-lru.js';
 import type { DefaultScheme } from './default-scheme.js';
 import { plan, type Plan } from './plan.js';
 import type { CostCeilings } from './schemes/crypt-strings.js';
@@ -45,8 +45,7 @@ export function costClass(chosen: Plan): string | undefined {
 /** Counts of cost classes over distinct values, and one value of each class. */
 class ClassCounts {
   readonly #counts = new Map<string, { count: number; value: string }>();
-  readonly #seen = new LRUCache<string, string>({
-    max: COUNTED_VALUES,
+  readonly #seen = growingLru<string, string>(COUNTED_VALUES, {
     dispose: (costKind) => this.#forget(costKind),
   });
 

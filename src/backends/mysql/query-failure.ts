@@ -1,7 +1,7 @@
 /** A failed lookup statement as the login sees it: database trouble is a temporary failure, never a "no". */
 import type { LookupResult } from '../backend.js';
 import { ErrorCodes } from '../../errors.js';
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../../common/growing-lru.js';
 import { QueryFailure } from './hosts.js';
 
 /** The server is there and refuses the daemon's account: a configuration to fix, not an outage to wait out. */
@@ -41,7 +41,7 @@ const REMEMBERED_MS = 60_000;
  * database do that work for nothing.
  */
 export class LookupFailures {
-  readonly #cannotHold = new LRUCache<string, true>({ max: REMEMBERED_NAMES, ttl: REMEMBERED_MS });
+  readonly #cannotHold = growingLru<string, true>(REMEMBERED_NAMES, { ttl: REMEMBERED_MS });
 
   /** The answer for a name known to be one no row can hold, without asking. */
   known(name: string): LookupResult | undefined {

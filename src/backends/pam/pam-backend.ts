@@ -13,7 +13,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from '../../common/growing-lru.js';
 import type { Logger } from 'pino';
 import type { Backend, LookupQuery, LookupResult } from '../backend.js';
 import { ErrorCodes } from '../../errors.js';
@@ -80,14 +81,13 @@ export class PamBackend implements Backend {
   readonly mechanism = 'pam';
   readonly #options: PamBackendOptions;
   readonly #usable: LRUCache<string, CachedService>;
-  readonly #unusable = new LRUCache<string, CachedService>({ max: MAX_UNUSABLE_NAMES });
+  readonly #unusable = growingLru<string, CachedService>(MAX_UNUSABLE_NAMES);
   readonly #pools = new Map<string, SharedPool>();
   #missing = { lastLoggedAt: -Infinity, suppressed: 0 };
 
   constructor(options: PamBackendOptions) {
     this.#options = options;
-    this.#usable = new LRUCache<string, CachedService>({
-      max: MAX_USABLE_SERVICES,
+    this.#usable = growingLru<string, CachedService>(MAX_USABLE_SERVICES, {
       // Pushed out by more services than the table holds: its pool goes when nothing else uses it.
       dispose: (entry, service, reason) => {
         if (reason === 'evict' && entry.state.usable) this.#release(entry.state.pool, service);

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes } from '../../src/errors.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { MysqlHosts } from '../../src/backends/mysql/hosts.js';
-import { MysqlLookup } from '../../src/backends/mysql/mysql-lookup.js';
+import { MAX_BATCH, MysqlLookup } from '../../src/backends/mysql/mysql-lookup.js';
 import type { ColumnLookup } from '../../src/backends/mysql/settings.js';
 import { testDatabase, type TestDatabase } from '../helpers/mysql.js';
 
@@ -70,6 +70,22 @@ describe.each<[string, ColumnLookup]>([
     expect(byName.twin).toMatchObject({ status: 'misconfigured' });
     expect(byName.empty).toMatchObject({ status: 'refused' });
     expect(byName.dora).toMatchObject(lookup.statusColumn ? { status: 'refused' } : { status: 'found', user: 'dora' });
+  }, 30_000);
+
+  it('asks every batch size with one of five statements (2, 4, 8, 16, 32 names), each login answered as alone', async () => {
+    statements.length = 0;
+    const together = make();
+    for (let count = 2; count <= MAX_BATCH; count += 1) {
+      // The padding repeats the last name: put a row's name there, and one at the front.
+      const names = Array.from({ length: count }, (_, i) => (i === 0 ? 'bob' : i === count - 1 ? 'ALICE' : `nobody-${i}`));
+      const all = await Promise.all(names.map((user) => together.lookup({ user, realm: '', service: 'smtp' })));
+      expect(all[0]).toMatchObject({ status: 'found', user: 'bob', candidates: [{ stored: 'pw-bob' }] });
+      expect(all[count - 1]).toMatchObject({ status: 'found', user: 'alice', candidates: [{ stored: 'pw-alice' }] });
+      expect(all.slice(1, -1).filter((found) => found.status !== 'unknown')).toEqual([]);
+      await nextTurn();
+    }
+    expect(statements).toHaveLength(MAX_BATCH - 1);
+    expect(new Set(statements).size).toBe(5);
   }, 30_000);
 });
 

@@ -19,6 +19,18 @@ import type { ColumnLookup, ConnectionSettings, PlainLookupSettings } from './se
 export const MAX_BATCH = 32;
 
 /**
+ * How many names a batched statement asks for when `count` logins share it: the
+ * next power of two (at most MAX_BATCH), the last name repeated to fill it. Each
+ * size is a prepared statement on every connection, with its column and
+ * parameter descriptions kept in the daemon and in the server: five sizes (2 to
+ * 32), not thirty-one. A name asked twice is one row set (IN is a set); its
+ * repeats' flag columns are not read.
+ */
+export function batchSize(count: number): number {
+  return Math.min(MAX_BATCH, 2 ** Math.ceil(Math.log2(count)));
+}
+
+/**
  * A statement out this long stops holding the next one back (lookup-batch.ts):
  * longer than a lookup on a healthy local network takes, short enough that a
  * login waiting behind a slow one hardly notices.
@@ -69,7 +81,7 @@ export class MysqlLookup {
    * always asked one login at a time.
    */
   readonly #batcher: LookupBatcher | undefined;
-  /** The batched statement's text, by how many names it asks for. */
+  /** The batched statement's text, by how many names it asks for (batchSize). */
   readonly #batchSql: string[] = [];
   /** A lookup statement has answered: its text is sound, and an error comparing a name is that name's (query-failure.ts). */
   #answeredBefore = false;
@@ -117,8 +129,10 @@ export class MysqlLookup {
   /** One statement for these names: the one-name statement for one, the batched one for more. */
   async #askColumns(lookup: ColumnLookup, names: readonly string[]): Promise<unknown[][][]> {
     if (names.length === 1) return [await this.#hosts.query(this.#prepared.sql, [names[0]!])];
-    const sql = (this.#batchSql[names.length] ??= batchColumnSql(lookup, names.length));
-    const rows = await this.#hosts.query(sql, [...names, ...names]);
+    const size = batchSize(names.length);
+    const sql = (this.#batchSql[size] ??= batchColumnSql(lookup, size));
+    const asked = names.length === size ? names : [...names, ...Array<string>(size - names.length).fill(names.at(-1)!)];
+    const rows = await this.#hosts.query(sql, [...asked, ...asked]);
     // The name flags follow the row's own name column (lookup-sql.ts).
     return rowsByName(rows, names.length, this.#prepared.nameColumn! + 1);
   }

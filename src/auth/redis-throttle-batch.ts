@@ -22,11 +22,14 @@
  *                          owner's count alone moves when the marker is
  *                          there. Replies {1, count} or {0, N counts}.
  *   s WINDOW TOKEN N (OP HOLD OWNED)xN
- *                          settle: KEYS are N counts then their N turns; OP
- *                          keep (a failure stays counted), back (the attempt
- *                          taken back), clear (the name starts over); HOLD
- *                          closes the key to every host for the delay earned;
- *                          OWNED gives back the turn this login holds.
+ *                          settle: KEYS are N counts, then the turn of each
+ *                          step that touches its turn (HOLD above 0 or OWNED
+ *                          1), in order: most settles touch none, and their
+ *                          keys are most of a batch's bytes. OP keep (a
+ *                          failure stays counted), back (the attempt taken
+ *                          back), clear (the name starts over); HOLD closes
+ *                          the key to every host for the delay earned; OWNED
+ *                          gives back the turn this login holds.
  *   o MS                   an owner marker (KEYS: 1), for MS.
  * Every write that creates or changes a count sets its expiry in the same
  * script, so no count is ever left without one, whatever happens to the
@@ -62,23 +65,28 @@ while a <= #ARGV do
     end
   elseif kind == 's' then
     local token, n = ARGV[a + 2], tonumber(ARGV[a + 3])
+    local t = k + n
     for i = 1, n do
       local at = a + 1 + 3 * i
       local how, hold, owned = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2]
-      local count, turn = KEYS[k + i - 1], KEYS[k + n + i - 1]
+      local count = KEYS[k + i - 1]
       if how == 'back' then
         if redis.call('DECR', count) <= 0 then redis.call('DEL', count) else redis.call('PEXPIRE', count, window) end
       elseif how == 'clear' then
         redis.call('DEL', count)
       end
-      if hold > 0 then
-        redis.call('SET', turn, token, 'PX', hold)
-      elseif owned == '1' and redis.call('GET', turn) == token then
-        redis.call('DEL', turn)
+      if hold > 0 or owned == '1' then
+        local turn = KEYS[t]
+        t = t + 1
+        if hold > 0 then
+          redis.call('SET', turn, token, 'PX', hold)
+        elseif redis.call('GET', turn) == token then
+          redis.call('DEL', turn)
+        end
       end
     end
     a = a + 4 + 3 * n
-    k = k + 2 * n
+    k = t
   elseif kind == 'o' then
     redis.call('SET', KEYS[k], '1', 'PX', window)
     a = a + 2
@@ -125,11 +133,16 @@ export class ThrottleBatch {
   readonly #run: RunBatch;
   readonly #failed: (error: Error) => void;
   readonly #deadlineMs: number;
+  /** The batch being gathered: its operations, and their keys and ARGV entries in order, ready to send. */
   #due: Operation[] = [];
+  #keys: string[] = [];
+  #argv: string[] = [];
   /** performance.now() when the first operation of the batch being gathered came. */
   #since = 0;
   /** Operations came since the last look at the batch. */
   #arrived = false;
+  /** A look at the batch is due at the end of a turn. */
+  #looking = false;
 
   /**
    * `failed` hears of a batch that did not run or did not answer in time
@@ -156,10 +169,16 @@ export class ThrottleBatch {
     });
   }
 
+  /** `turns[i]` is the turn of `counts[i]`; only those of the steps that touch their turn are sent. */
   settle(counts: readonly string[], turns: readonly string[], windowMs: number, token: string, steps: readonly SettleStep[]): void {
     const argv = ['s', String(windowMs), token, String(steps.length)];
-    for (const step of steps) argv.push(step.how, String(Math.max(0, Math.ceil(step.holdMs))), step.owned ? '1' : '0');
-    this.#add({ argv, keys: [...counts, ...turns] });
+    const keys = [...counts];
+    steps.forEach((step, i) => {
+      const holdMs = Math.max(0, Math.ceil(step.holdMs));
+      argv.push(step.how, String(holdMs), step.owned ? '1' : '0');
+      if (holdMs > 0 || step.owned) keys.push(turns[i]!);
+    });
+    this.#add({ argv, keys });
   }
 
   mark(marker: string, ms: number): void {
@@ -167,32 +186,43 @@ export class ThrottleBatch {
   }
 
   #add(operation: Operation): void {
-    if (this.#due.length === 0) {
-      this.#since = performance.now();
+    if (this.#due.length === 0) this.#since = performance.now();
+    if (!this.#looking) {
+      this.#looking = true;
       setImmediate(() => this.#atTurnEnd());
     }
     this.#due.push(operation);
+    for (const key of operation.keys) this.#keys.push(key);
+    for (const entry of operation.argv) this.#argv.push(entry);
     this.#arrived = true;
+    // A full batch goes at once; the turn-end check finds the next one (if any) begun.
+    if (this.#due.length >= MAX_BATCH) this.#send();
   }
 
   #atTurnEnd(): void {
     const arriving = this.#arrived;
     this.#arrived = false;
-    if (arriving && this.#due.length < MAX_BATCH && performance.now() - this.#since < GATHER_MS) {
+    if (this.#due.length > 0 && arriving && performance.now() - this.#since < GATHER_MS) {
       setImmediate(() => this.#atTurnEnd());
       return;
     }
-    this.#send();
+    this.#looking = false;
+    if (this.#due.length > 0) this.#send();
   }
 
   #send(): void {
-    const due = this.#due;
+    const operations = this.#due;
+    const keys = this.#keys;
+    const argv = this.#argv;
     this.#due = [];
-    for (let at = 0; at < due.length; at += MAX_BATCH) this.#call(due.slice(at, at + MAX_BATCH));
+    this.#keys = [];
+    this.#argv = [];
+    this.#call(operations, keys, argv);
   }
 
-  #call(operations: readonly Operation[]): void {
-    const answers = operations.flatMap((operation) => (operation.answer ? [operation.answer] : []));
+  #call(operations: readonly Operation[], keys: readonly string[], argv: readonly string[]): void {
+    const answers: Answer[] = [];
+    for (const operation of operations) if (operation.answer) answers.push(operation.answer);
     let done = false;
     const fail = (failure: Error): void => {
       if (done) return;
@@ -205,10 +235,7 @@ export class ThrottleBatch {
       oldest === undefined
         ? undefined
         : setTimeout(() => setImmediate(() => fail(new Error(`no answer within ${this.#deadlineMs} ms`))), Math.max(0, oldest + this.#deadlineMs - performance.now()));
-    this.#run(
-      operations.flatMap((operation) => operation.keys),
-      operations.flatMap((operation) => operation.argv),
-    ).then(
+    this.#run(keys, argv).then(
       (replies) => {
         clearTimeout(timer);
         if (done) return;

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { BATCH_SCRIPT, ThrottleBatch } from '../../src/auth/redis-throttle-batch.js';
+import { BATCH_SCRIPT, MAX_BATCH, ThrottleBatch } from '../../src/auth/redis-throttle-batch.js';
 import { KEY_NAMESPACE, RedisThrottleStore } from '../../src/auth/redis-throttle-store.js';
 import { FailureThrottle } from '../../src/auth/throttle.js';
 import { ErrorCodes } from '../../src/errors.js';
@@ -23,10 +23,10 @@ async function scriptCalls(client: Redis): Promise<number> {
   return [...stats.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[2]), 0);
 }
 
-function batchOn(client: Redis, failures: Error[] = []): ThrottleBatch {
+function batchOn(client: Redis, failures: Error[] = [], sentKeys: string[] = []): ThrottleBatch {
   const scripted = client as Redis & { throttleBatch(n: number, ...args: string[]): Promise<number[]> };
   scripted.defineCommand('throttleBatch', { lua: BATCH_SCRIPT });
-  return new ThrottleBatch((keys, argv) => scripted.throttleBatch(keys.length, ...keys, ...argv), (error) => failures.push(error), 1_000);
+  return new ThrottleBatch((keys, argv) => (sentKeys.push(...keys), scripted.throttleBatch(keys.length, ...keys, ...argv)), (error) => failures.push(error), 1_000);
 }
 
 async function storeOn(redis: ThrowawayRedis): Promise<RedisThrottleStore> {
@@ -68,6 +68,43 @@ describe('the throttle store, a turn at a time', () => {
     expect(await client.get('count:a')).toBe('1');
     expect(await client.pttl('turn:b')).toBeGreaterThan(0);
     expect(await client.pttl('turn:b')).toBeLessThanOrEqual(700);
+  });
+
+  it('sends a turn only for the steps that touch it, and reads every settle of a batch with its own keys', async () => {
+    const redis = await ThrowawayRedis.create();
+    const client = redis.client();
+    const sentKeys: string[] = [];
+    const batch = batchOn(client, [], sentKeys);
+    for (const key of ['count:a', 'count:b', 'count:c', 'count:d']) await client.set(key, '3');
+    await client.set('turn:a', 'someone');
+    await client.set('turn:c', 'host:1');
+    await client.set('turn:d', 'someone else');
+    await client.config('RESETSTAT');
+    batch.settle(['count:a', 'count:b', 'count:c'], ['turn:a', 'turn:b', 'turn:c'], WINDOW_MS, 'host:1', [
+      { how: 'back', holdMs: 0, owned: false },
+      { how: 'keep', holdMs: 700, owned: false },
+      { how: 'clear', holdMs: 0, owned: true },
+    ]);
+    batch.settle(['count:d'], ['turn:d'], WINDOW_MS, 'host:2', [{ how: 'back', holdMs: 0, owned: true }]);
+    await eventually(async () => (await scriptCalls(client)) === 1);
+    expect(sentKeys).toEqual(['count:a', 'count:b', 'count:c', 'turn:b', 'turn:c', 'count:d', 'turn:d']);
+    expect(await client.mget('count:a', 'count:b', 'count:c', 'count:d')).toEqual(['2', '3', null, '2']);
+    // turn:a was not part of it; turn:b closed for the hold; turn:c given back by its holder; turn:d is another host's.
+    expect(await client.mget('turn:a', 'turn:b', 'turn:c', 'turn:d')).toEqual(['someone', 'host:1', null, 'someone else']);
+    expect(await client.pttl('turn:b')).toBeLessThanOrEqual(700);
+    await redis.destroy();
+  });
+
+  it('sends a full batch at once and the rest after it, each count with its own reply', async () => {
+    const redis = await ThrowawayRedis.create();
+    const client = redis.client();
+    const batch = batchOn(client);
+    await client.config('RESETSTAT');
+    const replies = await Promise.all(Array.from({ length: MAX_BATCH + 10 }, (_, i) => batch.count([`count:${i % 7}`], WINDOW_MS)));
+    expect(await scriptCalls(client)).toBe(2);
+    // Seven keys, counted in the order asked: the i-th count of a key sees i.
+    expect(replies.map((reply) => reply.counts[0])).toEqual(Array.from({ length: MAX_BATCH + 10 }, (_, i) => Math.floor(i / 7) + 1));
+    await redis.destroy();
   });
 
   it('fails every count of a batch that did not run, and says so once', async () => {

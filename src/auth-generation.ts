@@ -22,6 +22,7 @@ import type { Hold } from './protocol/answering.js';
 import type { Cancellation } from './common/cancellation.js';
 import type { Backend } from './backends/backend.js';
 import type { DaemonMetrics } from './metrics/daemon-metrics.js';
+import type { TokenCheck } from './auth/token-login.js';
 
 export interface GenerationParts {
   readonly config: DaemonConfig;
@@ -33,6 +34,8 @@ export interface GenerationParts {
   readonly metrics: DaemonMetrics | undefined;
   /** Built from `config` (backends/index.ts): this generation owns it and closes it when retired. */
   readonly backend: Backend;
+  /** Checks bearer tokens when an identity provider is configured; kept across reloads with its keys. */
+  readonly tokens?: TokenCheck | undefined;
 }
 
 export class AuthGeneration {
@@ -45,7 +48,7 @@ export class AuthGeneration {
   #inFlight = 0;
   #retired: (() => void) | undefined;
 
-  constructor({ config, backend, logger, pools, throttle, compromise, metrics }: GenerationParts) {
+  constructor({ config, backend, logger, pools, throttle, compromise, metrics, tokens }: GenerationParts) {
     this.backend = backend;
     const digester = new PasswordDigester();
     // --verify-cache sizes both never-stale caches: the passwords that matched a row and those that did not.
@@ -89,6 +92,7 @@ export class AuthGeneration {
       ...(compromise ? { compromise } : {}),
       ...(metrics ? { metrics } : {}),
       ...(this.#rehasher ? { rehash: this.#rehasher } : {}),
+      ...(tokens ? { tokens } : {}),
     });
   }
 

@@ -157,7 +157,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       : undefined;
 
     const compromise = config.compromise ? await watchCompromise(config.compromise, throttleStore, metrics, logger) : undefined;
-    let current: AuthGeneration = new AuthGeneration({ config, backend: createBackend(config.backend, logger), logger, pools, throttle, compromise, metrics });
+    // Loaded only when configured: jose and the keys it keeps.
+    const tokens = config.oauth ? new (await import('./oauth/access-tokens.js')).AccessTokens(config.oauth) : undefined;
+    let current: AuthGeneration = new AuthGeneration({ config, backend: createBackend(config.backend, logger), logger, pools, throttle, compromise, metrics, tokens });
     // The generation serving when the daemon stops: the ones replaced before close their own backends as they retire.
     cleanup.add(() => current.backend.close());
     /** Generations replaced by a reload that still have requests to answer. */
@@ -193,7 +195,11 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         timeouts: config.dovecotTimeouts,
         maxConnections: config.maxConnections,
         maxPerPeer: config.maxConnectionsPerPeer,
-        policy: { plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false, trustsAddressesFrom: inNetworks(config.dovecot?.trustedPeers ?? []) },
+        policy: {
+          plaintextNeedsTls: config.dovecot?.plaintextNeedsTls ?? false,
+          trustsAddressesFrom: inNetworks(config.dovecot?.trustedPeers ?? []),
+          ...(tokens ? { tokens: { ...(config.oauth?.scope === undefined ? {} : { scope: config.oauth.scope }), openidConfiguration: tokens.openidConfiguration } } : {}),
+        },
         logger: logger.child({ component: 'dovecot' }),
       });
       dovecotServer = dovecot;
@@ -231,7 +237,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         const restartNeeded = settingsNeedingRestart(running, next);
         const nextThrottle = sameJson(running.throttle, next.throttle) ? throttle : makeThrottle(next.throttle);
         // Building the generation builds its backend: a configuration it cannot use throws here, and nothing has changed yet.
-        const replacement = new AuthGeneration({ config: next, backend: createBackend(next.backend, logger), logger, pools, throttle: nextThrottle, compromise, metrics });
+        const replacement = new AuthGeneration({ config: next, backend: createBackend(next.backend, logger), logger, pools, throttle: nextThrottle, compromise, metrics, tokens });
         const previous = current;
         current = replacement;
         running = next;

@@ -33,6 +33,8 @@ import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
 import { NO_TURN, type FailureThrottle, type Turn } from './throttle.js';
 import { SENDING_SERVICES, type CompromiseWatch } from './compromise-watch.js';
+import { tokenOutcome, type TokenCheck } from './token-login.js';
+import type { TokenMechanism } from '../protocol/sasl-token.js';
 
 /** A success with the account's own password, for re-hashing (auth/rehash.ts). */
 export interface SuccessfulPassword {
@@ -73,6 +75,8 @@ export interface AuthenticatorOptions {
   readonly rehash?: RehashOnLogin;
   /** The compromised-account signal (compromise-watch.ts): told about each success from a known address; may refuse sending logins. */
   readonly compromise?: Pick<CompromiseWatch, 'success' | 'blocking' | 'isBlocked'>;
+  /** Checks bearer tokens (OAUTHBEARER, XOAUTH2), when an identity provider is configured. */
+  readonly tokens?: TokenCheck;
   /** Told about every finished authentication (Prometheus metrics), when enabled. */
   readonly metrics?: { observe(event: AuthEvent): void };
   readonly clock?: Clock;
@@ -111,7 +115,9 @@ export class Authenticator {
     const turn = this.#options.throttle?.turn(request.client?.address, cancellation, hold) ?? NO_TURN;
     let decided: Decided;
     if (read.ok) {
-      decided = await this.#decide(read.query, request.password.reveal(), turn, cancellation);
+      decided = request.token
+        ? await this.#decideToken(read.query, request.token, request.password.reveal(), turn, cancellation)
+        : await this.#decide(read.query, request.password.reveal(), turn, cancellation);
     } else {
       // Refused before its lookup: no password is evaluated, and the name counts under the key all such names share.
       await turn.claim(read.names.user, 'not-a-name');
@@ -165,6 +171,40 @@ export class Authenticator {
         return this.#unavailable(query, found, password, turn);
       case 'misconfigured':
         // The configuration's fault, not the user's: retry later, and the log says what to fix. No cache stands in for it.
+        return { outcome: { result: 'temporary-failure', code: found.code, reason: found.reason } };
+    }
+  }
+
+  /**
+   * A bearer token for the mailbox the client names: the row is looked up and
+   * the attempt counted under it before the token is checked, as for a
+   * password, and a name without a row has its token checked all the same
+   * (the time does not tell which names exist).
+   */
+  async #decideToken(query: LookupQuery, mechanism: TokenMechanism, token: Buffer, turn: Turn, cancellation: Cancellation): Promise<Decided> {
+    const { tokens } = this.#options;
+    if (!tokens) return { outcome: { result: 'temporary-failure', code: ErrorCodes.INTERNAL, reason: `${mechanism} with no identity provider configured` } };
+    turn.expect(query.user);
+    const found = await this.#lookUp(query, cancellation);
+    switch (found.status) {
+      case 'found': {
+        const user = found.user ?? query.user;
+        const refused = await turn.claim(user, 'has-row');
+        if (refused) return { outcome: refused };
+        return { outcome: tokenOutcome(await tokens.verify(token), mechanism, user, query.user), canonical: user };
+      }
+      case 'unknown':
+      case 'refused': {
+        const refused = await turn.claim(normalizedName(query.user), 'no-row');
+        if (refused) return { outcome: refused };
+        const verdict = await tokens.verify(token);
+        if (verdict.kind === 'unavailable') return { outcome: tokenOutcome(verdict, mechanism, query.user, query.user) };
+        return { outcome: found.status === 'unknown' ? UNKNOWN_USER : { result: 'failure', code: found.code, reason: found.reason } };
+      }
+      case 'unavailable':
+        // The outage cache remembers passwords, never tokens.
+        return { outcome: { result: 'temporary-failure', code: found.code, reason: found.code === ErrorCodes.BACKEND_UNAVAILABLE ? `backend unavailable: ${found.reason}` : found.reason } };
+      case 'misconfigured':
         return { outcome: { result: 'temporary-failure', code: found.code, reason: found.reason } };
     }
   }

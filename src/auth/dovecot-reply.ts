@@ -6,9 +6,12 @@
  * Postfix takes as the SASL user.
  */
 import type { DovecotAnswer } from '../protocol/dovecot-connection.js';
+import { ErrorCodes } from '../errors.js';
 import type { Decision } from './authenticator.js';
 
 const FAIL: DovecotAnswer = Object.freeze({ kind: 'fail' });
+/** A token without the scope it needs gets RFC 7628's insufficient_scope; every other refusal of a token login, invalid_token (dovecot-connection.ts sends it only for a token). */
+const FAIL_SCOPE: DovecotAnswer = Object.freeze({ kind: 'fail', tokenStatus: 'insufficient_scope' });
 const TEMPORARY: DovecotAnswer = Object.freeze({ kind: 'temporary' });
 
 export function dovecotReply({ outcome, user }: Decision): DovecotAnswer {
@@ -16,7 +19,7 @@ export function dovecotReply({ outcome, user }: Decision): DovecotAnswer {
     case 'success':
       return { kind: 'ok', user };
     case 'failure':
-      return FAIL;
+      return outcome.code === ErrorCodes.TOKEN_SCOPE ? FAIL_SCOPE : FAIL;
     case 'temporary-failure':
       return TEMPORARY;
   }

@@ -20,6 +20,7 @@ import type { DovecotTimeouts } from '../protocol/dovecot-connection.js';
 import { OptionReader, type Sourced } from './option-reader.js';
 import { readSaslauthdSysconfig, type SaslauthdSysconfig } from './saslauthd-sysconfig.js';
 import { resolveThrottleStore, type ThrottleStoreConfig } from './throttle-store-config.js';
+import { resolveOauth, type OauthConfig } from './oauth-config.js';
 import { parseListenAddress, resolveDovecotPolicy, type DovecotPolicyConfig } from './dovecot-policy-config.js';
 import { resolveCompromise } from './compromise-config.js';
 import type { CompromiseSettings } from '../auth/compromise-watch.js';
@@ -108,6 +109,8 @@ export interface DaemonConfig {
   readonly throttle: ThrottleSettings;
   /** Where the throttle's counts are shared with other hosts, when they are (src/auth/redis-throttle-store.ts). */
   readonly throttleStore?: ThrottleStoreConfig;
+  /** The identity provider whose access tokens OAUTHBEARER and XOAUTH2 accept, when configured (src/oauth/). */
+  readonly oauth?: OauthConfig;
   /** Prometheus /metrics over HTTP; undefined when off (the default). */
   readonly metrics?: { readonly host: string; readonly port: number };
   readonly shutdownGraceMs: number;
@@ -198,6 +201,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
   const maxConnections = read.number('maxConnections');
   const environmentFile = read.text('environmentFile');
 
+  const dovecot = resolveDovecot(read, cwd);
   const config: DaemonConfig = {
     mech,
     runDir,
@@ -236,7 +240,8 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env = process.env, 
     dovecotTimeouts: { handshakeTimeoutMs: readTimeoutMs, answerTimeoutMs, responseTimeoutMs: readTimeoutMs },
     maxConnections,
     maxConnectionsPerPeer: read.number('maxConnectionsPerPeer', Math.max(1, Math.floor(maxConnections / 2))),
-    ...resolveDovecot(read, cwd),
+    ...dovecot,
+    ...resolveOauth(read, dovecot.dovecot !== undefined),
     throttle,
     ...resolveThrottleStore(read, cwd, throttle),
     ...resolveDovecotPolicy(read, cwd, throttle),

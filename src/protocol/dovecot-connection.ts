@@ -2,7 +2,8 @@
  * One connection of Dovecot's auth-client protocol (dovecot-codec.ts), the
  * server side, as Postfix's smtpd_sasl_type = dovecot expects it:
  *
- *   server, at once   VERSION 1 2, MECH PLAIN plaintext, MECH LOGIN plaintext,
+ *   server, at once   VERSION 1 2, MECH PLAIN plaintext, MECH LOGIN plaintext
+ *                     (and OAUTHBEARER and XOAUTH2 when tokens are configured),
  *                     SPID, CUID, COOKIE, DONE (MECH before SPID: Postfix insists)
  *   client            VERSION 1 x, CPID pid, then AUTH id MECH service=.. rip=.. [secured] [resp=..]
  *   server            CONT id challenge | OK id user=<the row's own name> | FAIL id reason=..
@@ -22,14 +23,15 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { authParameters, formatLine, MAX_LINE_BYTES, parseLine } from './dovecot-codec.js';
-import { mechanismNamed, SaslExchange, type SaslStep } from './sasl.js';
+import { isTokenMechanism, mechanismNamed, PASSWORD_MECHANISMS, SaslExchange, type Mechanism, type SaslStep, type TokenErrorInfo } from './sasl.js';
+import { TOKEN_MECHANISMS, type TokenMechanism, type TokenStatus } from './sasl-token.js';
 import { PendingAnswer, type LoginHandler } from './answering.js';
 import type { ConnectionRoom, ServedConnection } from './listener.js';
 import { clientAddressOf, EARLY_REFUSAL_MESSAGE, refusalBeforeAuthentication, type ClientAddress, type LoginRequest } from './request.js';
 import { Secret } from './secret.js';
 
 /** How a login ends for this protocol. */
-export type DovecotAnswer = { readonly kind: 'ok'; readonly user: string } | { readonly kind: 'fail' } | { readonly kind: 'temporary' };
+export type DovecotAnswer = { readonly kind: 'ok'; readonly user: string } | { readonly kind: 'fail'; readonly tokenStatus?: TokenStatus } | { readonly kind: 'temporary' };
 
 export interface DovecotPolicy {
   /** Refuse PLAIN and LOGIN on a request without "secured" (the client's connection to the MTA is not encrypted), as Dovecot's disable_plaintext_auth does. */
@@ -40,6 +42,8 @@ export interface DovecotPolicy {
    * decides who connects.
    */
   readonly trustsAddressesFrom: (peerAddress: string) => boolean;
+  /** Set when an identity provider is configured: OAUTHBEARER and XOAUTH2 are offered, and a refused token's error says this. */
+  readonly tokens?: TokenErrorInfo;
 }
 
 export interface DovecotTimeouts {
@@ -110,6 +114,7 @@ export class DovecotConnection implements ServedConnection {
   #lastActivity = performance.now();
   /** Whether this peer's rip is believed (DovecotPolicy). */
   readonly #believed: boolean;
+  readonly #offered: readonly Mechanism[];
 
   constructor(socket: Socket, handler: LoginHandler<DovecotAnswer>, timeouts: DovecotTimeouts, log: Logger, policy: DovecotPolicy, room: ConnectionRoom) {
     this.#socket = socket;
@@ -119,6 +124,7 @@ export class DovecotConnection implements ServedConnection {
     this.#policy = policy;
     this.#room = room;
     this.#believed = socket.remoteAddress === undefined || policy.trustsAddressesFrom(socket.remoteAddress);
+    this.#offered = policy.tokens ? [...PASSWORD_MECHANISMS, ...TOKEN_MECHANISMS] : PASSWORD_MECHANISMS;
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.#onData(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => this.#log.debug({ error: { code: error.code, message: error.message } }, 'dovecot-protocol connection error'));
@@ -129,8 +135,8 @@ export class DovecotConnection implements ServedConnection {
     const cuid = nextConnectionId++;
     this.#write(
       formatLine('VERSION', '1', '2') +
-        formatLine('MECH', 'PLAIN', 'plaintext') +
-        formatLine('MECH', 'LOGIN', 'plaintext') +
+        // Dovecot flags the token mechanisms plaintext too: a token is as good as a password to whoever sees it.
+        this.#offered.map((mechanism) => formatLine('MECH', mechanism, 'plaintext')).join('') +
         formatLine('SPID', String(process.pid)) +
         formatLine('CUID', String(cuid)) +
         formatLine('COOKIE', Buffer.from(`${process.pid}:${cuid}:${Date.now()}`).toString('hex').padEnd(32, '0').slice(0, 32)) +
@@ -245,7 +251,7 @@ export class DovecotConnection implements ServedConnection {
   #onAuth(fields: readonly string[]): void {
     const [id = '', mechanismName = '', ...rest] = fields;
     if (!/^\d+$/.test(id) || this.#requests.has(id)) return this.#drop('AUTH with a missing or repeated id');
-    const mechanism = mechanismNamed(mechanismName);
+    const mechanism = mechanismNamed(mechanismName, this.#offered);
     if (!mechanism) return this.#drop(`unknown mechanism ${mechanismName}`);
     if (this.#requests.size >= MAX_REQUESTS_PER_CONNECTION) return this.#drop(`more than ${MAX_REQUESTS_PER_CONNECTION} requests at once`);
     const parameters = authParameters(rest);
@@ -256,7 +262,7 @@ export class DovecotConnection implements ServedConnection {
       client: this.#believed ? client : undefined,
       claimedClient: this.#believed ? undefined : client?.sent,
       secured: parameters.has('secured'),
-      exchange: new SaslExchange(mechanism),
+      exchange: new SaslExchange(mechanism, this.#policy.tokens),
       awaiting: undefined,
       answering: undefined,
       held: false,
@@ -289,14 +295,17 @@ export class DovecotConnection implements ServedConnection {
         return this.#fail(id, step.code);
       case 'credentials':
         return this.#answer(id, request, step.login, step.password);
+      case 'token':
+        return this.#answer(id, request, step.login, step.token, step.mechanism);
     }
   }
 
-  #answer(id: string, request: Request, login: Buffer, password: Buffer): void {
+  #answer(id: string, request: Request, login: Buffer, password: Buffer, token?: TokenMechanism): void {
     const asked: LoginRequest = {
       listener: 'dovecot',
       login,
       password: new Secret(password),
+      ...(token ? { token } : {}),
       service: Buffer.from(request.service),
       realm: EMPTY,
       ...(request.client === undefined ? {} : { client: request.client }),
@@ -323,8 +332,14 @@ export class DovecotConnection implements ServedConnection {
 
   #deliver(id: string, request: Request, answer: DovecotAnswer | undefined): void {
     if (request.held) this.#room.release();
+    request.held = false;
     // Cancelled, or its id taken by a later request since: this answer belongs to nobody.
     if (this.#closed || this.#requests.get(id) !== request) return;
+    if (answer?.kind === 'fail' && isTokenMechanism(request.exchange.mechanism)) {
+      // A refused token: the error first, and FAIL once the client has answered it (sasl.ts).
+      request.answering = undefined;
+      return this.#step(id, request, request.exchange.refuseToken(answer.tokenStatus ?? 'invalid_token'));
+    }
     this.#requests.delete(id);
     if (answer?.kind === 'ok') this.#write(formatLine('OK', id, `user=${answer.user}`));
     else if (answer?.kind === 'fail') this.#write(formatLine('FAIL', id, 'reason=authentication failed'));

@@ -8,6 +8,7 @@
 import { decodeName, escapeForLog } from '../realm/text.js';
 import { ErrorCodes } from '../errors.js';
 import { MAX_FIELD_LENGTH } from './limits.js';
+import { MAX_TOKEN_BYTES, type TokenMechanism } from './sasl-token.js';
 import type { Secret } from './secret.js';
 
 /** Where a request came in: saslauthd's socket, Dovecot's auth protocol, or Dovecot's auth policy (a login Dovecot checks itself). */
@@ -24,7 +25,10 @@ export interface LoginRequest {
   readonly listener: ListenerName;
   /** The bytes as received: realm/text.ts decides whether they are a name. */
   readonly login: Buffer;
+  /** The password; with `token` set, the bearer token (as secret as a password, and wiped the same way). */
   readonly password: Secret;
+  /** Only from the Dovecot protocol: the SASL mechanism that carried a bearer token instead of a password (OAUTHBEARER, XOAUTH2). */
+  readonly token?: TokenMechanism;
   readonly service: Buffer;
   readonly realm: Buffer;
   /** Only when the client says where its own client is, and is believed (a peer on a UNIX socket, a trusted TCP peer). */
@@ -61,9 +65,11 @@ export type EarlyRefusal = typeof ErrorCodes.FIELD_TOO_LONG | typeof ErrorCodes.
  * be empty. The mux decoder stops at an over-long field before buffering it;
  * the same limit holds for names that arrive inside another protocol.
  */
-export function refusalBeforeAuthentication(fields: { readonly login: Buffer; readonly password: Secret; readonly service: Buffer; readonly realm: Buffer }): EarlyRefusal | undefined {
+export function refusalBeforeAuthentication(fields: { readonly login: Buffer; readonly password: Secret; readonly token?: TokenMechanism; readonly service: Buffer; readonly realm: Buffer }): EarlyRefusal | undefined {
   const { login, password, service, realm } = fields;
-  if (login.length > MAX_FIELD_LENGTH || password.byteLength > MAX_FIELD_LENGTH || service.length > MAX_FIELD_LENGTH || realm.length > MAX_FIELD_LENGTH) return ErrorCodes.FIELD_TOO_LONG;
+  // A bearer token is longer than any password: sasl-token.ts bounds it.
+  const secretLimit = fields.token === undefined ? MAX_FIELD_LENGTH : MAX_TOKEN_BYTES;
+  if (login.length > MAX_FIELD_LENGTH || password.byteLength > secretLimit || service.length > MAX_FIELD_LENGTH || realm.length > MAX_FIELD_LENGTH) return ErrorCodes.FIELD_TOO_LONG;
   if (login.length === 0) return ErrorCodes.NULL_LOGIN;
   if (password.byteLength === 0) return ErrorCodes.NULL_PASSWORD;
   return undefined;

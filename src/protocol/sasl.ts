@@ -1,17 +1,28 @@
 /**
- * The SASL mechanisms PLAIN (RFC 4616) and LOGIN as small state machines
- * over the client's responses, with no socket in sight: base64 text in, a
- * challenge, the credentials or a refusal out. The Dovecot connection
- * (dovecot-connection.ts) frames the lines and runs one exchange per request.
- * (After Dovecot's mech-plain.c and nodemailer's sasl.js.)
+ * The SASL mechanisms PLAIN (RFC 4616) and LOGIN, and OAUTHBEARER and XOAUTH2
+ * when tokens are configured (sasl-token.ts reads their messages), as small
+ * state machines over the client's responses, with no socket in sight: base64
+ * text in, a challenge, the credentials (a password or a bearer token) or a
+ * refusal out. The Dovecot connection (dovecot-connection.ts) frames the
+ * lines and runs one exchange per request. (After Dovecot's mech-plain.c,
+ * mech-oauth2.c and nodemailer's sasl.js.)
  *
  * The decoded message is copied out field by field and then overwritten, so
- * the only copies of a password left are the ones handed back.
+ * the only copies of a password or token left are the ones handed back.
  */
 import { decodeBase64 } from './dovecot-codec.js';
+import { readTokenMessage, tokenErrorChallenge, TOKEN_MECHANISMS, type TokenMechanism, type TokenStatus } from './sasl-token.js';
 
-export const MECHANISMS = ['PLAIN', 'LOGIN'] as const;
-export type Mechanism = (typeof MECHANISMS)[number];
+export const PASSWORD_MECHANISMS = ['PLAIN', 'LOGIN'] as const;
+export type Mechanism = (typeof PASSWORD_MECHANISMS)[number] | TokenMechanism;
+
+/** What a refused token's error tells the client (RFC 7628 section 3.2.2). */
+export interface TokenErrorInfo {
+  /** The scope a token needs, when one is required. */
+  readonly scope?: string;
+  /** Where the client can find the provider, to get a new token. */
+  readonly openidConfiguration?: string;
+}
 
 /** LOGIN's prompts, base64 as sent: "Username:" and "Password:". */
 export const USERNAME_PROMPT = Buffer.from('Username:').toString('base64');
@@ -26,11 +37,16 @@ export const PASSWORD_PROMPT = Buffer.from('Password:').toString('base64');
 export type SaslStep =
   | { readonly kind: 'challenge'; readonly data: string }
   | { readonly kind: 'credentials'; readonly login: Buffer; readonly password: Buffer }
+  | { readonly kind: 'token'; readonly mechanism: TokenMechanism; readonly login: Buffer; readonly token: Buffer }
   | { readonly kind: 'refused'; readonly code?: 'invalid_base64' };
 
-/** The mechanism a client named, in any case; undefined when it is not one of ours. */
-export function mechanismNamed(name: string): Mechanism | undefined {
-  return MECHANISMS.find((mechanism) => mechanism === name.toUpperCase());
+/** The mechanism a client named, in any case, when it is one of those offered. */
+export function mechanismNamed(name: string, offered: readonly Mechanism[] = PASSWORD_MECHANISMS): Mechanism | undefined {
+  return offered.find((mechanism) => mechanism === name.toUpperCase());
+}
+
+export function isTokenMechanism(mechanism: Mechanism): mechanism is TokenMechanism {
+  return (TOKEN_MECHANISMS as readonly string[]).includes(mechanism);
 }
 
 const INVALID_BASE64: SaslStep = Object.freeze({ kind: 'refused', code: 'invalid_base64' });
@@ -38,12 +54,27 @@ const REFUSED: SaslStep = Object.freeze({ kind: 'refused' });
 
 export class SaslExchange {
   readonly mechanism: Mechanism;
+  readonly #tokenErrors: TokenErrorInfo;
   /** LOGIN: the user name, once the first response has come. */
   #login: Buffer | undefined;
   #done = false;
+  /** A token's error challenge was sent: the client's next response ends the exchange. */
+  #awaitingAcknowledgement = false;
 
-  constructor(mechanism: Mechanism) {
+  constructor(mechanism: Mechanism, tokenErrors: TokenErrorInfo = {}) {
     this.mechanism = mechanism;
+    this.#tokenErrors = tokenErrors;
+  }
+
+  /**
+   * A token refused (by the message's shape here, or by the identity
+   * provider): the error challenge to send. The client's answer to it ends
+   * the exchange with a refusal.
+   */
+  refuseToken(status: TokenStatus): SaslStep {
+    this.#done = false;
+    this.#awaitingAcknowledgement = true;
+    return { kind: 'challenge', data: tokenErrorChallenge(this.mechanism as TokenMechanism, status, this.#tokenErrors.scope, this.#tokenErrors.openidConfiguration) };
   }
 
   /**
@@ -53,7 +84,7 @@ export class SaslExchange {
    */
   start(initial: string | undefined): SaslStep {
     if (initial === undefined || (this.mechanism === 'LOGIN' && initial === '')) {
-      return { kind: 'challenge', data: this.mechanism === 'PLAIN' ? '' : USERNAME_PROMPT };
+      return { kind: 'challenge', data: this.mechanism === 'LOGIN' ? USERNAME_PROMPT : '' };
     }
     return this.respond(initial);
   }
@@ -62,13 +93,30 @@ export class SaslExchange {
   respond(response: string): SaslStep {
     if (this.#done) return REFUSED;
     const data = decodeBase64(response);
+    if (this.#awaitingAcknowledgement) {
+      // The client's answer to the error (RFC 7628: a lone ^A; XOAUTH2: nothing). Whatever it is, the exchange fails now.
+      data?.fill(0);
+      return this.#finish(REFUSED);
+    }
     if (!data) return this.#finish(INVALID_BASE64);
+    if (isTokenMechanism(this.mechanism)) return this.#token(this.mechanism, data);
     if (this.mechanism === 'PLAIN') return this.#finish(plainMessage(data));
     if (this.#login === undefined) {
       this.#login = data;
       return { kind: 'challenge', data: PASSWORD_PROMPT };
     }
     return this.#finish({ kind: 'credentials', login: this.#login, password: data });
+  }
+
+  /** A token message: the token and who it is for, or the error challenge (an authorization identity is required, as Dovecot requires it). */
+  #token(mechanism: TokenMechanism, data: Buffer): SaslStep {
+    const message = readTokenMessage(mechanism, data);
+    if (!message.ok) return this.refuseToken(message.status);
+    if (!message.authzid || message.authzid.length === 0) {
+      message.token.fill(0);
+      return this.refuseToken('invalid_request');
+    }
+    return this.#finish({ kind: 'token', mechanism, login: message.authzid, token: message.token });
   }
 
   #finish(step: SaslStep): SaslStep {

@@ -4,38 +4,16 @@
  * with and without an initial response, LOGIN through CONT, pipelined ids,
  * and what closes a connection.
  */
-import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEMO_HASH, eventually, startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp.js';
-import { dovecotPlainLogin } from '../helpers/dovecot-client.js';
+import { dovecotLineClient, dovecotPlainLogin } from '../helpers/dovecot-client.js';
 
 const USERS = [`alice@example.org:${DEMO_HASH}`];
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
-/** A client that sends lines and collects the server's, for a test to wait on. */
-function client(socketPath: string) {
-  const socket = net.connect({ path: socketPath });
-  let received = '';
-  let closed = false;
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => (received += chunk));
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined);
-  return {
-    send: (...lines: string[]) => socket.write(lines.map((line) => `${line}\n`).join('')),
-    lines: () => received.split('\n').filter((line) => line !== ''),
-    /** The lines after the handshake's DONE (none before it has come). */
-    replies: () => {
-      const lines = received.split('\n').filter((line) => line !== '');
-      const done = lines.indexOf('DONE');
-      return done < 0 ? [] : lines.slice(done + 1);
-    },
-    isClosed: () => closed,
-    end: () => socket.destroy(),
-  };
-}
+const client = dovecotLineClient;
 
 async function start() {
   const dir = tempDir();

@@ -101,7 +101,7 @@ function model(input: string): { readonly atOnce: string[]; readonly later: stri
     } else if (next.kind === 'refused') {
       requests.delete(id);
       atOnce.push(formatLine('FAIL', id, ...(next.code ? [`code=${next.code}`] : []), 'reason=authentication failed'));
-    } else {
+    } else if (next.kind === 'credentials') {
       const { login, password } = next;
       if (login.length === 0 || password.length === 0 || login.length > MAX_FIELD_LENGTH || password.length > MAX_FIELD_LENGTH) {
         requests.delete(id);
@@ -109,6 +109,8 @@ function model(input: string): { readonly atOnce: string[]; readonly later: stri
         return;
       }
       entry.answer = password.toString() === 'right' ? formatLine('OK', id, `user=${login.toString()}`) : formatLine('FAIL', id, 'reason=authentication failed');
+    } else {
+      throw new Error('a token from PLAIN or LOGIN');
     }
   }
 }

@@ -1,0 +1,138 @@
+/**
+ * Whether a JWT access token is good for this mail host, checked locally
+ * with the identity provider's published keys (jose): its signature by one
+ * of the issuer's keys with an algorithm the issuer lists (asymmetric only:
+ * never "none", never an HMAC keyed with a public key), `iss` exactly the
+ * configured issuer, `aud` holding the configured audience, `exp` present
+ * and not past, `nbf` not ahead (both within the allowed clock skew), the
+ * required scope when one is configured, and the claim that names the
+ * mailbox.
+ *
+ * The keys are fetched with a deadline and kept; a token signed by a key id
+ * the set does not hold makes it fetch the set again, at most once per
+ * refresh interval, so a rotated key is picked up without a restart and a
+ * stream of made-up key ids costs the provider one request per interval.
+ *
+ * Three verdicts, as for a password: good (the mailbox's name), refused (a
+ * definite no: the token's own fault), and unavailable (the provider could
+ * not be asked: a temporary failure, never a no).
+ */
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { IssuerDiscovery, IssuerUnavailable, type IssuerMetadata } from './issuer-metadata.js';
+
+export interface AccessTokenSettings {
+  /** The issuer's identifier, as its tokens' `iss` and its discovery document say it. */
+  readonly issuer: string;
+  /** What `aud` must hold: the identifier the provider gives this mail service. */
+  readonly audience: string;
+  /** The claim that names the mailbox (email, preferred_username...). */
+  readonly claim: string;
+  /** A scope the token must carry, when set. */
+  readonly scope?: string;
+  /** How far `exp` and `nbf` may be off, seconds. */
+  readonly clockSkewS: number;
+  /** Each request to the provider (discovery, keys) gets this long. */
+  readonly deadlineMs: number;
+  /** An unknown key id fetches the keys again at most this often; a failed discovery is retried as often. */
+  readonly refreshMs: number;
+}
+
+export type TokenVerdict =
+  | { readonly kind: 'good'; readonly identity: string }
+  | { readonly kind: 'refused'; readonly status: 'invalid_token' | 'insufficient_scope'; readonly reason: string }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+/** A claim naming a mailbox: a name, not a document. */
+const MAX_IDENTITY_LENGTH = 256;
+
+/** How long a fetched key set is used before it is fetched again whatever tokens say. */
+const KEYS_MAX_AGE_MS = 10 * 60_000;
+
+/** The provider could not give the keys: not the token's fault. */
+class KeysUnavailable extends Error {
+  override readonly name = 'KeysUnavailable';
+}
+
+/** Errors of the key set that are the token's doing: a key id or algorithm the issuer does not have. */
+const TOKEN_KEY_ERRORS = new Set([errors.JWKSNoMatchingKey.code, errors.JWKSMultipleMatchingKeys.code, errors.JOSENotSupported.code, errors.JWSInvalid.code]);
+
+export class AccessTokens {
+  readonly #settings: AccessTokenSettings;
+  readonly #discovery: IssuerDiscovery;
+  #keys: { readonly uri: string; readonly get: JWTVerifyGetKey } | undefined;
+
+  constructor(settings: AccessTokenSettings) {
+    this.#settings = settings;
+    this.#discovery = new IssuerDiscovery(settings.issuer, settings.deadlineMs, settings.refreshMs);
+  }
+
+  /** The issuer's discovery document address, for the error a client is sent. */
+  get openidConfiguration(): string {
+    return `${this.#settings.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  }
+
+  async verify(token: string | Uint8Array): Promise<TokenVerdict> {
+    let metadata: IssuerMetadata;
+    try {
+      metadata = await this.#discovery.metadata();
+    } catch (error) {
+      return { kind: 'unavailable', reason: `identity provider ${this.#settings.issuer}: ${(error as Error).message}` };
+    }
+    const { issuer, audience, clockSkewS } = this.#settings;
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#keysOf(metadata), { issuer, audience, algorithms: [...metadata.algorithms], clockTolerance: clockSkewS, requiredClaims: ['exp'] }));
+    } catch (error) {
+      if (error instanceof KeysUnavailable) return { kind: 'unavailable', reason: `identity provider ${issuer}: ${error.message}` };
+      return { kind: 'refused', status: 'invalid_token', reason: refusalReason(error) };
+    }
+    return this.#judgeClaims(payload);
+  }
+
+  #judgeClaims(payload: JWTPayload): TokenVerdict {
+    const { claim, scope } = this.#settings;
+    if (scope !== undefined && !scopesOf(payload).includes(scope)) return { kind: 'refused', status: 'insufficient_scope', reason: `the token lacks the scope ${scope}` };
+    const identity = payload[claim];
+    if (typeof identity !== 'string' || identity === '') return { kind: 'refused', status: 'invalid_token', reason: `the token has no ${claim} claim` };
+    if (identity.length > MAX_IDENTITY_LENGTH) return { kind: 'refused', status: 'invalid_token', reason: `the token's ${claim} claim is longer than ${MAX_IDENTITY_LENGTH} characters` };
+    return { kind: 'good', identity };
+  }
+
+  /** The issuer's key set, fetched on demand by jose; a failure to fetch it is told apart from a token's fault. */
+  #keysOf(metadata: IssuerMetadata): JWTVerifyGetKey {
+    if (this.#keys?.uri !== metadata.jwksUri.href) {
+      const remote = createRemoteJWKSet(metadata.jwksUri, { timeoutDuration: this.#settings.deadlineMs, cooldownDuration: this.#settings.refreshMs, cacheMaxAge: KEYS_MAX_AGE_MS });
+      const get: JWTVerifyGetKey = async (header, token) => {
+        try {
+          return await remote(header, token);
+        } catch (error) {
+          if (error instanceof errors.JOSEError && TOKEN_KEY_ERRORS.has(error.code)) throw error;
+          throw new KeysUnavailable(error instanceof errors.JWKSTimeout ? `no key set within ${this.#settings.deadlineMs} ms` : `cannot read its key set: ${(error as Error).message}`);
+        }
+      };
+      this.#keys = { uri: metadata.jwksUri.href, get };
+    }
+    return this.#keys.get;
+  }
+}
+
+/** RFC 9068's space-separated `scope`, or the `scp` list some providers send. */
+function scopesOf(payload: JWTPayload): string[] {
+  const { scope, scp } = payload as { scope?: unknown; scp?: unknown };
+  if (typeof scope === 'string') return scope.split(' ').filter(Boolean);
+  if (Array.isArray(scp)) return scp.filter((entry): entry is string => typeof entry === 'string');
+  if (typeof scp === 'string') return scp.split(' ').filter(Boolean);
+  return [];
+}
+
+/** Why jose refused a token, in the daemon's words (never the token). */
+function refusalReason(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'the token has expired';
+  if (error instanceof errors.JWTClaimValidationFailed) return `the token's ${error.claim} claim is not accepted (${error.reason})`;
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'the token is signed by a key the issuer does not publish';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm the issuer does not list';
+  if (error instanceof errors.JOSEError) return `the token is not a valid JWT (${error.code})`;
+  if (error instanceof IssuerUnavailable) return error.message;
+  return 'the token is not a valid JWT';
+}

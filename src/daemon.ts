@@ -159,6 +159,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     const compromise = config.compromise ? await watchCompromise(config.compromise, throttleStore, metrics, logger) : undefined;
     // Loaded only when configured: jose and the keys it keeps.
     const tokens = config.oauth ? new (await import('./oauth/access-tokens.js')).AccessTokens(config.oauth) : undefined;
+    for (const warning of config.oauth?.warnings ?? []) logger.warn(warning);
     let current: AuthGeneration = new AuthGeneration({ config, backend: createBackend(config.backend, logger), logger, pools, throttle, compromise, metrics, tokens });
     // The generation serving when the daemon stops: the ones replaced before close their own backends as they retire.
     cleanup.add(() => current.backend.close());

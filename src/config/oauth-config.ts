@@ -3,21 +3,29 @@
  * is useless without the issuer): which identity provider's access tokens
  * OAUTHBEARER and XOAUTH2 accept on the Dovecot protocol (src/oauth/).
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { ConfigError } from '../errors.js';
+import { exposedSecretWarning } from '../common/exposed-file.js';
 import { acceptableEndpoint } from '../oauth/issuer-metadata.js';
 import type { AccessTokenSettings } from '../oauth/access-tokens.js';
 import type { OptionReader } from './option-reader.js';
 
-export type OauthConfig = AccessTokenSettings;
+export interface OauthConfig extends AccessTokenSettings {
+  /** Said once at start-up: a client secret file others can read. */
+  readonly warnings: readonly string[];
+}
 
-const WITH_ISSUER = ['oauthAudience', 'oauthScope', 'oauthClaim', 'oauthClockSkew', 'oauthTimeout', 'oauthKeyRefresh'] as const;
+const WITH_ISSUER = ['oauthAudience', 'oauthScope', 'oauthClaim', 'oauthClockSkew', 'oauthTimeout', 'oauthKeyRefresh', 'oauthClientId', 'oauthClientSecretFile', 'oauthIntrospectionCache'] as const;
 
-export function resolveOauth(read: OptionReader, dovecotOffered: boolean): { oauth?: OauthConfig } {
+export function resolveOauth(read: OptionReader, cwd: string, dovecotOffered: boolean): { oauth?: OauthConfig } {
   const issuer = read.text('oauthIssuer');
   // Read (and range-checked) whether or not the issuer is set, as every number is.
   const clockSkewS = read.number('oauthClockSkew');
   const deadlineMs = read.number('oauthTimeout');
   const refreshMs = read.number('oauthKeyRefresh') * 1000;
+  const reuseMs = read.number('oauthIntrospectionCache') * 1000;
   if (!issuer) {
     for (const name of WITH_ISSUER) {
       const stray = read.layer(name) === undefined ? undefined : read.text(name);
@@ -41,8 +49,11 @@ export function resolveOauth(read: OptionReader, dovecotOffered: boolean): { oau
   const scopeGiven = read.text('oauthScope');
   const scope = scopeGiven?.value.trim();
   if (scopeGiven && !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope!)) throw new ConfigError(scopeGiven.key, 'expected one scope token (no spaces or quotes)');
+  const { introspection, warnings } = resolveIntrospection(read, cwd, reuseMs);
   return {
     oauth: {
+      ...(introspection ? { introspection } : {}),
+      warnings,
       // As given: tokens' iss and the discovery document must say it exactly.
       issuer: issuer.value.trim(),
       audience: audience.value.trim(),
@@ -53,4 +64,27 @@ export function resolveOauth(read: OptionReader, dovecotOffered: boolean): { oau
       refreshMs,
     },
   };
+}
+
+/** The daemon's client for introspection: its id and the secret from its file, checked together. */
+function resolveIntrospection(read: OptionReader, cwd: string, reuseMs: number): { introspection?: NonNullable<AccessTokenSettings['introspection']>; warnings: string[] } {
+  const clientId = read.text('oauthClientId');
+  const secretFile = read.text('oauthClientSecretFile');
+  if (!clientId) {
+    if (secretFile) throw new ConfigError(secretFile.key, 'only means something with --oauth-client-id: set that too, or remove this');
+    return { warnings: [] };
+  }
+  if (!secretFile) throw new ConfigError(clientId.key, "needs --oauth-client-secret-file: a file holding the client's secret at the identity provider");
+  const file = path.resolve(cwd, secretFile.value);
+  let clientSecret: string;
+  try {
+    clientSecret = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(secretFile.key, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (clientSecret === '') throw new ConfigError(secretFile.key, `${file} is empty`);
+  // A new secret in the same file is a change a reload cannot apply: its digest stands for it.
+  read.note('oauthClientSecretFile', { file, secret: createHash('sha256').update(clientSecret).digest('base64url') });
+  const exposed = exposedSecretWarning(file, "the identity provider's client secret");
+  return { introspection: { clientId: clientId.value.trim(), clientSecret, reuseMs }, warnings: exposed ? [exposed] : [] };
 }

@@ -19,6 +19,7 @@
  */
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { IssuerDiscovery, IssuerUnavailable, type IssuerMetadata } from './issuer-metadata.js';
+import { TokenIntrospection } from './introspection.js';
 
 export interface AccessTokenSettings {
   /** The issuer's identifier, as its tokens' `iss` and its discovery document say it. */
@@ -35,12 +36,17 @@ export interface AccessTokenSettings {
   readonly deadlineMs: number;
   /** An unknown key id fetches the keys again at most this often; a failed discovery is retried as often. */
   readonly refreshMs: number;
+  /** Opaque tokens (anything but a JWT) are asked about at the provider's introspection endpoint with these client credentials, when set. */
+  readonly introspection?: { readonly clientId: string; readonly clientSecret: string; readonly reuseMs: number };
 }
 
 export type TokenVerdict =
   | { readonly kind: 'good'; readonly identity: string }
   | { readonly kind: 'refused'; readonly status: 'invalid_token' | 'insufficient_scope'; readonly reason: string }
   | { readonly kind: 'unavailable'; readonly reason: string };
+
+/** Three base64url parts: what a JWS in compact form looks like (anything else is an opaque token). */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /** A claim naming a mailbox: a name, not a document. */
 const MAX_IDENTITY_LENGTH = 256;
@@ -59,11 +65,13 @@ const TOKEN_KEY_ERRORS = new Set([errors.JWKSNoMatchingKey.code, errors.JWKSMult
 export class AccessTokens {
   readonly #settings: AccessTokenSettings;
   readonly #discovery: IssuerDiscovery;
+  readonly #introspection: TokenIntrospection | undefined;
   #keys: { readonly uri: string; readonly get: JWTVerifyGetKey } | undefined;
 
   constructor(settings: AccessTokenSettings) {
     this.#settings = settings;
     this.#discovery = new IssuerDiscovery(settings.issuer, settings.deadlineMs, settings.refreshMs);
+    this.#introspection = settings.introspection ? new TokenIntrospection({ ...settings, ...settings.introspection }) : undefined;
   }
 
   /** The issuer's discovery document address, for the error a client is sent. */
@@ -78,6 +86,7 @@ export class AccessTokens {
     } catch (error) {
       return { kind: 'unavailable', reason: `identity provider ${this.#settings.issuer}: ${(error as Error).message}` };
     }
+    if (!JWT_SHAPE.test(Buffer.from(token).toString('latin1'))) return this.#opaque(token, metadata);
     const { issuer, audience, clockSkewS } = this.#settings;
     let payload: JWTPayload;
     try {
@@ -87,6 +96,13 @@ export class AccessTokens {
       return { kind: 'refused', status: 'invalid_token', reason: refusalReason(error) };
     }
     return this.#judgeClaims(payload);
+  }
+
+  /** Not a JWT: the provider is asked, when introspection is configured; otherwise refused. */
+  async #opaque(token: string | Uint8Array, metadata: IssuerMetadata): Promise<TokenVerdict> {
+    if (!this.#introspection) return { kind: 'refused', status: 'invalid_token', reason: 'the token is not a JWT, and no introspection is configured (--oauth-client-id)' };
+    if (!metadata.introspectionEndpoint) return { kind: 'unavailable', reason: `identity provider ${this.#settings.issuer}: its discovery document names no introspection_endpoint` };
+    return this.#introspection.verify(token, metadata.introspectionEndpoint);
   }
 
   #judgeClaims(payload: JWTPayload): TokenVerdict {

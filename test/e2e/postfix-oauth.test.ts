@@ -5,7 +5,8 @@
  * (oidc-provider), mailboxes in a real MariaDB. curl sends OAUTHBEARER
  * whenever it is offered, so XOAUTH2 is tried on a second smtpd that offers
  * only XOAUTH2 (smtpd_sasl_mechanism_filter). 235 for a good token, 535 for
- * every refusal, 454 while the provider cannot be asked. Needs root,
+ * every refusal, 454 while the provider cannot be asked (down or hung); opaque
+ * tokens by introspection, revoked ones refused. Needs root,
  * postfix, curl and the SASL plugins; fails (never skips) without them.
  */
 import { chmodSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,8 @@ const ALICE = user('alice');
 const BOB = user('bob');
 const GONE = user('gone');
 const CAROL = user('carol');
+/** The daemon's own client at the provider, for opaque tokens. */
+const SERVICE = user('mail-service');
 
 let server: ThrowawayServer;
 let provider: ThrowawayIdentityProvider;
@@ -47,17 +50,20 @@ beforeAll(async () => {
     ],
     { user: 'database', password: 'password' },
   );
-  provider = await ThrowawayIdentityProvider.start([ALICE, BOB, GONE, CAROL], { key: await signingKey('postfix-suite') });
+  provider = await ThrowawayIdentityProvider.start([ALICE, BOB, GONE, CAROL, SERVICE], { key: await signingKey('postfix-suite') });
   const { dir, remove } = suiteTempDir();
   cleanup = remove;
   chmodSync(dir, 0o755);
   const conf = path.join(dir, 'mysql.conf');
   writeFileSync(conf, `hosts = 127.0.0.1:${server.port}\ndatabase = postfix\nuser = database\npassword = password\ntable = mailbox\nwhere = active = 1\nconnect_timeout = 1000\n`, { mode: 0o600 });
+  const secretFile = path.join(dir, 'oauth-client.secret');
+  writeFileSync(secretFile, `${SERVICE.clientSecret}\n`, { mode: 0o600 });
   const runDir = path.join(dir, 'run');
   const dovecotSocket = path.join(runDir, 'auth');
   daemon = await spawnDaemon(
     ['-a', 'mysql', '-O', conf, '-r', '-V', '-m', runDir, '--dovecot-socket', dovecotSocket, '--socket-group', 'postfix', '--socket-mode', '0660', '--shutdown-grace', '500'].concat(
       ['--oauth-issuer', provider.issuer, '--oauth-audience', 'urn:mail', '--oauth-clock-skew', '0', '--oauth-timeout', '1000', '--oauth-key-refresh', '1'],
+      ['--oauth-client-id', SERVICE.clientId, '--oauth-client-secret-file', secretFile, '--oauth-introspection-cache', '0'],
     ),
     { forSuite: true },
   );
@@ -154,5 +160,19 @@ describe('Postfix mail submission with tokens from a real identity provider', ()
       await provider.restart();
     }
     await eventually(async () => (await curlAuth(bothPort, 'bob@example.org', token)).code === 235, 20_000, 500);
+  }, 90_000);
+
+  it('opaque tokens by introspection: 235 while active, 535 once revoked, 454 while the provider hangs', async () => {
+    const token = await provider.token(ALICE, 'urn:mail:opaque');
+    expectCode(await curlAuth(bothPort, 'alice@example.org', token), 235, 'OAUTHBEARER');
+    provider.hang();
+    try {
+      const seen = await curlAuth(bothPort, 'alice@example.org', token);
+      expect(seen.code, seen.transcript).toBe(454);
+    } finally {
+      await provider.restart();
+    }
+    await provider.revoke(ALICE, token);
+    expectCode(await curlAuth(bothPort, 'alice@example.org', token), 535, 'OAUTHBEARER');
   }, 90_000);
 });

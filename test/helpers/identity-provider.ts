@@ -10,6 +10,8 @@
  *   urn:mail:short     the same with a 1-second lifetime (an expired token)
  *   urn:mail:opaque    an opaque token for the mail service (introspection)
  *   urn:other          a JWT for another service (aud urn:other)
+ *   urn:other:opaque   an opaque token for another service
+ *   urn:mail:opaque:short  an opaque token with a 1-second lifetime
  *
  * `restart()` stops it and starts it again on the same port, with the same
  * signing key or a new one (a rotated key); `hang()` keeps accepting
@@ -31,6 +33,8 @@ const RESOURCES: Record<string, { readonly audience: string; readonly accessToke
   'urn:mail:short': { audience: 'urn:mail', accessTokenTTL: 1, accessTokenFormat: 'jwt' },
   'urn:mail:opaque': { audience: 'urn:mail', accessTokenTTL: 300, accessTokenFormat: 'opaque' },
   'urn:other': { audience: 'urn:other', accessTokenTTL: 300, accessTokenFormat: 'jwt' },
+  'urn:other:opaque': { audience: 'urn:other', accessTokenTTL: 300, accessTokenFormat: 'opaque' },
+  'urn:mail:opaque:short': { audience: 'urn:mail', accessTokenTTL: 1, accessTokenFormat: 'opaque' },
 };
 
 export async function signingKey(kid: string): Promise<JWK> {
@@ -120,24 +124,32 @@ export class ThrowawayIdentityProvider {
 
   /** An access token for `user` by the client-credentials grant, for `resource`. */
   async token(user: TokenUser, resource = 'urn:mail'): Promise<string> {
-    try {
-      return await this.#askToken(user, resource);
-    } catch (error) {
-      // A kept-alive connection from before a restart is gone: a POST is not retried by fetch itself.
-      if ((error as Error).message !== 'fetch failed') throw error;
-      return this.#askToken(user, resource);
-    }
-  }
-
-  async #askToken(user: TokenUser, resource: string): Promise<string> {
-    const response = await fetch(`${this.url}/token`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${user.clientId}:${user.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'mail', resource }).toString(),
-    });
+    const response = await this.#post('/token', user, { grant_type: 'client_credentials', scope: 'mail', resource });
     const body = (await response.json()) as { access_token?: string; error?: string; error_description?: string };
     if (!body.access_token) throw new Error(`the provider gave no token: ${body.error ?? response.status} ${body.error_description ?? ''}`);
     return body.access_token;
+  }
+
+  /** Revokes a token (RFC 7009) as the client it was issued to. */
+  async revoke(user: TokenUser, token: string): Promise<void> {
+    const response = await this.#post('/token/revocation', user, { token, token_type_hint: 'access_token' });
+    if (response.status !== 200) throw new Error(`revocation answered HTTP ${response.status}: ${await response.text()}`);
+  }
+
+  /** A form POST as `user`'s client; once more if a kept-alive connection from before a restart was gone (fetch does not retry a POST). */
+  async #post(where: string, user: TokenUser, form: Record<string, string>): Promise<Response> {
+    const send = () =>
+      fetch(`${this.url}${where}`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${user.clientId}:${user.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(form).toString(),
+      });
+    try {
+      return await send();
+    } catch (error) {
+      if ((error as Error).message !== 'fetch failed') throw error;
+      return send();
+    }
   }
 
   /** Accept connections and never answer. */

@@ -10,11 +10,13 @@ import { signingKey, ThrowawayIdentityProvider, type TokenUser } from '../helper
 
 const ALICE: TokenUser = { clientId: 'alice-mail', clientSecret: 'alice-client-secret-0123456789', email: 'alice@example.org' };
 const BOB: TokenUser = { clientId: 'bob-mail', clientSecret: 'bob-client-secret-0123456789ab', email: 'bob@example.org' };
+/** The daemon's own client, for introspection. */
+const SERVICE: TokenUser = { clientId: 'mail-service', clientSecret: 'mail-service-secret-0123456789', email: 'postmaster@example.org' };
 
 let provider: ThrowawayIdentityProvider;
 
 beforeAll(async () => {
-  provider = await ThrowawayIdentityProvider.start([ALICE, BOB]);
+  provider = await ThrowawayIdentityProvider.start([ALICE, BOB, SERVICE]);
 }, 30_000);
 
 afterAll(async () => {
@@ -117,4 +119,46 @@ describe('JWT access tokens from a real identity provider', () => {
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(await tokens.verify(rotated)).toEqual({ kind: 'good', identity: 'alice@example.org' });
   }, 15_000);
+
+  describe('opaque tokens, by introspection', () => {
+    const introspecting = (reuseMs: number, issuer = provider.issuer) => tokensFor(issuer, { introspection: { clientId: SERVICE.clientId, clientSecret: SERVICE.clientSecret, reuseMs } });
+
+    it("accepts an active token for the mail service and names its user's mailbox; refuses one for another service, an expired one, a made-up one", async () => {
+      const tokens = introspecting(0);
+      expect(await tokens.verify(await provider.token(ALICE, 'urn:mail:opaque'))).toEqual({ kind: 'good', identity: 'alice@example.org' });
+      expect(await tokens.verify(await provider.token(ALICE, 'urn:other:opaque'))).toMatchObject({ kind: 'refused', reason: expect.stringContaining('aud') as unknown });
+      const short = await provider.token(ALICE, 'urn:mail:opaque:short');
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      expect(await tokens.verify(short)).toMatchObject({ kind: 'refused', reason: expect.stringContaining('not active') as unknown });
+      expect(await tokens.verify('made-up-opaque-token')).toMatchObject({ kind: 'refused' });
+    }, 10_000);
+
+    it('stops accepting a revoked token within the reuse time, and at once with reuse off', async () => {
+      const reusing = introspecting(1_000);
+      const off = introspecting(0);
+      const token = await provider.token(ALICE, 'urn:mail:opaque');
+      expect(await reusing.verify(token)).toMatchObject({ kind: 'good' });
+      expect(await off.verify(token)).toMatchObject({ kind: 'good' });
+      const asked = provider.requests.get('/token/introspection');
+      expect(asked).toBeGreaterThan(0);
+      expect(await reusing.verify(token)).toMatchObject({ kind: 'good' });
+      expect(provider.requests.get('/token/introspection')).toBe(asked);
+      await provider.revoke(ALICE, token);
+      expect(await off.verify(token)).toMatchObject({ kind: 'refused' });
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      expect(await reusing.verify(token)).toMatchObject({ kind: 'refused' });
+    }, 10_000);
+
+    it('is unavailable while the provider is stopped or refuses the daemon its answers', async () => {
+      const own = await ThrowawayIdentityProvider.start([ALICE, SERVICE]);
+      afterThisTest(() => own.stop());
+      const token = await own.token(ALICE, 'urn:mail:opaque');
+      const wrongSecret = tokensFor(own.issuer, { introspection: { clientId: SERVICE.clientId, clientSecret: 'not-the-secret', reuseMs: 0 } });
+      expect(await wrongSecret.verify(token)).toMatchObject({ kind: 'unavailable', reason: expect.stringContaining('HTTP 401') as unknown });
+      const tokens = tokensFor(own.issuer, { introspection: { clientId: SERVICE.clientId, clientSecret: SERVICE.clientSecret, reuseMs: 0 } });
+      expect(await tokens.verify(token)).toMatchObject({ kind: 'good' });
+      await own.stop();
+      expect(await tokens.verify(token)).toMatchObject({ kind: 'unavailable' });
+    }, 10_000);
+  });
 });

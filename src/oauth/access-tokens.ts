@@ -20,36 +20,19 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { IssuerDiscovery, IssuerUnavailable, type IssuerMetadata } from './issuer-metadata.js';
 import { TokenIntrospection } from './introspection.js';
+import { judgeClaims, type TokenRules, type TokenVerdict } from './token-verdict.js';
 
-export interface AccessTokenSettings {
-  /** The issuer's identifier, as its tokens' `iss` and its discovery document say it. */
-  readonly issuer: string;
-  /** What `aud` must hold: the identifier the provider gives this mail service. */
-  readonly audience: string;
-  /** The claim that names the mailbox (email, preferred_username...). */
-  readonly claim: string;
-  /** A scope the token must carry, when set. */
-  readonly scope?: string;
-  /** How far `exp` and `nbf` may be off, seconds. */
-  readonly clockSkewS: number;
-  /** Each request to the provider (discovery, keys) gets this long. */
-  readonly deadlineMs: number;
+export type { TokenRules, TokenVerdict } from './token-verdict.js';
+
+export interface AccessTokenSettings extends TokenRules {
   /** An unknown key id fetches the keys again at most this often; a failed discovery is retried as often. */
   readonly refreshMs: number;
   /** Opaque tokens (anything but a JWT) are asked about at the provider's introspection endpoint with these client credentials, when set. */
   readonly introspection?: { readonly clientId: string; readonly clientSecret: string; readonly reuseMs: number };
 }
 
-export type TokenVerdict =
-  | { readonly kind: 'good'; readonly identity: string }
-  | { readonly kind: 'refused'; readonly status: 'invalid_token' | 'insufficient_scope'; readonly reason: string }
-  | { readonly kind: 'unavailable'; readonly reason: string };
-
 /** Three base64url parts: what a JWS in compact form looks like (anything else is an opaque token). */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
-/** A claim naming a mailbox: a name, not a document. */
-const MAX_IDENTITY_LENGTH = 256;
 
 /** How long a fetched key set is used before it is fetched again whatever tokens say. */
 const KEYS_MAX_AGE_MS = 10 * 60_000;
@@ -95,7 +78,7 @@ export class AccessTokens {
       if (error instanceof KeysUnavailable) return { kind: 'unavailable', reason: `identity provider ${issuer}: ${error.message}` };
       return { kind: 'refused', status: 'invalid_token', reason: refusalReason(error) };
     }
-    return this.#judgeClaims(payload);
+    return judgeClaims(payload, this.#settings);
   }
 
   /** Not a JWT: the provider is asked, when introspection is configured; otherwise refused. */
@@ -105,14 +88,7 @@ export class AccessTokens {
     return this.#introspection.verify(token, metadata.introspectionEndpoint);
   }
 
-  #judgeClaims(payload: JWTPayload): TokenVerdict {
-    const { claim, scope } = this.#settings;
-    if (scope !== undefined && !scopesOf(payload).includes(scope)) return { kind: 'refused', status: 'insufficient_scope', reason: `the token lacks the scope ${scope}` };
-    const identity = payload[claim];
-    if (typeof identity !== 'string' || identity === '') return { kind: 'refused', status: 'invalid_token', reason: `the token has no ${claim} claim` };
-    if (identity.length > MAX_IDENTITY_LENGTH) return { kind: 'refused', status: 'invalid_token', reason: `the token's ${claim} claim is longer than ${MAX_IDENTITY_LENGTH} characters` };
-    return { kind: 'good', identity };
-  }
+
 
   /** The issuer's key set, fetched on demand by jose; a failure to fetch it is told apart from a token's fault. */
   #keysOf(metadata: IssuerMetadata): JWTVerifyGetKey {
@@ -130,15 +106,6 @@ export class AccessTokens {
     }
     return this.#keys.get;
   }
-}
-
-/** RFC 9068's space-separated `scope`, or the `scp` list some providers send. */
-function scopesOf(payload: JWTPayload): string[] {
-  const { scope, scp } = payload as { scope?: unknown; scp?: unknown };
-  if (typeof scope === 'string') return scope.split(' ').filter(Boolean);
-  if (Array.isArray(scp)) return scp.filter((entry): entry is string => typeof entry === 'string');
-  if (typeof scp === 'string') return scp.split(' ').filter(Boolean);
-  return [];
 }
 
 /** Why jose refused a token, in the daemon's words (never the token). */

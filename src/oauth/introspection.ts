@@ -12,15 +12,9 @@
 import { createHash } from 'node:crypto';
 import { growingLru } from '../common/growing-lru.js';
 import { fetchJson, IssuerUnavailable } from './issuer-metadata.js';
-import type { TokenVerdict } from './access-tokens.js';
+import { judgeClaims, type TokenRules, type TokenVerdict } from './token-verdict.js';
 
-export interface IntrospectionSettings {
-  readonly issuer: string;
-  readonly audience: string;
-  readonly claim: string;
-  readonly scope?: string;
-  readonly clockSkewS: number;
-  readonly deadlineMs: number;
+export interface IntrospectionSettings extends TokenRules {
   /** The daemon's client at the provider (client_secret_basic). */
   readonly clientId: string;
   readonly clientSecret: string;
@@ -80,8 +74,8 @@ export class TokenIntrospection {
   }
 
   #judge(fields: IntrospectionAnswer): TokenVerdict {
-    const { issuer, audience, claim, scope, clockSkewS } = this.#settings;
-    const refused = (reason: string, status: 'invalid_token' | 'insufficient_scope' = 'invalid_token'): TokenVerdict => ({ kind: 'refused', status, reason });
+    const { issuer, audience, clockSkewS } = this.#settings;
+    const refused = (reason: string): TokenVerdict => ({ kind: 'refused', status: 'invalid_token', reason });
     if (fields.active !== true) return refused('the provider says the token is not active (expired, revoked, or never issued)');
     if (fields.iss !== undefined && fields.iss !== issuer) return refused("the token's iss claim is not accepted (check_failed)");
     const audiences = typeof fields.aud === 'string' ? [fields.aud] : Array.isArray(fields.aud) ? fields.aud : [];
@@ -89,10 +83,6 @@ export class TokenIntrospection {
     const now = Date.now() / 1000;
     if (typeof fields.exp === 'number' && fields.exp + clockSkewS <= now) return refused('the token has expired');
     if (typeof fields.nbf === 'number' && fields.nbf - clockSkewS > now) return refused("the token's nbf claim is not accepted (check_failed)");
-    if (scope !== undefined && !(typeof fields.scope === 'string' && fields.scope.split(' ').includes(scope))) return refused(`the token lacks the scope ${scope}`, 'insufficient_scope');
-    const identity = fields[claim];
-    if (typeof identity !== 'string' || identity === '') return refused(`the token has no ${claim} claim`);
-    if (identity.length > 256) return refused(`the token's ${claim} claim is longer than 256 characters`);
-    return { kind: 'good', identity };
+    return judgeClaims(fields, this.#settings);
   }
 }

@@ -43,3 +43,35 @@ export function dovecotPlainLogin(where: net.NetConnectOpts, user: string, passw
     socket.write(`VERSION\t1\t0\nCPID\t1\nAUTH\t1\tPLAIN\tservice=smtp${extra}\tresp=${response}\n`);
   });
 }
+
+const A = '\x01';
+const b64 = (text: string) => Buffer.from(text, 'latin1').toString('base64');
+/** OAUTHBEARER's message (RFC 7628) for `user` and `token`, base64 as a client sends it. */
+export const oauthbearerMessage = (user: string, token: string) => b64(`n,a=${user},${A}auth=Bearer ${token}${A}${A}`);
+/** XOAUTH2's message, base64. */
+export const xoauth2Message = (user: string, token: string) => b64(`user=${user}${A}auth=Bearer ${token}${A}${A}`);
+
+async function until(check: () => boolean, timeoutMs: number, stepMs: number, seen: () => unknown = () => undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`no answer within ${timeoutMs} ms; received ${JSON.stringify(seen())}`);
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+  }
+}
+
+/** One AUTH with an initial response; a refusal's error is acknowledged as the mechanism says. Returns the replies for that id and the decoded error, if any. */
+export async function dovecotTokenLogin(dovecotSocket: string, mechanism: 'OAUTHBEARER' | 'XOAUTH2', response: string, rip = '203.0.113.9'): Promise<{ replies: string[]; error?: Record<string, string>; closed: boolean }> {
+  const c = dovecotLineClient(dovecotSocket);
+  c.send('VERSION\t1\t0', 'CPID\t4242', `AUTH\t1\t${mechanism}\tservice=smtp\tnologin\trip=${rip}\tsecured\tresp=${response}`);
+  await until(() => c.replies().length > 0 || c.isClosed(), 5000, 10, () => [dovecotSocket, c.lines()]);
+  let error: Record<string, string> | undefined;
+  const first = c.replies()[0];
+  if (first?.startsWith('CONT\t1\t')) {
+    error = JSON.parse(Buffer.from(first.slice('CONT\t1\t'.length), 'base64').toString()) as Record<string, string>;
+    c.send(`CONT\t1\t${mechanism === 'OAUTHBEARER' ? b64(A) : ''}`);
+    await until(() => c.replies().length > 1 || c.isClosed(), 5000, 10, () => [dovecotSocket, c.lines()]);
+  }
+  const result = { replies: c.replies(), ...(error ? { error } : {}), closed: c.isClosed() };
+  c.end();
+  return result;
+}

@@ -28,8 +28,11 @@ export interface DovecotAuth {
   stop(): Promise<void>;
 }
 
-/** Dovecot's auth service on a passwd-file whose values are crypt strings (scheme=CRYPT). */
-export async function startDovecotAuth(dir: string, passwdFile: string): Promise<DovecotAuth> {
+/**
+ * Dovecot's auth service on a passwd-file whose values are crypt strings (scheme=CRYPT); with
+ * `oauth2`, its oauth2 passdb too (for OAUTHBEARER and XOAUTH2), with these dovecot-oauth2.conf.ext lines.
+ */
+export async function startDovecotAuth(dir: string, passwdFile: string, oauth2?: readonly string[]): Promise<DovecotAuth> {
   mkdirSync(path.join(dir, 'run'), { recursive: true });
   mkdirSync(path.join(dir, 'state'), { recursive: true });
   chmodSync(dir, 0o755);
@@ -43,13 +46,15 @@ export async function startDovecotAuth(dir: string, passwdFile: string): Promise
       'protocols =',
       'ssl = no',
       'disable_plaintext_auth = no',
-      'auth_mechanisms = plain login',
+      `auth_mechanisms = plain login${oauth2 ? ' oauthbearer xoauth2' : ''}`,
       // Its 2 s pause after a failure would only make the suite slow.
       'auth_failure_delay = 0',
       'passdb {',
       '  driver = passwd-file',
       `  args = scheme=CRYPT username_format=%u ${passwdFile}`,
+      ...(oauth2 ? ['  mechanisms = plain login'] : []),
       '}',
+      ...(oauth2 ? ['passdb {', '  driver = oauth2', '  mechanisms = xoauth2 oauthbearer', `  args = ${dir}/dovecot-oauth2.conf.ext`, '}'] : []),
       'userdb {',
       '  driver = static',
       '  args = uid=nobody gid=nogroup home=/nonexistent',
@@ -62,6 +67,7 @@ export async function startDovecotAuth(dir: string, passwdFile: string): Promise
       '',
     ].join('\n'),
   );
+  if (oauth2) writeFileSync(path.join(dir, 'dovecot-oauth2.conf.ext'), `${oauth2.join('\n')}\n`);
   const socketPath = path.join(dir, 'run', 'auth-client');
   const master: ChildProcess = spawn(DOVECOT, ['-c', conf, '-F'], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => master.once('exit', () => resolve()));

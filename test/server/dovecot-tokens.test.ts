@@ -12,18 +12,15 @@ import { DEMO_HASH, eventually, startTestDaemon } from '../helpers/daemon.js';
 import { signingKey, ThrowawayIdentityProvider, type TokenUser } from '../helpers/identity-provider.js';
 import { afterThisTest } from '../helpers/cleanup.js';
 import { tempDir } from '../helpers/temp.js';
-import { dovecotLineClient } from '../helpers/dovecot-client.js';
+import { dovecotLineClient, dovecotTokenLogin as login, oauthbearerMessage as oauthbearer, xoauth2Message as xoauth2 } from '../helpers/dovecot-client.js';
 
 const ALICE: TokenUser = { clientId: 'alice-mail', clientSecret: 'alice-client-secret-0123456789', email: 'alice@example.org' };
 const BOB: TokenUser = { clientId: 'bob-mail', clientSecret: 'bob-client-secret-0123456789ab', email: 'bob@example.org' };
 /** A user of the provider without a mailbox. */
 const CAROL: TokenUser = { clientId: 'carol-mail', clientSecret: 'carol-client-secret-0123456789', email: 'carol@example.org' };
 const MAILBOXES = [`alice@example.org:${DEMO_HASH}`, `bob@example.org:${DEMO_HASH}`];
-const HANDSHAKE = ['VERSION\t1\t0', 'CPID\t4242'];
 const A = '\x01';
 const b64 = (text: string) => Buffer.from(text, 'latin1').toString('base64');
-const oauthbearer = (user: string, token: string) => b64(`n,a=${user},${A}auth=Bearer ${token}${A}${A}`);
-const xoauth2 = (user: string, token: string) => b64(`user=${user}${A}auth=Bearer ${token}${A}${A}`);
 
 let provider: ThrowawayIdentityProvider;
 
@@ -43,22 +40,6 @@ async function start(issuer = provider.issuer) {
   return { ...daemon, dovecotSocket };
 }
 
-/** One AUTH with an initial response; a refusal's error is acknowledged as the mechanism says. Returns the replies for that id and the decoded error, if any. */
-async function login(dovecotSocket: string, mechanism: 'OAUTHBEARER' | 'XOAUTH2', response: string): Promise<{ replies: string[]; error?: Record<string, string>; closed: boolean }> {
-  const c = client(dovecotSocket);
-  c.send(...HANDSHAKE, `AUTH\t1\t${mechanism}\tservice=smtp\tnologin\trip=203.0.113.9\tsecured\tresp=${response}`);
-  await eventually(() => c.replies().length > 0 || c.isClosed(), 5000, 10);
-  let error: Record<string, string> | undefined;
-  const first = c.replies()[0];
-  if (first?.startsWith('CONT\t1\t')) {
-    error = JSON.parse(Buffer.from(first.slice('CONT\t1\t'.length), 'base64').toString()) as Record<string, string>;
-    c.send(`CONT\t1\t${mechanism === 'OAUTHBEARER' ? b64(A) : ''}`);
-    await eventually(() => c.replies().length > 1 || c.isClosed(), 5000, 10);
-  }
-  const result = { replies: c.replies(), ...(error ? { error } : {}), closed: c.isClosed() };
-  c.end();
-  return result;
-}
 
 describe('tokens on the Dovecot protocol', () => {
   it('offers OAUTHBEARER and XOAUTH2 beside PLAIN and LOGIN, flagged plaintext as Dovecot does', async () => {

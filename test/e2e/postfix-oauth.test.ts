@@ -121,14 +121,19 @@ describe('Postfix mail submission with tokens from a real identity provider', ()
     expect(daemon.output()).not.toContain(token.split('.')[2]);
   }, 60_000);
 
-  it("535 for an expired token, another service's, an altered one, another user's, one whose mailbox is inactive or missing", async () => {
+  it("535 for an expired token, another service's, another issuer's, an altered one, another user's, one whose mailbox is inactive or missing", async () => {
     const expired = await provider.token(ALICE, 'urn:mail:short');
+    // Another issuer that signs with the same key: only iss tells its tokens apart.
+    const otherIssuer = await ThrowawayIdentityProvider.start([ALICE], { key: provider.key });
+    const fromOtherIssuer = await otherIssuer.token(ALICE);
+    await otherIssuer.stop();
     const [header, payload, signature] = (await provider.token(ALICE)).split('.');
     const altered = `${header}.${payload}.${signature!.slice(0, -4)}${signature!.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
     await new Promise((resolve) => setTimeout(resolve, 2_100));
     const cases: Array<[string, string, string]> = [
       ['expired', 'alice@example.org', expired],
       ['another service', 'alice@example.org', await provider.token(ALICE, 'urn:other')],
+      ['another issuer', 'alice@example.org', fromOtherIssuer],
       ['altered', 'alice@example.org', altered],
       ["another user's", 'bob@example.org', await provider.token(ALICE)],
       ['inactive mailbox', 'gone@example.org', await provider.token(GONE)],

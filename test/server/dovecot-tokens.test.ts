@@ -82,6 +82,18 @@ describe('tokens on the Dovecot protocol', () => {
     }
   }, 20_000);
 
+  it('takes the token after an empty challenge when the client sends no initial response', async () => {
+    const { dovecotSocket } = await start();
+    const c = client(dovecotSocket);
+    c.send('VERSION\t1\t0', 'CPID\t4242', 'AUTH\t1\tOAUTHBEARER\tservice=smtp\tsecured');
+    await eventually(() => c.replies().length > 0, 3000, 10);
+    expect(c.replies()).toEqual(['CONT\t1\t']);
+    c.send(`CONT\t1\t${oauthbearer('alice@example.org', await provider.token(ALICE))}`);
+    await eventually(() => c.replies().length > 1, 5000, 10);
+    expect(c.replies()[1]).toBe('OK\t1\tuser=alice@example.org');
+    c.end();
+  });
+
   it("gives XOAUTH2's own error and takes its empty acknowledgement", async () => {
     const { dovecotSocket } = await start();
     const seen = await login(dovecotSocket, 'XOAUTH2', xoauth2('alice@example.org', await provider.token(ALICE, 'urn:other')));

@@ -10,6 +10,8 @@
  * postfix, curl and the SASL plugins; fails (never skips) without them.
  */
 import { chmodSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
@@ -18,6 +20,7 @@ import { vector } from '../helpers/vectors.js';
 import { freePort, seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { postfixSuiteProblems, startPostfix, type PostfixInstance } from '../helpers/postfix.js';
 import { signingKey, ThrowawayIdentityProvider, type TokenUser } from '../helpers/identity-provider.js';
+import { xoauth2Message } from '../helpers/dovecot-client.js';
 import { suiteTempDir } from '../helpers/temp.js';
 
 const user = (name: string): TokenUser => ({ clientId: `${name}-mail`, clientSecret: `${name}-client-secret-0123456789`, email: `${name}@example.org` });
@@ -105,6 +108,61 @@ async function curlAuth(port: number, login: string, token: string): Promise<Cur
   return { code: code ? Number(code[1]) : undefined, mechanism, transcript };
 }
 
+/**
+ * XOAUTH2 as Thunderbird speaks it, which curl does not finish: STARTTLS, AUTH XOAUTH2 with
+ * the initial response, and an empty line to the error challenge. Every reply line, in order.
+ */
+async function xoauth2Session(port: number, login: string, token: string): Promise<string[]> {
+  const lines: string[] = [];
+  let buffered = '';
+  let waiting: (() => void) | undefined;
+  const take = (chunk: Buffer) => {
+    buffered += chunk.toString('latin1');
+    let at: number;
+    while ((at = buffered.indexOf('\r\n')) >= 0) {
+      lines.push(buffered.slice(0, at));
+      buffered = buffered.slice(at + 2);
+    }
+    waiting?.();
+  };
+  /** The next final reply line (one whose fourth character is a space). */
+  const reply = async (): Promise<string> => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const final = lines.findIndex((line) => line[3] === ' ' || line.length === 3);
+      if (final >= 0) return lines.splice(0, final + 1).at(-1)!;
+      if (Date.now() > deadline) throw new Error(`no reply; so far: ${lines.join(' | ')}`);
+      await new Promise<void>((resolve) => {
+        waiting = resolve;
+        setTimeout(resolve, 100);
+      });
+    }
+  };
+  const plain = net.connect(port, '127.0.0.1');
+  plain.on('data', take);
+  const seen: string[] = [await reply()];
+  plain.write('EHLO client.test\r\n');
+  seen.push(await reply());
+  plain.write('STARTTLS\r\n');
+  seen.push(await reply());
+  plain.removeListener('data', take);
+  const secure = tls.connect({ socket: plain, rejectUnauthorized: false });
+  secure.on('data', take);
+  await new Promise((resolve) => secure.once('secureConnect', resolve));
+  secure.write('EHLO client.test\r\n');
+  seen.push(await reply());
+  secure.write(`AUTH XOAUTH2 ${xoauth2Message(login, token)}\r\n`);
+  let answer = await reply();
+  seen.push(answer);
+  if (answer.startsWith('334 ')) {
+    secure.write('\r\n');
+    answer = await reply();
+    seen.push(answer);
+  }
+  secure.end('QUIT\r\n');
+  return seen;
+}
+
 function expectCode(result: CurlResult, code: number, mechanism: string): void {
   const why = `${result.transcript}\n--- postfix log ---\n${postfix.maillog().slice(-3000)}`;
   expect(result.mechanism, why).toBe(mechanism);
@@ -119,6 +177,18 @@ describe('Postfix mail submission with tokens from a real identity provider', ()
     const successes = daemon.records().filter((record) => record.event === 'auth' && record.result === 'success');
     expect(successes.slice(-2)).toEqual([expect.objectContaining({ user: 'alice@example.org', scheme: 'OAUTHBEARER', service: 'smtp', remote: '127.0.0.1' }), expect.objectContaining({ user: 'alice@example.org', scheme: 'XOAUTH2' })]);
     expect(daemon.output()).not.toContain(token.split('.')[2]);
+  }, 60_000);
+
+  it('accepts a submission authenticated by a token: MAIL and RCPT, and Postfix logs the token login as the SASL user', async () => {
+    const message = path.join(postfix.configDir, '..', 'message.eml');
+    writeFileSync(message, 'From: alice@example.org\r\nTo: someone@example.net\r\nSubject: by token\r\n\r\nSent with an access token.\r\n');
+    const token = await provider.token(ALICE);
+    const sent = await run('/usr/bin/curl', ['-v', '-s', '--ssl-reqd', '-k', '--max-time', '20', '--url', `smtp://127.0.0.1:${bothPort}`, '--user', 'alice@example.org:', '--oauth2-bearer', token, '--mail-from', 'alice@example.org', '--mail-rcpt', 'someone@example.net', '--upload-file', message], { timeoutMs: 60_000 });
+    const transcript = sent.stdout + sent.stderr;
+    // The first final reply after each command (AUTH's 334 challenge is not one).
+    const after = (command: string) => /^< ((?!334)\d{3})/m.exec(transcript.split(`> ${command}`)[1] ?? '')?.[1];
+    expect([after('AUTH OAUTHBEARER'), after('MAIL FROM'), after('RCPT TO')], transcript).toEqual(['235', '250', '250']);
+    await eventually(() => /sasl_method=OAUTHBEARER, sasl_username=alice@example\.org\b/.test(postfix.maillog()), 10_000, 100);
   }, 60_000);
 
   it("535 for an expired token, another service's, another issuer's, an altered one, another user's, one whose mailbox is inactive or missing", async () => {
@@ -143,8 +213,11 @@ describe('Postfix mail submission with tokens from a real identity provider', ()
       const seen = await curlAuth(bothPort, login, token);
       expect({ what, code: seen.code }, seen.transcript).toEqual({ what, code: 535 });
     }
-    // XOAUTH2's error reaches the client as a 334 challenge; curl gives up there without the empty
-    // answer that would make Postfix say 535 (the Dovecot-protocol suite sends it and gets FAIL).
+    // XOAUTH2's error reaches the client as a 334 challenge; curl gives up there, without the empty
+    // answer that makes Postfix say 535, which a client that finishes the exchange gets:
+    const finished = await xoauth2Session(xoauth2Port, 'alice@example.org', expired);
+    expect(finished.slice(-2).map((line) => line.slice(0, 3)), finished.join('\n')).toEqual(['334', '535']);
+    expect(JSON.parse(Buffer.from(finished.at(-2)!.slice(4), 'base64').toString())).toMatchObject({ status: '401', schemes: 'bearer' });
     const xoauth2 = await curlAuth(xoauth2Port, 'alice@example.org', expired);
     expect(xoauth2.mechanism).toBe('XOAUTH2');
     expect(xoauth2.code, xoauth2.transcript).not.toBe(235);

@@ -18,9 +18,9 @@
  * not be asked: a temporary failure, never a no).
  */
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { IssuerDiscovery, IssuerUnavailable, type IssuerMetadata } from './issuer-metadata.js';
+import { discoveryUrl, IssuerDiscovery, IssuerUnavailable, type IssuerMetadata } from './issuer-metadata.js';
 import { TokenIntrospection } from './introspection.js';
-import { judgeClaims, type TokenRules, type TokenVerdict } from './token-verdict.js';
+import { asText, judgeClaims, type TokenRules, type TokenVerdict } from './token-verdict.js';
 
 export type { TokenRules, TokenVerdict } from './token-verdict.js';
 
@@ -59,7 +59,7 @@ export class AccessTokens {
 
   /** The issuer's discovery document address, for the error a client is sent. */
   get openidConfiguration(): string {
-    return `${this.#settings.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+    return discoveryUrl(this.#settings.issuer);
   }
 
   async verify(token: string | Uint8Array): Promise<TokenVerdict> {
@@ -69,7 +69,7 @@ export class AccessTokens {
     } catch (error) {
       return { kind: 'unavailable', reason: `identity provider ${this.#settings.issuer}: ${(error as Error).message}` };
     }
-    if (!JWT_SHAPE.test(Buffer.from(token).toString('latin1'))) return this.#opaque(token, metadata);
+    if (!JWT_SHAPE.test(asText(token))) return this.#opaque(token, metadata);
     const { issuer, audience, clockSkewS } = this.#settings;
     let payload: JWTPayload;
     try {

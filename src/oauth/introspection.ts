@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { growingLru } from '../common/growing-lru.js';
 import { fetchJson, IssuerUnavailable } from './issuer-metadata.js';
-import { judgeClaims, type TokenRules, type TokenVerdict } from './token-verdict.js';
+import { asText, judgeClaims, type TokenRules, type TokenVerdict } from './token-verdict.js';
 
 export interface IntrospectionSettings extends TokenRules {
   /** The daemon's client at the provider (client_secret_basic). */
@@ -58,7 +58,7 @@ export class TokenIntrospection {
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'application/json',
         },
-        body: new URLSearchParams({ token: Buffer.from(token).toString('latin1'), token_type_hint: 'access_token' }).toString(),
+        body: new URLSearchParams({ token: asText(token), token_type_hint: 'access_token' }).toString(),
       });
     } catch (error) {
       return { kind: 'unavailable', reason: `token introspection at ${endpoint.href}: ${(error as IssuerUnavailable).message}` };

@@ -1,7 +1,8 @@
 /**
  * What the daemon makes of a token, whichever way it was checked (a JWT
- * locally, an opaque token by introspection): the verdict, and the last
- * step both ways share, the scope and the claim that names the mailbox.
+ * locally, an opaque token by introspection): the verdict, the last step
+ * both ways share (the scope and the claim that names the mailbox), and the
+ * token's bytes read as text.
  */
 
 export type TokenVerdict =
@@ -48,4 +49,10 @@ export function judgeClaims(claims: Readonly<Record<string, unknown>>, { claim, 
   if (typeof identity !== 'string' || identity === '') return { kind: 'refused', status: 'invalid_token', reason: `the token has no ${claim} claim` };
   if (identity.length > MAX_IDENTITY_LENGTH) return { kind: 'refused', status: 'invalid_token', reason: `the token's ${claim} claim is longer than ${MAX_IDENTITY_LENGTH} characters` };
   return { kind: 'good', identity };
+}
+
+/** The token as text, without another copy of its bytes when it arrived as a Buffer. */
+export function asText(token: string | Uint8Array): string {
+  if (typeof token === 'string') return token;
+  return (Buffer.isBuffer(token) ? token : Buffer.from(token.buffer, token.byteOffset, token.byteLength)).toString('latin1');
 }

@@ -14,14 +14,13 @@ import { spawnDaemon, type DaemonProcess } from '../helpers/cli.js';
 import { DEMO_HASH } from '../helpers/daemon.js';
 import { dovecotSuiteProblems, startDovecotAuth, type DovecotAuth } from '../helpers/dovecot.js';
 import { dovecotTokenLogin, oauthbearerMessage, xoauth2Message } from '../helpers/dovecot-client.js';
-import { ThrowawayIdentityProvider, type TokenUser } from '../helpers/identity-provider.js';
+import { ThrowawayIdentityProvider, tokenUser } from '../helpers/identity-provider.js';
 import { suiteTempDir } from '../helpers/temp.js';
 
-const user = (name: string): TokenUser => ({ clientId: `${name}-mail`, clientSecret: `${name}-client-secret-0123456789`, email: `${name}@example.org` });
-const ALICE = user('alice');
-const BOB = user('bob');
-const CAROL = user('carol');
-const SERVICE = user('mail-service');
+const ALICE = tokenUser('alice');
+const BOB = tokenUser('bob');
+const CAROL = tokenUser('carol');
+const SERVICE = tokenUser('mail-service');
 
 let provider: ThrowawayIdentityProvider;
 let dovecot: DovecotAuth;

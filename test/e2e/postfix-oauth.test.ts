@@ -19,17 +19,16 @@ import { eventually } from '../helpers/daemon.js';
 import { vector } from '../helpers/vectors.js';
 import { freePort, seedMailboxServer, ThrowawayServer } from '../helpers/mysql.js';
 import { postfixSuiteProblems, startPostfix, type PostfixInstance } from '../helpers/postfix.js';
-import { signingKey, ThrowawayIdentityProvider, type TokenUser } from '../helpers/identity-provider.js';
+import { signingKey, ThrowawayIdentityProvider, tokenUser } from '../helpers/identity-provider.js';
 import { xoauth2Message } from '../helpers/dovecot-client.js';
 import { suiteTempDir } from '../helpers/temp.js';
 
-const user = (name: string): TokenUser => ({ clientId: `${name}-mail`, clientSecret: `${name}-client-secret-0123456789`, email: `${name}@example.org` });
-const ALICE = user('alice');
-const BOB = user('bob');
-const GONE = user('gone');
-const CAROL = user('carol');
+const ALICE = tokenUser('alice');
+const BOB = tokenUser('bob');
+const GONE = tokenUser('gone');
+const CAROL = tokenUser('carol');
 /** The daemon's own client at the provider, for opaque tokens. */
-const SERVICE = user('mail-service');
+const SERVICE = tokenUser('mail-service');
 
 let server: ThrowawayServer;
 let provider: ThrowawayIdentityProvider;

@@ -28,6 +28,11 @@ export interface TokenUser {
   readonly email: string;
 }
 
+/** A user of the provider: a client of its own whose tokens carry NAME@example.org. */
+export function tokenUser(name: string): TokenUser {
+  return { clientId: `${name}-mail`, clientSecret: `${name}-client-secret-0123456789`, email: `${name}@example.org` };
+}
+
 const RESOURCES: Record<string, { readonly audience: string; readonly accessTokenTTL: number; readonly accessTokenFormat: 'jwt' | 'opaque' }> = {
   'urn:mail': { audience: 'urn:mail', accessTokenTTL: 300, accessTokenFormat: 'jwt' },
   'urn:mail:short': { audience: 'urn:mail', accessTokenTTL: 1, accessTokenFormat: 'jwt' },

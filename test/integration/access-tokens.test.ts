@@ -6,12 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessTokens, type AccessTokenSettings } from '../../src/oauth/access-tokens.js';
 import { afterThisTest } from '../helpers/cleanup.js';
-import { signingKey, ThrowawayIdentityProvider, type TokenUser } from '../helpers/identity-provider.js';
+import { signingKey, ThrowawayIdentityProvider, tokenUser } from '../helpers/identity-provider.js';
 
-const ALICE: TokenUser = { clientId: 'alice-mail', clientSecret: 'alice-client-secret-0123456789', email: 'alice@example.org' };
-const BOB: TokenUser = { clientId: 'bob-mail', clientSecret: 'bob-client-secret-0123456789ab', email: 'bob@example.org' };
+const ALICE = tokenUser('alice');
+const BOB = tokenUser('bob');
 /** The daemon's own client, for introspection. */
-const SERVICE: TokenUser = { clientId: 'mail-service', clientSecret: 'mail-service-secret-0123456789', email: 'postmaster@example.org' };
+const SERVICE = tokenUser('mail-service');
 
 let provider: ThrowawayIdentityProvider;
 

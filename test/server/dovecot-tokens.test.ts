@@ -9,15 +9,15 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_HASH, eventually, startTestDaemon } from '../helpers/daemon.js';
-import { signingKey, ThrowawayIdentityProvider, type TokenUser } from '../helpers/identity-provider.js';
+import { signingKey, ThrowawayIdentityProvider, tokenUser } from '../helpers/identity-provider.js';
 import { afterThisTest } from '../helpers/cleanup.js';
 import { tempDir } from '../helpers/temp.js';
 import { dovecotLineClient, dovecotTokenLogin as login, oauthbearerMessage as oauthbearer, xoauth2Message as xoauth2 } from '../helpers/dovecot-client.js';
 
-const ALICE: TokenUser = { clientId: 'alice-mail', clientSecret: 'alice-client-secret-0123456789', email: 'alice@example.org' };
-const BOB: TokenUser = { clientId: 'bob-mail', clientSecret: 'bob-client-secret-0123456789ab', email: 'bob@example.org' };
+const ALICE = tokenUser('alice');
+const BOB = tokenUser('bob');
 /** A user of the provider without a mailbox. */
-const CAROL: TokenUser = { clientId: 'carol-mail', clientSecret: 'carol-client-secret-0123456789', email: 'carol@example.org' };
+const CAROL = tokenUser('carol');
 const MAILBOXES = [`alice@example.org:${DEMO_HASH}`, `bob@example.org:${DEMO_HASH}`];
 const A = '\x01';
 const b64 = (text: string) => Buffer.from(text, 'latin1').toString('base64');

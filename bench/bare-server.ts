@@ -42,7 +42,10 @@ const server = net.createServer((socket) => {
     const request = fields(data);
     if (!request) return;
     const [login, password] = request;
-    socket.end(passwords === undefined || passwords.get(login!) === password ? OK : NO);
+    // As the daemon closes (src/protocol/connection.ts): a reply the kernel took at once needs no shutdown before the close.
+    socket.write(passwords === undefined || passwords.get(login!) === password ? OK : NO);
+    if (socket.writableLength === 0) socket.destroy();
+    else socket.end();
   });
   socket.on('error', () => undefined);
 });

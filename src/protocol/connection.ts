@@ -150,16 +150,23 @@ export class MuxConnection implements ServedConnection, AnswerListener<Reply> {
       this.#socket.destroy();
       return;
     }
-    this.#arm(this.#timeouts.replyTimeoutMs, () => this.#socket.destroy());
     const encoded = encodeReply(reply.text);
     if (this.#probed && encoded[0] !== REPLY_FIRST_BYTE[0]) {
       // Cannot happen with this daemon's replies; if it ever did, a cut-off reply is the safe answer (a temporary failure).
       this.#socket.destroy();
       return;
     }
-    // Once the reply is in the kernel it reaches the peer even after we close;
-    // closing right away means a peer that never hangs up holds nothing of ours.
-    this.#socket.end(this.#probed ? encoded.subarray(1) : encoded, () => this.#socket.destroy());
+    // Once the reply is in the kernel it reaches the peer even after we close, followed by the end of the
+    // stream: closing right away means a peer that never hangs up holds nothing of ours. A reply of a few
+    // bytes to a peer that has read nothing is taken at once, so there is no shutdown to wait for first
+    // (end() would ask for one on a later turn of the event loop, then close).
+    this.#socket.write(this.#probed ? encoded.subarray(1) : encoded);
+    if (this.#socket.writableLength === 0) {
+      this.#socket.destroy();
+      return;
+    }
+    this.#arm(this.#timeouts.replyTimeoutMs, () => this.#socket.destroy());
+    this.#socket.end(() => this.#socket.destroy());
   }
 
   readonly #hold = (): boolean => {

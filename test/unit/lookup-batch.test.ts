@@ -17,6 +17,7 @@ const options = {
   maxBatch: 32,
   stallAfterMs: 60_000,
   gatherMs: 0,
+  busyTurnMs: Infinity,
   maxQueue: 1000,
   maxWaitMs: 60_000,
   queueFull: () => new Error('queue full'),
@@ -28,6 +29,21 @@ const options = {
 async function eventuallyCalled(calls: readonly unknown[], count: number): Promise<void> {
   for (let turns = 0; calls.length < count; turns += 1) {
     if (turns > 100) throw new Error(`the runner was called ${calls.length} times, not ${count}`);
+    await nextTurn();
+  }
+}
+
+/** Keeps the thread busy, as a turn that answers other logins does. */
+function busyFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+/** Until the runner has been called this many times, turn after turn, for at most `ms`. */
+async function eventuallyCalledWithin(calls: readonly unknown[], count: number, ms: number): Promise<void> {
+  const started = performance.now();
+  while (calls.length < count) {
+    if (performance.now() - started > ms) throw new Error(`the runner was called ${calls.length} times in ${ms} ms, not ${count}`);
     await nextTurn();
   }
 }
@@ -200,6 +216,36 @@ describe('LookupBatcher', () => {
     const pending = batcher.lookup('alice');
     await nextTurn();
     await nextTurn();
+    expect(calls.map((call) => call.names)).toEqual([['alice']]);
+    calls[0]!.answer();
+    await expect(pending).resolves.toEqual([['row of alice']]);
+  });
+
+  it('keeps gathering through a turn busy with other work (logins that need no lookup), and asks after an idle one', async () => {
+    const { run, calls } = manualRun();
+    const batcher = new LookupBatcher(run, { ...options, gatherMs: 60_000, busyTurnMs: 3 });
+    const pending = [batcher.lookup('alice')];
+    // The batcher's first look: alice has just arrived, so it looks again after the next turn.
+    await nextTurn();
+    // That turn brings no lookup, but answers logins that need none (-c's repeat logins).
+    busyFor(10);
+    await nextTurn();
+    expect(calls).toHaveLength(0);
+    pending.push(batcher.lookup('bob'));
+    await eventuallyCalled(calls, 1);
+    expect(calls.map((call) => call.names)).toEqual([['alice', 'bob']]);
+    calls[0]!.answer();
+    expect(await Promise.all(pending)).toEqual([[['row of alice']], [['row of bob']]]);
+  });
+
+  it('stops gathering through busy turns once the oldest lookup has waited gatherMs', async () => {
+    const { run, calls } = manualRun();
+    // Every turn counts as busy: only gatherMs ends the wait.
+    const batcher = new LookupBatcher(run, { ...options, gatherMs: 20, busyTurnMs: 0 });
+    const started = performance.now();
+    const pending = batcher.lookup('alice');
+    await eventuallyCalledWithin(calls, 1, 2000);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(20);
     expect(calls.map((call) => call.names)).toEqual([['alice']]);
     calls[0]!.answer();
     await expect(pending).resolves.toEqual([['row of alice']]);

@@ -23,6 +23,10 @@
  * whose every turn brings new logins, asks for many names at once and spends
  * its thread on logins. It waits on turns, not on a timer, so a login on the
  * miss path (busy hashing, not busy on its thread) never waits for a clock.
+ * A turn that brought no lookup but was busy with other work (`busyTurnMs`)
+ * does not end the wait either: with -c, repeat logins need no lookup, and
+ * the wrong passwords' lookups arrive a few turns apart; without this each
+ * would be a statement of its own.
  *
  * A statement that fails for what it says (an SQL error, not a database
  * that went away) fails only its own names: the names of a batch are asked
@@ -50,6 +54,13 @@ export interface LookupBatchOptions {
   readonly stallAfterMs: number;
   /** While lookups keep arriving, the oldest waits at most this long for more. */
   readonly gatherMs: number;
+  /**
+   * A turn of the event loop that took at least this long did other work
+   * (logins answered without a lookup, hashes finishing): the loop is busy,
+   * more lookups are on their way, and a turn that brought none does not end
+   * the gathering. Infinity: only turns that brought lookups count.
+   */
+  readonly busyTurnMs: number;
   /** Lookups waiting at most; the next one is refused with queueFull(). */
   readonly maxQueue: number;
   /** A lookup that has waited this long when its turn comes is refused with waitedTooLong(). */
@@ -80,6 +91,8 @@ export class LookupBatcher {
   #turnEndDue = false;
   /** Lookups arrived since the last look at the queue. */
   #arrived = false;
+  /** performance.now() when the look at the end of the turn was asked for. */
+  #turnStartedAt = 0;
 
   constructor(run: BatchRun, options: LookupBatchOptions) {
     this.#run = run;
@@ -100,9 +113,10 @@ export class LookupBatcher {
   #atTurnEnd(): void {
     if (this.#turnEndDue) return;
     this.#turnEndDue = true;
+    this.#turnStartedAt = performance.now();
     setImmediate(() => {
       this.#turnEndDue = false;
-      this.#send();
+      this.#send(performance.now() - this.#turnStartedAt >= this.#options.busyTurnMs);
     });
   }
 
@@ -115,15 +129,16 @@ export class LookupBatcher {
     return this.#pacing === 0 && this.#inFlight < this.#options.maxInFlight;
   }
 
-  #send(): void {
+  /** `busyTurn`: the turn that just ended was a busy one (see busyTurnMs). */
+  #send(busyTurn = false): void {
     if (this.#queue.length === 0 || !this.#mayAsk()) return;
     this.#dropStale();
     if (this.#queue.length === 0) return;
     const { maxBatch, gatherMs } = this.#options;
     const arriving = this.#arrived;
     this.#arrived = false;
-    // Lookups still arriving turn after turn: look again at the end of the next turn.
-    if (arriving && this.#queue.length < maxBatch && performance.now() - this.#queue[0]!.since < gatherMs) {
+    // Lookups still arriving turn after turn, or a loop busy with logins that will bring more: look again at the end of the next turn.
+    if ((arriving || busyTurn) && this.#queue.length < maxBatch && performance.now() - this.#queue[0]!.since < gatherMs) {
       this.#atTurnEnd();
       return;
     }

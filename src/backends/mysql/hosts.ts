@@ -63,6 +63,14 @@ const HOST_LEVEL_SQL_ERRORS = new Set([
 /** Logins waiting for a connection to one host, at most; more wait no longer than they would have. */
 const QUEUE_LIMIT = 200;
 
+/**
+ * Prepared statements one connection keeps (mysql2's cache; the least recently used is closed
+ * beyond it). The daemon runs a handful of distinct statements: a lookup, its batched sizes
+ * (mysql-lookup.ts), a sample, a schema check, a re-hash. mysql2's default (16,000) allocates
+ * its cache's tables for all of them when the connection opens: half a megabyte per connection.
+ */
+const MAX_PREPARED_STATEMENTS = 64;
+
 interface Host {
   readonly label: string;
   readonly pool: mysql.Pool;
@@ -131,6 +139,7 @@ export class MysqlHosts {
         connectTimeout: settings.connectTimeoutMs,
         enableKeepAlive: true,
         keepAliveInitialDelay: 10_000,
+        maxPreparedStatements: MAX_PREPARED_STATEMENTS,
         ...(settings.tls
           ? {
               ssl: {

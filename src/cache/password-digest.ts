@@ -9,7 +9,8 @@
  * its 32 bytes (a typed array, an ArrayBuffer and a separate allocation), which
  * the heap then grows against (docs/BENCHMARKS.md, peak memory).
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { HmacSha256 } from '../common/hmac-sha256.js';
 
 /** HMAC-SHA256 of a password, one latin1 character per byte. */
 export type Digest = string;
@@ -23,7 +24,7 @@ export function sameDigest(a: Digest, b: Digest): boolean {
 }
 
 export class PasswordDigester {
-  readonly #key = randomBytes(32);
+  readonly #hmac = new HmacSha256(randomBytes(32));
   /**
    * The digest of each request's password, by the buffer it arrived in: the
    * -c cache, the verified and the rejected cache may each look at one
@@ -36,7 +37,7 @@ export class PasswordDigester {
   digest(password: Buffer): Digest {
     let digest = this.#ofBuffer.get(password);
     if (digest === undefined) {
-      digest = createHmac('sha256', this.#key).update(password).digest('binary'); // 'binary' is latin1: one character per byte
+      digest = this.#hmac.digest(password);
       this.#ofBuffer.set(password, digest);
     }
     return digest;

@@ -13,7 +13,10 @@
  * arriving turn after turn of the event loop, and goes after a turn that
  * brought none, at MAX_BATCH operations, or GATHER_MS after the first: an
  * idle daemon waits a quiet turn (microseconds), and a login's count, sent
- * beside its lookup, gathers while the lookup does.
+ * beside its lookup, gathers while the lookup does. A batch that nobody waits
+ * on (settles and owner markers only, sent after the answers) waits the
+ * whole GATHER_MS for company: the settles of a busy host come a few per
+ * turn, and sent turn by turn they made most of the script calls.
  *
  * Each operation is a run of ARGV entries (read by position: no string to
  * split in the script), its keys taken in order from KEYS:
@@ -143,6 +146,10 @@ export class ThrottleBatch {
   #arrived = false;
   /** A look at the batch is due at the end of a turn. */
   #looking = false;
+  /** Counts in the batch being gathered: without any, it waits for its timer instead of a quiet turn. */
+  #awaited = 0;
+  /** Sends a batch nobody waits on, GATHER_MS after its first operation. */
+  #timer: NodeJS.Timeout | undefined;
 
   /**
    * `failed` hears of a batch that did not run or did not answer in time
@@ -186,8 +193,12 @@ export class ThrottleBatch {
   }
 
   #add(operation: Operation): void {
-    if (this.#due.length === 0) this.#since = performance.now();
-    if (!this.#looking) {
+    if (this.#due.length === 0) {
+      this.#since = performance.now();
+      this.#timer = setTimeout(() => this.#onTimer(), GATHER_MS);
+    }
+    if (operation.answer) this.#awaited += 1;
+    if (!this.#looking && this.#awaited > 0) {
       this.#looking = true;
       setImmediate(() => this.#atTurnEnd());
     }
@@ -202,15 +213,29 @@ export class ThrottleBatch {
   #atTurnEnd(): void {
     const arriving = this.#arrived;
     this.#arrived = false;
-    if (this.#due.length > 0 && arriving && performance.now() - this.#since < GATHER_MS) {
+    if (this.#awaited > 0 && arriving && performance.now() - this.#since < GATHER_MS) {
       setImmediate(() => this.#atTurnEnd());
       return;
     }
     this.#looking = false;
+    // A batch with no count in it (a full one went meanwhile, and settles began the next) waits for its timer.
+    if (this.#awaited > 0) this.#send();
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    if (this.#due.length > 0) this.#send();
+  }
+
+  /** Send what is gathered now (the store is closing): a settle left behind would leave its count up for the window. */
+  flush(): void {
     if (this.#due.length > 0) this.#send();
   }
 
   #send(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#awaited = 0;
     const operations = this.#due;
     const keys = this.#keys;
     const argv = this.#argv;

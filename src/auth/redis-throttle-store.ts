@@ -262,6 +262,8 @@ export class RedisThrottleStore implements ThrottleStore {
 
   async close(): Promise<void> {
     this.#closed = true;
+    // QUIT is sent after what is already written: the settles still gathering go first.
+    this.#batch.flush();
     try {
       await this.#redis.quit();
     } catch {

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildBareServer } from './bare-server-build.js';
 import { buildCGenerator, runCLoad } from './c-load-generator.js';
 import type { LoadResult } from './load-generator.js';
 import { mailboxTableEnv, makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
@@ -21,7 +22,6 @@ import { waitForSocket } from './wait-for-socket.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const BARE = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
 /** The V8 setting the installed command runs with (its #! line); the floor gets it too. */
 const V8_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
 
@@ -47,6 +47,7 @@ function stop(child: ChildProcess): Promise<void> {
 export async function runFloor(options: { seconds: number; rounds: number; clients: number; log: (line: string) => void }): Promise<FloorReport> {
   const build = buildCGenerator();
   if (!build.ok) throw new Error(`the floor is measured with the C generator: ${build.reason}`);
+  const bareServer = buildBareServer();
   const work = mkdtempSync(path.join(os.tmpdir(), 'sm-floor-'));
   const database = await ThrowawayServer.create();
   try {
@@ -55,7 +56,7 @@ export async function runFloor(options: { seconds: number; rounds: number; clien
     const databasePid = mariadbPid(database.dataDir);
     const env = mailboxTableEnv(database.port);
     const contenders: Array<[keyof FloorReport['rounds'], (socketPath: string, dir: string) => ChildProcess]> = [
-      ['floor', (socketPath) => spawn(process.execPath, [...V8_FLAGS, '--import', 'tsx', BARE, socketPath], { stdio: 'ignore' })],
+      ['floor', (socketPath) => spawn(process.execPath, [...V8_FLAGS, bareServer, socketPath], { stdio: 'ignore' })],
       ['cached', (_, dir) => spawn(process.execPath, [...V8_FLAGS, CLI, '-a', 'mysql', '-r', '-m', dir, '-c', '--throttle-after', '0'], { stdio: 'ignore', env })],
       ['default', (_, dir) => spawn(process.execPath, [...V8_FLAGS, CLI, '-a', 'mysql', '-r', '-m', dir, '--throttle-after', '0'], { stdio: 'ignore', env })],
     ];

@@ -14,9 +14,13 @@
  * brought none, at MAX_BATCH operations, or GATHER_MS after the first: an
  * idle daemon waits a quiet turn (microseconds), and a login's count, sent
  * beside its lookup, gathers while the lookup does. A batch that nobody waits
- * on (settles and owner markers only, sent after the answers) waits the
- * whole GATHER_MS for company: the settles of a busy host come a few per
- * turn, and sent turn by turn they made most of the script calls.
+ * on waits for company until a timer of GATHER_MS (to the millisecond) ends
+ * it: owner markers, and the settles that only move counts (most of them:
+ * a success starting its name over, a failure kept), which come a few per
+ * turn on a busy host and, sent turn by turn, made most of the script calls.
+ * A settle that closes a key for the delay earned, or gives back a turn,
+ * goes as a count does: other hosts wait on it, and a hold that arrived late
+ * would let a guess through elsewhere.
  *
  * Each operation is a run of ARGV entries (read by position: no string to
  * split in the script), its keys taken in order from KEYS:
@@ -146,8 +150,8 @@ export class ThrottleBatch {
   #arrived = false;
   /** A look at the batch is due at the end of a turn. */
   #looking = false;
-  /** Counts in the batch being gathered: without any, it waits for its timer instead of a quiet turn. */
-  #awaited = 0;
+  /** Operations in the batch being gathered that someone waits on (counts, settles touching a turn): without any, it waits for its timer instead of a quiet turn. */
+  #urgent = 0;
   /** Sends a batch nobody waits on, GATHER_MS after its first operation. */
   #timer: NodeJS.Timeout | undefined;
 
@@ -185,20 +189,20 @@ export class ThrottleBatch {
       argv.push(step.how, String(holdMs), step.owned ? '1' : '0');
       if (holdMs > 0 || step.owned) keys.push(turns[i]!);
     });
-    this.#add({ argv, keys });
+    this.#add({ argv, keys }, keys.length > counts.length);
   }
 
   mark(marker: string, ms: number): void {
     this.#add({ argv: ['o', String(Math.max(1, Math.ceil(ms)))], keys: [marker] });
   }
 
-  #add(operation: Operation): void {
+  #add(operation: Operation, urgent = operation.answer !== undefined): void {
     if (this.#due.length === 0) {
       this.#since = performance.now();
       this.#timer = setTimeout(() => this.#onTimer(), GATHER_MS);
     }
-    if (operation.answer) this.#awaited += 1;
-    if (!this.#looking && this.#awaited > 0) {
+    if (urgent) this.#urgent += 1;
+    if (!this.#looking && this.#urgent > 0) {
       this.#looking = true;
       setImmediate(() => this.#atTurnEnd());
     }
@@ -213,13 +217,13 @@ export class ThrottleBatch {
   #atTurnEnd(): void {
     const arriving = this.#arrived;
     this.#arrived = false;
-    if (this.#awaited > 0 && arriving && performance.now() - this.#since < GATHER_MS) {
+    if (this.#urgent > 0 && arriving && performance.now() - this.#since < GATHER_MS) {
       setImmediate(() => this.#atTurnEnd());
       return;
     }
     this.#looking = false;
-    // A batch with no count in it (a full one went meanwhile, and settles began the next) waits for its timer.
-    if (this.#awaited > 0) this.#send();
+    // A batch nobody waits on (a full one went meanwhile, and such settles began the next) waits for its timer.
+    if (this.#urgent > 0) this.#send();
   }
 
   #onTimer(): void {
@@ -235,7 +239,7 @@ export class ThrottleBatch {
   #send(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#awaited = 0;
+    this.#urgent = 0;
     const operations = this.#due;
     const keys = this.#keys;
     const argv = this.#argv;

@@ -11,7 +11,9 @@
  * Rounds (5 by default: this machine's neighbours come and go) alternate the
  * two contenders; each ratio is taken within its round
  * and the median round is checked against the targets (paired-ratios.ts).
- * The script calls Redis ran per login are read from its own statistics.
+ * The script calls Redis ran per login are read from its own statistics, and
+ * the daemon's context switches per login from /proc: a login that waits on
+ * Redis while the daemon has nothing else to do puts it to sleep and wakes it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,7 +28,7 @@ import { buildCGenerator, runCLoad } from './c-load-generator.js';
 import type { LoadResult } from './load-generator.js';
 import { mailboxTableEnv, makeBenchMailboxes, seedMailboxes } from './mailbox-seed.js';
 import { describeTarget, formatRatio, pairedRatios, type Target } from './paired-ratios.js';
-import { processCpuMicros } from './process-cpu.js';
+import { contextSwitches, processCpuMicros } from './process-cpu.js';
 import { waitForSocket } from './wait-for-socket.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
@@ -85,7 +87,7 @@ try {
   const targets: Target[] = [];
   for (const scenario of SCENARIOS.filter(({ name }) => ONLY.has(name.replace(' ', '')))) {
     console.log(`\n${scenario.title}, ${scenario.clients} clients`);
-    console.log(`  ${''.padEnd(28)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'scripts/login'.padStart(18)}${'CPU us/login: daemon'.padStart(22)}${'Redis'.padStart(7)}`);
+    console.log(`  ${''.padEnd(28)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'scripts/login'.padStart(18)}${'CPU us/login: daemon'.padStart(22)}${'Redis'.padStart(7)}${'switches/login'.padStart(16)}`);
     const results: Record<string, LoadResult[]> = {};
     for (let round = 1; round <= ROUNDS; round += 1) {
       for (const [name, extra] of contenders) {
@@ -99,12 +101,14 @@ try {
           await runCLoad(build.binary, { ...load, durationMs: 1000 });
           const scriptsBefore = await scriptCalls(statistics);
           const cpuBefore = { daemon: processCpuMicros(child.pid!), redis: processCpuMicros(redis.pid!) };
+          const switchesBefore = contextSwitches(child.pid!);
           const result = await runCLoad(build.binary, { ...load, durationMs: DURATION_MS });
           const cpu = { daemon: (processCpuMicros(child.pid!) - cpuBefore.daemon) / result.requests, redis: (processCpuMicros(redis.pid!) - cpuBefore.redis) / result.requests };
+          const switches = (contextSwitches(child.pid!) - switchesBefore) / result.requests;
           const perLogin = ((await scriptCalls(statistics)) - scriptsBefore) / result.requests;
           (results[name] ??= []).push(result);
           if (result.wrongAnswers > 0) failed = true;
-          console.log(`  ${`${name} #${round}`.padEnd(28)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${perLogin.toFixed(2).padStart(18)}${cpu.daemon.toFixed(0).padStart(22)}${cpu.redis.toFixed(0).padStart(7)}`);
+          console.log(`  ${`${name} #${round}`.padEnd(28)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${perLogin.toFixed(2).padStart(18)}${cpu.daemon.toFixed(0).padStart(22)}${cpu.redis.toFixed(0).padStart(7)}${switches.toFixed(3).padStart(16)}`);
         } finally {
           await stop(child);
         }

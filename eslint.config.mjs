@@ -25,6 +25,24 @@ export default tseslint.config(
     },
   },
   {
+    // In Node 20's V8 an object literal that starts with a spread and goes on ({ ...a, b } or
+    // { ...a, ...b }) gets a hidden class of its own at every evaluation: a new map in the old
+    // generation, megamorphic property access, and the object kept through young collections
+    // (docs/BENCHMARKS.md, "hidden classes made per login"). Object.assign({}, a, b) builds the same
+    // object along cached transitions. A plain copy ({ ...a }) is fine. The code a login runs through;
+    // start-up and the command line may spread as they like.
+    files: ['src/protocol/**/*.ts', 'src/auth/**/*.ts', 'src/backends/**/*.ts', 'src/crypt/**/*.ts', 'src/cache/**/*.ts', 'src/common/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ObjectExpression > SpreadElement:first-child ~ *',
+          message: 'An object literal that starts with a spread and goes on makes a new hidden class each time in Node 20: use Object.assign({}, a, b).',
+        },
+      ],
+    },
+  },
+  {
     // Tests build hostile inputs on purpose and read JSON log lines: `any` is their material there.
     files: ['test/**/*.ts'],
     rules: {

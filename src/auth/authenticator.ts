@@ -123,7 +123,7 @@ export class Authenticator {
       await turn.claim(read.names.user, 'not-a-name');
       decided = { outcome: read.refusal };
     }
-    const names = decided.canonical === undefined || decided.canonical === read.names.user ? read.names : { ...read.names, user: decided.canonical, requested: read.names.user };
+    const names = decided.canonical === undefined || decided.canonical === read.names.user ? read.names : Object.assign({}, read.names, { user: decided.canonical, requested: read.names.user });
     const durationMs = Math.round((this.#clock.now() - started) * 1000) / 1000;
     let outcome = decided.outcome;
     let delayMs = turn.settle(outcome, names.user);
@@ -248,7 +248,7 @@ export class Authenticator {
     if (refused) return { outcome: refused };
     const { cache } = await this.#options.passwords.checkNoRow(key, password, options);
     const refusal = found.status === 'unknown' ? UNKNOWN_USER : ({ result: 'failure', code: found.code, reason: found.reason } as const);
-    return { outcome: cache ? { ...refusal, cache } : refusal };
+    return { outcome: cache ? Object.assign({}, refusal, { cache }) : refusal };
   }
 
   /**
@@ -282,7 +282,7 @@ export class Authenticator {
     const { logger, successLevel, metrics } = this.#options;
     // The event is built only for someone: most successes are neither logged nor counted.
     if (!metrics && !logger.isLevelEnabled(authLogLevel(outcome.result, successLevel))) return;
-    const event: AuthEvent = { ...names, ...outcome, durationMs, ...(delayMs > 0 ? { delayMs } : {}) };
+    const event: AuthEvent = Object.assign({}, names, outcome, delayMs > 0 ? { durationMs, delayMs } : { durationMs });
     logAuthEvent(logger, event, successLevel);
     metrics?.observe(event);
   }

@@ -145,7 +145,7 @@ export class PolicyGuard {
     const claimedAt = performance.now();
     const refused = await turn.claim(subject.user, subject.kind);
     const waitedMs = Math.round(performance.now() - claimedAt);
-    const names = subject.kind === 'has-row' && subject.user !== read.names.user ? { ...read.names, user: subject.user, requested: read.names.user } : read.names;
+    const names = subject.kind === 'has-row' && subject.user !== read.names.user ? Object.assign({}, read.names, { user: subject.user, requested: read.names.user }) : read.names;
     if (refused) {
       turn.settle(refused, names.user);
       this.#report(names, refused, startedAt, 0, waitedMs, context.successLevel);
@@ -194,7 +194,7 @@ export class PolicyGuard {
     const failure = pending.kind === 'has-row' ? WRONG_PASSWORD : UNKNOWN_USER;
     const remembered = pwhash === undefined ? undefined : this.#failures.get(pending.user);
     const repeat = remembered !== undefined && remembered.values === pending.values && remembered.hashes.includes(pwhash!);
-    return repeat ? { ...failure, cache: 'rejected' } : failure;
+    return repeat ? Object.assign({}, failure, { cache: 'rejected' as const }) : failure;
   }
 
   #rememberFailure(pending: PendingTurn, pwhash: string): void {
@@ -237,7 +237,10 @@ export class PolicyGuard {
   /** One line per login, as the sockets' logins have: durationMs is from its allow to its report. */
   #report(names: LoginNames, outcome: Outcome, startedAt: number, delayMs: number, waitedMs: number, successLevel: SuccessLevel): void {
     const durationMs = Math.round((performance.now() - startedAt) * 1000) / 1000;
-    const event: AuthEvent = { ...names, ...outcome, durationMs, ...(delayMs > 0 ? { delayMs } : {}), ...(waitedMs > 0 ? { waitedMs } : {}) };
+    const timing: { durationMs: number; delayMs?: number; waitedMs?: number } = { durationMs };
+    if (delayMs > 0) timing.delayMs = delayMs;
+    if (waitedMs > 0) timing.waitedMs = waitedMs;
+    const event: AuthEvent = Object.assign({}, names, outcome, timing);
     logAuthEvent(this.#options.logger, event, successLevel);
     this.#options.metrics?.observe(event);
   }

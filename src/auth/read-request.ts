@@ -34,19 +34,23 @@ export function readRequest(request: RequestNames, policy: RealmPolicy, mech: st
   const names = named(request, key.user, serviceName, key.realm, mech);
   if (!service.ok) return refuse(names, { result: 'failure', code: ErrorCodes.INVALID_SERVICE, reason: `invalid service: ${service.problem}` });
   const query: LookupQuery = { user: key.user, realm: key.realm, service: service.text };
-  return { ok: true, names, query: request.client === undefined ? query : { ...query, address: request.client.address } };
+  return { ok: true, names, query: request.client === undefined ? query : Object.assign({}, query, { address: request.client.address }) };
 }
 
 const refuse = (names: LoginNames, refusal: Outcome): ReadRequest => ({ ok: false, names, refusal });
 
 function named(request: RequestNames, user: string, service: string, realm: string, mech: string): LoginNames {
   const { client, claimedClient, secured, listener } = request;
-  const names: LoginNames = client === undefined ? { user, service, realm, mech } : { user, service, realm, mech, remote: client.sent };
-  const withClaimed = claimedClient === undefined ? names : { ...names, claimedRemote: claimedClient };
-  const withSecured = secured === undefined ? withClaimed : { ...withClaimed, secured };
+  // Built in place, in the log line's order: a property added to a fresh literal follows a cached transition.
+  const names: Writable<LoginNames> = client === undefined ? { user, service, realm, mech } : { user, service, realm, mech, remote: client.sent };
+  if (claimedClient !== undefined) names.claimedRemote = claimedClient;
+  if (secured !== undefined) names.secured = secured;
   // The mux socket, by far the most common, is the one a line does not name.
-  return listener === 'mux' ? withSecured : { ...withSecured, listener };
+  if (listener !== 'mux') names.listener = listener;
+  return names;
 }
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Names as they arrived, made safe to print even when they are not valid text. */
 function printable(decoded: DecodedText, bytes: Buffer): string {

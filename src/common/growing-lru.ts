@@ -20,5 +20,5 @@ const oneEntry = (): number => 1;
 /** At most `entries` entries, the least recently used pushed out first. */
 export function growingLru<K extends Present, V extends Present>(entries: number, options: GrowingLruOptions<K, V> = {}): LRUCache<K, V> {
   if (!Number.isInteger(entries) || entries < 1) throw new RangeError(`an LRU table holds at least one entry, not ${entries}`);
-  return new LRUCache<K, V>({ ...options, maxSize: entries, sizeCalculation: oneEntry });
+  return new LRUCache<K, V>(Object.assign({}, options, { maxSize: entries, sizeCalculation: oneEntry }));
 }

@@ -51,7 +51,7 @@ export function combine(verdicts: readonly Verdict[]): CandidatesVerdict {
   const checked = verdicts.filter((verdict): verdict is Checked => verdict.status === 'mismatch' || verdict.status === 'locked');
   const undecided = verdicts.find((verdict): verdict is Undecided => verdict.status === 'overloaded' || verdict.status === 'abandoned');
   if (checked.length > 0) {
-    if (undecided) return { ...undecided, evaluated: true };
+    if (undecided) return Object.assign({}, undecided, { evaluated: true as const });
     // A lock marker says more than a mismatch: the account is off.
     return checked.find((verdict) => verdict.status === 'locked') ?? checked[0]!;
   }

@@ -170,13 +170,13 @@ export class VerifyPools {
 
   constructor(options: VerifyPoolOptions, native?: NativeCrypt) {
     if (native) {
-      const fallback = new VerifyPool({ ...options, minThreads: 0 });
+      const fallback = new VerifyPool(Object.assign({}, options, { minThreads: 0 }));
       this.fast = new NativeLane(native, fallback, { offload: offloadFor(options.threads) });
     } else {
       this.fast = new VerifyPool(options);
     }
     this.fastEngine = native ? 'native' : 'js';
-    this.slow = new VerifyPool({ ...options, minThreads: 0, native: native !== undefined });
+    this.slow = new VerifyPool(Object.assign({}, options, { minThreads: 0, native: native !== undefined }));
   }
 
   lane(lane: Lane): VerifyLane {

@@ -91,7 +91,7 @@ export class RequestDecoder {
       Buffer | undefined,
     ];
     const request: MuxRequest = { login, password: new Secret(password), service, realm };
-    return clientAddress === undefined ? request : { ...request, clientAddress };
+    return clientAddress === undefined ? request : Object.assign(request, { clientAddress });
   }
 }
 

@@ -128,7 +128,7 @@ function unescapeSaslname(escaped: Buffer): Buffer | undefined {
  * a new token.
  */
 export function tokenErrorChallenge(mechanism: TokenMechanism, status: TokenStatus, scope: string | undefined, openidConfiguration: string | undefined): string {
-  const optional = { ...(scope === undefined ? {} : { scope }), ...(openidConfiguration === undefined ? {} : { 'openid-configuration': openidConfiguration }) };
+  const optional = Object.assign({}, scope === undefined ? {} : { scope }, openidConfiguration === undefined ? {} : { 'openid-configuration': openidConfiguration });
   const error =
     mechanism === 'OAUTHBEARER'
       ? { status, ...optional }

@@ -63,7 +63,7 @@ export function takeInheritedListeners(env: NodeJS.ProcessEnv = process.env, pid
   const dovecotAt = listeners.findIndex((listener) => listener.name === DOVECOT_FD_NAME);
   const dovecot = dovecotAt >= 0 ? listeners[dovecotAt] : count === 2 ? listeners[1] : undefined;
   const mux = listeners.find((listener) => listener !== dovecot);
-  return { ...(mux ? { mux } : {}), ...(dovecot ? { dovecot } : {}) };
+  return Object.assign({}, mux ? { mux } : {}, dovecot ? { dovecot } : {});
 }
 
 /**

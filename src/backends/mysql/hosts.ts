@@ -125,8 +125,7 @@ export class MysqlHosts {
       downUntil: 0,
       down: false,
       inUse: 0,
-      pool: createPool({
-        ...address,
+      pool: createPool(Object.assign({}, address, {
         user: settings.user,
         password: settings.password,
         database: settings.database,
@@ -142,17 +141,16 @@ export class MysqlHosts {
         maxPreparedStatements: MAX_PREPARED_STATEMENTS,
         ...(settings.tls
           ? {
-              ssl: {
-                ...(settings.tls.ca ? { ca: settings.tls.ca } : {}),
-                ...(settings.tls.cert ? { cert: settings.tls.cert } : {}),
-                ...(settings.tls.key ? { key: settings.tls.key } : {}),
+              ssl: Object.assign(
                 // Always check the chain; mysql2 checks the name in the certificate only when verifyIdentity is set.
-                rejectUnauthorized: true,
-                verifyIdentity: settings.tls.verifyIdentity,
-              },
+                { rejectUnauthorized: true, verifyIdentity: settings.tls.verifyIdentity },
+                settings.tls.ca ? { ca: settings.tls.ca } : {},
+                settings.tls.cert ? { cert: settings.tls.cert } : {},
+                settings.tls.key ? { key: settings.tls.key } : {},
+              ),
             }
           : {}),
-      }),
+      })),
     }));
   }
 

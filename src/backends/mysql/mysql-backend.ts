@@ -32,7 +32,7 @@ export class MysqlBackend implements Backend {
         sample: async () => ({ values: storedValues(await this.#hosts.query(sampleSql, [])) }),
       };
     } else {
-      this.#lookup = new MysqlLookup({ ...settings, lookup }, this.#hosts);
+      this.#lookup = new MysqlLookup(Object.assign({}, settings, { lookup }), this.#hosts);
     }
     if (settings.rehash) this.rewriter = new MysqlRehashWriter(settings.rehash, settings.connection, log);
   }

@@ -118,7 +118,7 @@ export class MysqlLookup {
 
   async lookup(query: LookupQuery): Promise<LookupResult> {
     const known = this.#failures.known(query.user);
-    if (known) return { ...known, ...this.#scheme };
+    if (known) return Object.assign({}, known, this.#scheme);
     const prepared = this.#prepared;
     let found: LookupResult;
     try {
@@ -130,9 +130,9 @@ export class MysqlLookup {
       }
       this.#answeredBefore = true;
     } catch (error) {
-      return { ...this.#failures.of(error, query.user, this.#answeredBefore), ...this.#scheme };
+      return Object.assign({}, this.#failures.of(error, query.user, this.#answeredBefore), this.#scheme);
     }
-    return { ...found, ...this.#scheme };
+    return Object.assign({}, found, this.#scheme);
   }
 
   /** One statement for these names: the one-name statement for one, the batched one for more. */

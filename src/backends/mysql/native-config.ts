@@ -125,13 +125,12 @@ export function buildTuning(get: (key: Key) => Source | undefined, readText: (or
       ...(key ? { key: readText(key.origin, key.value) } : {}),
     };
   }
-  return {
-    ...(tls ? { tls } : {}),
+  return Object.assign(tls ? { tls } : {}, {
     connectTimeoutMs: positive(get('connect_timeout'), CONNECTION_DEFAULTS.connectTimeoutMs, 600_000),
     queryTimeoutMs: positive(get('query_timeout'), CONNECTION_DEFAULTS.queryTimeoutMs, 600_000),
     poolSize: positive(get('pool_size'), CONNECTION_DEFAULTS.poolSize, 1000),
     retryAfterMs: positive(get('retry_after'), CONNECTION_DEFAULTS.retryAfterMs, 86_400_000),
-  };
+  });
 }
 
 function buildConnection(get: (key: Key) => Source | undefined): ConnectionSettings {

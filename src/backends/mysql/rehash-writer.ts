@@ -22,7 +22,7 @@ export class MysqlRehashWriter implements StoredValueRewriter {
     this.to = settings.to;
     this.cost = settings.cost;
     this.#query = settings.query;
-    this.#hosts = new MysqlHosts({ ...connection, user: settings.user, password: settings.password, poolSize: WRITER_POOL_SIZE }, log.child({ account: 'rehash' }));
+    this.#hosts = new MysqlHosts(Object.assign({}, connection, { user: settings.user, password: settings.password, poolSize: WRITER_POOL_SIZE }), log.child({ account: 'rehash' }));
   }
 
   /** Throws QueryFailure when the database refuses or cannot be reached. */

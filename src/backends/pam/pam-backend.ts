@@ -134,7 +134,7 @@ export class PamBackend implements Backend {
       return cached.state;
     }
     const loaded = this.#load(service);
-    const entry = { ...loaded, checkedAt: now };
+    const entry = Object.assign({}, loaded, { checkedAt: now });
     if (loaded.state.usable) {
       this.#unusable.delete(service);
       this.#usable.set(service, entry);

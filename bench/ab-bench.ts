@@ -12,6 +12,10 @@
  * --throttle runs both builds with the brute-force throttle at its default
  * (it is off otherwise) and every password right, so what is measured is the
  * throttle's bookkeeping on each login, never its delays.
+ *
+ * Each daemon runs with the installed command's V8 flags and --trace-gc-nvp,
+ * and each run prints the kilobytes it allocated and promoted per login
+ * (gc-tally.ts): figures that move far less between runs than logins/s.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +27,7 @@ import { md5crypt } from '../src/crypt/schemes/md5crypt.js';
 import { buildCGenerator, runCLoad } from './c-load-generator.js';
 import { median } from './paired-ratios.js';
 import { processCpuMicros } from './process-cpu.js';
+import { GC_TRACE_FLAGS, GcTally, INSTALLED_V8_FLAGS, subtractCounts } from './gc-tally.js';
 import { waitForSocket } from './wait-for-socket.js';
 
 const { values: args } = parseArgs({
@@ -55,30 +60,44 @@ try {
     const extra = MODES[mode];
     if (!extra) throw new Error(`--modes takes -c, default and no-cache, not ${mode}`);
     console.log(`\n${mode}`);
-    const runs: Record<keyof typeof BUILDS, Array<{ rate: number; cpu: number }>> = { 'this build': [], baseline: [] };
+    const runs: Record<keyof typeof BUILDS, Array<{ rate: number; cpu: number; allocatedKb: number; promotedKb: number }>> = { 'this build': [], baseline: [] };
     for (let round = 0; round < ROUNDS; round += 1) {
       const order: Array<keyof typeof BUILDS> = round % 2 ? ['baseline', 'this build'] : ['this build', 'baseline'];
       for (const name of order) {
         const dir = path.join(work, `${name.replace(/\W/g, '-')}-${mode}-${round}`);
-        const child = spawn(BUILDS[name], ['-a', 'passwd-file', '-O', passwd, '-r', '-m', dir, ...THROTTLE, ...extra], { stdio: 'ignore' });
+        const child = spawn(process.execPath, [...INSTALLED_V8_FLAGS, ...GC_TRACE_FLAGS, BUILDS[name], '-a', 'passwd-file', '-O', passwd, '-r', '-m', dir, ...THROTTLE, ...extra], { stdio: ['ignore', 'pipe', 'ignore'] });
+        const gc = new GcTally(child.stdout);
         try {
           await waitForSocket(path.join(dir, 'mux'), child);
           const load = { socketPath: path.join(dir, 'mux'), clients: 32, users, realm: 'example.org', service: 'smtp', wrongShare: WRONG_SHARE, hotSet: users.length };
           await runCLoad(generator.binary, { ...load, durationMs: 1000 });
           const before = processCpuMicros(child.pid!);
+          const gcBefore = gc.counts;
           const result = await runCLoad(generator.binary, { ...load, durationMs: DURATION_MS });
           const cpu = (processCpuMicros(child.pid!) - before) / result.requests;
-          runs[name].push({ rate: result.perSecond, cpu });
-          console.log(`  ${`${name} #${round + 1}`.padEnd(16)}${result.perSecond.toFixed(0).padStart(8)} logins/s${cpu.toFixed(1).padStart(8)} us CPU/login${result.wrongAnswers ? `  WRONG ANSWERS: ${result.wrongAnswers}` : ''}`);
+          const collected = subtractCounts(gc.counts, gcBefore);
+          const allocatedKb = collected.allocatedBytes / 1024 / result.requests;
+          const promotedKb = collected.promotedBytes / 1024 / result.requests;
+          runs[name].push({ rate: result.perSecond, cpu, allocatedKb, promotedKb });
+          console.log(
+            `  ${`${name} #${round + 1}`.padEnd(16)}${result.perSecond.toFixed(0).padStart(8)} logins/s${cpu.toFixed(1).padStart(8)} us CPU/login` +
+              `${allocatedKb.toFixed(2).padStart(8)} KB allocated${promotedKb.toFixed(2).padStart(7)} KB promoted /login, ${collected.scavenges} young and ${collected.fullCollections} full collections` +
+              `${result.wrongAnswers ? `  WRONG ANSWERS: ${result.wrongAnswers}` : ''}`,
+          );
         } finally {
           child.kill('SIGTERM');
           await new Promise((resolve) => child.once('exit', resolve));
         }
       }
     }
-    const ratios = runs['this build'].map((run, i) => run.rate / runs.baseline[i]!.rate);
-    const cpuRatios = runs['this build'].map((run, i) => run.cpu / runs.baseline[i]!.cpu);
-    console.log(`  this build / baseline, median of the rounds (range): logins/s x${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}), CPU per login x${median(cpuRatios).toFixed(2)} (${Math.min(...cpuRatios).toFixed(2)}-${Math.max(...cpuRatios).toFixed(2)})`);
+    const ratio = (of: (run: (typeof runs)['baseline'][number]) => number): string => {
+      const ratios = runs['this build'].map((run, i) => of(run) / of(runs.baseline[i]!));
+      return `x${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`;
+    };
+    console.log(
+      `  this build / baseline, median of the rounds (range): logins/s ${ratio((run) => run.rate)}, CPU per login ${ratio((run) => run.cpu)}, ` +
+        `allocated per login ${ratio((run) => run.allocatedKb)}, promoted per login ${ratio((run) => run.promotedKb)}`,
+    );
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -19,11 +19,12 @@ import { mailboxTableEnv, makeBenchMailboxes, seedMailboxes } from './mailbox-se
 import { formatRatio, median, pairedRatios } from './paired-ratios.js';
 import { mariadbPid, processCpuMicros } from './process-cpu.js';
 import { waitForSocket } from './wait-for-socket.js';
+import { INSTALLED_V8_FLAGS } from './gc-tally.js';
 import { ThrowawayServer } from '../test/helpers/throwaway-mariadb.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 /** The V8 setting the installed command runs with (its #! line); the floor gets it too. */
-const V8_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
+const V8_FLAGS = INSTALLED_V8_FLAGS;
 
 export interface FloorReport {
   readonly rounds: Record<'floor' | 'cached' | 'default', LoadResult[]>;

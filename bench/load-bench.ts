@@ -43,6 +43,7 @@ import { nameResolution, referenceMissing } from './reference-setup.js';
 import { waitForSocket } from './wait-for-socket.js';
 import { describeTarget, formatRatio, median as medianOf, pairedRatios, type Target } from './paired-ratios.js';
 import { runOpenLoop, type OpenLoopOptions, type OpenLoopResult } from './open-loop.js';
+import { INSTALLED_V8_FLAGS } from './gc-tally.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -82,7 +83,7 @@ for (const name of ONLY) if (!['misses', 'hot', 'memory', 'open'].includes(name)
 const BASELINE = args.baseline === undefined ? undefined : path.resolve(args.baseline);
 if (BASELINE !== undefined && !existsSync(BASELINE)) throw new Error(`--baseline ${BASELINE} does not exist (give another build's dist/cli/main.js)`);
 /** The installed command's V8 flags (its #! line); the floor runs with them too. */
-const V8_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
+const V8_FLAGS = INSTALLED_V8_FLAGS;
 /** How `npm start` runs the daemon: node, the flags its script gives, then the command. */
 const NPM_START_FLAGS = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts.start!.split(' ').filter((word) => word.startsWith('--') && word.includes('='));
 

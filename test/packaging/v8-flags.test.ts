@@ -23,8 +23,7 @@ describe('V8 flags', () => {
   it.each([
     ['the packages\' wrapper (.deb and .rpm)', 'packaging/saslauthd-mysql.sh', (text: string) => text.split('\n').find((line) => line.startsWith('exec '))!],
     ['the container entry point', 'docker/Dockerfile', (text: string) => text.split('\n').find((line) => line.startsWith('ENTRYPOINT'))!],
-    ['the floor benchmark', 'bench/floor-run.ts', (text: string) => text.split('\n').find((line) => line.startsWith('const V8_FLAGS'))!],
-    ['the load benchmark\'s floor', 'bench/load-bench.ts', (text: string) => text.split('\n').find((line) => line.startsWith('const V8_FLAGS'))!],
+    ['the benchmarks (their daemons and floors)', 'bench/gc-tally.ts', (text: string) => text.split('\n').find((line) => line.startsWith('export const INSTALLED_V8_FLAGS'))!],
     ['npm start (the README\'s first command)', 'package.json', (text: string) => (JSON.parse(text) as { scripts: { start: string } }).scripts.start],
   ])('%s passes the same', (_name, file, pick) => {
     expect(flagsIn(pick(read(file)))).toEqual(shipped);

@@ -14,6 +14,9 @@
  * The script calls Redis ran per login are read from its own statistics, and
  * the daemon's context switches per login from /proc: a login that waits on
  * Redis while the daemon has nothing else to do puts it to sleep and wakes it.
+ * The kilobytes allocated and promoted per login come from the daemon's
+ * --trace-gc-nvp lines (gc-tally.ts): what the store's work costs the
+ * collector, steadier from run to run than logins a second.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +33,7 @@ import { mailboxTableEnv, makeBenchMailboxes, seedMailboxes } from './mailbox-se
 import { describeTarget, formatRatio, pairedRatios, type Target } from './paired-ratios.js';
 import { contextSwitches, processCpuMicros } from './process-cpu.js';
 import { waitForSocket } from './wait-for-socket.js';
+import { GC_TRACE_FLAGS, GcTally, INSTALLED_V8_FLAGS, subtractCounts } from './gc-tally.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const { values: args } = parseArgs({
@@ -87,14 +91,15 @@ try {
   const targets: Target[] = [];
   for (const scenario of SCENARIOS.filter(({ name }) => ONLY.has(name.replace(' ', '')))) {
     console.log(`\n${scenario.title}, ${scenario.clients} clients`);
-    console.log(`  ${''.padEnd(28)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'scripts/login'.padStart(18)}${'CPU us/login: daemon'.padStart(22)}${'Redis'.padStart(7)}${'switches/login'.padStart(16)}`);
+    console.log(`  ${''.padEnd(28)}${'auths/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'wrong'.padStart(8)}${'no reply'.padStart(10)}${'scripts/login'.padStart(18)}${'CPU us/login: daemon'.padStart(22)}${'Redis'.padStart(7)}${'switches/login'.padStart(16)}${'KB/login: allocated'.padStart(21)}${'promoted'.padStart(10)}`);
     const results: Record<string, LoadResult[]> = {};
     for (let round = 1; round <= ROUNDS; round += 1) {
       for (const [name, extra] of contenders) {
         const runDir = mkdtempSync(path.join(work, 'run-'));
         const socketPath = path.join(runDir, 'mux');
-        // The command as installed: its #! line carries the V8 settings it ships with.
-        const child = spawn(CLI, ['-a', 'mysql', '-r', '-m', runDir, '--throttle-after', '5', ...scenario.extra, ...extra], { stdio: 'ignore', env });
+        // With the installed command's V8 settings (its #! line), and the collector's trace for the allocation columns.
+        const child = spawn(process.execPath, [...INSTALLED_V8_FLAGS, ...GC_TRACE_FLAGS, CLI, '-a', 'mysql', '-r', '-m', runDir, '--throttle-after', '5', ...scenario.extra, ...extra], { stdio: ['ignore', 'pipe', 'ignore'], env });
+        const gc = new GcTally(child.stdout);
         try {
           await waitForSocket(socketPath, child);
           const load = { socketPath, clients: scenario.clients, users: mailboxes.users, realm: 'example.org', service: 'smtp', wrongShare: 0, ...(scenario.hot ? { hotSet: scenario.hot } : {}) };
@@ -102,13 +107,15 @@ try {
           const scriptsBefore = await scriptCalls(statistics);
           const cpuBefore = { daemon: processCpuMicros(child.pid!), redis: processCpuMicros(redis.pid!) };
           const switchesBefore = contextSwitches(child.pid!);
+          const gcBefore = gc.counts;
           const result = await runCLoad(build.binary, { ...load, durationMs: DURATION_MS });
           const cpu = { daemon: (processCpuMicros(child.pid!) - cpuBefore.daemon) / result.requests, redis: (processCpuMicros(redis.pid!) - cpuBefore.redis) / result.requests };
           const switches = (contextSwitches(child.pid!) - switchesBefore) / result.requests;
           const perLogin = ((await scriptCalls(statistics)) - scriptsBefore) / result.requests;
+          const collected = subtractCounts(gc.counts, gcBefore);
           (results[name] ??= []).push(result);
           if (result.wrongAnswers > 0) failed = true;
-          console.log(`  ${`${name} #${round}`.padEnd(28)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${perLogin.toFixed(2).padStart(18)}${cpu.daemon.toFixed(0).padStart(22)}${cpu.redis.toFixed(0).padStart(7)}${switches.toFixed(3).padStart(16)}`);
+          console.log(`  ${`${name} #${round}`.padEnd(28)}${result.perSecond.toFixed(0).padStart(9)}${result.p50Ms.toFixed(2).padStart(9)}${result.p99Ms.toFixed(2).padStart(9)}${String(result.wrongAnswers).padStart(8)}${String(result.noReply).padStart(10)}${perLogin.toFixed(2).padStart(18)}${cpu.daemon.toFixed(0).padStart(22)}${cpu.redis.toFixed(0).padStart(7)}${switches.toFixed(3).padStart(16)}${(collected.allocatedBytes / 1024 / result.requests).toFixed(2).padStart(21)}${(collected.promotedBytes / 1024 / result.requests).toFixed(2).padStart(10)}`);
         } finally {
           await stop(child);
         }

@@ -28,7 +28,7 @@ import type { VerifyOptions } from '../crypt/verifier.js';
 import type { CheckedVerdict, PasswordCheck } from '../cache/caching-verifier.js';
 import type { RecentSuccesses } from '../cache/credential-cache.js';
 import { describeError, ErrorCodes } from '../errors.js';
-import { authLogLevel, escapeField, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
+import { authEvent, authLogLevel, escapeField, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
 import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
 import { NO_TURN, type FailureThrottle, type Turn } from './throttle.js';
@@ -282,7 +282,7 @@ export class Authenticator {
     const { logger, successLevel, metrics } = this.#options;
     // The event is built only for someone: most successes are neither logged nor counted.
     if (!metrics && !logger.isLevelEnabled(authLogLevel(outcome.result, successLevel))) return;
-    const event: AuthEvent = Object.assign({}, names, outcome, delayMs > 0 ? { durationMs, delayMs } : { durationMs });
+    const event = authEvent(names, outcome, durationMs, delayMs);
     logAuthEvent(logger, event, successLevel);
     metrics?.observe(event);
   }

@@ -45,7 +45,7 @@ import type { PolicyAnswer, PolicyQuestion, PolicyReport } from '../protocol/pol
 import { MAX_FIELD_LENGTH } from '../protocol/limits.js';
 import { normalizedName, type RealmPolicy } from '../realm/login-key.js';
 import { describeError, ErrorCodes } from '../errors.js';
-import { logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
+import { authEvent, logAuthEvent, type AuthEvent, type SuccessLevel } from './auth-log.js';
 import type { LoginNames, Outcome } from './outcome.js';
 import { readRequest } from './read-request.js';
 import type { CompromiseWatch } from './compromise-watch.js';
@@ -237,10 +237,7 @@ export class PolicyGuard {
   /** One line per login, as the sockets' logins have: durationMs is from its allow to its report. */
   #report(names: LoginNames, outcome: Outcome, startedAt: number, delayMs: number, waitedMs: number, successLevel: SuccessLevel): void {
     const durationMs = Math.round((performance.now() - startedAt) * 1000) / 1000;
-    const timing: { durationMs: number; delayMs?: number; waitedMs?: number } = { durationMs };
-    if (delayMs > 0) timing.delayMs = delayMs;
-    if (waitedMs > 0) timing.waitedMs = waitedMs;
-    const event: AuthEvent = Object.assign({}, names, outcome, timing);
+    const event = authEvent(names, outcome, durationMs, delayMs, waitedMs);
     logAuthEvent(this.#options.logger, event, successLevel);
     this.#options.metrics?.observe(event);
   }

@@ -33,8 +33,9 @@ export function readRequest(request: RequestNames, policy: RealmPolicy, mech: st
   const key = joinLogin(login.text, realm.text, policy);
   const names = named(request, key.user, serviceName, key.realm, mech);
   if (!service.ok) return refuse(names, { result: 'failure', code: ErrorCodes.INVALID_SERVICE, reason: `invalid service: ${service.problem}` });
-  const query: LookupQuery = { user: key.user, realm: key.realm, service: service.text };
-  return { ok: true, names, query: request.client === undefined ? query : Object.assign({}, query, { address: request.client.address }) };
+  const query: LookupQuery =
+    request.client === undefined ? { user: key.user, realm: key.realm, service: service.text } : { user: key.user, realm: key.realm, service: service.text, address: request.client.address };
+  return { ok: true, names, query };
 }
 
 const refuse = (names: LoginNames, refusal: Outcome): ReadRequest => ({ ok: false, names, refusal });

@@ -22,22 +22,28 @@
  * goes as a count does: other hosts wait on it, and a hold that arrived late
  * would let a guess through elsewhere.
  *
- * Each operation is a run of ARGV entries (read by position: no string to
- * split in the script), its keys taken in order from KEYS:
- *   c WINDOW PROBE N       count: with PROBE 1, KEYS are the owner marker,
- *                          the owner key's count, then the N count keys; the
- *                          owner's count alone moves when the marker is
- *                          there. Replies {1, count} or {0, N counts}.
- *   s WINDOW TOKEN N (OP HOLD OWNED)xN
- *                          settle: KEYS are N counts, then the turn of each
- *                          step that touches its turn (HOLD above 0 or OWNED
- *                          1), in order: most settles touch none, and their
- *                          keys are most of a batch's bytes. OP keep (a
- *                          failure stays counted), back (the attempt taken
- *                          back), clear (the name starts over); HOLD closes
- *                          the key to every host for the delay earned; OWNED
- *                          gives back the turn this login holds.
- *   o MS                   an owner marker (KEYS: 1), for MS.
+ * ARGV[1] is the window every operation of the batch counts in (a batch
+ * whose operations would differ goes before the first that does). Then each
+ * operation is one short code entry, read by position (string.sub: nothing
+ * is split), followed only by the entries it needs; its keys are taken in
+ * order from KEYS. A login nobody throttles sends four entries in all, a
+ * count and a settle of one key each: each entry costs the daemon a piece of
+ * the command's text and Redis a string to parse, on every login.
+ *   cPN                    count (P probe 0 or 1, N keys): with probe 1,
+ *                          KEYS are the owner marker, the owner key's count,
+ *                          then the N count keys; the owner's count alone
+ *                          moves when the marker is there. Replies {1, count}
+ *                          or {0, N counts}.
+ *   s(HT)xN [TOKEN] [MS]xH settle N keys: KEYS are N counts, then the turn of
+ *                          each step that touches its turn, in order. HOW k
+ *                          keep (a failure stays counted), b back (the attempt
+ *                          taken back), c clear (the name starts over); TURN
+ *                          0 touches none, o gives back the turn this login
+ *                          holds (its value is TOKEN), h closes the key to
+ *                          every host for the delay earned (the next MS
+ *                          entry). TOKEN follows when a step touches a turn:
+ *                          most settles touch none.
+ *   oMS                    an owner marker (KEYS: 1), for MS.
  * Every write that creates or changes a count sets its expiry in the same
  * script, so no count is ever left without one, whatever happens to the
  * connection; a batch runs whole or not at all.
@@ -50,19 +56,21 @@ export const GATHER_MS = 1;
 
 export const BATCH_SCRIPT = `
 local replies = {}
-local k, a = 1, 1
+local window = ARGV[1]
+local k, a = 1, 2
 while a <= #ARGV do
-  local kind, window = ARGV[a], ARGV[a + 1]
+  local op = ARGV[a]
+  local kind = string.sub(op, 1, 1)
+  a = a + 1
   if kind == 'c' then
-    local probe, n = ARGV[a + 2], tonumber(ARGV[a + 3])
-    a = a + 4
-    if probe == '1' and redis.call('EXISTS', KEYS[k]) == 1 then
+    local n = tonumber(string.sub(op, 3))
+    if string.sub(op, 2, 2) == '1' and redis.call('EXISTS', KEYS[k]) == 1 then
       replies[#replies + 1] = 1
       replies[#replies + 1] = redis.call('INCR', KEYS[k + 1])
       redis.call('PEXPIRE', KEYS[k + 1], window)
       k = k + 2 + n
     else
-      if probe == '1' then k = k + 2 end
+      if string.sub(op, 2, 2) == '1' then k = k + 2 end
       replies[#replies + 1] = 0
       for i = k, k + n - 1 do
         replies[#replies + 1] = redis.call('INCR', KEYS[i])
@@ -71,32 +79,33 @@ while a <= #ARGV do
       k = k + n
     end
   elseif kind == 's' then
-    local token, n = ARGV[a + 2], tonumber(ARGV[a + 3])
+    local n = (#op - 1) / 2
+    local token
+    if string.find(op, '[oh]', 2) then
+      token = ARGV[a]
+      a = a + 1
+    end
     local t = k + n
     for i = 1, n do
-      local at = a + 1 + 3 * i
-      local how, hold, owned = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2]
+      local how, turnStep = string.sub(op, 2 * i, 2 * i), string.sub(op, 2 * i + 1, 2 * i + 1)
       local count = KEYS[k + i - 1]
-      if how == 'back' then
+      if how == 'b' then
         if redis.call('DECR', count) <= 0 then redis.call('DEL', count) else redis.call('PEXPIRE', count, window) end
-      elseif how == 'clear' then
+      elseif how == 'c' then
         redis.call('DEL', count)
       end
-      if hold > 0 or owned == '1' then
-        local turn = KEYS[t]
+      if turnStep == 'h' then
+        redis.call('SET', KEYS[t], token, 'PX', ARGV[a])
+        a = a + 1
         t = t + 1
-        if hold > 0 then
-          redis.call('SET', turn, token, 'PX', hold)
-        elseif redis.call('GET', turn) == token then
-          redis.call('DEL', turn)
-        end
+      elseif turnStep == 'o' then
+        if redis.call('GET', KEYS[t]) == token then redis.call('DEL', KEYS[t]) end
+        t = t + 1
       end
     end
-    a = a + 4 + 3 * n
     k = t
   elseif kind == 'o' then
-    redis.call('SET', KEYS[k], '1', 'PX', window)
-    a = a + 2
+    redis.call('SET', KEYS[k], '1', 'PX', string.sub(op, 2))
     k = k + 1
   else
     return redis.error_reply('unknown throttle batch operation')
@@ -117,13 +126,6 @@ export interface CountReply {
   readonly counts: readonly number[];
 }
 
-interface Operation {
-  readonly argv: readonly string[];
-  readonly keys: readonly string[];
-  /** A count's reply goes here; settles and markers answer nobody. */
-  readonly answer?: Answer;
-}
-
 interface Answer {
   readonly keys: number;
   /** performance.now() when the count was asked for: its deadline runs from there. */
@@ -136,12 +138,25 @@ interface Answer {
 /** The script call, as the store defines it on its connection. */
 export type RunBatch = (keys: readonly string[], argv: readonly string[]) => Promise<number[]>;
 
+/** The code of a count of one or two keys, with or without a probe (every login's): made once. */
+const COUNT_CODES = [1, 2].flatMap((keys) => [`c0${keys}`, `c1${keys}`]);
+
+function countCode(probe: boolean, keys: number): string {
+  return (keys === 1 || keys === 2 ? COUNT_CODES[(keys - 1) * 2 + (probe ? 1 : 0)] : undefined) ?? `c${probe ? 1 : 0}${keys}`;
+}
+
+/** A settle step's HOW letter. */
+const HOW_CODE: Readonly<Record<SettleStep['how'], string>> = { keep: 'k', back: 'b', clear: 'c' };
+
 export class ThrottleBatch {
   readonly #run: RunBatch;
   readonly #failed: (error: Error) => void;
   readonly #deadlineMs: number;
-  /** The batch being gathered: its operations, and their keys and ARGV entries in order, ready to send. */
-  #due: Operation[] = [];
+  /** The batch being gathered: how many operations, the counts' answers, and their keys and ARGV entries in order, ready to send. */
+  #operations = 0;
+  /** The window the batch being gathered counts in (its ARGV[1]), once an operation that counts came. */
+  #windowMs: number | undefined;
+  #answers: Answer[] = [];
   #keys: string[] = [];
   #argv: string[] = [];
   /** performance.now() when the first operation of the batch being gathered came. */
@@ -172,32 +187,57 @@ export class ThrottleBatch {
   /** Count an attempt under `counts` (or, when the `probe` marker is there, under its owner count alone). */
   count(counts: readonly string[], windowMs: number, probe?: { readonly marker: string; readonly ownerCount: string }): Promise<CountReply> {
     return new Promise((resolve, reject) => {
-      this.#add({
-        argv: ['c', String(windowMs), probe ? '1' : '0', String(counts.length)],
-        keys: probe ? [probe.marker, probe.ownerCount, ...counts] : counts,
-        answer: { keys: counts.length, since: performance.now(), settled: false, resolve, reject },
-      });
+      this.#begin(true, windowMs);
+      this.#argv.push(countCode(probe !== undefined, counts.length));
+      if (probe) this.#keys.push(probe.marker, probe.ownerCount);
+      for (const key of counts) this.#keys.push(key);
+      this.#answers.push({ keys: counts.length, since: performance.now(), settled: false, resolve, reject });
+      this.#added();
     });
   }
 
-  /** `turns[i]` is the turn of `counts[i]`; only those of the steps that touch their turn are sent. */
+  /** `turns[i]` is the turn of `counts[i]`; only those of the steps that touch their turn are read (and sent). */
   settle(counts: readonly string[], turns: readonly string[], windowMs: number, token: string, steps: readonly SettleStep[]): void {
-    const argv = ['s', String(windowMs), token, String(steps.length)];
-    const keys = [...counts];
-    steps.forEach((step, i) => {
-      const holdMs = Math.max(0, Math.ceil(step.holdMs));
-      argv.push(step.how, String(holdMs), step.owned ? '1' : '0');
-      if (holdMs > 0 || step.owned) keys.push(turns[i]!);
-    });
-    this.#add({ argv, keys }, keys.length > counts.length);
+    let code = 's';
+    let touchesTurn = false;
+    for (const step of steps) {
+      const turn = step.holdMs > 0 ? 'h' : step.owned ? 'o' : '0';
+      if (turn !== '0') touchesTurn = true;
+      code += HOW_CODE[step.how] + turn;
+    }
+    this.#begin(touchesTurn, windowMs);
+    this.#argv.push(code);
+    if (touchesTurn) this.#argv.push(token);
+    for (const key of counts) this.#keys.push(key);
+    for (let i = 0; i < steps.length; i += 1) {
+      const step = steps[i]!;
+      if (step.holdMs > 0) this.#argv.push(String(Math.ceil(step.holdMs)));
+      if (step.holdMs > 0 || step.owned) this.#keys.push(turns[i]!);
+    }
+    this.#added();
   }
 
+  /** Tell every host, for `ms`, that the address of this marker logged in as its user. */
   mark(marker: string, ms: number): void {
-    this.#add({ argv: ['o', String(Math.max(1, Math.ceil(ms)))], keys: [marker] });
+    this.#begin(false);
+    this.#argv.push(`o${Math.max(1, Math.ceil(ms))}`);
+    this.#keys.push(marker);
+    this.#added();
   }
 
-  #add(operation: Operation, urgent = operation.answer !== undefined): void {
-    if (this.#due.length === 0) {
+  /**
+   * An operation is about to be added: `urgent` when someone waits on it;
+   * `windowMs` when it counts. A batch counts in one window: one gathered in
+   * another (before a reload changed it) goes first.
+   */
+  #begin(urgent: boolean, windowMs?: number): void {
+    if (windowMs !== undefined) {
+      if (this.#windowMs !== undefined && this.#windowMs !== windowMs) this.#send();
+      this.#windowMs = windowMs;
+    }
+    if (this.#operations === 0) {
+      // ARGV[1], the window, is written when the batch goes.
+      this.#argv.push('');
       this.#since = performance.now();
       this.#timer = setTimeout(() => this.#onTimer(), GATHER_MS);
     }
@@ -206,12 +246,13 @@ export class ThrottleBatch {
       this.#looking = true;
       setImmediate(() => this.#atTurnEnd());
     }
-    this.#due.push(operation);
-    for (const key of operation.keys) this.#keys.push(key);
-    for (const entry of operation.argv) this.#argv.push(entry);
+  }
+
+  #added(): void {
+    this.#operations += 1;
     this.#arrived = true;
     // A full batch goes at once; the turn-end check finds the next one (if any) begun.
-    if (this.#due.length >= MAX_BATCH) this.#send();
+    if (this.#operations >= MAX_BATCH) this.#send();
   }
 
   #atTurnEnd(): void {
@@ -228,30 +269,31 @@ export class ThrottleBatch {
 
   #onTimer(): void {
     this.#timer = undefined;
-    if (this.#due.length > 0) this.#send();
+    if (this.#operations > 0) this.#send();
   }
 
   /** Send what is gathered now (the store is closing): a settle left behind would leave its count up for the window. */
   flush(): void {
-    if (this.#due.length > 0) this.#send();
+    if (this.#operations > 0) this.#send();
   }
 
   #send(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#urgent = 0;
-    const operations = this.#due;
+    const answers = this.#answers;
     const keys = this.#keys;
     const argv = this.#argv;
-    this.#due = [];
+    argv[0] = String(this.#windowMs ?? 0);
+    this.#windowMs = undefined;
+    this.#operations = 0;
+    this.#answers = [];
     this.#keys = [];
     this.#argv = [];
-    this.#call(operations, keys, argv);
+    this.#call(answers, keys, argv);
   }
 
-  #call(operations: readonly Operation[], keys: readonly string[], argv: readonly string[]): void {
-    const answers: Answer[] = [];
-    for (const operation of operations) if (operation.answer) answers.push(operation.answer);
+  #call(answers: readonly Answer[], keys: readonly string[], argv: readonly string[]): void {
     let done = false;
     const fail = (failure: Error): void => {
       if (done) return;

@@ -47,9 +47,9 @@
 import { createHash, createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
-import { growingLru } from '../common/growing-lru.js';
 import type { Logger } from 'pino';
 import type { Cancellation } from '../common/cancellation.js';
+import { RecentMemo } from '../common/recent-memo.js';
 import { BATCH_SCRIPT, ThrottleBatch, type CountReply, type SettleStep } from './redis-throttle-batch.js';
 import type { OwnerProbe, ReserveLimits, SharedCount, SharedKey, SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
 
@@ -74,8 +74,8 @@ export const RETRY_AFTER_MS = 2_000;
 /** Waiting for another host's turn: look again after the time it has left, within these bounds. */
 const TURN_POLL_MIN_MS = 5;
 const TURN_POLL_MAX_MS = 250;
-/** Digests of names and addresses remembered, most recent first. */
-const DIGESTS_REMEMBERED = 4_096;
+/** Digests of names and addresses remembered: those of the last this many ids asked for, at least (recent-memo.ts). */
+const DIGESTS_REMEMBERED = 2_048;
 /** A store someone else writes to is reported at most this often. */
 const HELD_TOO_LONG_LOG_MS = 60_000;
 
@@ -105,7 +105,7 @@ return left`;
 
 /** The scripts, as ioredis defines them (EVALSHA, and EVAL once when Redis does not know the script yet). */
 interface ThrottleScripts {
-  throttleBatch(keyCount: number, ...keysAndArgs: string[]): Promise<number[]>;
+  throttleBatch(keyCount: number, keys: readonly string[], argv: readonly string[]): Promise<number[]>;
   throttleTakeTurn(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<number>;
 }
 
@@ -122,12 +122,14 @@ export class RedisThrottleStore implements ThrottleStore {
   #closed = false;
   /** Counts, settles and owner markers, sent once a turn (redis-throttle-batch.ts). */
   readonly #batch: ThrottleBatch;
-  /** Digests of recent ids: bounded, about 150 bytes an entry. */
-  readonly #digests = growingLru<string, string>(DIGESTS_REMEMBERED);
+  /** Digests of recent ids: bounded (twice DIGESTS_REMEMBERED at most), about 150 bytes an entry. */
+  readonly #digests: RecentMemo<string, string>;
 
   constructor(settings: RedisThrottleStoreSettings, log: Logger) {
     this.#settings = settings;
     this.#log = log;
+    const { digestKey } = settings;
+    this.#digests = new RecentMemo(DIGESTS_REMEMBERED, (id) => (digestKey ? createHmac('sha256', digestKey).update(id).digest('base64url') : createHash('sha256').update(id).digest('base64url')));
     const redis = new Redis(settings.url, {
       commandTimeout: Math.max(settings.deadlineMs * REAP_AFTER_DEADLINES, 1_000),
       connectTimeout: Math.max(settings.deadlineMs, 1_000),
@@ -146,7 +148,8 @@ export class RedisThrottleStore implements ThrottleStore {
     // Without a listener an error event would end the process; each is one line at most (#failed).
     this.#redis.on('error', (error: Error) => this.#failed(error));
     this.#batch = new ThrottleBatch(
-      (keys, argv) => this.#redis.throttleBatch(keys.length, ...keys, ...argv),
+      // ioredis flattens array arguments itself: spread, a batch's hundreds of strings would be copied twice more.
+      (keys, argv) => this.#redis.throttleBatch(keys.length, keys, argv),
       (error) => this.#failed(error),
       settings.deadlineMs,
     );
@@ -161,36 +164,27 @@ export class RedisThrottleStore implements ThrottleStore {
   async count(asked: readonly SharedKey[], windowMs: number, owner?: OwnerProbe): Promise<SharedCount | undefined> {
     if (!this.#usable()) return undefined;
     // One digest per key, for its count and its turn.
-    const askedDigests = asked.map((key) => this.#digest(key.id));
+    const askedDigests: string[] = [];
+    const countKeys: string[] = [];
+    for (const key of asked) {
+      const digest = this.#digest(key.id);
+      askedDigests.push(digest);
+      countKeys.push(countKey(digest));
+    }
     const ownerDigest = owner && this.#digest(owner.key.id);
     let reply: CountReply;
     try {
       // The batch keeps the deadline (one timer for all the counts it carries).
-      reply = await this.#batch.count(askedDigests.map(countKey), windowMs, owner && { marker: this.#ownerMarker(owner.user, owner.address), ownerCount: countKey(ownerDigest!) });
+      reply = await this.#batch.count(countKeys, windowMs, owner && { marker: this.#ownerMarker(owner.user, owner.address), ownerCount: countKey(ownerDigest!) });
     } catch (error) {
       this.#failed(error as Error);
       return undefined;
     }
     this.#answered();
     const { ownerKnown } = reply;
-    const keys = ownerKnown ? [owner!.key] : asked;
-    const digests = ownerKnown ? [ownerDigest!] : askedDigests;
-    const failuresBefore = reply.counts.map((n) => Math.max(0, n - 1));
-    const token = `${this.#marker}:${(this.#turns += 1)}`;
-    let used = false;
-    return {
-      ownerKnown,
-      failuresBefore,
-      reserve: (limits, cancellation) => {
-        used = true;
-        return this.#reserve(keys, digests, token, windowMs, failuresBefore, limits, cancellation);
-      },
-      release: () => {
-        if (used) return;
-        used = true;
-        this.#settle(keys, digests, token, windowMs, [], 'not-counted', []);
-      },
-    };
+    const failuresBefore: number[] = [];
+    for (const n of reply.counts) failuresBefore.push(Math.max(0, n - 1));
+    return ownerKnown ? new CountedAttempt(this.#attempts, [owner!.key], [ownerDigest!], windowMs, true, failuresBefore) : new CountedAttempt(this.#attempts, asked, askedDigests, windowMs, false, failuresBefore);
   }
 
   /** Count and, for keys already throttled, take their turns: count() and its reserve() in one call. */
@@ -198,18 +192,25 @@ export class RedisThrottleStore implements ThrottleStore {
     return (await this.count(keys, windowMs))?.reserve(limits, cancellation);
   }
 
-  /** A counted attempt's turns, for the keys already throttled; the reservation it is settled through. */
-  async #reserve(keys: readonly SharedKey[], digests: readonly string[], token: string, windowMs: number, failuresBefore: readonly number[], { throttledAt, fresh }: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
-    const turns: number[] = [];
+  /** What a counted attempt asks of the store: made once, so that a login's count carries no closures of its own. */
+  readonly #attempts: AttemptSteps = {
+    takeTurns: (attempt, limits, cancellation) => this.#takeTurns(attempt, limits, cancellation),
+    settle: (attempt, outcome, holdMs) => this.#settle(attempt, outcome, holdMs),
+    newToken: () => this.#newToken(),
+  };
+
+  /** A counted attempt's turns, for the keys already throttled (more round trips, on the throttled path only). */
+  async #takeTurns(attempt: CountedAttempt, { throttledAt, fresh }: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined> {
+    const { keys, digests, failuresBefore, turns } = attempt;
     try {
       for (let i = 0; i < keys.length; i += 1) {
-        if (throttledAt <= 0 || failuresBefore[i]! < throttledAt) continue;
+        if (failuresBefore[i]! < throttledAt) continue;
         const lane = fresh?.index === i ? { slot: freshKey(digests[i]!), spacingMs: fresh.spacingMs } : undefined;
-        const turn = await this.#takeTurn(turnKey(digests[i]!), token, cancellation, lane);
+        const turn = await this.#takeTurn(turnKey(digests[i]!), attempt.token, cancellation, lane);
         // The fresh slot is no turn: nothing to give back, it lapses by itself.
         if (turn === 'fresh') continue;
         if (turn !== 'taken') {
-          this.#settle(keys, digests, token, windowMs, turns, 'not-counted', []);
+          attempt.settle('not-counted', []);
           if (turn === 'cancelled') return 'cancelled';
           this.#heldTooLong();
           return undefined;
@@ -217,20 +218,12 @@ export class RedisThrottleStore implements ThrottleStore {
         turns.push(i);
       }
     } catch (error) {
-      this.#settle(keys, digests, token, windowMs, turns, 'not-counted', []);
+      attempt.settle('not-counted', []);
       this.#failed(error as Error);
       return undefined;
     }
     if (turns.length > 0) this.#answered();
-    let settled = false;
-    return {
-      failuresBefore,
-      settle: (outcome, holdMs) => {
-        if (settled) return;
-        settled = true;
-        this.#settle(keys, digests, token, windowMs, turns, outcome, holdMs);
-      },
-    };
+    return attempt;
   }
 
   rememberOwnerAddress(user: string, address: string): void {
@@ -297,15 +290,32 @@ export class RedisThrottleStore implements ThrottleStore {
     this.#log.warn({ event: 'throttle-store', turnLeaseMs: this.#settings.turnLeaseMs }, 'a throttle turn in the store stayed taken longer than any host holds one: something else writes to Redis; that login was counted on this host alone');
   }
 
-  #settle(keys: readonly SharedKey[], digests: readonly string[], token: string, windowMs: number, turns: readonly number[], outcome: SharedOutcome, holdMs: readonly number[]): void {
+  #settle(attempt: CountedAttempt, outcome: SharedOutcome, holdMs: readonly number[]): void {
     if (!this.#usable()) return;
-    const steps = keys.map((key, i): SettleStep => ({
-      // A success starts a name over; it takes the attempt back from an address, which a guesser with an account of their own could otherwise wipe.
-      how: outcome === 'not-counted' || (outcome === 'success' && key.table === 'address') ? 'back' : outcome === 'success' ? 'clear' : 'keep',
-      holdMs: holdMs[i] ?? 0,
-      owned: turns.includes(i),
-    }));
-    this.#batch.settle(digests.map(countKey), digests.map(turnKey), windowMs, token, steps);
+    const { keys, digests, turns } = attempt;
+    const steps: SettleStep[] = [];
+    const counts: string[] = [];
+    const turnKeys: string[] = [];
+    let touchesTurn = false;
+    for (let i = 0; i < keys.length; i += 1) {
+      const step: SettleStep = {
+        // A success starts a name over; it takes the attempt back from an address, which a guesser with an account of their own could otherwise wipe.
+        how: outcome === 'not-counted' || (outcome === 'success' && keys[i]!.table === 'address') ? 'back' : outcome === 'success' ? 'clear' : 'keep',
+        holdMs: holdMs[i] ?? 0,
+        owned: turns.includes(i),
+      };
+      if (step.holdMs > 0 || step.owned) touchesTurn = true;
+      steps.push(step);
+      counts.push(countKey(digests[i]!));
+    }
+    // Turn keys and the token are only read by a step that touches its turn: most settles touch none.
+    if (touchesTurn) for (const digest of digests) turnKeys.push(turnKey(digest));
+    this.#batch.settle(counts, turnKeys, attempt.windowMs, touchesTurn ? attempt.token : NO_TOKEN, steps);
+  }
+
+  /** A token this host has not given out yet: the value of a turn or hold it writes. */
+  #newToken(): string {
+    return `${this.#marker}:${(this.#turns += 1)}`;
   }
 
   /** The command's reply, or a rejection once the deadline has passed and a turn of the event loop brought none. */
@@ -340,13 +350,7 @@ export class RedisThrottleStore implements ThrottleStore {
 
   /** The digest an id is stored under; a recent name's is remembered (hot users log in again and again). */
   #digest(id: string): string {
-    let digest = this.#digests.get(id);
-    if (digest === undefined) {
-      const { digestKey } = this.#settings;
-      digest = digestKey ? createHmac('sha256', digestKey).update(id).digest('base64url') : createHash('sha256').update(id).digest('base64url');
-      this.#digests.set(id, digest);
-    }
-    return digest;
+    return this.#digests.get(id);
   }
 
   #usable(): boolean {
@@ -365,6 +369,69 @@ export class RedisThrottleStore implements ThrottleStore {
     if (!this.#down) return;
     this.#down = false;
     this.#log.info({ event: 'throttle-store' }, 'throttle store answers again: failures are counted across hosts again');
+  }
+}
+
+/** What a login's counted attempt asks of its store. */
+interface AttemptSteps {
+  takeTurns(attempt: CountedAttempt, limits: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined>;
+  settle(attempt: CountedAttempt, outcome: SharedOutcome, holdMs: readonly number[]): void;
+  newToken(): string;
+}
+
+/** Sent in a settle's TOKEN place when none of its steps touches a turn (the script reads it only for those). */
+const NO_TOKEN = '-';
+
+/**
+ * One login's attempt, counted on every host: its count (SharedCount) and,
+ * once reserved, its reservation (SharedReservation) are this one object, so
+ * a login nobody throttles costs the store no promise and no closure past its
+ * count. Used once: reserved then settled, or released.
+ */
+class CountedAttempt implements SharedCount, SharedReservation {
+  readonly #store: AttemptSteps;
+  readonly keys: readonly SharedKey[];
+  readonly digests: readonly string[];
+  readonly windowMs: number;
+  readonly ownerKnown: boolean;
+  readonly failuresBefore: readonly number[];
+  /** The keys (by position) whose turn this login holds across every host. */
+  readonly turns: number[] = [];
+  #state: 'counted' | 'reserved' | 'done' = 'counted';
+  #token: string | undefined;
+
+  constructor(store: AttemptSteps, keys: readonly SharedKey[], digests: readonly string[], windowMs: number, ownerKnown: boolean, failuresBefore: readonly number[]) {
+    this.#store = store;
+    this.keys = keys;
+    this.digests = digests;
+    this.windowMs = windowMs;
+    this.ownerKnown = ownerKnown;
+    this.failuresBefore = failuresBefore;
+  }
+
+  /** This attempt's own value for the turns and holds it writes, so that it gives back only a turn it holds; made when first needed. */
+  get token(): string {
+    return (this.#token ??= this.#store.newToken());
+  }
+
+  reserve(limits: ReserveLimits, cancellation: Cancellation): SharedReservation | Promise<SharedReservation | 'cancelled' | undefined> {
+    if (this.#state !== 'counted') throw new Error('a counted attempt is reserved or released once');
+    this.#state = 'reserved';
+    // No key throttled yet (most logins): nothing to wait for, no round trip.
+    if (limits.throttledAt <= 0 || !this.failuresBefore.some((failures) => failures >= limits.throttledAt)) return this;
+    return this.#store.takeTurns(this, limits, cancellation);
+  }
+
+  release(): void {
+    if (this.#state !== 'counted') return;
+    this.#state = 'done';
+    this.#store.settle(this, 'not-counted', []);
+  }
+
+  settle(outcome: SharedOutcome, holdMs: readonly number[]): void {
+    if (this.#state !== 'reserved') return;
+    this.#state = 'done';
+    this.#store.settle(this, outcome, holdMs);
   }
 }
 

@@ -66,10 +66,11 @@ export interface SharedCount {
   /**
    * For keys already throttled, wait for the key's turn across every host
    * (more round trips, on the throttled path only); for the rest, nothing to
-   * wait for. 'cancelled': the client stopped waiting; undefined: the store
-   * could not answer in time (the attempt is then taken back: count locally).
+   * wait for: the reservation at once, with no promise (most logins).
+   * 'cancelled': the client stopped waiting; undefined: the store could not
+   * answer in time (the attempt is then taken back: count locally).
    */
-  reserve(limits: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined>;
+  reserve(limits: ReserveLimits, cancellation: Cancellation): SharedReservation | Promise<SharedReservation | 'cancelled' | undefined>;
   /** Never used (the login went another way): take the attempt back everywhere. Never waits. */
   release(): void;
 }

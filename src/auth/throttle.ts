@@ -205,7 +205,8 @@ export class FailureThrottle {
       count?.release();
       return local;
     }
-    const reservation = count && (await count.reserve({ throttledAt: this.#settings.afterFailures, ...(fresh?.isFresh() ? { fresh: { index: keys.indexOf(fresh.key), spacingMs: FRESH_SPACING_MS } } : {}) }, cancellation));
+    const reserving = count?.reserve(fresh?.isFresh() ? { throttledAt: this.#settings.afterFailures, fresh: { index: keys.indexOf(fresh.key), spacingMs: FRESH_SPACING_MS } } : { throttledAt: this.#settings.afterFailures }, cancellation);
+    const reservation = reserving instanceof Promise ? await reserving : reserving;
     if (reservation === 'cancelled') {
       local.pass.release();
       return { admitted: false, why: 'cancelled' };

@@ -23,10 +23,10 @@ async function scriptCalls(client: Redis): Promise<number> {
   return [...stats.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[2]), 0);
 }
 
-function batchOn(client: Redis, failures: Error[] = [], sentKeys: string[] = []): ThrottleBatch {
+function batchOn(client: Redis, failures: Error[] = [], sentKeys: string[] = [], sentArgv: string[][] = []): ThrottleBatch {
   const scripted = client as Redis & { throttleBatch(n: number, ...args: string[]): Promise<number[]> };
   scripted.defineCommand('throttleBatch', { lua: BATCH_SCRIPT });
-  return new ThrottleBatch((keys, argv) => (sentKeys.push(...keys), scripted.throttleBatch(keys.length, ...keys, ...argv)), (error) => failures.push(error), 1_000);
+  return new ThrottleBatch((keys, argv) => (sentKeys.push(...keys), sentArgv.push([...argv]), scripted.throttleBatch(keys.length, ...keys, ...argv)), (error) => failures.push(error), 1_000);
 }
 
 async function storeOn(redis: ThrowawayRedis): Promise<RedisThrottleStore> {
@@ -92,6 +92,39 @@ describe('the throttle store, a turn at a time', () => {
     // turn:a was not part of it; turn:b closed for the hold; turn:c given back by its holder; turn:d is another host's.
     expect(await client.mget('turn:a', 'turn:b', 'turn:c', 'turn:d')).toEqual(['someone', 'host:1', null, 'someone else']);
     expect(await client.pttl('turn:b')).toBeLessThanOrEqual(700);
+    await redis.destroy();
+  });
+
+  it('sends a login nobody throttles as four strings besides the window: a count and a settle of one key each', async () => {
+    const redis = await ThrowawayRedis.create();
+    const client = redis.client();
+    const sentKeys: string[] = [];
+    const sentArgv: string[][] = [];
+    const batch = batchOn(client, [], sentKeys, sentArgv);
+    await batch.count(['count:a'], WINDOW_MS);
+    batch.settle(['count:a'], ['turn:a'], WINDOW_MS, 'host:1', [{ how: 'clear', holdMs: 0, owned: false }]);
+    await eventually(async () => (await client.exists('count:a')) === 0);
+    // Each string is a piece of the command's text in the daemon and one for Redis to parse, on every login.
+    expect([...sentKeys, ...sentArgv.flat().filter((entry) => entry !== String(WINDOW_MS))]).toHaveLength(4);
+    await redis.destroy();
+  });
+
+  it('counts each operation in its own window: a batch gathered in another goes first', async () => {
+    const redis = await ThrowawayRedis.create();
+    const client = redis.client();
+    const batch = batchOn(client);
+    await client.config('RESETSTAT');
+    // A reload changed the window while counts were gathering.
+    const replies = await Promise.all([batch.count(['count:old'], 600_000), batch.count(['count:new'], 30_000), batch.count(['count:old'], 30_000)]);
+    expect(replies.map((reply) => reply.counts)).toEqual([[1], [1], [2]]);
+    expect(await scriptCalls(client)).toBe(2);
+    expect(await client.pttl('count:new')).toBeLessThanOrEqual(30_000);
+    expect(await client.pttl('count:old')).toBeLessThanOrEqual(30_000);
+    batch.mark('marker:a', 5_000);
+    batch.settle(['count:old'], ['turn:old'], 600_000, 'host:1', [{ how: 'back', holdMs: 0, owned: false }]);
+    await eventually(async () => (await client.get('count:old')) === '1');
+    expect(await client.pttl('count:old')).toBeGreaterThan(30_000);
+    expect(await client.pttl('marker:a')).toBeLessThanOrEqual(5_000);
     await redis.destroy();
   });
 

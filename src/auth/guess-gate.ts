@@ -80,8 +80,8 @@ interface KeyState {
   freshInFlight: number;
   freshNextStart: number;
   readonly freshWaiting: Waiter[];
-  /** The addresses with a request waiting in the fresh lane: one each. */
-  readonly freshSources: Set<string>;
+  /** The addresses with a request waiting in the fresh lane: one each. Made when the first one waits (most keys never see one). */
+  freshSources: Set<string> | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Clock time the timer fires at. */
   timerAt: number;
@@ -149,7 +149,7 @@ export class GuessGate<Key extends GateKey> {
       }
       // A fresh request waits in the fresh lane, the one that moves first for it: one per address.
       const state = this.#state(key);
-      const freshWait = claim !== undefined && claim.isFresh() && !state.freshSources.has(claim.source);
+      const freshWait = claim !== undefined && claim.isFresh() && !state.freshSources?.has(claim.source);
       const queue = freshWait ? state.freshWaiting : state.waiting;
       const refusal = queue.length >= this.#maxWaiting ? 'queue-full' : !waited && !hold() ? 'no-room' : undefined;
       if (refusal) {
@@ -185,7 +185,7 @@ export class GuessGate<Key extends GateKey> {
   #state(key: Key): KeyState {
     let state = this.#states.get(key.id);
     if (!state) {
-      state = { inFlight: 0, busyUntil: 0, waiting: [], freshInFlight: 0, freshNextStart: 0, freshWaiting: [], freshSources: new Set(), timer: undefined, timerAt: 0 };
+      state = { inFlight: 0, busyUntil: 0, waiting: [], freshInFlight: 0, freshNextStart: 0, freshWaiting: [], freshSources: undefined, timer: undefined, timerAt: 0 };
       this.#states.set(key.id, state);
     }
     return state;
@@ -234,7 +234,7 @@ export class GuessGate<Key extends GateKey> {
         const fromFresh = state.freshWaiting.indexOf(waiter);
         if (fromFresh >= 0) {
           state.freshWaiting.splice(fromFresh, 1);
-          state.freshSources.delete(fresh!.source);
+          state.freshSources?.delete(fresh!.source);
         }
         const fromUsual = state.waiting.indexOf(waiter);
         if (fromUsual >= 0) state.waiting.splice(fromUsual, 1);
@@ -250,7 +250,7 @@ export class GuessGate<Key extends GateKey> {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       if (fresh) {
-        state.freshSources.add(fresh.source);
+        (state.freshSources ??= new Set()).add(fresh.source);
         state.freshWaiting.push(waiter);
       } else {
         state.waiting.push(waiter);
@@ -281,7 +281,7 @@ export class GuessGate<Key extends GateKey> {
     const now = this.#clock.now();
     while (state.freshWaiting.length > 0 && this.#free(key, state, 'fresh', now)) {
       const waiter = state.freshWaiting.shift()!;
-      state.freshSources.delete(waiter.fresh!.source);
+      state.freshSources?.delete(waiter.fresh!.source);
       // Its address failed while it waited: fresh no more, it waits with the others.
       if (!waiter.fresh!.isFresh()) {
         state.waiting.push(waiter);
@@ -303,8 +303,8 @@ export class GuessGate<Key extends GateKey> {
       return;
     }
     // Wake at the next moment something may change: a hold's end, or the fresh lane's next start.
-    const next = Math.min(...[holdLeft, spacingLeft].filter((left) => left > 0));
-    if (!Number.isFinite(next)) return;
+    const next = holdLeft > 0 && spacingLeft > 0 ? Math.min(holdLeft, spacingLeft) : holdLeft > 0 ? holdLeft : spacingLeft;
+    if (!(next > 0) || !Number.isFinite(next)) return;
     if (state.timer !== undefined && state.timerAt <= now + next) return;
     if (state.timer !== undefined) clearTimeout(state.timer);
     state.timerAt = now + next;

@@ -415,7 +415,8 @@ class CountedAttempt implements SharedCount, SharedReservation {
   }
 
   reserve(limits: ReserveLimits, cancellation: Cancellation): SharedReservation | Promise<SharedReservation | 'cancelled' | undefined> {
-    if (this.#state !== 'counted') throw new Error('a counted attempt is reserved or released once');
+    // Reserved or taken back already: the attempt no longer counts in the store, so this login counts locally.
+    if (this.#state !== 'counted') return Promise.resolve(undefined);
     this.#state = 'reserved';
     // No key throttled yet (most logins): nothing to wait for, no round trip.
     if (limits.throttledAt <= 0 || !this.failuresBefore.some((failures) => failures >= limits.throttledAt)) return this;

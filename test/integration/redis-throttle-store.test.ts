@@ -75,6 +75,26 @@ describe('RedisThrottleStore', () => {
     });
   });
 
+  it('uses a count once: taken back, it reserves nothing and its attempt stays taken back; settled twice, it counts once', async () => {
+    const redis = await ThrowawayRedis.create();
+    const store = await storeOn(redis.url);
+    await ready(store);
+    const count = await store.count([USER], WINDOW_MS);
+    count!.release();
+    // The login counts on this host alone, as when the store cannot answer.
+    expect(await count!.reserve({ throttledAt: 5 }, NOBODY_LEAVES)).toBeUndefined();
+    const [first, second] = [await reserve(store, [USER]), await reserve(store, [USER])];
+    // Taken back twice, the first would take the second's attempt with it.
+    first.settle('not-counted', [0]);
+    first.settle('not-counted', [0]);
+    await eventually(async () => {
+      const next = await reserve(store, [USER]);
+      next.settle('not-counted', [0]);
+      return next.failuresBefore.join() === '1';
+    });
+    second.settle('not-counted', [0]);
+  });
+
   it('starts a name over on success, but only takes the attempt back from an address', async () => {
     const redis = await ThrowawayRedis.create();
     const store = await storeOn(redis.url);

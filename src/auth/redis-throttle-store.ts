@@ -51,6 +51,7 @@ import type { Logger } from 'pino';
 import type { Cancellation } from '../common/cancellation.js';
 import { RecentMemo } from '../common/recent-memo.js';
 import { BATCH_SCRIPT, ThrottleBatch, type CountReply, type SettleStep } from './redis-throttle-batch.js';
+import { CountedAttempt, NO_TOKEN, type AttemptSteps } from './counted-attempt.js';
 import type { OwnerProbe, ReserveLimits, SharedCount, SharedKey, SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
 
 export interface RedisThrottleStoreSettings {
@@ -196,7 +197,8 @@ export class RedisThrottleStore implements ThrottleStore {
   readonly #attempts: AttemptSteps = {
     takeTurns: (attempt, limits, cancellation) => this.#takeTurns(attempt, limits, cancellation),
     settle: (attempt, outcome, holdMs) => this.#settle(attempt, outcome, holdMs),
-    newToken: () => this.#newToken(),
+    // A token this host has not given out yet: the value of a turn or hold it writes.
+    newToken: () => `${this.#marker}:${(this.#turns += 1)}`,
   };
 
   /** A counted attempt's turns, for the keys already throttled (more round trips, on the throttled path only). */
@@ -313,11 +315,6 @@ export class RedisThrottleStore implements ThrottleStore {
     this.#batch.settle(counts, turnKeys, attempt.windowMs, touchesTurn ? attempt.token : NO_TOKEN, steps);
   }
 
-  /** A token this host has not given out yet: the value of a turn or hold it writes. */
-  #newToken(): string {
-    return `${this.#marker}:${(this.#turns += 1)}`;
-  }
-
   /** The command's reply, or a rejection once the deadline has passed and a turn of the event loop brought none. */
   #withDeadline<T>(command: Promise<T>): Promise<T> {
     const { deadlineMs } = this.#settings;
@@ -369,70 +366,6 @@ export class RedisThrottleStore implements ThrottleStore {
     if (!this.#down) return;
     this.#down = false;
     this.#log.info({ event: 'throttle-store' }, 'throttle store answers again: failures are counted across hosts again');
-  }
-}
-
-/** What a login's counted attempt asks of its store. */
-interface AttemptSteps {
-  takeTurns(attempt: CountedAttempt, limits: ReserveLimits, cancellation: Cancellation): Promise<SharedReservation | 'cancelled' | undefined>;
-  settle(attempt: CountedAttempt, outcome: SharedOutcome, holdMs: readonly number[]): void;
-  newToken(): string;
-}
-
-/** Sent in a settle's TOKEN place when none of its steps touches a turn (the script reads it only for those). */
-const NO_TOKEN = '-';
-
-/**
- * One login's attempt, counted on every host: its count (SharedCount) and,
- * once reserved, its reservation (SharedReservation) are this one object, so
- * a login nobody throttles costs the store no promise and no closure past its
- * count. Used once: reserved then settled, or released.
- */
-class CountedAttempt implements SharedCount, SharedReservation {
-  readonly #store: AttemptSteps;
-  readonly keys: readonly SharedKey[];
-  readonly digests: readonly string[];
-  readonly windowMs: number;
-  readonly ownerKnown: boolean;
-  readonly failuresBefore: readonly number[];
-  /** The keys (by position) whose turn this login holds across every host. */
-  readonly turns: number[] = [];
-  #state: 'counted' | 'reserved' | 'done' = 'counted';
-  #token: string | undefined;
-
-  constructor(store: AttemptSteps, keys: readonly SharedKey[], digests: readonly string[], windowMs: number, ownerKnown: boolean, failuresBefore: readonly number[]) {
-    this.#store = store;
-    this.keys = keys;
-    this.digests = digests;
-    this.windowMs = windowMs;
-    this.ownerKnown = ownerKnown;
-    this.failuresBefore = failuresBefore;
-  }
-
-  /** This attempt's own value for the turns and holds it writes, so that it gives back only a turn it holds; made when first needed. */
-  get token(): string {
-    return (this.#token ??= this.#store.newToken());
-  }
-
-  reserve(limits: ReserveLimits, cancellation: Cancellation): SharedReservation | Promise<SharedReservation | 'cancelled' | undefined> {
-    // Reserved or taken back already: the attempt no longer counts in the store, so this login counts locally.
-    if (this.#state !== 'counted') return Promise.resolve(undefined);
-    this.#state = 'reserved';
-    // No key throttled yet (most logins): nothing to wait for, no round trip.
-    if (limits.throttledAt <= 0 || !this.failuresBefore.some((failures) => failures >= limits.throttledAt)) return this;
-    return this.#store.takeTurns(this, limits, cancellation);
-  }
-
-  release(): void {
-    if (this.#state !== 'counted') return;
-    this.#state = 'done';
-    this.#store.settle(this, 'not-counted', []);
-  }
-
-  settle(outcome: SharedOutcome, holdMs: readonly number[]): void {
-    if (this.#state !== 'reserved') return;
-    this.#state = 'done';
-    this.#store.settle(this, outcome, holdMs);
   }
 }
 

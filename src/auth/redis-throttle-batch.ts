@@ -26,9 +26,9 @@
  * whose operations would differ goes before the first that does). Then each
  * operation is one short code entry, read by position (string.sub: nothing
  * is split), followed only by the entries it needs; its keys are taken in
- * order from KEYS. A login nobody throttles sends four entries in all, a
- * count and a settle of one key each: each entry costs the daemon a piece of
- * the command's text and Redis a string to parse, on every login.
+ * order from KEYS. A login nobody throttles sends four strings in all (a
+ * count and a settle of one key each: two codes, two keys): each costs the
+ * daemon a piece of the command's text and Redis a string to parse.
  *   cPN                    count (P probe 0 or 1, N keys): with probe 1,
  *                          KEYS are the owner marker, the owner key's count,
  *                          then the N count keys; the owner's count alone

@@ -120,6 +120,11 @@ export interface SettleStep {
   readonly owned: boolean;
 }
 
+/** A step that writes its key's turn: closes it for a hold, or gives back the turn this login holds. */
+export function touchesTurn(step: SettleStep): boolean {
+  return step.holdMs > 0 || step.owned;
+}
+
 /** What a count found: whether the owner key alone was counted, and each counted key's count after this attempt. */
 export interface CountReply {
   readonly ownerKnown: boolean;
@@ -199,20 +204,19 @@ export class ThrottleBatch {
   /** `turns[i]` is the turn of `counts[i]`; only those of the steps that touch their turn are read (and sent). */
   settle(counts: readonly string[], turns: readonly string[], windowMs: number, token: string, steps: readonly SettleStep[]): void {
     let code = 's';
-    let touchesTurn = false;
+    let urgent = false;
     for (const step of steps) {
-      const turn = step.holdMs > 0 ? 'h' : step.owned ? 'o' : '0';
-      if (turn !== '0') touchesTurn = true;
-      code += HOW_CODE[step.how] + turn;
+      if (touchesTurn(step)) urgent = true;
+      code += HOW_CODE[step.how] + (step.holdMs > 0 ? 'h' : step.owned ? 'o' : '0');
     }
-    this.#begin(touchesTurn, windowMs);
+    this.#begin(urgent, windowMs);
     this.#argv.push(code);
-    if (touchesTurn) this.#argv.push(token);
+    if (urgent) this.#argv.push(token);
     for (const key of counts) this.#keys.push(key);
     for (let i = 0; i < steps.length; i += 1) {
       const step = steps[i]!;
       if (step.holdMs > 0) this.#argv.push(String(Math.ceil(step.holdMs)));
-      if (step.holdMs > 0 || step.owned) this.#keys.push(turns[i]!);
+      if (touchesTurn(step)) this.#keys.push(turns[i]!);
     }
     this.#added();
   }

@@ -50,7 +50,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Cancellation } from '../common/cancellation.js';
 import { RecentMemo } from '../common/recent-memo.js';
-import { BATCH_SCRIPT, ThrottleBatch, type CountReply, type SettleStep } from './redis-throttle-batch.js';
+import { BATCH_SCRIPT, ThrottleBatch, touchesTurn, type CountReply, type SettleStep } from './redis-throttle-batch.js';
 import { CountedAttempt, NO_TOKEN, type AttemptSteps } from './counted-attempt.js';
 import type { OwnerProbe, ReserveLimits, SharedCount, SharedKey, SharedOutcome, SharedReservation, ThrottleStore } from './throttle-store.js';
 
@@ -298,7 +298,7 @@ export class RedisThrottleStore implements ThrottleStore {
     const steps: SettleStep[] = [];
     const counts: string[] = [];
     const turnKeys: string[] = [];
-    let touchesTurn = false;
+    let anyTurn = false;
     for (let i = 0; i < keys.length; i += 1) {
       const step: SettleStep = {
         // A success starts a name over; it takes the attempt back from an address, which a guesser with an account of their own could otherwise wipe.
@@ -306,13 +306,13 @@ export class RedisThrottleStore implements ThrottleStore {
         holdMs: holdMs[i] ?? 0,
         owned: turns.includes(i),
       };
-      if (step.holdMs > 0 || step.owned) touchesTurn = true;
+      if (touchesTurn(step)) anyTurn = true;
       steps.push(step);
       counts.push(countKey(digests[i]!));
     }
     // Turn keys and the token are only read by a step that touches its turn: most settles touch none.
-    if (touchesTurn) for (const digest of digests) turnKeys.push(turnKey(digest));
-    this.#batch.settle(counts, turnKeys, attempt.windowMs, touchesTurn ? attempt.token : NO_TOKEN, steps);
+    if (anyTurn) for (const digest of digests) turnKeys.push(turnKey(digest));
+    this.#batch.settle(counts, turnKeys, attempt.windowMs, anyTurn ? attempt.token : NO_TOKEN, steps);
   }
 
   /** The command's reply, or a rejection once the deadline has passed and a turn of the event loop brought none. */

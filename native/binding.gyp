@@ -14,6 +14,12 @@
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
     },
     {
+      "target_name": "saslauthd_mysql_listen",
+      "sources": ["src/listen_addon.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-fstack-protector-strong"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
+    },
+    {
       "target_name": "saslauthd_mysql_peer",
       "sources": ["src/peer_addon.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-fstack-protector-strong"],

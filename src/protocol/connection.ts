@@ -13,8 +13,8 @@
  * up the write fails (EPIPE), and the work is cancelled; a half-closed client
  * simply receives its reply in two pieces.
  */
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { AcceptedSocket } from './accepted-socket.js';
 import { encodeReply, RequestDecoder, type MuxRequest } from './codec.js';
 import { earlyRefusalReply, NO_ANSWER, type Reply } from './replies.js';
 import { clientAddressOf, EARLY_REFUSAL_MESSAGE, refusalBeforeAuthentication, type LoginRequest } from './request.js';
@@ -47,7 +47,7 @@ type Phase = 'reading' | 'answering' | 'replying' | 'closed';
 const REPLY_FIRST_BYTE = Buffer.from([0]);
 
 export class MuxConnection implements ServedConnection, AnswerListener<Reply> {
-  readonly #socket: Socket;
+  readonly #socket: AcceptedSocket;
   readonly #handler: LoginHandler<Reply>;
   readonly #timeouts: ConnectionTimeouts;
   readonly #log: Logger;
@@ -65,7 +65,7 @@ export class MuxConnection implements ServedConnection, AnswerListener<Reply> {
   /** The deadline of the phase under way: reading the request, or the peer taking the reply. */
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(socket: Socket, handler: LoginHandler<Reply>, timeouts: ConnectionTimeouts, log: Logger, room: ConnectionRoom) {
+  constructor(socket: AcceptedSocket, handler: LoginHandler<Reply>, timeouts: ConnectionTimeouts, log: Logger, room: ConnectionRoom) {
     this.#socket = socket;
     this.#handler = handler;
     this.#timeouts = timeouts;

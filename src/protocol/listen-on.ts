@@ -5,7 +5,7 @@
  * TCP address. The handle says how to name it in the log and how to let go.
  */
 import type { Logger } from 'pino';
-import type { Listener, ServedConnection } from './listener.js';
+import type { ListenAddress } from './listener.js';
 import { bindPrivately, claimSocketPath, finishSocket, listenError, releaseSocket } from './socket-file.js';
 
 export type ListenSpec =
@@ -24,7 +24,7 @@ export interface Listening {
 
 const NOTHING_TO_RELEASE = (): void => undefined;
 
-export async function listenOn(listener: Listener<ServedConnection>, spec: ListenSpec, logger: Logger): Promise<Listening> {
+export async function listenOn(listener: { listen(where: ListenAddress): Promise<number | undefined> }, spec: ListenSpec, logger: Logger): Promise<Listening> {
   switch (spec.kind) {
     case 'inherited':
       // systemd owns the socket file, its mode and group (the .socket unit): we only accept on it.

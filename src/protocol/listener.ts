@@ -24,6 +24,7 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
+import type { AcceptedSocket, AcceptingServer } from './accepted-socket.js';
 import { describeError, ErrorCodes } from '../errors.js';
 import type { ListenerName } from './request.js';
 import { peerOf } from './peer.js';
@@ -45,7 +46,7 @@ export interface ConnectionRoom {
   release(): void;
 }
 
-export interface ListenerOptions<C extends ServedConnection> {
+export interface ListenerOptions<C extends ServedConnection, S extends AcceptedSocket = net.Socket> {
   /** For the log lines: a login listener's name, or the control socket's. */
   readonly name: ListenerName | 'control';
   /** Open connections at most, over every address; held answers at most, in their own room. */
@@ -55,13 +56,14 @@ export interface ListenerOptions<C extends ServedConnection> {
   /** 'one': each connection is one login, and leaves the cap while its answer is held. 'many': connections stay counted. */
   readonly loginsPerConnection: 'one' | 'many';
   /** The protocol's connection for a socket just accepted. */
-  readonly connect: (socket: net.Socket, room: ConnectionRoom) => C;
+  readonly connect: (socket: S, room: ConnectionRoom) => C;
   /**
-   * The server to accept on, for a protocol a library frames (HTTP): it must
-   * hand each socket to `accept` before it reads from it. A plain net.Server
-   * by default.
+   * The server to accept on at this address: for a protocol a library frames
+   * (HTTP), or saslauthd's socket on the native UNIX listener. It must hand
+   * each socket to `accept` before it reads from it. A plain net.Server (whose
+   * sockets are net.Sockets) by default.
    */
-  readonly serve?: (accept: (socket: net.Socket) => void) => net.Server;
+  readonly serve?: (accept: (socket: S) => void, where: ListenAddress) => AcceptingServer;
   readonly logger: Logger;
 }
 
@@ -74,9 +76,9 @@ const NO_ROOM_LOG_INTERVAL_MS = 10_000;
 /** Shed connections are logged at most this often, so a flood cannot flood the log; no count is ever lost. */
 const SHED_LOG_INTERVAL_MS = 1000;
 
-export class Listener<C extends ServedConnection> {
-  readonly #options: ListenerOptions<C>;
-  readonly #servers: net.Server[] = [];
+export class Listener<C extends ServedConnection, S extends AcceptedSocket = net.Socket> {
+  readonly #options: ListenerOptions<C, S>;
+  readonly #servers: AcceptingServer[] = [];
   /** Counted against maxConnections, in the order they were accepted. */
   readonly #connections = new Set<C>();
   /** Connections out of the cap because their one answer is held ('one' only). */
@@ -100,7 +102,7 @@ export class Listener<C extends ServedConnection> {
   #shedLogTimer: NodeJS.Timeout | undefined;
   #onDrained: (() => void) | undefined;
 
-  constructor(options: ListenerOptions<C>) {
+  constructor(options: ListenerOptions<C, S>) {
     this.#options = options;
   }
 
@@ -119,8 +121,9 @@ export class Listener<C extends ServedConnection> {
     // allowHalfOpen: a mux client may shut down its sending side after its request and still wants the reply.
     // A descriptor handed over by systemd may be either: its peers are asked for both.
     const transport = 'path' in where ? 'unix' : 'port' in where ? 'tcp' : undefined;
-    const accept = (socket: net.Socket): void => this.#accept(socket, transport);
-    const server = this.#options.serve ? this.#options.serve(accept) : net.createServer({ allowHalfOpen: true }, accept);
+    const accept = (socket: S): void => this.#accept(socket, transport);
+    // Without `serve` the sockets are net.Sockets, which is what S is then (its default).
+    const server = this.#options.serve ? this.#options.serve(accept, where) : net.createServer({ allowHalfOpen: true }, accept as unknown as (socket: net.Socket) => void);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(where, () => {
@@ -161,7 +164,7 @@ export class Listener<C extends ServedConnection> {
     await stopped;
   }
 
-  #accept(socket: net.Socket, transport: 'unix' | 'tcp' | undefined): void {
+  #accept(socket: S, transport: 'unix' | 'tcp' | undefined): void {
     // With this newcomer, could a peer hold more than its share? Only then does it matter who each one is.
     const crowded = this.connectionCount + 1 >= this.#options.maxPerPeer;
     if (crowded) this.#attributeAll();

@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
+import type { AcceptedSocket } from './accepted-socket.js';
 import { fileURLToPath } from 'node:url';
 
 /** Same place from dist/protocol and, under the test runner, from src/protocol. */
@@ -42,7 +42,12 @@ export function canTellUnixPeers(): boolean {
  * listener knows it, spares asking the kernel for a UNIX socket's address,
  * which it does not have: a system call per connection on the hot path.
  */
-export function peerOf(socket: Socket, transport?: 'unix' | 'tcp'): string | undefined {
+export function peerOf(socket: AcceptedSocket, transport?: 'unix' | 'tcp'): string | undefined {
+  // The native UNIX listener's sockets ask the kernel themselves (native-unix-server.ts).
+  if (socket.peerCredentials) {
+    const credentials = socket.peerCredentials();
+    return credentials ? `uid ${credentials.uid}` : undefined;
+  }
   if (transport !== 'unix') {
     const address = socket.remoteAddress;
     if (address !== undefined) return `address ${address}`;

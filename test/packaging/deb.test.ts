@@ -59,7 +59,7 @@ describe('the Debian package', () => {
     }
     expect(fields).not.toMatch(/^Conflicts:/m);
     const contents = dpkg('-c', deb);
-    for (const file of ['./usr/sbin/saslauthd-mysql', './usr/lib/saslauthd-mysql/dist/cli/main.js', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_crypt.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_peer.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_notify.node', './lib/systemd/system/saslauthd-mysql.service', './lib/systemd/system/saslauthd-mysql.socket', './usr/lib/sysusers.d/saslauthd-mysql.conf', './etc/default/saslauthd-mysql', './etc/fail2ban/filter.d/saslauthd-mysql.conf', './usr/share/man/man8/saslauthd-mysql.8.gz', './usr/share/doc/saslauthd-mysql/copyright', './usr/share/doc/saslauthd-mysql/examples/saslauthd-mysql.conf']) {
+    for (const file of ['./usr/sbin/saslauthd-mysql', './usr/lib/saslauthd-mysql/dist/cli/main.js', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_crypt.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_peer.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_notify.node', './usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_listen.node', './lib/systemd/system/saslauthd-mysql.service', './lib/systemd/system/saslauthd-mysql.socket', './usr/lib/sysusers.d/saslauthd-mysql.conf', './etc/default/saslauthd-mysql', './etc/fail2ban/filter.d/saslauthd-mysql.conf', './usr/share/man/man8/saslauthd-mysql.8.gz', './usr/share/doc/saslauthd-mysql/copyright', './usr/share/doc/saslauthd-mysql/examples/saslauthd-mysql.conf']) {
       expect(contents, file).toContain(file);
     }
     // Production dependencies only.

@@ -77,7 +77,7 @@ describe('the RPM', () => {
     for (const file of ['/usr/lib/systemd/system/saslauthd-mysql.service', '/usr/lib/systemd/system/saslauthd-mysql.socket', '/usr/lib/systemd/system/saslauthd-mysql-dovecot.socket', '/usr/lib/sysusers.d/saslauthd-mysql.conf', '/usr/share/man/man8/saslauthd-mysql.8.gz', '/usr/lib/saslauthd-mysql/dist/cli/main.js', '/usr/share/doc/saslauthd-mysql-0.1.0/docs/rhel.md']) {
       expect(entry(file), file).toBeDefined();
     }
-    for (const addon of ['crypt', 'peer', 'notify']) expect(entry(`/usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_${addon}.node`), addon).toBeDefined();
+    for (const addon of ['crypt', 'peer', 'notify', 'listen']) expect(entry(`/usr/lib/saslauthd-mysql/native/build/Release/saslauthd_mysql_${addon}.node`), addon).toBeDefined();
     expect(files.some((line) => /\/usr\/share\/licenses\/saslauthd-mysql-[^/]+\/saslauthd-mysql-[^/]+-bundled-licenses\.txt$/.test(line))).toBe(true);
     // What the daemon never reads stays out: development dependencies, tests, maps, dot-files, C sources.
     const paths = files.map((line) => line.split(' ').pop()!);

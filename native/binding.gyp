@@ -15,8 +15,8 @@
     },
     {
       "target_name": "saslauthd_mysql_listen",
-      "sources": ["src/listen_addon.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-fstack-protector-strong"],
+      "sources": ["src/listen_addon.c", "src/listen_handles.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-fstack-protector-strong", "-fvisibility=hidden"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
     },
     {

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const addon = `${here}build/Release/saslauthd_mysql_crypt.node`;
 const addons = [addon, `${here}build/Release/saslauthd_mysql_peer.node`, `${here}build/Release/saslauthd_mysql_notify.node`, `${here}build/Release/saslauthd_mysql_listen.node`];
-const sources = [`${here}binding.gyp`, `${here}src/crypt_addon.c`, `${here}src/peer_addon.c`, `${here}src/notify_addon.c`, `${here}src/listen_addon.c`];
+const sources = [`${here}binding.gyp`, `${here}src/crypt_addon.c`, `${here}src/peer_addon.c`, `${here}src/notify_addon.c`, `${here}src/listen_addon.c`, `${here}src/listen_handles.c`, `${here}src/listen_handles.h`];
 
 const newest = Math.max(...sources.map((file) => statSync(file).mtimeMs));
 if (addons.every((file) => existsSync(file) && statSync(file).mtimeMs >= newest)) process.exit(0);

@@ -221,7 +221,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     }
     current.backend.watch();
     if (metricsServer) logger.info({ metrics: `http://${config.metrics!.host}:${metricsServer.port}/metrics` }, 'serving Prometheus metrics');
-    logListening(config, logger, mux, passed.mux !== undefined, dovecotListening, pools.fastEngine);
+    logListening(config, logger, { listening: mux, engine: muxServer.engine }, passed.mux !== undefined, dovecotListening, pools.fastEngine);
 
     let running = config;
     let closing: Promise<void> | undefined;
@@ -326,13 +326,15 @@ function dovecotListenSpecs(config: DaemonConfig, inherited: { readonly fd: numb
   return specs;
 }
 
-function logListening(config: DaemonConfig, logger: Logger, mux: Listening, inherited: boolean, dovecot: readonly Listening[], crypt: string): void {
+function logListening(config: DaemonConfig, logger: Logger, mux: { readonly listening: Listening; readonly engine: string }, inherited: boolean, dovecot: readonly Listening[], crypt: string): void {
   const dovecotSocket = dovecot.find((listening) => listening.port === undefined);
   const dovecotListen = dovecot.find((listening) => listening.port !== undefined);
   logger.info(
     {
       version: VERSION,
-      socket: mux.description,
+      socket: mux.listening.description,
+      // Who accepts on it: the native listener (native) or Node's net (node), as the addon is built.
+      socketEngine: mux.engine,
       mech: config.mech,
       realmJoin: config.realm.joinRealm,
       // Who computes md5crypt, DES and sha-crypt: libxcrypt (native) or JavaScript (js).

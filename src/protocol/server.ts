@@ -30,6 +30,8 @@ export interface MuxServerOptions {
 }
 
 export class MuxServer extends Listener<MuxConnection, AcceptedSocket> {
+  #engines = new Set<'native' | 'node'>();
+
   constructor({ handler, timeouts, maxConnections, maxPerPeer, logger, nativeUnixSockets = true }: MuxServerOptions) {
     super({
       name: 'mux',
@@ -37,9 +39,18 @@ export class MuxServer extends Listener<MuxConnection, AcceptedSocket> {
       maxPerPeer,
       loginsPerConnection: 'one',
       connect: (socket, room) => new MuxConnection(socket, handler, timeouts, logger, room),
-      serve: (accept, where) => unixServer(accept, where, nativeUnixSockets),
+      serve: (accept, where) => {
+        const server = unixServer(accept, where, nativeUnixSockets);
+        this.#engines.add(server instanceof NativeUnixServer ? 'native' : 'node');
+        return server;
+      },
       logger,
     });
+  }
+
+  /** Who accepts on the addresses listened on so far: the native listener, Node's net, or both (for the log). */
+  get engine(): string {
+    return [...this.#engines].join('+');
   }
 }
 

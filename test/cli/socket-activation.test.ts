@@ -59,6 +59,8 @@ describe('systemd socket activation', () => {
       const wrong = await exchange(socketPath, requestFrame({ login: 'demo', password: 'nope', service: 'smtp', realm: 'example.org' }));
       expect(wrong.reply).toMatch(/^NO/);
       expect(output).toMatch(/"socket":"fd 3 from systemd"/);
+      // A UNIX stream socket from systemd is served by the native listener too.
+      expect(output).toMatch(/"socketEngine":"native"/);
     } finally {
       child.kill('SIGTERM');
     }

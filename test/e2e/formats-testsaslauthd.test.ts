@@ -47,8 +47,8 @@ describe('every self-describing format through real testsaslauthd', () => {
     expect(rows.length).toBeGreaterThan(80);
   });
 
-  it('runs md5crypt and DES on libxcrypt (the native addon), as an installed daemon would', () => {
-    expect(daemon.records().find((record) => record.msg === 'listening')).toMatchObject({ crypt: 'native' });
+  it('runs md5crypt and DES on libxcrypt and serves its socket on the native listener (the addons), as an installed daemon would', () => {
+    expect(daemon.records().find((record) => record.msg === 'listening')).toMatchObject({ crypt: 'native', socketEngine: 'native' });
   });
 
   for (const row of rows) {

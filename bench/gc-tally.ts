@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 
 /** The installed command's V8 flags (its #! line); every daemon and floor in a benchmark runs with them. */
-export const INSTALLED_V8_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'] as const;
+export const INSTALLED_V8_FLAGS = ['--v8-pool-size=1', '--max-semi-space-size=1', '--heap-growing-percent=50'] as const;
 
 /** With these the daemon prints one line per collection on its standard output. */
 export const GC_TRACE_FLAGS = ['--trace-gc-nvp'] as const;

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=50
+#!/usr/bin/env -S node --v8-pool-size=1 --max-semi-space-size=1 --heap-growing-percent=50
 /**
  * The entry point. It checks the Node.js version first and only then loads
  * the commands (commands.ts), so that an old Node.js gets a line saying what

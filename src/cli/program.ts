@@ -11,15 +11,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { printVersion, serve } from './serve.js';
-import { runProbe } from './probe.js';
-import { runCheck } from './check.js';
 import { AS_SERVICE_OPTION } from './check-as-service.js';
-import { runHash } from './hash.js';
-import { runPrepareSocketDirs } from './prepare-socket-dirs.js';
-import { runConfigPrint } from './config-print.js';
-import { DEFAULT_LUA_FILE, runDovecotConfig } from './dovecot-config.js';
-import { runUnblock } from './unblock.js';
-import { installedServiceSettings } from './service-view.js';
+import { DEFAULT_LUA_FILE } from './dovecot-config.js';
 import { HASH_SCHEMES } from '../crypt/make-stored-value.js';
 import { DAEMON_OPTIONS, ENV_PREFIX, fromCommander, helpText, type DaemonFlags } from '../config/options.js';
 import { VERSION } from '../common/version.js';
@@ -74,6 +67,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--client-address <addr;port>', 'send the fifth field (cyrus-sasl 2.2 clients do)'))
     .option('--timeout <ms>', 'give up waiting for a reply after this long', wholeNumber, 10_000)
     .action(async (options: { u: string; p: string; r: string; s: string; f: string; R: number; showReply?: boolean; clientAddress?: string; timeout: number }) => {
+      const { runProbe } = await import('./probe.js');
       process.exitCode = await runProbe(
         {
           socketPath: options.f,
@@ -101,6 +95,7 @@ export function buildProgram(): Command {
     .addOption(new Option(AS_SERVICE_OPTION).hideHelp())
     .action(async (options: DaemonFlags & { user?: string; realm: string; service: string; timeout: number; acceptLock?: boolean; asServiceAccount?: boolean }) => {
       const { user, realm, service, timeout, asServiceAccount, ...flags } = options;
+      const { runCheck } = await import('./check.js');
       process.exitCode = await runCheck(
         fromCommander(flags),
         { ...(user === undefined ? {} : { user }), realm, service, timeoutMs: timeout, ...(asServiceAccount ? { asServiceAccount } : {}) },
@@ -111,8 +106,9 @@ export function buildProgram(): Command {
 
   daemonOptions(program.command('config'))
     .description('print the settings that are not left at their default, with where each comes from (flag, variable, file line); secrets masked')
-    .action((options: DaemonFlags & { acceptLock?: boolean }) => {
+    .action(async (options: DaemonFlags & { acceptLock?: boolean }) => {
       const flags = fromCommander(options);
+      const [{ installedServiceSettings }, { runConfigPrint }] = await Promise.all([import('./service-view.js'), import('./config-print.js')]);
       // Root, no daemon flags, the unit installed: the settings the service runs with.
       const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
       if (service) process.stdout.write(`# as the service runs: ${service.from}\n`);
@@ -124,9 +120,10 @@ export function buildProgram(): Command {
     .description("print the Dovecot settings that send Dovecot's IMAP, POP3 and ManageSieve logins here (a Lua passdb asking this daemon's socket), or with --dovecot-policy-listen those of the auth policy, for the configuration these flags give; as root with no flags, the installed service's")
     .option('--lua-file <path>', 'where the Lua script is installed', DEFAULT_LUA_FILE)
     .option('--dovecot-version <release>', "the syntax to print: 2.3 (Debian 12) or 2.4 (Debian 13); the installed Dovecot's by default")
-    .action((options: DaemonFlags & { luaFile: string; dovecotVersion?: string; acceptLock?: boolean }) => {
+    .action(async (options: DaemonFlags & { luaFile: string; dovecotVersion?: string; acceptLock?: boolean }) => {
       const { luaFile, dovecotVersion, ...rest } = options;
       const flags = fromCommander(rest);
+      const [{ installedServiceSettings }, { runDovecotConfig }] = await Promise.all([import('./service-view.js'), import('./dovecot-config.js')]);
       const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
       process.exitCode = runDovecotConfig(flags, { luaFile, ...(dovecotVersion === undefined ? {} : { dovecotVersion }) }, process.stdout, process.stderr, service?.env ?? process.env);
     });
@@ -136,6 +133,7 @@ export function buildProgram(): Command {
     .argument('<user>', 'the mailbox, as the log shows it (user=...)')
     .action(async (user: string, options: DaemonFlags & { acceptLock?: boolean }) => {
       const flags = fromCommander(options);
+      const [{ installedServiceSettings }, { runUnblock }] = await Promise.all([import('./service-view.js'), import('./unblock.js')]);
       const service = Object.values(flags).every((value) => value === undefined) ? installedServiceSettings() : undefined;
       process.exitCode = await runUnblock(flags, user, process.stdout, process.stderr, service?.env ?? process.env);
     });
@@ -143,8 +141,9 @@ export function buildProgram(): Command {
   daemonOptions(program.command('prepare-socket-dirs'))
     .description("as root, before the daemon starts (the unit's ExecStartPre=+): make the socket directories ones the daemon's user can create its sockets in")
     .requiredOption('--owner <user>', "the daemon's user (the unit's User=)")
-    .action((options: DaemonFlags & { owner: string; acceptLock?: boolean }) => {
+    .action(async (options: DaemonFlags & { owner: string; acceptLock?: boolean }) => {
       const { owner, ...flags } = options;
+      const { runPrepareSocketDirs } = await import('./prepare-socket-dirs.js');
       process.exitCode = runPrepareSocketDirs(fromCommander(flags), owner, process.stdout);
     });
 
@@ -156,6 +155,7 @@ export function buildProgram(): Command {
     .option('--rounds <n>', 'sha-crypt rounds (default 5000)', wholeNumber)
     .option('--cost <n>', 'bcrypt cost (default 10)', wholeNumber)
     .action(async (options: { scheme: string; prefix?: boolean; rounds?: number; cost?: number }) => {
+      const { runHash } = await import('./hash.js');
       process.exitCode = await runHash(
         {
           scheme: options.scheme,

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const read = (file: string) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
-const flagsIn = (text: string) => text.match(/--(?:max-semi-space-size|heap-growing-percent|max-old-space-size|optimize-for-size)(?:=\d+)?/g) ?? [];
+const flagsIn = (text: string) => text.match(/--(?:v8-pool-size|max-semi-space-size|heap-growing-percent|max-old-space-size|optimize-for-size)(?:=\d+)?/g) ?? [];
 
 const shebang = read('src/cli/main.ts').split('\n')[0]!;
 const shipped = flagsIn(shebang);
@@ -17,7 +17,7 @@ const shipped = flagsIn(shebang);
 describe('V8 flags', () => {
   it('the command line sets them', () => {
     expect(shebang).toMatch(/^#!\/usr\/bin\/env -S node /);
-    expect(shipped).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=50']);
+    expect(shipped).toEqual(['--v8-pool-size=1', '--max-semi-space-size=1', '--heap-growing-percent=50']);
   });
 
   it.each([

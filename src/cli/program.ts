@@ -10,6 +10,7 @@
  * saslauthd-mysql hash [--scheme S]      a stored value for a password read from stdin or a prompt
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+// The other commands' modules are imported by their actions, when they run: the daemon (serve) never holds them.
 import { printVersion, serve } from './serve.js';
 import { AS_SERVICE_OPTION } from './check-as-service.js';
 import { DEFAULT_LUA_FILE } from './dovecot-config.js';
